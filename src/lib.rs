@@ -1,0 +1,4 @@
+//! bb: run AI coding agents in sandboxed bottles.
+
+pub mod manifest;
+pub mod suggest;
