@@ -1,5 +1,12 @@
-//! bb: run AI coding agents in sandboxed bottles.
+//! bb: run AI coding agents in sandboxed bottles, each live in a pane of
+//! one terminal workspace.
 
+pub mod backend;
+pub mod cli;
+pub mod firstrun;
+pub mod home;
 pub mod manifest;
 pub mod plan;
+pub mod preflight;
 pub mod suggest;
+pub mod system;

@@ -75,7 +75,9 @@ pub fn parse(node: &Node) -> Result<(AgentParts, Vec<String>), Issue> {
         if issue.message.starts_with("unknown key") && issue.path.len() == 1 {
             if let Some(start) = issue.message.find(" (allowed:") {
                 issue.message.truncate(start);
-                issue.message.push_str(&format!(" (allowed: {})", AGENT_KEYS.join(", ")));
+                issue
+                    .message
+                    .push_str(&format!(" (allowed: {})", AGENT_KEYS.join(", ")));
             }
         }
         issue
@@ -99,7 +101,8 @@ pub fn parse(node: &Node) -> Result<(AgentParts, Vec<String>), Issue> {
     for (i, s) in doc.skills.unwrap_or_default().into_iter().enumerate() {
         let ok = !s.is_empty()
             && !s.starts_with('.')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !ok {
             return Err(Issue::at(
                 &index(&[Seg::Key("skills".into())], i),
@@ -123,7 +126,9 @@ pub fn parse(node: &Node) -> Result<(AgentParts, Vec<String>), Issue> {
         }
         (Some(g), None) => Some((g, "git")),
         (None, Some(g)) => {
-            warnings.push("git-gate is deprecated; write git: {user: {name: ..., email: ...}}".to_string());
+            warnings.push(
+                "git-gate is deprecated; write git: {user: {name: ..., email: ...}}".to_string(),
+            );
             Some((g, "git-gate"))
         }
         (None, None) => None,
@@ -179,6 +184,9 @@ mod tests {
 
     #[test]
     fn bottle_is_required() {
-        assert!(agent("skills: []\n").unwrap_err().message.contains("missing required key \"bottle\""));
+        assert!(agent("skills: []\n")
+            .unwrap_err()
+            .message
+            .contains("missing required key \"bottle\""));
     }
 }

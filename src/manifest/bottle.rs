@@ -8,10 +8,17 @@ use serde::Deserialize;
 use super::egress::{self, EgressDoc};
 use super::git::{self, GitDoc, LegacyGitGateDoc};
 use super::issue::{is_env_name, key, Issue};
-use super::model::{EnvValue, Egress, GitUser, Provider, Remote, Template};
+use super::model::{Egress, EnvValue, GitUser, Provider, Remote, Template};
 use super::yaml::{from_node, Node, NodeKind, Seg};
 
-pub const BOTTLE_KEYS: &[&str] = &["agent_provider", "egress", "env", "extends", "git", "supervise"];
+pub const BOTTLE_KEYS: &[&str] = &[
+    "agent_provider",
+    "egress",
+    "env",
+    "extends",
+    "git",
+    "supervise",
+];
 
 /// Keys an older bot-bottle accepted, with what to write instead.
 const REMOVED_KEYS: &[(&str, &str)] = &[
@@ -87,10 +94,13 @@ pub fn parse(node: &Node) -> Result<(BottleParts, Vec<String>), Issue> {
     let doc: BottleDoc = from_node(node).map_err(|e| {
         let mut issue = Issue::from(e);
         if issue.message.starts_with("unknown key") && issue.path.len() == 1 {
-            issue.message = issue.message.replace(
-                "(allowed: agent_provider, egress, env, extends, git, git-gate, supervise)",
-                &format!("(allowed: {})", BOTTLE_KEYS.join(", ")),
-            );
+            // git-gate is still read, but only to point at its new form.
+            if let Some(start) = issue.message.find(" (allowed:") {
+                issue.message.truncate(start);
+                issue
+                    .message
+                    .push_str(&format!(" (allowed: {})", BOTTLE_KEYS.join(", ")));
+            }
         }
         issue
     })?;
@@ -114,7 +124,10 @@ pub fn parse(node: &Node) -> Result<(BottleParts, Vec<String>), Issue> {
         }
         if let Some(token) = &p.auth_token {
             if template != Template::Claude {
-                return Err(Issue::at(&key(&at, "auth_token"), "works only with template: claude"));
+                return Err(Issue::at(
+                    &key(&at, "auth_token"),
+                    "works only with template: claude",
+                ));
             }
             if !is_env_name(token) {
                 return Err(Issue::at(
@@ -187,7 +200,10 @@ fn render_git_doc(doc: &GitDoc) -> String {
     format!("git: {{user: ..., remotes: {{{}}}}}", remotes.join(", "))
 }
 
-pub fn parse_env(env: BTreeMap<String, String>, at: &[Seg]) -> Result<BTreeMap<String, EnvValue>, Issue> {
+pub fn parse_env(
+    env: BTreeMap<String, String>,
+    at: &[Seg],
+) -> Result<BTreeMap<String, EnvValue>, Issue> {
     let mut out = BTreeMap::new();
     for (name, value) in env {
         let here = key(at, &name);
@@ -203,7 +219,10 @@ pub fn parse_env(env: BTreeMap<String, String>, at: &[Seg]) -> Result<BTreeMap<S
                 "is set by bb so the agent's traffic goes through the bottle's proxy; remove it",
             ));
         }
-        out.insert(name, parse_env_value(&value).map_err(|m| Issue::at(&here, m))?);
+        out.insert(
+            name,
+            parse_env_value(&value).map_err(|m| Issue::at(&here, m))?,
+        );
     }
     Ok(out)
 }
@@ -222,7 +241,9 @@ pub fn parse_env_value(value: &str) -> Result<EnvValue, String> {
             .ok_or_else(|| format!("{value:?} opens `${{` without a closing `}}`"))?;
         let name = &after[..end];
         if !is_env_name(name) {
-            return Err(format!("`${{{name}}}` in {value:?} does not name an environment variable"));
+            return Err(format!(
+                "`${{{name}}}` in {value:?} does not name an environment variable"
+            ));
         }
         if !refs.iter().any(|r| r == name) {
             refs.push(name.to_string());
@@ -250,8 +271,14 @@ mod tests {
 
     #[test]
     fn env_values() {
-        assert_eq!(parse_env_value("plain").unwrap(), EnvValue::Literal("plain".into()));
-        assert_eq!(parse_env_value("?Your name").unwrap(), EnvValue::Ask("Your name".into()));
+        assert_eq!(
+            parse_env_value("plain").unwrap(),
+            EnvValue::Literal("plain".into())
+        );
+        assert_eq!(
+            parse_env_value("?Your name").unwrap(),
+            EnvValue::Ask("Your name".into())
+        );
         assert_eq!(
             parse_env_value("${A}:${B}:${A}").unwrap(),
             EnvValue::Interpolated {
@@ -285,7 +312,10 @@ mod tests {
     #[test]
     fn provider_flags_check_the_template() {
         assert!(bottle("agent_provider:\n  forward_host_credentials: true\n").is_err());
-        assert!(bottle("agent_provider:\n  template: codex\n  forward_host_credentials: true\n").is_ok());
+        assert!(
+            bottle("agent_provider:\n  template: codex\n  forward_host_credentials: true\n")
+                .is_ok()
+        );
         assert!(bottle("agent_provider:\n  template: codex\n  auth_token: TOKEN\n").is_err());
     }
 
@@ -298,6 +328,9 @@ mod tests {
         let (p, warnings) = parse(&node).unwrap();
         let remotes = p.remotes.unwrap();
         assert_eq!(remotes["h.example"].name, "app");
-        assert!(warnings[0].contains("git: {user: ..., remotes: {h.example:"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("git: {user: ..., remotes: {h.example:"),
+            "{warnings:?}"
+        );
     }
 }

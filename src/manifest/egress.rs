@@ -52,7 +52,10 @@ pub fn validate(doc: EgressDoc, at: &[Seg]) -> Result<Egress, Issue> {
         if !seen.insert(route.host.clone()) {
             return Err(Issue::at(
                 &key(&here, "host"),
-                format!("duplicate host {:?}: each host may have one route", route.host),
+                format!(
+                    "duplicate host {:?}: each host may have one route",
+                    route.host
+                ),
             ));
         }
         if route.role == Some(Role::ClaudeCodeOauth) {
@@ -108,7 +111,10 @@ fn validate_route(r: RouteDoc, at: &[Seg]) -> Result<Route, Issue> {
                     .unwrap_or_default();
                 return Err(Issue::at(
                     &key(at, "role"),
-                    format!("unknown role {other:?}{hint} (known roles: {})", Role::NAMES.join(", ")),
+                    format!(
+                        "unknown role {other:?}{hint} (known roles: {})",
+                        Role::NAMES.join(", ")
+                    ),
                 ));
             }
         },
@@ -124,7 +130,12 @@ fn validate_route(r: RouteDoc, at: &[Seg]) -> Result<Route, Issue> {
         Some(p) => {
             let pl_at = key(at, "pipelock");
             let mut ips = Vec::new();
-            for (j, item) in p.ssrf_ip_allowlist.unwrap_or_default().into_iter().enumerate() {
+            for (j, item) in p
+                .ssrf_ip_allowlist
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
                 let here = index(&key(&pl_at, "ssrf_ip_allowlist"), j);
                 ips.push(parse_cidr(&item).map_err(|m| Issue::at(&here, m))?);
             }
@@ -145,7 +156,7 @@ fn validate_auth(a: AuthDoc, at: &[Seg]) -> Result<RouteAuth, Issue> {
     if a.scheme.is_none() && a.token_ref.is_none() {
         return Err(Issue::at(
             at,
-            "auth is empty; omit `auth` for an unauthenticated route, or give both scheme and token_ref",
+            "is empty; omit it for an unauthenticated route, or give both scheme and token_ref",
         ));
     }
     let scheme = match a.scheme.as_deref() {
@@ -228,15 +239,19 @@ pub fn parse_cidr(item: &str) -> Result<String, String> {
         Some((ip, p)) => (ip, Some(p)),
         None => (item, None),
     };
-    let addr: IpAddr = ip
-        .parse()
-        .map_err(|_| format!("{item:?} is not an IP address or CIDR (like 10.0.0.5 or 100.64.0.0/10)"))?;
+    let addr: IpAddr = ip.parse().map_err(|_| {
+        format!("{item:?} is not an IP address or CIDR (like 10.0.0.5 or 100.64.0.0/10)")
+    })?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let bits = match prefix {
         None => max,
         Some(p) => match p.parse::<u8>() {
             Ok(b) if b <= max => b,
-            _ => return Err(format!("{item:?} has a prefix length that is not 0..={max}")),
+            _ => {
+                return Err(format!(
+                    "{item:?} has a prefix length that is not 0..={max}"
+                ))
+            }
         },
     };
     Ok(format!("{addr}/{bits}"))
@@ -251,7 +266,9 @@ mod tests {
         assert_eq!(validate_host("API.Example.com").unwrap(), "api.example.com");
         assert_eq!(validate_host("*.example.com").unwrap(), "*.example.com");
         assert_eq!(validate_host("10.0.0.1").unwrap(), "10.0.0.1");
-        assert!(validate_host("https://x.com").unwrap_err().contains("is a URL"));
+        assert!(validate_host("https://x.com")
+            .unwrap_err()
+            .contains("is a URL"));
         assert!(validate_host("x.com:443").unwrap_err().contains("port"));
         assert!(validate_host("a.*.com").unwrap_err().contains("wildcard"));
         assert!(validate_host("bad_host").is_err());

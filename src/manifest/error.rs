@@ -15,7 +15,12 @@ pub struct ManifestError {
 }
 
 impl ManifestError {
-    pub fn new(file: &Path, line: Option<usize>, key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: &Path,
+        line: Option<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ManifestError {
             file: file.to_path_buf(),
             line,

@@ -50,7 +50,11 @@ pub fn finish(
     let (provider, legacy_auth_token) = parts.provider.unwrap_or_default();
     let egress = parts.egress.unwrap_or_default();
     if provider.template != Template::Claude {
-        if let Some(i) = egress.routes.iter().position(|r| r.role == Some(Role::ClaudeCodeOauth)) {
+        if let Some(i) = egress
+            .routes
+            .iter()
+            .position(|r| r.role == Some(Role::ClaudeCodeOauth))
+        {
             return Err((
                 vec![
                     Seg::Key("egress".into()),
@@ -65,9 +69,17 @@ pub fn finish(
             ));
         }
     }
-    if legacy_auth_token.is_some() && egress.routes.iter().any(|r| r.role == Some(Role::ClaudeCodeOauth)) {
+    if legacy_auth_token.is_some()
+        && egress
+            .routes
+            .iter()
+            .any(|r| r.role == Some(Role::ClaudeCodeOauth))
+    {
         return Err((
-            vec![Seg::Key("agent_provider".into()), Seg::Key("auth_token".into())],
+            vec![
+                Seg::Key("agent_provider".into()),
+                Seg::Key("auth_token".into()),
+            ],
             "and a claude_code_oauth route are both set; keep only the route".to_string(),
         ));
     }
@@ -92,7 +104,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::manifest::model::{EnvValue, Egress, GitUser, Route};
+    use crate::manifest::model::{Egress, EnvValue, GitUser, Route};
 
     fn env(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, EnvValue>> {
         Some(
@@ -105,33 +117,57 @@ mod tests {
 
     #[test]
     fn env_merges_child_wins() {
-        let p = BottleParts { env: env(&[("A", "1"), ("B", "1")]), ..Default::default() };
-        let c = BottleParts { env: env(&[("B", "2")]), ..Default::default() };
+        let p = BottleParts {
+            env: env(&[("A", "1"), ("B", "1")]),
+            ..Default::default()
+        };
+        let c = BottleParts {
+            env: env(&[("B", "2")]),
+            ..Default::default()
+        };
         assert_eq!(merge(&p, &c).env, env(&[("A", "1"), ("B", "2")]));
     }
 
     #[test]
     fn git_user_overlays_per_field() {
         let p = BottleParts {
-            git_user: Some(GitUser { name: Some("p".into()), email: Some("p@x".into()) }),
+            git_user: Some(GitUser {
+                name: Some("p".into()),
+                email: Some("p@x".into()),
+            }),
             ..Default::default()
         };
-        let c = BottleParts { git_user: Some(GitUser { name: Some("c".into()), email: None }), ..Default::default() };
+        let c = BottleParts {
+            git_user: Some(GitUser {
+                name: Some("c".into()),
+                email: None,
+            }),
+            ..Default::default()
+        };
         assert_eq!(
             merge(&p, &c).git_user,
-            Some(GitUser { name: Some("c".into()), email: Some("p@x".into()) })
+            Some(GitUser {
+                name: Some("c".into()),
+                email: Some("p@x".into())
+            })
         );
     }
 
     #[test]
     fn egress_replaces_whole_and_empty_remotes_clear() {
         let p = BottleParts {
-            egress: Some(Egress { routes: vec![Route::bare("a.example")], allowlist: vec![] }),
+            egress: Some(Egress {
+                routes: vec![Route::bare("a.example")],
+                allowlist: vec![],
+            }),
             remotes: Some(BTreeMap::new()),
             ..Default::default()
         };
         let c = BottleParts {
-            egress: Some(Egress { routes: vec![Route::bare("b.example")], allowlist: vec![] }),
+            egress: Some(Egress {
+                routes: vec![Route::bare("b.example")],
+                allowlist: vec![],
+            }),
             ..Default::default()
         };
         let m = merge(&p, &c);
@@ -142,7 +178,13 @@ mod tests {
 
     #[test]
     fn supervise_defaults_on() {
-        let b = finish("x", std::path::Path::new("x.md"), vec![], BottleParts::default()).unwrap();
+        let b = finish(
+            "x",
+            std::path::Path::new("x.md"),
+            vec![],
+            BottleParts::default(),
+        )
+        .unwrap();
         assert!(b.supervise);
     }
 }

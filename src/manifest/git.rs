@@ -98,7 +98,10 @@ pub fn validate_user(doc: GitUserDoc, at: &[Seg]) -> Result<GitUser, Issue> {
     }
     if let Some(e) = &email {
         if !e.contains('@') {
-            return Err(Issue::at(&key(at, "email"), format!("{e:?} is not an email address")));
+            return Err(Issue::at(
+                &key(at, "email"),
+                format!("{e:?} is not an email address"),
+            ));
         }
     }
     Ok(GitUser { name, email })
@@ -112,7 +115,8 @@ pub fn validate_remotes(
     let mut names = BTreeMap::new();
     for (host_key, doc) in remotes {
         let here = key(at, &host_key);
-        let upstream = parse_upstream(&doc.upstream).map_err(|m| Issue::at(&key(&here, "Upstream"), m))?;
+        let upstream =
+            parse_upstream(&doc.upstream).map_err(|m| Issue::at(&key(&here, "Upstream"), m))?;
         let host = host_key.to_ascii_lowercase();
         if upstream.host != host {
             return Err(Issue::at(
@@ -143,7 +147,9 @@ pub fn validate_remotes(
                 format!("{name:?} is also the name of the remote for {other:?}; give each remote its own Name"),
             ));
         }
-        if upstream.scheme == UpstreamScheme::Ssh && doc.identity_file.as_deref().unwrap_or("").is_empty() {
+        if upstream.scheme == UpstreamScheme::Ssh
+            && doc.identity_file.as_deref().unwrap_or("").is_empty()
+        {
             return Err(Issue::at(
                 &here,
                 "an ssh:// Upstream needs IdentityFile: the key the gate pushes with (the agent never sees it)",
@@ -189,9 +195,9 @@ pub fn parse_upstream(url: &str) -> Result<Upstream, String> {
             "{url:?} must be an ssh:// or https:// URL (like ssh://git@host/owner/repo.git)"
         ));
     };
-    let (authority, path) = rest
-        .split_once('/')
-        .ok_or_else(|| format!("{url:?} has no repository path (like ssh://git@host/owner/repo.git)"))?;
+    let (authority, path) = rest.split_once('/').ok_or_else(|| {
+        format!("{url:?} has no repository path (like ssh://git@host/owner/repo.git)")
+    })?;
     if path.is_empty() {
         return Err(format!("{url:?} has an empty repository path"));
     }
@@ -200,7 +206,9 @@ pub fn parse_upstream(url: &str) -> Result<Upstream, String> {
         None => (None, authority),
     };
     if scheme == UpstreamScheme::Ssh && user.as_deref().unwrap_or("").is_empty() {
-        return Err(format!("{url:?} needs a user (like ssh://git@host/owner/repo.git)"));
+        return Err(format!(
+            "{url:?} needs a user (like ssh://git@host/owner/repo.git)"
+        ));
     }
     if scheme == UpstreamScheme::Https && user.is_some() {
         return Err(format!(
@@ -228,30 +236,6 @@ pub fn parse_upstream(url: &str) -> Result<Upstream, String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_upstreams() {
-        let u = parse_upstream("ssh://git@Gitea.example:30009/me/repo.git").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("gitea.example", 30009, "me/repo.git"));
-        assert_eq!(u.user.as_deref(), Some("git"));
-        let u = parse_upstream("https://github.com/me/repo.git").unwrap();
-        assert_eq!((u.port, u.user), (443, None));
-        assert!(parse_upstream("git@github.com:me/repo.git").unwrap_err().contains("ssh://"));
-        assert!(parse_upstream("ssh://github.com/me/repo").unwrap_err().contains("needs a user"));
-        assert!(parse_upstream("ssh://git@host:x/p").unwrap_err().contains("port"));
-        assert!(parse_upstream("https://tok@github.com/p").unwrap_err().contains("credentials"));
-    }
-
-    #[test]
-    fn default_names_come_from_the_path() {
-        assert_eq!(default_name("me/repo.git"), "repo");
-        assert_eq!(default_name("repo"), "repo");
-    }
-}
-
 impl RemoteDoc {
     /// This remote in the manifest's own flow syntax, for hints.
     pub fn describe(&self) -> String {
@@ -267,5 +251,40 @@ impl RemoteDoc {
             fields.push("KnownHostKey: ...".to_string());
         }
         format!("{{{}}}", fields.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_upstreams() {
+        let u = parse_upstream("ssh://git@Gitea.example:30009/me/repo.git").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("gitea.example", 30009, "me/repo.git")
+        );
+        assert_eq!(u.user.as_deref(), Some("git"));
+        let u = parse_upstream("https://github.com/me/repo.git").unwrap();
+        assert_eq!((u.port, u.user), (443, None));
+        assert!(parse_upstream("git@github.com:me/repo.git")
+            .unwrap_err()
+            .contains("ssh://"));
+        assert!(parse_upstream("ssh://github.com/me/repo")
+            .unwrap_err()
+            .contains("needs a user"));
+        assert!(parse_upstream("ssh://git@host:x/p")
+            .unwrap_err()
+            .contains("port"));
+        assert!(parse_upstream("https://tok@github.com/p")
+            .unwrap_err()
+            .contains("credentials"));
+    }
+
+    #[test]
+    fn default_names_come_from_the_path() {
+        assert_eq!(default_name("me/repo.git"), "repo");
+        assert_eq!(default_name("repo"), "repo");
     }
 }

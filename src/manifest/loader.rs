@@ -48,7 +48,13 @@ impl<T> Parsed<T> {
     }
 }
 
-fn located(file: &Path, node: &Node, first_line: usize, path: &[Seg], message: impl Into<String>) -> ManifestError {
+fn located(
+    file: &Path,
+    node: &Node,
+    first_line: usize,
+    path: &[Seg],
+    message: impl Into<String>,
+) -> ManifestError {
     let line = line_of(node, path).map(|l| l + first_line - 1);
     ManifestError::new(file, line, format_path(path), message)
 }
@@ -84,12 +90,21 @@ fn line_of(node: &Node, path: &[Seg]) -> Option<usize> {
 
 /// The `*.md` files of a directory whose names are valid entity names;
 /// the others are skipped with a warning.
-fn entity_files(dir: &Path, warnings: &mut Vec<Warning>, errors: &mut Vec<ManifestError>) -> Vec<(String, PathBuf)> {
+fn entity_files(
+    dir: &Path,
+    warnings: &mut Vec<Warning>,
+    errors: &mut Vec<ManifestError>,
+) -> Vec<(String, PathBuf)> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            errors.push(ManifestError::new(dir, None, "", format!("cannot read the directory: {e}")));
+            errors.push(ManifestError::new(
+                dir,
+                None,
+                "",
+                format!("cannot read the directory: {e}"),
+            ));
             return Vec::new();
         }
     };
@@ -120,7 +135,8 @@ fn read_file<T>(
 ) -> Result<Parsed<T>, ManifestError> {
     let text = fs::read_to_string(path)
         .map_err(|e| ManifestError::new(path, None, "", format!("cannot read the file: {e}")))?;
-    let split = frontmatter::split(&text).map_err(|e| ManifestError::new(path, Some(1), "", e.to_string()))?;
+    let split = frontmatter::split(&text)
+        .map_err(|e| ManifestError::new(path, Some(1), "", e.to_string()))?;
     let node = yaml::parse(split.yaml).map_err(|e| {
         ManifestError::new(
             path,
@@ -137,9 +153,8 @@ fn read_file<T>(
             "the frontmatter must be a mapping of keys to values",
         ));
     }
-    let (parts, file_warnings) = parse(&node).map_err(|issue| {
-        located(path, &node, split.first_line, &issue.path, issue.message)
-    })?;
+    let (parts, file_warnings) = parse(&node)
+        .map_err(|issue| located(path, &node, split.first_line, &issue.path, issue.message))?;
     warnings.extend(file_warnings.into_iter().map(|message| Warning {
         path: path.to_path_buf(),
         message,
@@ -210,7 +225,10 @@ pub fn load(layout: &Layout) -> Manifest {
         if let Some((_, repo_path)) = repo_agents.iter().find(|(n, _)| *n == name) {
             m.warnings.push(Warning {
                 path: repo_path.clone(),
-                message: format!("this repository's agent {name:?} is used instead of your home agent {}", path.display()),
+                message: format!(
+                    "this repository's agent {name:?} is used instead of your home agent {}",
+                    path.display()
+                ),
             });
             continue;
         }
@@ -238,7 +256,12 @@ pub fn load(layout: &Layout) -> Manifest {
     m
 }
 
-fn check_agent(name: &str, source: Source, p: Parsed<agent::AgentParts>, m: &Manifest) -> Result<Agent, ManifestError> {
+fn check_agent(
+    name: &str,
+    source: Source,
+    p: Parsed<agent::AgentParts>,
+    m: &Manifest,
+) -> Result<Agent, ManifestError> {
     let bottle = &p.parts.bottle;
     if m.broken_bottles.contains_key(bottle) {
         return Err(p.error_at(
@@ -248,17 +271,22 @@ fn check_agent(name: &str, source: Source, p: Parsed<agent::AgentParts>, m: &Man
     }
     if !m.bottles.contains_key(bottle) {
         let hint = did_you_mean(bottle, m.bottles.keys().map(String::as_str))
-            .map(|s| format!("did you mean {s:?}? "))
+            .map(|s| format!("; did you mean {s:?}?"))
             .unwrap_or_default();
         let available = if m.bottles.is_empty() {
             "none yet".to_string()
         } else {
             m.bottles.keys().cloned().collect::<Vec<_>>().join(", ")
         };
+        let boundary = if source == Source::Repo {
+            ". A repository's agents run only in bottles from your home"
+        } else {
+            ""
+        };
         return Err(p.error_at(
             &[Seg::Key("bottle".into())],
             format!(
-                "no bottle {bottle:?} in {}; {hint}(bottles: {available})",
+                "no bottle {bottle:?} in {}{hint} (bottles: {available}){boundary}",
                 m.layout.home.join("bottles").display()
             ),
         ));
@@ -286,11 +314,17 @@ fn resolve(
     let mut current = me;
     while let Some(parent) = current.parts.extends.as_deref() {
         if parent == name && chain.len() == 1 {
-            return Err(me.error_at(&extends_key, "a bottle cannot extend itself; remove the self-reference"));
+            return Err(me.error_at(
+                &extends_key,
+                "a bottle cannot extend itself; remove the self-reference",
+            ));
         }
         if chain.contains(&parent) {
             chain.push(parent);
-            return Err(me.error_at(&extends_key, format!("extends cycle: {}", chain.join(" -> "))));
+            return Err(me.error_at(
+                &extends_key,
+                format!("extends cycle: {}", chain.join(" -> ")),
+            ));
         }
         if broken.contains_key(parent) {
             return Err(me.error_at(
@@ -300,7 +334,7 @@ fn resolve(
         }
         let Some(next) = parsed.get(parent) else {
             let hint = did_you_mean(parent, parsed.keys().map(String::as_str))
-                .map(|s| format!("did you mean {s:?}? "))
+                .map(|s| format!("; did you mean {s:?}?"))
                 .unwrap_or_default();
             let via = if chain.len() > 1 {
                 format!(" (via {})", chain.join(" -> "))
@@ -310,7 +344,9 @@ fn resolve(
             let available = parsed.keys().cloned().collect::<Vec<_>>().join(", ");
             return Err(me.error_at(
                 &extends_key,
-                format!("extends {parent:?}{via}, which does not exist; {hint}(bottles: {available})"),
+                format!(
+                    "extends {parent:?}{via}, which does not exist{hint} (bottles: {available})"
+                ),
             ));
         };
         chain.push(parent);
@@ -322,7 +358,8 @@ fn resolve(
         merged = extends::merge(&merged, &parsed[*n].parts);
     }
     let parents = chain[1..].iter().map(|s| s.to_string()).collect();
-    extends::finish(name, &me.path, parents, merged).map_err(|(path, message)| me.error_at(&path, message))
+    extends::finish(name, &me.path, parents, merged)
+        .map_err(|(path, message)| me.error_at(&path, message))
 }
 
 #[cfg(test)]

@@ -48,7 +48,9 @@ impl Default for Layout {
 /// Why an agent cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    #[error("no manifest directory at {0}: run `bb init` to write starter bottles and agents there")]
+    #[error(
+        "no manifest directory at {0}: run `bb init` to write starter bottles and agents there"
+    )]
     NoManifest(PathBuf),
     #[error("no agent {name:?}{hint}; agents: {available}")]
     UnknownAgent {
@@ -68,7 +70,10 @@ impl Manifest {
         }
         if let Some((e, bottle)) = self.broken_agents.get(name) {
             let mut errors = vec![e.clone()];
-            let bottle_error = bottle.as_ref().and_then(|b| self.broken_bottles.get(b)).cloned();
+            let bottle_error = bottle
+                .as_ref()
+                .and_then(|b| self.broken_bottles.get(b))
+                .cloned();
             errors.extend(bottle_error);
             return Err(LookupError::Invalid(errors));
         }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// The agent CLI a bottle runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Template {
     #[default]
@@ -164,7 +166,10 @@ pub struct Git {
 pub enum EnvValue {
     Literal(String),
     /// `${HOST_VAR}` references, filled from the host at launch.
-    Interpolated { template: String, refs: Vec<String> },
+    Interpolated {
+        template: String,
+        refs: Vec<String>,
+    },
     /// `?message`: asked of the operator at launch.
     Ask(String),
 }

@@ -60,14 +60,21 @@ pub fn effective_routes(bottle: &Bottle) -> Vec<PlannedRoute> {
         }
     }
     let declared = |host: &str| {
-        bottle.egress.routes.iter().any(|r| r.host == host) || bottle.egress.allowlist.iter().any(|h| h == host)
+        bottle.egress.routes.iter().any(|r| r.host == host)
+            || bottle.egress.allowlist.iter().any(|h| h == host)
     };
     let mut out: Vec<PlannedRoute> = provider_routes
         .iter()
         .filter(|r| !declared(&r.host))
         .map(|r| PlannedRoute::from(r, RouteSource::Provider))
         .collect();
-    out.extend(bottle.egress.routes.iter().map(|r| PlannedRoute::from(r, RouteSource::Bottle)));
+    out.extend(
+        bottle
+            .egress
+            .routes
+            .iter()
+            .map(|r| PlannedRoute::from(r, RouteSource::Bottle)),
+    );
     out.extend(
         bottle
             .egress
@@ -79,7 +86,10 @@ pub fn effective_routes(bottle: &Bottle) -> Vec<PlannedRoute> {
         // The host's ChatGPT token rides on Codex's API hosts, whoever
         // declared them; injected JWTs must not meet the DLP scanner.
         for r in out.iter_mut() {
-            if runtime(Template::Codex).api_hosts.contains(&r.host.as_str()) {
+            if runtime(Template::Codex)
+                .api_hosts
+                .contains(&r.host.as_str())
+            {
                 r.auth.get_or_insert(RouteAuth {
                     scheme: AuthScheme::Bearer,
                     token_ref: CODEX_HOST_TOKEN_REF.to_string(),

@@ -95,7 +95,12 @@ pub fn gate_remotes(bottle: &Bottle, host: &dyn Host) -> Vec<GateRemote> {
             let mut instead_of = vec![u.url.clone()];
             if u.scheme == UpstreamScheme::Ssh && u.port == 22 {
                 // The scp-like form people paste from forges.
-                instead_of.push(format!("{}@{}:{}", u.user.as_deref().unwrap_or("git"), u.host, u.path));
+                instead_of.push(format!(
+                    "{}@{}:{}",
+                    u.user.as_deref().unwrap_or("git"),
+                    u.host,
+                    u.path
+                ));
             }
             let identity_file = r.identity_file.as_deref().map(|p| expand_path(host, p));
             GateRemote {
@@ -103,7 +108,9 @@ pub fn gate_remotes(bottle: &Bottle, host: &dyn Host) -> Vec<GateRemote> {
                 upstream: u.url.clone(),
                 host: u.host.clone(),
                 port: u.port,
-                identity_file_present: identity_file.as_deref().is_some_and(|p| host.file_exists(p)),
+                identity_file_present: identity_file
+                    .as_deref()
+                    .is_some_and(|p| host.file_exists(p)),
                 identity_file,
                 known_host_key: r.known_host_key.clone(),
                 extra_hosts: r.extra_hosts.clone(),

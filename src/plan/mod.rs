@@ -13,12 +13,17 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use egress::{PlannedRoute, RouteSource};
-pub use git::{gitconfig, FieldSource, GateRemote, Identity, Sourced, SIDECAR_HOST};
+pub use git::{
+    gitconfig, identity as git_identity, FieldSource, GateRemote, Identity, Sourced, SIDECAR_HOST,
+};
 pub use host::{expand_path, skill_dir, FixedHost, Host};
 pub use slug::{random_suffix, slug};
 
 use crate::manifest::{Agent, Bottle, EnvValue, Role, Source, Template};
 use provider::{runtime, CODEX_HOST_TOKEN_REF, OAUTH_PLACEHOLDER};
+
+/// The sidecar bundle's image (bb-sidecar and git), built from images/.
+pub const SIDECAR_IMAGE: &str = "bb-sidecars:latest";
 
 /// Where a bottle's agent runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -42,8 +47,13 @@ impl BackendKind {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Dockerfile {
     /// One of bb's own, under images/ and embedded in the binary.
-    Builtin { name: String },
-    Custom { path: PathBuf, present: bool },
+    Builtin {
+        name: String,
+    },
+    Custom {
+        path: PathBuf,
+        present: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,7 +159,13 @@ pub struct BottlePlan {
 }
 
 /// Resolve one agent into a plan.
-pub fn resolve(agent: &Agent, bottle: &Bottle, host: &dyn Host, backend: BackendKind, suffix: &str) -> BottlePlan {
+pub fn resolve(
+    agent: &Agent,
+    bottle: &Bottle,
+    host: &dyn Host,
+    backend: BackendKind,
+    suffix: &str,
+) -> BottlePlan {
     let rt = runtime(bottle.provider.template);
     let has_prompt = !agent.prompt.is_empty();
     let image = match &bottle.provider.dockerfile {
@@ -180,22 +196,31 @@ pub fn resolve(agent: &Agent, bottle: &Bottle, host: &dyn Host, backend: Backend
         .map(|(name, value)| EnvEntry {
             name: name.clone(),
             missing_refs: match value {
-                EnvValue::Interpolated { refs, .. } => refs.iter().filter(|r| !host.has_env(r)).cloned().collect(),
+                EnvValue::Interpolated { refs, .. } => {
+                    refs.iter().filter(|r| !host.has_env(r)).cloned().collect()
+                }
                 _ => Vec::new(),
             },
             value: PlannedValue::Manifest(value.clone()),
             hidden: false,
         })
         .collect();
-    let mut provider_env: Vec<(String, String, bool)> =
-        rt.env().into_iter().map(|(k, v)| (k.to_string(), v, false)).collect();
+    let mut provider_env: Vec<(String, String, bool)> = rt
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v, false))
+        .collect();
     if routes
         .iter()
         .any(|r| r.role == Some(Role::ClaudeCodeOauth) && r.auth.is_some())
     {
         // Claude Code will not start without a token; the proxy swaps this
         // placeholder for the real one on the way out.
-        provider_env.push(("CLAUDE_CODE_OAUTH_TOKEN".into(), OAUTH_PLACEHOLDER.into(), true));
+        provider_env.push((
+            "CLAUDE_CODE_OAUTH_TOKEN".into(),
+            OAUTH_PLACEHOLDER.into(),
+            true,
+        ));
     }
     for (name, value, hidden) in provider_env {
         // The manifest wins on a clash.
@@ -328,7 +353,11 @@ impl BottlePlan {
                 });
             }
         }
-        if let Dockerfile::Custom { path, present: false } = &self.image.dockerfile {
+        if let Dockerfile::Custom {
+            path,
+            present: false,
+        } = &self.image.dockerfile
+        {
             out.push(Blocker::MissingDockerfile(path.clone()));
         }
         out
@@ -336,7 +365,11 @@ impl BottlePlan {
 
     /// Names of the env the agent gets, placeholders left out.
     pub fn visible_env(&self) -> Vec<&str> {
-        self.env.iter().filter(|e| !e.hidden).map(|e| e.name.as_str()).collect()
+        self.env
+            .iter()
+            .filter(|e| !e.hidden)
+            .map(|e| e.name.as_str())
+            .collect()
     }
 
     pub fn tls_intercepts(&self) -> bool {

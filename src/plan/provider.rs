@@ -62,7 +62,9 @@ impl Runtime {
         match self.template {
             Template::Claude => vec!["--append-system-prompt-file".into(), PROMPT_PATH.into()],
             Template::Codex if resume => Vec::new(),
-            Template::Codex => vec![format!("Read and follow the instructions in {PROMPT_PATH}.")],
+            Template::Codex => vec![format!(
+                "Read and follow the instructions in {PROMPT_PATH}."
+            )],
         }
     }
 
@@ -95,7 +97,10 @@ impl Runtime {
                 ("DISABLE_ERROR_REPORTING", "1".into()),
             ],
             Template::Codex => vec![
-                ("CODEX_CA_CERTIFICATE", "/etc/ssl/certs/ca-certificates.crt".into()),
+                (
+                    "CODEX_CA_CERTIFICATE",
+                    "/etc/ssl/certs/ca-certificates.crt".into(),
+                ),
                 ("CODEX_HOME", format!("{GUEST_HOME}/.codex")),
             ],
         }
@@ -111,13 +116,27 @@ mod tests {
         let r = runtime(Template::Claude);
         assert_eq!(
             r.argv(true, false),
-            ["claude", "--dangerously-skip-permissions", "--append-system-prompt-file", PROMPT_PATH]
+            [
+                "claude",
+                "--dangerously-skip-permissions",
+                "--append-system-prompt-file",
+                PROMPT_PATH
+            ]
         );
         assert_eq!(
             r.argv(true, true),
-            ["claude", "--dangerously-skip-permissions", "--continue", "--append-system-prompt-file", PROMPT_PATH]
+            [
+                "claude",
+                "--dangerously-skip-permissions",
+                "--continue",
+                "--append-system-prompt-file",
+                PROMPT_PATH
+            ]
         );
-        assert_eq!(r.argv(false, false), ["claude", "--dangerously-skip-permissions"]);
+        assert_eq!(
+            r.argv(false, false),
+            ["claude", "--dangerously-skip-permissions"]
+        );
     }
 
     #[test]
@@ -133,7 +152,12 @@ mod tests {
         );
         assert_eq!(
             r.argv(true, true),
-            ["codex", "--dangerously-bypass-approvals-and-sandbox", "resume", "--last"]
+            [
+                "codex",
+                "--dangerously-bypass-approvals-and-sandbox",
+                "resume",
+                "--last"
+            ]
         );
     }
 }

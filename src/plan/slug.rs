@@ -24,7 +24,9 @@ mod tests {
     fn suffixes_are_short_and_safe() {
         let s = random_suffix();
         assert_eq!(s.len(), 6);
-        assert!(s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
         assert_eq!(slug("dev", "abc123"), "dev-abc123");
     }
 }

@@ -43,18 +43,31 @@ fn claude_oauth_route_hides_its_placeholder_and_needs_its_secret() {
     let mut h = host();
     let p = plan(&m, "dev", &h);
     assert_eq!(p.slug, "dev-abc123");
-    assert_eq!(p.routes.len(), 1, "the bottle's route replaces the provider's");
+    assert_eq!(
+        p.routes.len(),
+        1,
+        "the bottle's route replaces the provider's"
+    );
     assert_eq!(p.routes[0].source, RouteSource::Bottle);
     assert!(p.routes[0].credentialed());
-    let token = p.env.iter().find(|e| e.name == "CLAUDE_CODE_OAUTH_TOKEN").unwrap();
+    let token = p
+        .env
+        .iter()
+        .find(|e| e.name == "CLAUDE_CODE_OAUTH_TOKEN")
+        .unwrap();
     assert!(token.hidden);
     assert!(!p.visible_env().contains(&"CLAUDE_CODE_OAUTH_TOKEN"));
     assert_eq!(
         p.blockers(),
-        vec![Blocker::MissingSecret("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN".into())]
+        vec![Blocker::MissingSecret(
+            "BOT_BOTTLE_CLAUDE_OAUTH_TOKEN".into()
+        )]
     );
-    assert!(p.blockers()[0].to_string().contains("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN"));
-    h.env.insert("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN".into(), "sk-xyz".into());
+    assert!(p.blockers()[0]
+        .to_string()
+        .contains("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN"));
+    h.env
+        .insert("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN".into(), "sk-xyz".into());
     assert!(plan(&m, "dev", &h).blockers().is_empty());
     assert_eq!(p.commands.fresh[0], "claude");
     assert_eq!(p.daemons, vec![Daemon::Egress, Daemon::Supervise]);
@@ -62,18 +75,28 @@ fn claude_oauth_route_hides_its_placeholder_and_needs_its_secret() {
 
 #[test]
 fn the_same_inputs_give_the_same_plan() {
-    let (_d, m) = manifest(&[("bottles/claude.md", CLAUDE), ("agents/dev.md", "---\nbottle: claude\n---\n")]);
+    let (_d, m) = manifest(&[
+        ("bottles/claude.md", CLAUDE),
+        ("agents/dev.md", "---\nbottle: claude\n---\n"),
+    ]);
     assert_eq!(plan(&m, "dev", &host()), plan(&m, "dev", &host()));
 }
 
 #[test]
 fn provider_routes_come_first_and_pass_tls_through() {
     let (_d, m) = manifest(&[
-        ("bottles/b.md", "---\negress:\n  allowlist: [github.com]\n---\n"),
+        (
+            "bottles/b.md",
+            "---\negress:\n  allowlist: [github.com]\n---\n",
+        ),
         ("agents/a.md", "---\nbottle: b\n---\n"),
     ]);
     let p = plan(&m, "a", &host());
-    let hosts: Vec<_> = p.routes.iter().map(|r| (r.host.as_str(), r.source, r.tls_passthrough)).collect();
+    let hosts: Vec<_> = p
+        .routes
+        .iter()
+        .map(|r| (r.host.as_str(), r.source, r.tls_passthrough))
+        .collect();
     assert_eq!(
         hosts,
         vec![
@@ -95,7 +118,10 @@ fn codex_host_credentials_ride_on_its_api_hosts() {
         ("agents/c.md", "---\nbottle: codex\n---\nDo it.\n"),
     ]);
     let p = plan(&m, "c", &host());
-    assert!(p.routes.iter().all(|r| r.credentialed() && r.tls_passthrough));
+    assert!(p
+        .routes
+        .iter()
+        .all(|r| r.credentialed() && r.tls_passthrough));
     let chatgpt = p.routes.iter().find(|r| r.host == "chatgpt.com").unwrap();
     assert_eq!(chatgpt.path_allowlist, vec!["/backend-api/"]);
     assert_eq!(p.secrets.len(), 1);
@@ -103,13 +129,24 @@ fn codex_host_credentials_ride_on_its_api_hosts() {
     assert_eq!(p.secrets[0].used_by, vec!["api.openai.com", "chatgpt.com"]);
     assert_eq!(p.blockers(), vec![Blocker::MissingCodexLogin]);
     assert!(p.env.iter().any(|e| e.name == "CODEX_HOME"));
-    assert_eq!(p.commands.resume, ["codex", "--dangerously-bypass-approvals-and-sandbox", "resume", "--last"]);
+    assert_eq!(
+        p.commands.resume,
+        [
+            "codex",
+            "--dangerously-bypass-approvals-and-sandbox",
+            "resume",
+            "--last"
+        ]
+    );
 }
 
 #[test]
 fn legacy_auth_token_becomes_the_oauth_route() {
     let (_d, m) = manifest(&[
-        ("bottles/old.md", "---\nagent_provider:\n  auth_token: OLD_TOKEN\n---\n"),
+        (
+            "bottles/old.md",
+            "---\nagent_provider:\n  auth_token: OLD_TOKEN\n---\n",
+        ),
         ("agents/a.md", "---\nbottle: old\n---\n"),
     ]);
     assert_eq!(m.warnings.len(), 1);
@@ -136,33 +173,56 @@ fn git_remotes_identity_and_rewrites() {
     let r = &p.remotes[0];
     assert_eq!(r.name, "app");
     assert_eq!(r.gate_url, "http://sidecars:9420/app.git");
-    assert_eq!(r.instead_of, vec!["ssh://git@github.com/me/app.git", "git@github.com:me/app.git"]);
-    assert_eq!(r.identity_file.as_deref(), Some(Path::new("/home/u/.ssh/id_app")));
+    assert_eq!(
+        r.instead_of,
+        vec![
+            "ssh://git@github.com/me/app.git",
+            "git@github.com:me/app.git"
+        ]
+    );
+    assert_eq!(
+        r.identity_file.as_deref(),
+        Some(Path::new("/home/u/.ssh/id_app"))
+    );
     assert!(matches!(p.blockers()[0], Blocker::MissingIdentity { .. }));
     h.files.insert("/home/u/.ssh/id_app".into());
     assert!(plan(&m, "a", &h).blockers().is_empty());
     assert!(p.daemons.contains(&Daemon::GitGate));
     let cfg = gitconfig(&p.identity, &p.remotes);
-    assert!(cfg.contains("[url \"http://sidecars:9420/app.git\"]\n\tinsteadOf = \"ssh://git@github.com/me/app.git\""));
+    assert!(cfg.contains(
+        "[url \"http://sidecars:9420/app.git\"]\n\tinsteadOf = \"ssh://git@github.com/me/app.git\""
+    ));
 }
 
 #[test]
 fn env_interpolation_needs_the_host_variable() {
     let (_d, m) = manifest(&[
-        ("bottles/e.md", "---\nenv:\n  REGION: ${AWS_REGION}\n  MODE: fast\nsupervise: false\n---\n"),
+        (
+            "bottles/e.md",
+            "---\nenv:\n  REGION: ${AWS_REGION}\n  MODE: fast\nsupervise: false\n---\n",
+        ),
         ("agents/a.md", "---\nbottle: e\nskills: [init-prd]\n---\n"),
     ]);
     let p = plan(&m, "a", &host());
     assert_eq!(p.daemons, vec![Daemon::Egress]);
     let blockers: Vec<String> = p.blockers().iter().map(|b| b.to_string()).collect();
-    assert!(blockers.iter().any(|b| b.contains("${AWS_REGION}")), "{blockers:?}");
-    assert!(blockers.iter().any(|b| b.contains("skill init-prd")), "{blockers:?}");
+    assert!(
+        blockers.iter().any(|b| b.contains("${AWS_REGION}")),
+        "{blockers:?}"
+    );
+    assert!(
+        blockers.iter().any(|b| b.contains("skill init-prd")),
+        "{blockers:?}"
+    );
 }
 
 #[test]
 fn custom_dockerfiles_resolve_against_the_cwd() {
     let (_d, m) = manifest(&[
-        ("bottles/c.md", "---\nagent_provider:\n  dockerfile: images/Dockerfile\n---\n"),
+        (
+            "bottles/c.md",
+            "---\nagent_provider:\n  dockerfile: images/Dockerfile\n---\n",
+        ),
         ("agents/a.md", "---\nbottle: c\n---\n"),
     ]);
     let p = plan(&m, "a", &host());

@@ -68,8 +68,7 @@ pub fn format_path(path: &[Seg]) -> String {
 
 fn is_plain_key(k: &str) -> bool {
     !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -103,7 +102,8 @@ impl de::Error for DeError {
         } else {
             expected.join(", ")
         };
-        DeError::new(format!("unknown key {field:?}{hint} (allowed: {allowed})")).under(Seg::Key(field.to_string()))
+        DeError::new(format!("unknown key {field:?}{hint} (allowed: {allowed})"))
+            .under(Seg::Key(field.to_string()))
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
@@ -137,7 +137,7 @@ impl<'a> NodeDe<'a> {
         let found = self.0.describe();
         let hint = match self.0.plain_kind() {
             Plain::Int(_) | Plain::Float(_) | Plain::Bool(_) if expected == "a string" => {
-                format!("; quote it if you mean the text")
+                "; quote it if you mean the text".to_string()
             }
             _ => String::new(),
         };
@@ -233,13 +233,17 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.0.kind {
-            NodeKind::Scalar { value, .. } => visitor.visit_str(value).map_err(|e: DeError| e.at(self.0.line)),
+            NodeKind::Scalar { value, .. } => visitor
+                .visit_str(value)
+                .map_err(|e: DeError| e.at(self.0.line)),
             _ => Err(self.type_error("a key name")),
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        if matches!(self.0.kind, NodeKind::Scalar { plain: true, .. }) && self.0.plain_kind() == Plain::Null {
+        if matches!(self.0.kind, NodeKind::Scalar { plain: true, .. })
+            && self.0.plain_kind() == Plain::Null
+        {
             visitor.visit_none()
         } else {
             visitor.visit_some(self)
@@ -247,7 +251,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        if self.0.plain_kind() == Plain::Null && matches!(self.0.kind, NodeKind::Scalar { plain: true, .. }) {
+        if self.0.plain_kind() == Plain::Null
+            && matches!(self.0.kind, NodeKind::Scalar { plain: true, .. })
+        {
             visitor.visit_unit()
         } else {
             Err(self.type_error("nothing"))
@@ -277,7 +283,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -309,10 +319,16 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        let s = self.str_value()?;
+        let s = match self.str_value() {
+            Ok(s) => s,
+            Err(_) if !matches!(self.0.plain_kind(), Plain::Ambiguous) => {
+                return Err(self.type_error(&format!("one of {}", variants.join(", "))))
+            }
+            Err(e) => return Err(e),
+        };
         visitor
             .visit_enum(IntoDeserializer::<DeError>::into_deserializer(s))
             .map_err(|e: DeError| e.at(self.0.line))
@@ -356,7 +372,10 @@ struct SeqAccess<'a> {
 impl<'de> de::SeqAccess<'de> for SeqAccess<'de> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
             None => Ok(None),
             Some(node) => {
@@ -382,7 +401,10 @@ struct MapAccess<'a> {
 impl<'de> de::MapAccess<'de> for MapAccess<'de> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.pairs.next() {
             None => Ok(None),
             Some(pair) => {
@@ -445,7 +467,8 @@ mod tests {
 
     #[test]
     fn reads_a_typed_document() {
-        let doc = load("routes:\n  - host: a.example\n    tls: true\nenv:\n  A: \"yes\"\n").unwrap();
+        let doc =
+            load("routes:\n  - host: a.example\n    tls: true\nenv:\n  A: \"yes\"\n").unwrap();
         assert_eq!(doc.routes[0].host, "a.example");
         assert_eq!(doc.routes[0].tls, Some(true));
         assert_eq!(doc.env["A"], "yes");
@@ -462,9 +485,15 @@ mod tests {
     #[test]
     fn wrong_type_names_the_expected_type() {
         let e = load("routes:\n  - host: a\n    tls: maybe\n").unwrap_err();
-        assert_eq!(e.to_string(), "routes[0].tls: expected true or false, found string \"maybe\"");
+        assert_eq!(
+            e.to_string(),
+            "routes[0].tls: expected true or false, found string \"maybe\""
+        );
         let e = load("routes:\n  - host: [a]\n").unwrap_err();
-        assert_eq!(e.to_string(), "routes[0].host: expected a string, found a list");
+        assert_eq!(
+            e.to_string(),
+            "routes[0].host: expected a string, found a list"
+        );
     }
 
     #[test]
@@ -481,7 +510,10 @@ mod tests {
     #[test]
     fn numbers_where_strings_belong_are_refused() {
         let e = load("env:\n  PORT: 8080\n").unwrap_err();
-        assert_eq!(e.to_string(), "env.PORT: expected a string, found integer `8080`; quote it if you mean the text");
+        assert_eq!(
+            e.to_string(),
+            "env.PORT: expected a string, found integer `8080`; quote it if you mean the text"
+        );
     }
 
     #[test]
@@ -492,7 +524,11 @@ mod tests {
 
     #[test]
     fn keys_with_dots_are_bracketed_in_paths() {
-        let path = vec![Seg::Key("git".into()), Seg::Key("remotes".into()), Seg::Key("a.example".into())];
+        let path = vec![
+            Seg::Key("git".into()),
+            Seg::Key("remotes".into()),
+            Seg::Key("a.example".into()),
+        ];
         assert_eq!(format_path(&path), "git.remotes[\"a.example\"]");
     }
 }

@@ -86,21 +86,15 @@ fn classify_plain(v: &str) -> Plain {
 
 fn looks_like_float(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
-    matches!(
-        lower.as_str(),
-        ".inf" | "-.inf" | "+.inf" | ".nan"
-    ) || (v.chars().any(|c| c.is_ascii_digit())
-        && v
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+')))
+    matches!(lower.as_str(), ".inf" | "-.inf" | "+.inf" | ".nan")
+        || (v.chars().any(|c| c.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+')))
 }
 
 fn is_ambiguous(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "y" | "n" | "yes" | "no" | "on" | "off"
-    ) {
+    if matches!(lower.as_str(), "y" | "n" | "yes" | "no" | "on" | "off") {
         return true;
     }
     let bytes = lower.as_bytes();
@@ -108,7 +102,9 @@ fn is_ambiguous(v: &str) -> bool {
     if bytes.len() > 2
         && bytes[0] == b'0'
         && matches!(bytes[1], b'x' | b'o' | b'b')
-        && lower[2..].chars().all(|c| c.is_ascii_hexdigit() || c == '_')
+        && lower[2..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '_')
     {
         return true;
     }
@@ -209,7 +205,9 @@ impl MarkedEventReceiver for Builder {
                 line,
                 "anchors and aliases (&name, *name) are not supported; write the value out",
             ),
-            Event::Scalar(_, _, anchor, _) | Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _)
+            Event::Scalar(_, _, anchor, _)
+            | Event::SequenceStart(anchor, _)
+            | Event::MappingStart(anchor, _)
                 if anchor != 0 =>
             {
                 self.refuse(
@@ -296,7 +294,10 @@ mod tests {
 
     #[test]
     fn anchors_and_tags_are_refused() {
-        assert!(parse("a: &x 1\nb: *x\n").unwrap_err().message.contains("anchors"));
+        assert!(parse("a: &x 1\nb: *x\n")
+            .unwrap_err()
+            .message
+            .contains("anchors"));
         assert!(parse("a: !!str 1\n").unwrap_err().message.contains("tags"));
     }
 

@@ -1,0 +1,126 @@
+//! `bb doctor`: is this machine ready to run bottles?
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::backend::docker::Engine;
+use crate::plan::{self, BackendKind, Blocker, SIDECAR_IMAGE};
+use crate::system::SystemHost;
+
+#[derive(Default)]
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn ok(&mut self, msg: impl AsRef<str>) {
+        println!("ok    {}", msg.as_ref());
+    }
+    fn warn(&mut self, msg: impl AsRef<str>) {
+        println!("warn  {}", msg.as_ref());
+    }
+    fn fail(&mut self, msg: impl AsRef<str>) {
+        self.failures += 1;
+        println!("FAIL  {}", msg.as_ref());
+    }
+}
+
+pub fn run(ctx: &Ctx) -> Result<ExitCode> {
+    let mut r = Report::default();
+    let mut images: BTreeSet<String> = BTreeSet::from([SIDECAR_IMAGE.to_string()]);
+    let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+
+    if !ctx.home.is_dir() {
+        r.fail(format!(
+            "no manifest directory at {}: run `bb init` to write starter bottles and agents",
+            ctx.home.display()
+        ));
+    } else if let Err(e) = std::fs::read_dir(&ctx.home) {
+        r.fail(format!("cannot read {}: {e}", ctx.home.display()));
+    } else {
+        let m = ctx.manifest();
+        let repo = m
+            .layout
+            .repo
+            .as_ref()
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default();
+        r.ok(format!(
+            "manifests: {} bottles, {} agents in {}{repo}",
+            m.bottles.len(),
+            m.agents.len(),
+            ctx.home.display()
+        ));
+        for e in &m.errors {
+            r.fail(e.to_string());
+        }
+        let host = SystemHost {
+            cwd: ctx.cwd.clone(),
+            home: ctx.user_home.clone(),
+        };
+        for (agent, bottle) in m
+            .agents
+            .values()
+            .filter_map(|a| m.bottles.get(&a.bottle).map(|b| (a, b)))
+        {
+            let p = plan::resolve(agent, bottle, &host, BackendKind::Docker, "doctor");
+            images.insert(p.image.reference.clone());
+            for b in p.blockers() {
+                match b {
+                    Blocker::MissingSecret(name) => {
+                        missing.entry(name).or_default().insert(bottle.name.clone());
+                    }
+                    Blocker::MissingCodexLogin => {
+                        missing
+                            .entry("codex login (~/.codex/auth.json)".into())
+                            .or_default()
+                            .insert(bottle.name.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (name, bottles) in &missing {
+            let bottles: Vec<&str> = bottles.iter().map(String::as_str).collect();
+            r.fail(format!(
+                "secret {name} is missing on the host (bottles: {}); launches of their agents will fail until it is set",
+                bottles.join(", ")
+            ));
+        }
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match Engine::connect().await {
+            Err(e) => r.fail(e.to_string()),
+            Ok(engine) => {
+                r.ok(format!("Docker reachable at {}", engine.addr));
+                match engine.runsc_available().await {
+                    Ok(true) => r.ok("gVisor (runsc) is registered: bottles run under it"),
+                    Ok(false) => r.warn("gVisor (runsc) is not registered: bottles run under Docker's default runtime"),
+                    Err(e) => r.warn(e.to_string()),
+                }
+                for image in &images {
+                    match engine.image_exists(image).await {
+                        Ok(true) => r.ok(format!("image {image} is built")),
+                        Ok(false) => r.warn(format!("image {image} is not built yet: bb builds it at the first launch that needs it")),
+                        Err(e) => r.fail(e.to_string()),
+                    }
+                }
+            }
+        }
+    });
+
+    if r.failures == 0 {
+        println!("\nready");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("\n{} problem(s)", r.failures);
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,161 @@
+//! The command line. `bb` with no command opens the workspace; the
+//! subcommands serve scripting, CI and a quick look.
+
+mod agents;
+mod doctor;
+mod init;
+mod preflight;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::home;
+use crate::manifest::{self, Manifest};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bb",
+    version,
+    about = "Run AI coding agents in sandboxed bottles",
+    long_about = "Run AI coding agents (Claude Code, Codex) in sandboxed bottles: each agent gets its own \
+container, an egress proxy that allows only what its manifest grants, and no real credentials.\n\n\
+Manifests live in the bb home (~/.bot-bottle, shared with bot-bottle; BB_HOME or --home to change it)."
+)]
+pub struct Cli {
+    /// The bb home: manifests, state and logs [default: $BB_HOME, else ~/.bot-bottle]
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every agent with its bottle, provider and source (home or repo)
+    Agents,
+    /// Show one agent's definition: bottle, provider, skills, git identity, prompt
+    Info { agent: String },
+    /// Show what launching AGENT would make, before anything is made
+    Preflight {
+        agent: String,
+        /// text for people; json is a stable, versioned contract for scripts
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Check Docker, images, manifests and secrets
+    Doctor,
+    /// Write starter bottles and agents into the bb home (never overwrites a file)
+    Init,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// What every command needs: where things are.
+pub struct Ctx {
+    pub home: PathBuf,
+    pub user_home: PathBuf,
+    pub cwd: PathBuf,
+}
+
+impl Ctx {
+    fn new(flag: Option<PathBuf>) -> Result<Ctx> {
+        let user_home = std::env::var_os("HOME").map(PathBuf::from);
+        let home = home::bb_home(
+            flag.as_deref(),
+            std::env::var("BB_HOME").ok().as_deref(),
+            user_home.as_deref(),
+        )
+        .ok_or_else(|| anyhow!("HOME is not set: set HOME, or pass --home DIR (or BB_HOME) to say where bb keeps its manifests"))?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| anyhow!("cannot read the current directory: {e}"))?;
+        Ok(Ctx {
+            home,
+            user_home: user_home.unwrap_or_default(),
+            cwd,
+        })
+    }
+
+    /// Load the manifests, printing warnings to stderr.
+    pub fn manifest(&self) -> Manifest {
+        let m = manifest::load(&home::layout(&self.home, &self.cwd));
+        for w in &m.warnings {
+            eprintln!("warning: {w}");
+        }
+        m
+    }
+
+    /// Load the manifests; a missing bb home is an error that says what to do.
+    pub fn existing_manifest(&self) -> Result<Manifest> {
+        if !self.home.is_dir() {
+            return Err(anyhow!(
+                "no manifest directory at {}: run `bb init` to write starter bottles and agents there",
+                self.home.display()
+            ));
+        }
+        Ok(self.manifest())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            for line in format!("{e:#}").lines() {
+                eprintln!("error: {line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Ctx::new(cli.home)?;
+    match cli.command {
+        None => {
+            if !ctx.home.exists() {
+                return first_run(&ctx);
+            }
+            agents::run(&ctx)
+        }
+        Some(Command::Agents) => agents::run(&ctx),
+        Some(Command::Info { agent }) => agents::info(&ctx, &agent),
+        Some(Command::Preflight { agent, format }) => preflight::run(&ctx, &agent, format),
+        Some(Command::Doctor) => doctor::run(&ctx),
+        Some(Command::Init) => init::run(&ctx),
+    }
+}
+
+/// No bb home yet: offer the starter manifests.
+fn first_run(ctx: &Ctx) -> Result<ExitCode> {
+    println!(
+        "bb keeps bottles and agents in {}, which does not exist yet.",
+        ctx.home.display()
+    );
+    if !std::io::stdin().is_terminal() {
+        println!("Run `bb init` to write starter bottles and agents there.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("Write starter bottles (claude, codex) and an example agent for each there? [Y/n] ");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "" | "y" | "yes"
+    ) {
+        init::run(ctx)
+    } else {
+        println!("Nothing written. Run `bb init` when you want them.");
+        Ok(ExitCode::SUCCESS)
+    }
+}

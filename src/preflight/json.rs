@@ -1,0 +1,280 @@
+//! The preflight JSON contract, version 1. These structs are the contract:
+//! they are separate from the plan's own types so the plan can change
+//! without breaking scripts. Add fields freely; removing or renaming one
+//! needs a new version.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::plan::{BottlePlan, Dockerfile, FieldSource, SecretOrigin};
+
+pub const JSON_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Preflight {
+    pub version: u32,
+    pub agent: AgentJson,
+    pub bottle: BottleJson,
+    pub provider: String,
+    pub backend: String,
+    pub image: ImageJson,
+    pub command: CommandJson,
+    pub prompt: PromptJson,
+    pub egress: EgressJson,
+    pub git: GitJson,
+    pub env: EnvJson,
+    pub secrets: Vec<SecretJson>,
+    pub skills: Vec<SkillJson>,
+    pub sidecars: Vec<String>,
+    /// Why launch would fail now; empty when it can go ahead.
+    pub blockers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgentJson {
+    pub name: String,
+    pub source: String,
+    pub path: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BottleJson {
+    pub name: String,
+    pub path: String,
+    pub extends: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageJson {
+    pub reference: String,
+    /// `images/<name>` for bb's own Dockerfiles, else the custom path.
+    pub dockerfile: String,
+    pub custom: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommandJson {
+    pub fresh: Vec<String>,
+    pub resume: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PromptJson {
+    pub lines: usize,
+    pub first_line: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EgressJson {
+    pub routes: Vec<RouteJson>,
+    pub tls_interception: TlsJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RouteJson {
+    pub host: String,
+    pub path_allowlist: Vec<String>,
+    pub auth: Option<AuthJson>,
+    pub role: Option<String>,
+    pub credentialed: bool,
+    pub tls_passthrough: bool,
+    pub ssrf_ip_allowlist: Vec<String>,
+    /// provider, bottle or allowlist.
+    pub source: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthJson {
+    pub scheme: String,
+    pub token_ref: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TlsJson {
+    pub enabled: bool,
+    /// The bottle CA's SHA-256 fingerprint; null before launch, since the
+    /// CA is minted at launch.
+    pub ca_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GitJson {
+    pub identity: IdentityJson,
+    pub remotes: Vec<RemoteJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdentityJson {
+    pub name: Option<SourcedJson>,
+    pub email: Option<SourcedJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourcedJson {
+    pub value: String,
+    /// agent or bottle.
+    pub source: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RemoteJson {
+    pub name: String,
+    pub upstream: String,
+    pub identity_file: Option<String>,
+    pub identity_file_present: bool,
+    pub known_host_key_pinned: bool,
+    pub extra_hosts: BTreeMap<String, String>,
+    pub gate_url: String,
+    pub instead_of: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvJson {
+    /// Variables the agent gets, placeholders for credentials left out.
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SecretJson {
+    pub name: String,
+    /// env or codex_login.
+    pub origin: String,
+    pub present: bool,
+    pub used_by: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkillJson {
+    pub name: String,
+    pub present: bool,
+}
+
+impl Preflight {
+    pub fn new(plan: &BottlePlan) -> Preflight {
+        let sourced = |f: &Option<crate::plan::Sourced>| {
+            f.as_ref().map(|s| SourcedJson {
+                value: s.value.clone(),
+                source: match s.source {
+                    FieldSource::Agent => "agent".into(),
+                    FieldSource::Bottle => "bottle".into(),
+                },
+            })
+        };
+        let (dockerfile, custom) = match &plan.image.dockerfile {
+            Dockerfile::Builtin { name } => (format!("images/{name}"), false),
+            Dockerfile::Custom { path, .. } => (path.display().to_string(), true),
+        };
+        Preflight {
+            version: JSON_VERSION,
+            agent: AgentJson {
+                name: plan.agent.clone(),
+                source: plan.agent_source.as_str().into(),
+                path: plan.agent_path.display().to_string(),
+            },
+            bottle: BottleJson {
+                name: plan.bottle.clone(),
+                path: plan.bottle_path.display().to_string(),
+                extends: plan.extends.clone(),
+            },
+            provider: plan.template.name().into(),
+            backend: plan.backend.name().into(),
+            image: ImageJson {
+                reference: plan.image.reference.clone(),
+                dockerfile,
+                custom,
+            },
+            command: CommandJson {
+                fresh: plan.commands.fresh.clone(),
+                resume: plan.commands.resume.clone(),
+            },
+            prompt: PromptJson {
+                lines: plan.prompt.lines().count(),
+                first_line: plan.prompt.lines().next().unwrap_or("").to_string(),
+            },
+            egress: EgressJson {
+                routes: plan
+                    .routes
+                    .iter()
+                    .map(|r| RouteJson {
+                        host: r.host.clone(),
+                        path_allowlist: r.path_allowlist.clone(),
+                        auth: r.auth.as_ref().map(|a| AuthJson {
+                            scheme: a.scheme.as_str().into(),
+                            token_ref: a.token_ref.clone(),
+                        }),
+                        role: r.role.map(|r| r.as_str().into()),
+                        credentialed: r.credentialed(),
+                        tls_passthrough: r.tls_passthrough,
+                        ssrf_ip_allowlist: r.ssrf_ip_allowlist.clone(),
+                        source: serde_json::to_value(r.source)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                tls_interception: TlsJson {
+                    enabled: true,
+                    ca_fingerprint: None,
+                },
+            },
+            git: GitJson {
+                identity: IdentityJson {
+                    name: sourced(&plan.identity.name),
+                    email: sourced(&plan.identity.email),
+                },
+                remotes: plan
+                    .remotes
+                    .iter()
+                    .map(|r| RemoteJson {
+                        name: r.name.clone(),
+                        upstream: r.upstream.clone(),
+                        identity_file: r.identity_file.as_ref().map(|p| p.display().to_string()),
+                        identity_file_present: r.identity_file_present,
+                        known_host_key_pinned: r.known_host_key.is_some(),
+                        extra_hosts: r
+                            .extra_hosts
+                            .iter()
+                            .map(|(h, ip)| (h.clone(), ip.to_string()))
+                            .collect(),
+                        gate_url: r.gate_url.clone(),
+                        instead_of: r.instead_of.clone(),
+                    })
+                    .collect(),
+            },
+            env: EnvJson {
+                names: plan.visible_env().into_iter().map(String::from).collect(),
+            },
+            secrets: plan
+                .secrets
+                .iter()
+                .map(|s| SecretJson {
+                    name: s.name.clone(),
+                    origin: match s.origin {
+                        SecretOrigin::Env => "env".into(),
+                        SecretOrigin::CodexLogin => "codex_login".into(),
+                    },
+                    present: s.present,
+                    used_by: s.used_by.clone(),
+                })
+                .collect(),
+            skills: plan
+                .skills
+                .iter()
+                .map(|s| SkillJson {
+                    name: s.name.clone(),
+                    present: s.present,
+                })
+                .collect(),
+            sidecars: plan.daemons.iter().map(|d| d.name().to_string()).collect(),
+            blockers: plan.blockers().iter().map(|b| b.to_string()).collect(),
+        }
+    }
+}
+
+/// The plan as pretty-printed JSON.
+pub fn to_json(plan: &BottlePlan) -> String {
+    // Serializing plain structs of strings, lists and maps cannot fail.
+    serde_json::to_string_pretty(&Preflight::new(plan))
+        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()))
+}
