@@ -52,7 +52,7 @@ pub enum LookupError {
         "no manifest directory at {0}: run `bb init` to write starter bottles and agents there"
     )]
     NoManifest(PathBuf),
-    #[error("no agent {name:?}{hint}; agents: {available}")]
+    #[error("no agent {name:?}{hint} (agents: {available})")]
     UnknownAgent {
         name: String,
         hint: String,
