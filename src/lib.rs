@@ -8,5 +8,8 @@ pub mod home;
 pub mod manifest;
 pub mod plan;
 pub mod preflight;
+pub mod session;
 pub mod suggest;
+pub mod supervise;
 pub mod system;
+pub mod tui;

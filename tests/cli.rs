@@ -32,20 +32,33 @@ fn init_then_agents_info_and_preflight() {
 
     let o = bb(&home, &[]);
     assert!(o.status.success());
-    assert!(stdout(&o).contains("Run `bb init`"), "without a terminal bb only says what to do");
+    assert!(
+        stdout(&o).contains("Run `bb init`"),
+        "without a terminal bb only says what to do"
+    );
     assert!(!home.exists());
 
     let o = bb(&home, &["init"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).matches("wrote ").count(), 4);
     let o = bb(&home, &["init"]);
-    assert_eq!(stdout(&o).matches("kept ").count(), 4, "a second init touches nothing");
+    assert_eq!(
+        stdout(&o).matches("kept ").count(),
+        4,
+        "a second init touches nothing"
+    );
 
     let o = bb(&home, &["agents"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("claude-helper  claude  claude    home"), "{out}");
-    assert!(out.contains("codex-helper   codex   codex     home"), "{out}");
+    assert!(
+        out.contains("claude-helper  claude  claude    home"),
+        "{out}"
+    );
+    assert!(
+        out.contains("codex-helper   codex   codex     home"),
+        "{out}"
+    );
 
     let o = bb(&home, &["info", "claude-helper"]);
     assert!(o.status.success());
@@ -54,16 +67,28 @@ fn init_then_agents_info_and_preflight() {
     let o = bb(&home, &["preflight", "claude-helper"]);
     assert!(o.status.success());
     let out = stdout(&o);
-    assert!(out.contains("tls intercept : per-bottle ephemeral CA, generated at launch"), "{out}");
-    assert!(out.contains("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN MISSING"), "{out}");
+    assert!(
+        out.contains("tls intercept : per-bottle ephemeral CA, generated at launch"),
+        "{out}"
+    );
+    assert!(
+        out.contains("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN MISSING"),
+        "{out}"
+    );
 
     let o = bb(&home, &["preflight", "claude-helper", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["version"], 1);
-    assert_eq!(v["egress"]["tls_interception"]["ca_fingerprint"], serde_json::Value::Null);
+    assert_eq!(
+        v["egress"]["tls_interception"]["ca_fingerprint"],
+        serde_json::Value::Null
+    );
     assert_eq!(v["secrets"][0]["name"], "BOT_BOTTLE_CLAUDE_OAUTH_TOKEN");
     assert_eq!(v["secrets"][0]["present"], false);
-    assert!(v["blockers"][0].as_str().unwrap().contains("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN"));
+    assert!(v["blockers"][0]
+        .as_str()
+        .unwrap()
+        .contains("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN"));
 }
 
 #[test]
@@ -82,14 +107,24 @@ fn unknown_agents_and_broken_files_are_one_line_errors() {
     let o = bb(&home, &["agents"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("bottles/claude.md:2: egres: unknown key \"egres\"; did you mean \"egress\"?"), "{err}");
-    assert!(stdout(&o).contains("codex-helper"), "other agents still list: {}", stdout(&o));
+    assert!(
+        err.contains("bottles/claude.md:2: egres: unknown key \"egres\"; did you mean \"egress\"?"),
+        "{err}"
+    );
+    assert!(
+        stdout(&o).contains("codex-helper"),
+        "other agents still list: {}",
+        stdout(&o)
+    );
 
     let o = bb(&home, &["preflight", "claude-helper"]);
     assert!(!o.status.success());
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 2, "{err}");
-    assert!(err.contains("agents/claude-helper.md:2: bottle: bottle \"claude\" has an error"), "{err}");
+    assert!(
+        err.contains("agents/claude-helper.md:2: bottle: bottle \"claude\" has an error"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -98,6 +133,9 @@ fn help_lists_only_working_commands() {
     let o = bb(&d.path().join("h"), &["--help"]);
     let out = stdout(&o);
     for cmd in ["agents", "info", "preflight", "doctor", "init"] {
-        assert!(out.contains(&format!("  {cmd} ")), "{cmd} missing from:\n{out}");
+        assert!(
+            out.contains(&format!("  {cmd} ")),
+            "{cmd} missing from:\n{out}"
+        );
     }
 }

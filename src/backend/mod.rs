@@ -1,4 +1,127 @@
-//! Where bottles run. Docker through bollard today; the smolmachines
-//! backend and the `Backend` trait grow here with launching.
+//! Where bottles run. Each backend launches a plan into a live bottle,
+//! attaches sessions to it, lists the bottles it has (including ones an
+//! earlier or another bb started) and stops them.
 
 pub mod docker;
+pub mod local;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::plan::{BackendKind, BottlePlan};
+use crate::session::{Notify, Session, SessionId};
+
+/// A bottle a backend knows about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveBottle {
+    pub slug: String,
+    pub agent: String,
+    pub bottle: String,
+    pub backend: BackendKind,
+    /// RFC 3339, when known.
+    pub started_at: Option<String>,
+    pub state: BottleState,
+    /// Sidecar daemons that are up.
+    pub sidecars: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BottleState {
+    Starting,
+    Running,
+    /// The agent container is gone or stopped; the bottle can be stopped.
+    AgentDown,
+    /// The backend cannot be asked right now.
+    Unreachable,
+}
+
+impl BottleState {
+    pub fn label(self) -> &'static str {
+        match self {
+            BottleState::Starting => "starting",
+            BottleState::Running => "running",
+            BottleState::AgentDown => "exited",
+            BottleState::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// A line of launch progress, for the pane while the bottle starts.
+pub type Progress = UnboundedSender<String>;
+
+/// How to start a session in a bottle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    Fresh,
+    /// Continue the last conversation; a backend falls back to a fresh
+    /// session when there is nothing to continue.
+    Resume,
+}
+
+/// What a session needs from the workspace.
+#[derive(Clone)]
+pub struct SessionSpec {
+    pub id: SessionId,
+    pub rows: u16,
+    pub cols: u16,
+    pub scrollback: usize,
+    pub notify: Notify,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Launch refused before anything was made.
+    #[error("{0}")]
+    Blocked(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("no bottle {0} is running")]
+    NoSuchBottle(String),
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// Why this backend cannot be used now, if it cannot.
+    async fn unavailable(&self) -> Option<String>;
+
+    /// Make the bottle a plan describes. On failure, whatever was made is
+    /// removed again.
+    async fn launch(
+        &self,
+        plan: &BottlePlan,
+        progress: Progress,
+    ) -> Result<ActiveBottle, BackendError>;
+
+    /// Start a session of the agent CLI in a running bottle.
+    async fn attach(
+        &self,
+        bottle: &ActiveBottle,
+        how: Attach,
+        spec: SessionSpec,
+    ) -> Result<Session, BackendError>;
+
+    async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError>;
+
+    async fn stop(&self, slug: &str) -> Result<(), BackendError>;
+}
+
+pub type SharedBackend = Arc<dyn Backend>;
+
+/// Refuse a plan that cannot launch, naming what is missing.
+pub fn check_launchable(plan: &BottlePlan) -> Result<(), BackendError> {
+    let blockers = plan.blockers();
+    if blockers.is_empty() {
+        return Ok(());
+    }
+    let text: Vec<String> = blockers.iter().map(|b| b.to_string()).collect();
+    Err(BackendError::Blocked(text.join("; ")))
+}
+
+/// The backends bb offers people, in the order the picker lists them.
+pub fn user_backends() -> Vec<SharedBackend> {
+    Vec::new()
+}

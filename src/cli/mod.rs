@@ -29,6 +29,10 @@ pub struct Cli {
     /// The bb home: manifests, state and logs [default: $BB_HOME, else ~/.bot-bottle]
     #[arg(long, global = true, value_name = "DIR")]
     home: Option<PathBuf>,
+    /// Run every session as this local shell command instead of in a bottle
+    /// (no isolation; for bb's own tests)
+    #[arg(long, global = true, hide = true, value_name = "CMD")]
+    local_backend: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -121,10 +125,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Ctx::new(cli.home)?;
     match cli.command {
         None => {
-            if !ctx.home.exists() {
-                return first_run(&ctx);
+            if !ctx.home.exists() && first_run(&ctx)? != FirstRun::Written {
+                return Ok(ExitCode::SUCCESS);
             }
-            agents::run(&ctx)
+            workspace(&ctx, cli.local_backend)
         }
         Some(Command::Agents) => agents::run(&ctx),
         Some(Command::Info { agent }) => agents::info(&ctx, &agent),
@@ -134,15 +138,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum FirstRun {
+    Written,
+    Declined,
+}
+
 /// No bb home yet: offer the starter manifests.
-fn first_run(ctx: &Ctx) -> Result<ExitCode> {
+fn first_run(ctx: &Ctx) -> Result<FirstRun> {
     println!(
         "bb keeps bottles and agents in {}, which does not exist yet.",
         ctx.home.display()
     );
     if !std::io::stdin().is_terminal() {
         println!("Run `bb init` to write starter bottles and agents there.");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(FirstRun::Declined);
     }
     print!("Write starter bottles (claude, codex) and an example agent for each there? [Y/n] ");
     use std::io::Write;
@@ -153,9 +163,45 @@ fn first_run(ctx: &Ctx) -> Result<ExitCode> {
         answer.trim().to_ascii_lowercase().as_str(),
         "" | "y" | "yes"
     ) {
-        init::run(ctx)
+        init::run(ctx)?;
+        println!("\nPress Enter to open the workspace.");
+        let mut enter = String::new();
+        std::io::stdin().read_line(&mut enter)?;
+        Ok(FirstRun::Written)
     } else {
         println!("Nothing written. Run `bb init` when you want them.");
-        Ok(ExitCode::SUCCESS)
+        Ok(FirstRun::Declined)
     }
+}
+
+/// `bb`: the workspace.
+fn workspace(ctx: &Ctx, local_backend: Option<String>) -> Result<ExitCode> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(anyhow!(
+            "the workspace needs a terminal; for scripts use `bb agents`, `bb preflight AGENT` or `bb doctor`"
+        ));
+    }
+    let config = crate::tui::config::load(&ctx.home).map_err(|e| anyhow!("{e}"))?;
+    let backends: Vec<crate::backend::SharedBackend> = match local_backend {
+        Some(cmd) => vec![std::sync::Arc::new(
+            crate::backend::local::LocalBackend::new(cmd),
+        )],
+        None => crate::backend::user_backends(),
+    };
+    let paths = crate::tui::app::Paths {
+        home: ctx.home.clone(),
+        user_home: ctx.user_home.clone(),
+        cwd: ctx.cwd.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let running = rt.block_on(crate::tui::run::run(paths, config, backends))?;
+    // Tasks still waiting on Docker must not hold the exit.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    if running > 0 {
+        println!("bb: {running} bottle(s) keep running; `bb` finds them again.");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,9 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use egress::validate_host;
 pub use error::{ManifestError, Warning};
+pub use issue::is_env_name;
 pub use loader::{is_entity_name, load, Layout};
 pub use model::*;
 

@@ -32,6 +32,8 @@ pub enum BackendKind {
     #[default]
     Docker,
     Smolmachines,
+    /// Local programs in a PTY: for bb's own tests only, never offered.
+    Local,
 }
 
 impl BackendKind {
@@ -39,6 +41,7 @@ impl BackendKind {
         match self {
             BackendKind::Docker => "docker",
             BackendKind::Smolmachines => "smolmachines",
+            BackendKind::Local => "local",
         }
     }
 }

@@ -1,0 +1,235 @@
+//! One session's terminal emulator: a vt100 parser that also answers the
+//! questions programs ask their terminal, and a scrollback view. It knows
+//! nothing of processes or screens; bytes in, state out.
+
+use std::num::NonZeroU16;
+
+use vt100::{Callbacks, Parser, Screen};
+
+/// Default lines of history per session.
+pub const DEFAULT_SCROLLBACK: usize = 10_000;
+
+/// What the emulator collects while parsing, for the session to act on.
+#[derive(Debug, Default)]
+pub struct Replies {
+    /// Bytes to write back to the program (answers to DSR, DA1, ...).
+    pub to_program: Vec<u8>,
+    /// An OSC 52 copy the program asked for, still base64-encoded.
+    pub clipboard: Option<Vec<u8>>,
+    pub title: Option<String>,
+    pub bell: bool,
+}
+
+impl Callbacks for Replies {
+    fn unhandled_csi(
+        &mut self,
+        screen: &mut Screen,
+        i1: Option<u8>,
+        _i2: Option<u8>,
+        params: &[&[u16]],
+        c: char,
+    ) {
+        let first = params.first().and_then(|p| p.first()).copied().unwrap_or(0);
+        match (i1, c, first) {
+            // DSR: cursor position report. Programs built on crossterm
+            // block for two seconds, then fail, without it.
+            (None, 'n', 6) => {
+                let (row, col) = screen.cursor_position();
+                self.to_program
+                    .extend_from_slice(format!("\x1b[{};{}R", row + 1, col + 1).as_bytes());
+            }
+            // DSR: status.
+            (None, 'n', 5) => self.to_program.extend_from_slice(b"\x1b[0n"),
+            // DA1: a VT220-class terminal with ANSI colour. Answering only
+            // this (not `CSI ? u`) tells crossterm there is no kitty
+            // keyboard protocol, which matches how bb encodes keys.
+            (None, 'c', 0) => self.to_program.extend_from_slice(b"\x1b[?62;22c"),
+            // DA2
+            (Some(b'>'), 'c', 0) => self.to_program.extend_from_slice(b"\x1b[>1;10;0c"),
+            _ => {}
+        }
+    }
+
+    fn unhandled_osc(&mut self, _screen: &mut Screen, params: &[&[u8]]) {
+        // OSC 10/11 ;? : foreground/background colour queries, used to
+        // pick a light or dark theme. Answer as a dark terminal.
+        if let [which, b"?"] = params {
+            let colour = match *which {
+                b"10" => Some("ffff/ffff/ffff"),
+                b"11" => Some("0000/0000/0000"),
+                _ => None,
+            };
+            if let Some(c) = colour {
+                let which = String::from_utf8_lossy(which);
+                self.to_program
+                    .extend_from_slice(format!("\x1b]{which};rgb:{c}\x1b\\").as_bytes());
+            }
+        }
+    }
+
+    fn copy_to_clipboard(&mut self, _screen: &mut Screen, _ty: &[u8], data: &[u8]) {
+        self.clipboard = Some(data.to_vec());
+    }
+
+    fn set_window_title(&mut self, _screen: &mut Screen, title: &[u8]) {
+        self.title = Some(String::from_utf8_lossy(title).into_owned());
+    }
+
+    fn audible_bell(&mut self, _screen: &mut Screen) {
+        self.bell = true;
+    }
+}
+
+pub struct Term {
+    parser: Parser<Replies>,
+}
+
+fn nz(n: u16) -> NonZeroU16 {
+    NonZeroU16::new(n.max(1)).unwrap_or(NonZeroU16::MIN)
+}
+
+impl Term {
+    pub fn new(rows: u16, cols: u16, scrollback: usize) -> Term {
+        Term {
+            parser: Parser::new_with_callbacks(nz(rows), nz(cols), scrollback, Replies::default()),
+        }
+    }
+
+    /// Parse program output. Returns the bytes to answer with, if any.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.parser.process(bytes);
+        std::mem::take(&mut self.parser.callbacks_mut().to_program)
+    }
+
+    pub fn screen(&self) -> &Screen {
+        self.parser.screen()
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        let (r, c) = self.parser.screen().size();
+        (r.get(), c.get())
+    }
+
+    /// Resize; false when the size is unchanged (so nobody is told).
+    pub fn resize(&mut self, rows: u16, cols: u16) -> bool {
+        if self.size() == (rows.max(1), cols.max(1)) {
+            return false;
+        }
+        self.parser.set_size(nz(rows), nz(cols));
+        true
+    }
+
+    /// Lines scrolled back from the live screen (0 = live).
+    pub fn scroll_offset(&self) -> usize {
+        self.parser.screen().scrollback()
+    }
+
+    pub fn scroll_by(&mut self, delta: isize) {
+        let now = self.scroll_offset() as isize;
+        let target = (now + delta).max(0) as usize;
+        self.parser.screen_mut().set_scrollback(target);
+    }
+
+    pub fn scroll_to_live(&mut self) {
+        self.parser.screen_mut().set_scrollback(0);
+    }
+
+    pub fn scroll_to_top(&mut self) {
+        self.parser.screen_mut().set_scrollback(usize::MAX);
+    }
+
+    pub fn history_len(&self) -> usize {
+        self.parser.screen().scrollback_len()
+    }
+
+    pub fn take_clipboard(&mut self) -> Option<Vec<u8>> {
+        self.parser.callbacks_mut().clipboard.take()
+    }
+
+    pub fn title(&self) -> Option<&str> {
+        self.parser.callbacks().title.as_deref()
+    }
+
+    /// The visible text, for tests and copy mode.
+    pub fn text(&self) -> String {
+        self.parser.screen().contents()
+    }
+
+    /// The text of visible rows `from..=to` (0-based, in the current view).
+    pub fn rows_text(&self, from: u16, to: u16) -> String {
+        let (_, cols) = self.size();
+        self.parser
+            .screen()
+            .rows(0, cols)
+            .skip(from as usize)
+            .take((to.saturating_sub(from) + 1) as usize)
+            .map(|r| r.trim_end().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_cursor_position_and_device_attribute_queries() {
+        let mut t = Term::new(24, 80, 100);
+        assert!(t.feed(b"hello").is_empty());
+        assert_eq!(t.feed(b"\x1b[6n"), b"\x1b[1;6R");
+        assert_eq!(t.feed(b"\x1b[c"), b"\x1b[?62;22c");
+        assert_eq!(t.feed(b"\x1b[>c"), b"\x1b[>1;10;0c");
+        assert!(t.feed(b"\x1b[?u").is_empty(), "no kitty keyboard protocol");
+        assert_eq!(
+            t.feed(b"\x1b]11;?\x07"),
+            b"\x1b]11;rgb:0000/0000/0000\x1b\\"
+        );
+        // A query split across reads is still answered.
+        assert!(t.feed(b"\x1b[").is_empty());
+        assert_eq!(t.feed(b"6n"), b"\x1b[1;6R");
+    }
+
+    #[test]
+    fn keeps_history_pushed_out_of_a_top_aligned_scroll_region() {
+        // Codex's inline renderer: a scroll region from the top, then
+        // reverse index / newline to push finished lines up.
+        let mut t = Term::new(5, 20, 100);
+        t.feed(b"\x1b[1;3r");
+        for i in 0..10 {
+            t.feed(format!("\x1b[3;1Hline{i}\n").as_bytes());
+        }
+        assert!(t.history_len() >= 5, "history: {}", t.history_len());
+        t.scroll_to_top();
+        assert!(t.text().contains("line0"), "{}", t.text());
+    }
+
+    #[test]
+    fn scrolls_back_and_returns_to_live() {
+        let mut t = Term::new(3, 10, 100);
+        for i in 0..10 {
+            t.feed(format!("l{i}\r\n").as_bytes());
+        }
+        assert!(t.text().contains("l9"));
+        t.scroll_by(5);
+        assert_eq!(t.scroll_offset(), 5);
+        assert!(t.text().contains("l4"), "{}", t.text());
+        t.scroll_to_live();
+        assert_eq!(t.scroll_offset(), 0);
+    }
+
+    #[test]
+    fn same_size_resize_is_a_no_op() {
+        let mut t = Term::new(24, 80, 0);
+        assert!(!t.resize(24, 80));
+        assert!(t.resize(30, 100));
+        assert_eq!(t.size(), (30, 100));
+    }
+
+    #[test]
+    fn records_osc52_copies() {
+        let mut t = Term::new(24, 80, 0);
+        t.feed(b"\x1b]52;c;aGVsbG8=\x07");
+        assert_eq!(t.take_clipboard().as_deref(), Some(&b"aGVsbG8="[..]));
+    }
+}

@@ -1,0 +1,237 @@
+//! Workspace settings: defaults in assets/config.yaml, overridden by
+//! `<bb home>/config.yaml`.
+
+use std::path::Path;
+
+use crossterm::event::KeyModifiers;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::keymap::{Action, Key, Keymap};
+use crate::manifest::yaml;
+
+pub const DEFAULTS: &str = include_str!("../../assets/config.yaml");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub scrollback: usize,
+    pub keymap: Keymap,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigDoc {
+    scrollback_lines: Option<usize>,
+    keys: Option<KeysDoc>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysDoc {
+    prefix: Option<String>,
+    direct_jump: Option<String>,
+    new_agent: Option<OneOrMany>,
+    stop_agent: Option<OneOrMany>,
+    zoom: Option<OneOrMany>,
+    sidebar: Option<OneOrMany>,
+    proposals: Option<OneOrMany>,
+    scroll_mode: Option<OneOrMany>,
+    help: Option<OneOrMany>,
+    leave: Option<OneOrMany>,
+    next_agent: Option<OneOrMany>,
+    prev_agent: Option<OneOrMany>,
+}
+
+/// A key, or a list of keys.
+#[derive(Debug, Clone)]
+struct OneOrMany(Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key or a list of keys")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_string()]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        // The defaults ship in the binary and are tested to parse.
+        match parse(DEFAULTS, None) {
+            Ok(c) => c,
+            Err(e) => panic!("assets/config.yaml is invalid: {e}"),
+        }
+    }
+}
+
+/// Read `<home>/config.yaml` over the defaults. A missing file is fine.
+pub fn load(home: &Path) -> Result<Config, String> {
+    let path = home.join("config.yaml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            parse(&text, Some(Config::default())).map_err(|e| format!("{}:{e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+    }
+}
+
+/// Parse a config text over `base` (or from nothing, for the defaults).
+fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
+    let node = yaml::parse(text).map_err(|e| format!("{}: invalid YAML: {}", e.line, e.message))?;
+    let doc: ConfigDoc = yaml::from_node(&node).map_err(|e| match e.line {
+        Some(l) => format!("{l}: {e}"),
+        None => format!(" {e}"),
+    })?;
+    let keys = doc.keys.unwrap_or_default();
+    let base_km = base.as_ref().map(|b| b.keymap.clone());
+    let prefix = match &keys.prefix {
+        Some(p) => Key::parse(p).map_err(|e| format!(" keys.prefix: {e}"))?,
+        None => base_km
+            .as_ref()
+            .map(|k| k.prefix)
+            .ok_or(" keys.prefix is required")?,
+    };
+    if prefix
+        .mods
+        .intersection(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        .is_empty()
+    {
+        return Err(format!(
+            " keys.prefix: {} has no ctrl or alt; the agent would lose that key for typing",
+            prefix.label()
+        ));
+    }
+    let direct_jump = match keys.direct_jump.as_deref() {
+        None => base_km.as_ref().and_then(|k| k.direct_jump),
+        Some("alt") => Some(KeyModifiers::ALT),
+        Some("ctrl") => Some(KeyModifiers::CONTROL),
+        Some("none") => None,
+        Some(other) => {
+            return Err(format!(
+                " keys.direct_jump: {other:?} is not alt, ctrl or none"
+            ))
+        }
+    };
+    let fields: [(&str, &Option<OneOrMany>, Action); 10] = [
+        ("new_agent", &keys.new_agent, Action::NewAgent),
+        ("stop_agent", &keys.stop_agent, Action::StopAgent),
+        ("zoom", &keys.zoom, Action::Zoom),
+        ("sidebar", &keys.sidebar, Action::ToggleSidebar),
+        ("proposals", &keys.proposals, Action::Proposals),
+        ("scroll_mode", &keys.scroll_mode, Action::ScrollMode),
+        ("help", &keys.help, Action::Help),
+        ("leave", &keys.leave, Action::Leave),
+        ("next_agent", &keys.next_agent, Action::NextAgent),
+        ("prev_agent", &keys.prev_agent, Action::PrevAgent),
+    ];
+    let mut bindings: Vec<(Key, Action)> = Vec::new();
+    for (name, value, action) in fields {
+        let keys: Vec<Key> = match value {
+            Some(OneOrMany(specs)) => specs
+                .iter()
+                .map(|s| Key::parse(s).map_err(|e| format!(" keys.{name}: {e}")))
+                .collect::<Result<_, _>>()?,
+            None => base_km
+                .as_ref()
+                .map(|k| {
+                    k.bindings
+                        .iter()
+                        .filter(|(_, a)| *a == action)
+                        .map(|(k, _)| *k)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        for k in keys {
+            if k == prefix {
+                return Err(format!(" keys.{name}: {} is the prefix itself", k.label()));
+            }
+            if let Some((_, other)) = bindings.iter().find(|(b, _)| *b == k) {
+                return Err(format!(
+                    " keys.{name}: {} is already bound to {:?}",
+                    k.label(),
+                    other.describe()
+                ));
+            }
+            bindings.push((k, action));
+        }
+    }
+    Ok(Config {
+        scrollback: doc
+            .scrollback_lines
+            .or(base.map(|b| b.scrollback))
+            .unwrap_or(crate::session::DEFAULT_SCROLLBACK),
+        keymap: Keymap {
+            prefix,
+            bindings,
+            direct_jump,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::KeyCode;
+
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let c = Config::default();
+        assert_eq!(c.scrollback, 10_000);
+        assert_eq!(
+            c.keymap.prefix,
+            Key::new(KeyCode::Char('b'), KeyModifiers::CONTROL)
+        );
+        assert_eq!(c.keymap.chord(Action::NewAgent), "C-b n");
+    }
+
+    #[test]
+    fn user_config_overrides_only_what_it_names() {
+        let c = parse(
+            "keys:\n  prefix: ctrl-a\n  zoom: Z\nscrollback_lines: 500\n",
+            Some(Config::default()),
+        )
+        .unwrap();
+        assert_eq!(c.keymap.prefix.label(), "C-a");
+        assert_eq!(c.keymap.chord(Action::Zoom), "C-a Z");
+        assert_eq!(c.keymap.chord(Action::NewAgent), "C-a n");
+        assert_eq!(c.scrollback, 500);
+    }
+
+    #[test]
+    fn bad_configs_say_what_is_wrong() {
+        let base = || Some(Config::default());
+        assert!(parse("keys:\n  prefix: b\n", base())
+            .unwrap_err()
+            .contains("no ctrl or alt"));
+        assert!(parse("keys:\n  zoom: n\n", base())
+            .unwrap_err()
+            .contains("already bound"));
+        assert!(parse("keys:\n  zom: z\n", base())
+            .unwrap_err()
+            .contains("did you mean \"zoom\""));
+        assert!(parse("keys:\n  direct_jump: meta\n", base())
+            .unwrap_err()
+            .contains("direct_jump"));
+    }
+}

@@ -1,0 +1,10 @@
+//! The workspace: one ratatui app with every agent session in a pane.
+
+pub mod app;
+pub mod config;
+pub mod event;
+pub mod input;
+pub mod keymap;
+pub mod modal;
+pub mod run;
+pub mod view;

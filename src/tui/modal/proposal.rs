@@ -1,0 +1,86 @@
+//! The proposal modal: what the agent asks for, why, and the exact change;
+//! `a` approve, `m` modify in $EDITOR, `r` reject with a reason.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::supervise::proposal::{diff_lines, merge_egress, route_lines, LiveRoute};
+use crate::supervise::{Proposal, Request};
+
+pub struct ProposalModal {
+    pub proposal: Proposal,
+    /// The change as a diff of the bottle's live routes (or the request).
+    pub diff: Vec<String>,
+    pub scroll: u16,
+    /// Some while the operator types a rejection reason.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProposalOutcome {
+    Stay,
+    Close,
+    Approve,
+    Modify,
+    Reject(String),
+}
+
+impl ProposalModal {
+    pub fn new(proposal: Proposal, live: &[LiveRoute]) -> ProposalModal {
+        let diff = match &proposal.request {
+            Request::Egress(req) => {
+                diff_lines(&route_lines(live), &route_lines(&merge_egress(live, req)))
+            }
+            Request::Credentialed { host, .. } => vec![
+                format!("+ - host: {host}"),
+                "+   auth: (you choose the token when approving)".to_string(),
+            ],
+            Request::Capability { dockerfile } => {
+                dockerfile.lines().map(|l| format!("  {l}")).collect()
+            }
+            Request::Stuck { message } => message.lines().map(|l| format!("  {l}")).collect(),
+        };
+        ProposalModal {
+            proposal,
+            diff,
+            scroll: 0,
+            reason: None,
+        }
+    }
+
+    pub fn handle(&mut self, key: &KeyEvent) -> ProposalOutcome {
+        if let Some(reason) = &mut self.reason {
+            match key.code {
+                KeyCode::Esc => self.reason = None,
+                KeyCode::Enter if !reason.trim().is_empty() => {
+                    return ProposalOutcome::Reject(reason.trim().to_string())
+                }
+                KeyCode::Backspace => {
+                    reason.pop();
+                }
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    reason.push(c)
+                }
+                _ => {}
+            }
+            return ProposalOutcome::Stay;
+        }
+        match key.code {
+            KeyCode::Char('a') => ProposalOutcome::Approve,
+            KeyCode::Char('m') => ProposalOutcome::Modify,
+            KeyCode::Char('r') => {
+                self.reason = Some(String::new());
+                ProposalOutcome::Stay
+            }
+            KeyCode::Esc | KeyCode::Char('q') => ProposalOutcome::Close,
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.scroll = self.scroll.saturating_add(1);
+                ProposalOutcome::Stay
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.scroll = self.scroll.saturating_sub(1);
+                ProposalOutcome::Stay
+            }
+            _ => ProposalOutcome::Stay,
+        }
+    }
+}

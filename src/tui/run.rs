@@ -1,0 +1,312 @@
+//! Running the workspace on the real terminal: set it up, restore it on
+//! every way out (leave, panic, SIGTERM, SIGHUP), feed events to the app and
+//! draw when something changed.
+
+use std::io::{self, Stdout, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    EventStream,
+};
+use crossterm::terminal::{
+    self, disable_raw_mode, enable_raw_mode, BeginSynchronizedUpdate, EndSynchronizedUpdate,
+    EnterAlternateScreen, LeaveAlternateScreen,
+};
+use crossterm::{cursor, execute};
+use futures_util::StreamExt;
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+use super::app::{App, Paths, Suspend};
+use super::config::Config;
+use super::event::AppEvent;
+use super::view;
+use crate::backend::SharedBackend;
+use crate::supervise::{self, Decision};
+
+/// The shortest time between two frames drawn for program output; keys
+/// draw at once.
+const FRAME: Duration = Duration::from_millis(16);
+const TICK: Duration = Duration::from_millis(25);
+const PROPOSAL_SCAN: Duration = Duration::from_millis(700);
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+fn setup() -> io::Result<Term> {
+    enable_raw_mode()?;
+    let mut out = io::stdout();
+    execute!(
+        out,
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste
+    )?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
+/// Put the user's terminal back as it was. Safe to call more than once.
+pub fn restore() {
+    let mut out = io::stdout();
+    let _ = execute!(
+        out,
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = disable_raw_mode();
+}
+
+/// A panic on the UI thread restores the terminal, prints one line and
+/// appends the details to the logs; a panic in a background task is only
+/// logged (the workspace goes on).
+fn install_panic_hook(logs: PathBuf) {
+    let ui_thread = std::thread::current().id();
+    std::panic::set_hook(Box::new(move |info| {
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        let _ = std::fs::create_dir_all(&logs);
+        let path = logs.join("crash.log");
+        let when = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let thread = std::thread::current().name().unwrap_or("?").to_string();
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            let _ = writeln!(
+                f,
+                "--- {when} (unix time) thread {thread}\n{info}\n{backtrace}"
+            );
+        }
+        if std::thread::current().id() == ui_thread {
+            restore();
+            eprintln!(
+                "bb crashed: {}; bottles keep running; details in {}",
+                info.to_string().lines().next().unwrap_or("panic"),
+                path.display()
+            );
+        }
+    }));
+}
+
+/// Open the workspace and run it until the user leaves.
+pub async fn run(
+    paths: Paths,
+    config: Config,
+    backends: Vec<SharedBackend>,
+) -> anyhow::Result<usize> {
+    install_panic_hook(crate::home::logs_dir(&paths.home));
+    let mut term = setup()?;
+    let result = event_loop(&mut term, paths, config, backends).await;
+    restore();
+    result
+}
+
+fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], state_dir: PathBuf) {
+    let t = tx.clone();
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(ev) = events.next().await {
+            match ev {
+                Ok(ev) => {
+                    if t.send(AppEvent::Term(ev)).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    let t = tx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            if t.send(AppEvent::Tick).is_err() {
+                break;
+            }
+        }
+    });
+    for (kind, name) in [
+        (tokio::signal::unix::SignalKind::terminate(), "SIGTERM"),
+        (tokio::signal::unix::SignalKind::hangup(), "SIGHUP"),
+    ] {
+        let t = tx.clone();
+        if let Ok(mut sig) = tokio::signal::unix::signal(kind) {
+            tokio::spawn(async move {
+                if sig.recv().await.is_some() {
+                    let _ = t.send(AppEvent::Signal(name));
+                }
+            });
+        }
+    }
+    let t = tx.clone();
+    let all = backends.to_vec();
+    tokio::spawn(async move {
+        let mut usable = Vec::new();
+        for b in &all {
+            if b.unavailable().await.is_none() {
+                usable.push(b.kind());
+            }
+        }
+        let _ = t.send(AppEvent::Usable(usable));
+        for b in &all {
+            if let Ok(found) = b.list().await {
+                let _ = t.send(AppEvent::Discovered(found));
+            }
+        }
+    });
+    let t = tx.clone();
+    tokio::spawn(async move {
+        loop {
+            let dir = state_dir.clone();
+            let found = tokio::task::spawn_blocking(move || scan_proposals(&dir))
+                .await
+                .unwrap_or_default();
+            if t.send(AppEvent::Proposals(found)).is_err() {
+                break;
+            }
+            tokio::time::sleep(PROPOSAL_SCAN).await;
+        }
+    });
+}
+
+/// Every pending proposal under the state dir, oldest first.
+fn scan_proposals(state_dir: &std::path::Path) -> Vec<supervise::Proposal> {
+    let Ok(entries) = std::fs::read_dir(state_dir) else {
+        return Vec::new();
+    };
+    let mut all: Vec<supervise::Proposal> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .flat_map(|slug| supervise::queue::pending(state_dir, &slug))
+        .collect();
+    all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    all
+}
+
+fn is_input(ev: &AppEvent) -> bool {
+    matches!(ev, AppEvent::Term(_))
+}
+
+async fn event_loop(
+    term: &mut Term,
+    paths: Paths,
+    config: Config,
+    backends: Vec<SharedBackend>,
+) -> anyhow::Result<usize> {
+    let (tx, mut rx) = unbounded_channel();
+    spawn_sources(&tx, &backends, paths.state_dir());
+    let size = term.size()?;
+    let mut app = App::new(
+        paths,
+        config,
+        backends,
+        Rect::new(0, 0, size.width, size.height),
+        tx.clone(),
+    );
+    let mut last_draw = Instant::now() - FRAME;
+    while let Some(ev) = rx.recv().await {
+        let mut input = is_input(&ev);
+        app.update(ev);
+        while let Ok(ev) = rx.try_recv() {
+            input |= is_input(&ev);
+            app.update(ev);
+        }
+        if !app.outer.is_empty() {
+            let mut out = io::stdout();
+            for bytes in app.outer.drain(..) {
+                let _ = out.write_all(&bytes);
+            }
+            let _ = out.flush();
+        }
+        if let Some(job) = app.suspend.take() {
+            run_suspended(term, &mut app, job)?;
+            input = true;
+        }
+        if app.quit {
+            break;
+        }
+        if app.dirty && (input || last_draw.elapsed() >= FRAME) {
+            app.dirty = false;
+            last_draw = Instant::now();
+            let _ = execute!(io::stdout(), BeginSynchronizedUpdate);
+            term.draw(|f| view::render(f, &app))?;
+            let _ = execute!(io::stdout(), EndSynchronizedUpdate);
+        }
+    }
+    Ok(app
+        .entries
+        .iter()
+        .filter(|e| e.backend != crate::plan::BackendKind::Local)
+        .count())
+}
+
+/// Hand the terminal to $EDITOR, then take it back.
+fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result<()> {
+    match job {
+        Suspend::EditProposal(p) => {
+            let dir = app.paths.state_dir().join(&p.slug);
+            let _ = std::fs::create_dir_all(&dir);
+            let path = dir.join(format!("proposal-{}.edit.yaml", p.id));
+            if let Err(e) = std::fs::write(&path, supervise::edit::render(&p.request)) {
+                app.error(format!("cannot write {}: {e}", path.display()));
+                return Ok(());
+            }
+            restore();
+            let editor = std::env::var("VISUAL")
+                .or_else(|_| std::env::var("EDITOR"))
+                .unwrap_or_else(|_| "vi".to_string());
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{editor} \"$1\""))
+                .arg("sh")
+                .arg(&path)
+                .status();
+            *term = setup()?;
+            term.clear()?;
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let _ = std::fs::remove_file(&path);
+            match status {
+                Ok(s) if s.success() => {}
+                Ok(s) => {
+                    app.error(format!(
+                        "{editor} exited with {s}; the proposal stays pending"
+                    ));
+                    return Ok(());
+                }
+                Err(e) => {
+                    app.error(format!(
+                        "cannot run {editor}: {e} (set $EDITOR); the proposal stays pending"
+                    ));
+                    return Ok(());
+                }
+            }
+            match supervise::edit::parse(&p.request, &text) {
+                Ok(None) => app.info("modification cancelled; the proposal stays pending"),
+                Ok(Some(request)) => app.decide(
+                    &p,
+                    Decision::Approved {
+                        request,
+                        note: Some("modified by the operator".into()),
+                    },
+                ),
+                Err(e) => app.error(format!(
+                    "the edited change is invalid ({e}); the proposal stays pending"
+                )),
+            }
+            let size = terminal::size()?;
+            app.area = Rect::new(0, 0, size.0, size.1);
+            app.dirty = true;
+        }
+    }
+    Ok(())
+}

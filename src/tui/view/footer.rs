@@ -1,0 +1,113 @@
+//! The status line and the footer of keys that work now.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::tui::app::{App, Phase};
+use crate::tui::keymap::Action;
+use crate::tui::modal::Modal;
+
+pub fn status(f: &mut Frame, app: &App, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let (text, style) = match &app.status {
+        Some(s) if s.error => (s.text.clone(), Style::default().fg(Color::Red)),
+        Some(s) => (s.text.clone(), Style::default().fg(Color::Cyan)),
+        None => (String::new(), Style::default()),
+    };
+    f.render_widget(Paragraph::new(format!(" {text}")).style(style), area);
+}
+
+/// The keys that do something in the current state.
+pub fn hints(app: &App) -> String {
+    let km = &app.config.keymap;
+    let p = km.prefix.label();
+    if let Some(m) = &app.modal {
+        return match m {
+            Modal::Picker(_) => "type to filter · ↑↓/j k move · / filter on j,k · Enter choose · Esc clear, then close".into(),
+            Modal::Backend(_) => "↑↓ choose a backend · Enter continue · Esc cancel".into(),
+            Modal::Preflight(_) => "y launch · n/Esc cancel · ↑↓ PgUp PgDn scroll".into(),
+            Modal::ConfirmStop { .. } => "y stop the bottle · n/Esc keep it".into(),
+            Modal::Proposal(p) if p.reason.is_some() => "type the reason · Enter reject · Esc back".into(),
+            Modal::Proposal(_) => "a approve · m modify in $EDITOR · r reject · Esc decide later".into(),
+            Modal::Help { .. } => "↑↓ scroll · Esc close".into(),
+        };
+    }
+    if app.scroll.is_some() {
+        return "↑↓/j k line · PgUp/PgDn page · g/G top/bottom · v select · y copy · q/Esc back"
+            .into();
+    }
+    if app.armed {
+        let keys: Vec<String> = [
+            Action::NewAgent,
+            Action::StopAgent,
+            Action::Zoom,
+            Action::ToggleSidebar,
+            Action::Proposals,
+            Action::ScrollMode,
+            Action::Help,
+            Action::Leave,
+        ]
+        .iter()
+        .filter_map(|a| {
+            km.key_for(*a)
+                .map(|k| format!("{} {}", k.label(), short(*a)))
+        })
+        .collect();
+        return format!(
+            "{p} then: {} · 1-9 agent · {p} again: send {p}",
+            keys.join(" · ")
+        );
+    }
+    let mut parts = vec![format!("{} new", km.chord(Action::NewAgent))];
+    match app.focused().map(|e| &e.phase) {
+        Some(Phase::Exited(_) | Phase::Detached) => {
+            parts.insert(0, "Enter new session · x stop".into());
+        }
+        Some(Phase::Failed(_)) => parts.insert(0, "x dismiss".into()),
+        Some(_) => {
+            if app.entries.len() > 1 {
+                let jump = if km.direct_jump.is_some() {
+                    " / M-1..9"
+                } else {
+                    ""
+                };
+                parts.push(format!("{p} 1-9{jump} switch"));
+            }
+            parts.push(format!("{} zoom", km.chord(Action::Zoom)));
+            parts.push(format!("{} scroll", km.chord(Action::ScrollMode)));
+        }
+        None => {}
+    }
+    if !app.proposals.is_empty() {
+        parts.push(format!("{} proposals", km.chord(Action::Proposals)));
+    }
+    parts.push(format!("{} help", km.chord(Action::Help)));
+    parts.push(format!("{} leave", km.chord(Action::Leave)));
+    parts.join(" · ")
+}
+
+fn short(a: Action) -> &'static str {
+    match a {
+        Action::NewAgent => "new",
+        Action::StopAgent => "stop",
+        Action::Zoom => "zoom",
+        Action::ToggleSidebar => "sidebar",
+        Action::Proposals => "proposals",
+        Action::ScrollMode => "scroll",
+        Action::Help => "help",
+        Action::Leave => "leave",
+        _ => "",
+    }
+}
+
+pub fn footer(f: &mut Frame, app: &App, area: Rect) {
+    f.render_widget(
+        Paragraph::new(format!(" {}", hints(app)))
+            .style(Style::default().bg(Color::DarkGray).fg(Color::White)),
+        area,
+    );
+}

@@ -1,0 +1,259 @@
+//! The focused agent's pane: its live terminal, or what is happening to
+//! its bottle.
+
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+use ref_cast::RefCast;
+use tui_term::widget::{Cursor, PseudoTerminal};
+
+use crate::tui::app::{App, Phase};
+use crate::tui::keymap::Action;
+
+/// vt100 0.18's screen seen through tui-term's widget traits (tui-term
+/// implements them only for vt100 0.16, which loses history pushed out of
+/// scroll regions).
+#[derive(RefCast)]
+#[repr(transparent)]
+pub struct VtScreen(vt100::Screen);
+
+#[derive(RefCast)]
+#[repr(transparent)]
+pub struct VtCell(vt100::Cell);
+
+impl tui_term::widget::Screen for VtScreen {
+    type C = VtCell;
+
+    fn cell(&self, row: u16, col: u16) -> Option<&VtCell> {
+        self.0.cell(row, col).map(VtCell::ref_cast)
+    }
+
+    fn hide_cursor(&self) -> bool {
+        self.0.hide_cursor()
+    }
+
+    fn cursor_position(&self) -> (u16, u16) {
+        let (row, col) = self.0.cursor_position();
+        let scrollback = u16::try_from(self.0.scrollback()).unwrap_or(u16::MAX);
+        (row.saturating_add(scrollback), col)
+    }
+}
+
+fn colour(c: vt100::Color) -> Color {
+    match c {
+        vt100::Color::Default => Color::Reset,
+        vt100::Color::Idx(i) => Color::Indexed(i),
+        vt100::Color::Rgb(r, g, b) => Color::Rgb(r, g, b),
+    }
+}
+
+impl tui_term::widget::Cell for VtCell {
+    fn has_contents(&self) -> bool {
+        self.0.has_contents()
+    }
+
+    fn apply(&self, cell: &mut ratatui::buffer::Cell) {
+        let c = &self.0;
+        if c.has_contents() {
+            cell.set_symbol(c.contents());
+        }
+        let mut m = Modifier::empty();
+        for (on, flag) in [
+            (c.bold(), Modifier::BOLD),
+            (c.italic(), Modifier::ITALIC),
+            (c.underline(), Modifier::UNDERLINED),
+            (c.inverse(), Modifier::REVERSED),
+            (c.dim(), Modifier::DIM),
+        ] {
+            if on {
+                m |= flag;
+            }
+        }
+        cell.set_style(
+            Style::reset()
+                .fg(colour(c.fgcolor()))
+                .bg(colour(c.bgcolor()))
+                .add_modifier(m),
+        );
+    }
+}
+
+pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
+    let title_area = Rect::new(pane.x, pane.y, pane.width, pane.height.min(1));
+    let title_style = Style::default().bg(Color::DarkGray).fg(Color::White);
+    let Some(entry) = app.focused() else {
+        f.render_widget(Paragraph::new(" bb").style(title_style), title_area);
+        welcome(f, app, inner);
+        return;
+    };
+    let mut title = format!(
+        " {} · {} · {} · {}",
+        entry.agent,
+        entry.bottle,
+        entry.backend.name(),
+        entry.slug
+    );
+    let mut right = String::new();
+    if let Some(s) = &entry.session {
+        let t = s.term.lock();
+        if t.scroll_offset() > 0 {
+            right = format!("[history {}/{}] ", t.scroll_offset(), t.history_len());
+        }
+    }
+    if app.scroll.is_some() {
+        right = format!("[scroll mode] {right}");
+    }
+    if app.zoom {
+        right.push_str("[zoom] ");
+    }
+    let room = (pane.width as usize).saturating_sub(right.chars().count() + 1);
+    if title.chars().count() > room {
+        title = title
+            .chars()
+            .take(room.saturating_sub(1))
+            .collect::<String>()
+            + "…";
+    }
+    let pad = (pane.width as usize).saturating_sub(title.chars().count() + right.chars().count());
+    f.render_widget(
+        Paragraph::new(format!("{title}{}{right}", " ".repeat(pad))).style(title_style),
+        title_area,
+    );
+
+    match (&entry.phase, &entry.session) {
+        (Phase::Running | Phase::Exited(_), Some(s)) => {
+            let term = s.term.lock();
+            let screen = VtScreen::ref_cast(term.screen());
+            f.render_widget(
+                PseudoTerminal::new(screen).cursor(Cursor::default().visibility(false)),
+                inner,
+            );
+            if let Some(mode) = app.scroll {
+                highlight_rows(f, app, inner, mode, &term);
+            }
+            let live = term.scroll_offset() == 0;
+            let (row, col) = term.screen().cursor_position();
+            let show_cursor = app.modal.is_none()
+                && app.scroll.is_none()
+                && live
+                && entry.phase == Phase::Running
+                && !term.screen().hide_cursor();
+            drop(term);
+            if show_cursor && row < inner.height && col < inner.width {
+                f.set_cursor_position((inner.x + col, inner.y + row));
+            }
+            if let Phase::Exited(code) = entry.phase {
+                let code = code
+                    .map(|c| format!("code {c}"))
+                    .unwrap_or_else(|| "no code".into());
+                let bar = Rect::new(
+                    inner.x,
+                    inner.y + inner.height.saturating_sub(1),
+                    inner.width,
+                    1.min(inner.height),
+                );
+                f.render_widget(
+                    Paragraph::new(format!(
+                        " session ended ({code}) · Enter: new session, continuing the conversation · x: stop the bottle"
+                    ))
+                    .style(Style::default().bg(Color::Yellow).fg(Color::Black)),
+                    bar,
+                );
+            }
+        }
+        (phase, _) => {
+            let mut lines: Vec<Line> = entry.log.iter().map(|l| Line::from(l.as_str())).collect();
+            match phase {
+                Phase::Launching => lines.push(Line::from(Span::styled(
+                    "…",
+                    Style::default().fg(Color::DarkGray),
+                ))),
+                Phase::Failed(why) => {
+                    lines.push(Line::from(""));
+                    lines.push(Line::from(Span::styled(
+                        format!("launch failed: {why}"),
+                        Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                    )));
+                    lines.push(Line::from(format!(
+                        "x: dismiss · {}: try again after fixing it",
+                        app.config.keymap.chord(Action::NewAgent)
+                    )));
+                }
+                Phase::Detached => {
+                    lines.push(Line::from(format!(
+                        "bottle {} is running without a session here.",
+                        entry.slug
+                    )));
+                    lines.push(Line::from(
+                        "Enter: attach (continues the last conversation) · x: stop the bottle",
+                    ));
+                }
+                Phase::Exited(_) => {
+                    lines.push(Line::from(format!(
+                        "the agent in {} is not running.",
+                        entry.slug
+                    )));
+                    lines.push(Line::from(
+                        "Enter: start a session, continuing the conversation · x: stop the bottle",
+                    ));
+                }
+                Phase::Stopping => lines.push(Line::from(format!("stopping {}…", entry.slug))),
+                Phase::Unreachable => lines.push(Line::from(format!(
+                    "bottle {} cannot be reached; x removes it from the list",
+                    entry.slug
+                ))),
+                Phase::Running => {}
+            }
+            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+        }
+    }
+}
+
+fn highlight_rows(
+    f: &mut Frame,
+    app: &App,
+    inner: Rect,
+    mode: crate::tui::app::ScrollMode,
+    term: &crate::session::Term,
+) {
+    let top_abs = term.history_len() - term.scroll_offset();
+    let cursor_abs = top_abs + mode.cursor as usize;
+    let (from, to) = match mode.anchor {
+        Some(a) => (a.min(cursor_abs), a.max(cursor_abs)),
+        None => (cursor_abs, cursor_abs),
+    };
+    let buf = f.buffer_mut();
+    for row in 0..inner.height {
+        let abs = top_abs + row as usize;
+        if abs < from || abs > to {
+            continue;
+        }
+        for col in 0..inner.width {
+            if let Some(cell) = buf.cell_mut((inner.x + col, inner.y + row)) {
+                cell.set_style(Style::default().add_modifier(Modifier::REVERSED));
+            }
+        }
+    }
+    let _ = app;
+}
+
+fn welcome(f: &mut Frame, app: &App, inner: Rect) {
+    let km = &app.config.keymap;
+    let lines = vec![
+        Line::from(""),
+        Line::from(Span::styled(
+            "No agent is running here yet.",
+            Style::default().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(""),
+        Line::from(format!("{:<8} start an agent", km.chord(Action::NewAgent))),
+        Line::from(format!("{:<8} every key", km.chord(Action::Help))),
+        Line::from(format!(
+            "{:<8} leave (bottles keep running)",
+            km.chord(Action::Leave)
+        )),
+    ];
+    f.render_widget(Paragraph::new(lines).alignment(Alignment::Center), inner);
+}

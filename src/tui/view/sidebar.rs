@@ -1,0 +1,116 @@
+//! The left column: agents, then proposals.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use super::layout::Layout;
+use crate::tui::app::{App, Phase};
+
+pub fn render(f: &mut Frame, app: &App, l: &Layout) {
+    agents(f, app, l.agents);
+    proposals(f, app, l.proposals);
+}
+
+fn state_style(phase: &Phase) -> Style {
+    match phase {
+        Phase::Running => Style::default().fg(Color::Green),
+        Phase::Launching | Phase::Stopping => Style::default().fg(Color::Yellow),
+        Phase::Failed(_) | Phase::Unreachable => Style::default().fg(Color::Red),
+        Phase::Exited(_) | Phase::Detached => Style::default().fg(Color::DarkGray),
+    }
+}
+
+fn agents(f: &mut Frame, app: &App, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::RIGHT | Borders::BOTTOM)
+        .title(format!(" Agents ({}) ", app.entries.len()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = inner.width as usize;
+    let mut lines = Vec::new();
+    if app.entries.is_empty() {
+        lines.push(Line::from(Span::styled(
+            " none yet",
+            Style::default().fg(Color::DarkGray),
+        )));
+    }
+    for (i, e) in app.entries.iter().enumerate() {
+        let focused = i == app.focus;
+        let mut marks = String::new();
+        if e.unread && !focused {
+            marks.push_str(" •");
+        }
+        let pending = app.proposals_for(&e.slug);
+        if pending > 0 {
+            marks.push_str(&format!(" !{pending}"));
+        }
+        let num = if i < 9 {
+            format!("{}", i + 1)
+        } else {
+            " ".into()
+        };
+        let name_room = width.saturating_sub(num.len() + 1 + marks.chars().count());
+        let name: String = e.agent.chars().take(name_room).collect();
+        let base = if focused {
+            Style::default().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::default()
+        };
+        let mut first = vec![Span::styled(
+            format!("{num} {name}"),
+            base.add_modifier(Modifier::BOLD),
+        )];
+        if !marks.is_empty() {
+            first.push(Span::styled(marks, base.fg(Color::Yellow)));
+        }
+        let used: usize = first.iter().map(|s| s.content.chars().count()).sum();
+        first.push(Span::styled(" ".repeat(width.saturating_sub(used)), base));
+        lines.push(Line::from(first));
+        let detail = format!("  {} · {} · ", e.bottle, e.backend.name());
+        let state = e.phase.label();
+        let detail: String = detail
+            .chars()
+            .take(width.saturating_sub(state.len()))
+            .collect();
+        let used = detail.chars().count() + state.len();
+        lines.push(Line::from(vec![
+            Span::styled(detail, base.fg(Color::Gray)),
+            Span::styled(state, base.patch(state_style(&e.phase))),
+            Span::styled(" ".repeat(width.saturating_sub(used)), base),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn proposals(f: &mut Frame, app: &App, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let block = Block::default()
+        .borders(Borders::RIGHT)
+        .title(format!(" Proposals ({}) ", app.proposals.len()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = inner.width as usize;
+    let lines: Vec<Line> = if app.proposals.is_empty() {
+        vec![Line::from(Span::styled(
+            " none",
+            Style::default().fg(Color::DarkGray),
+        ))]
+    } else {
+        app.proposals
+            .iter()
+            .map(|p| {
+                let text: String = format!(" {}: {}", p.agent, p.request.summary())
+                    .chars()
+                    .take(width)
+                    .collect();
+                Line::from(Span::styled(text, Style::default().fg(Color::Yellow)))
+            })
+            .collect()
+    };
+    f.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,159 @@
+//! The workspace end to end: the real `bb` binary in a PTY, sessions running
+//! real programs through the local test backend, read back from the screen.
+
+mod support;
+
+use support::{home, Bb};
+
+/// Each agent's session: a shell, or a program that prints its size on
+/// SIGWINCH, chosen by the agent's name.
+const SESSIONS: &str = r#"case "$BB_AGENT" in
+  winch) exec sh -c 'trap "echo size \$(stty size)" WINCH; echo size $(stty size); while :; do sleep 0.05 & wait; done' ;;
+  *) exec bash --norc --noprofile ;;
+esac"#;
+
+fn start(bb: &mut Bb, agent: &str) {
+    bb.prefix("n");
+    bb.wait_text("New agent");
+    bb.keys(agent);
+    bb.keys("\r");
+    bb.wait_text(&format!("Launch {agent}? y/N"));
+    bb.keys("y");
+    bb.wait_text(&format!("{agent} is running"));
+}
+
+#[test]
+fn two_sessions_typing_switching_resizing_scrolling_and_leaving() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    home(&h, &["shell", "winch"]);
+    let hs = h.to_str().unwrap();
+    let mut bb = Bb::spawn(
+        &["--local-backend", SESSIONS],
+        &[
+            ("BB_HOME", hs),
+            ("PS1", "$ "),
+            ("HOME", dir.path().to_str().unwrap()),
+        ],
+        dir.path(),
+        24,
+        80,
+    );
+    bb.wait_text("No agent is running here yet.");
+
+    start(&mut bb, "shell");
+    bb.keys("echo one-$((1+1))\r");
+    bb.wait_text("one-2");
+
+    // The second session starts at the pane's size: 80x24 leaves 56x21.
+    start(&mut bb, "winch");
+    bb.wait_text("size 21 56");
+
+    // A bigger outer terminal: the program is told its new pane size.
+    bb.resize(40, 120);
+    bb.wait_text("size 37 90");
+
+    // Back to the shell: its screen is as it was, and it saw the resize too.
+    bb.send(b"\x1b1");
+    bb.wait_text("one-2");
+    bb.keys("stty size\r");
+    bb.wait_text("37 90");
+
+    // A full-screen program on the alternate screen, then back.
+    bb.keys("seq 1 500 > nums.txt; less nums.txt\r");
+    bb.wait_for("less on the alternate screen", |s| {
+        s.contains("nums.txt") && !s.contains("one-2")
+    });
+    bb.keys("q");
+    bb.wait_text("one-2");
+
+    // Scrollback: history beyond the screen, reached from scroll mode.
+    bb.keys("seq 1 300\r");
+    bb.wait_text("300");
+    bb.prefix("[");
+    bb.keys("g");
+    bb.wait_for("the top of the history", |s| {
+        s.contains("[history") && s.contains("echo one-")
+    });
+    bb.keys("q");
+    bb.wait_for("the live screen", |s| !s.contains("[history"));
+
+    // Zoom: the pane takes the width; the program hears about it.
+    bb.send(b"\x1b2");
+    bb.wait_text("winch · dev · local");
+    bb.prefix("z");
+    bb.wait_text("size 38 120");
+    bb.prefix("z");
+    bb.wait_text("size 37 90");
+
+    // Leave: the terminal is given back as it was.
+    bb.prefix("d");
+    assert_eq!(bb.wait_exit(), 0);
+    let parser = bb.parser.lock().unwrap();
+    let screen = parser.screen();
+    assert!(!screen.alternate_screen(), "still on the alternate screen");
+    assert!(!screen.hide_cursor(), "cursor left hidden");
+    assert_eq!(
+        screen.mouse_protocol_mode(),
+        vt100::MouseProtocolMode::None,
+        "mouse capture left on"
+    );
+    assert!(!screen.bracketed_paste(), "bracketed paste left on");
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    home(&h, &["shell"]);
+    let mut bb = Bb::spawn(
+        &["--local-backend", SESSIONS],
+        &[("BB_HOME", h.to_str().unwrap())],
+        dir.path(),
+        24,
+        80,
+    );
+    bb.wait_text("No agent is running here yet.");
+    let pid = bb.child.process_id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    bb.wait_exit();
+    let parser = bb.parser.lock().unwrap();
+    assert!(!parser.screen().alternate_screen());
+    assert_eq!(
+        parser.screen().mouse_protocol_mode(),
+        vt100::MouseProtocolMode::None
+    );
+}
+
+#[test]
+fn exited_sessions_keep_their_screen_and_restart_on_enter() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    home(&h, &["shell"]);
+    let mut bb = Bb::spawn(
+        &[
+            "--local-backend",
+            "echo resume=$BB_RESUME; exec bash --norc --noprofile",
+        ],
+        &[("BB_HOME", h.to_str().unwrap()), ("PS1", "$ ")],
+        dir.path(),
+        24,
+        80,
+    );
+    start(&mut bb, "shell");
+    bb.wait_text("resume=0");
+    bb.keys("echo last-words; exit 7\r");
+    bb.wait_text("session ended (code 7)");
+    assert!(bb.screen().contains("last-words"), "the last screen stays");
+    bb.keys("\r");
+    bb.wait_text("resume=1");
+    // x on a running session goes to the program; stopping asks first.
+    bb.prefix("x");
+    bb.wait_text("Stop shell");
+    bb.keys("y");
+    bb.wait_text("stopped shell-");
+    bb.wait_text("No agent is running here yet.");
+}

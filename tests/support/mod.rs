@@ -1,0 +1,159 @@
+//! Running the real `bb` binary in a pseudo-terminal and reading its screen
+//! the way a person would see it, through a vt100 emulator.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+
+pub struct Bb {
+    pub parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    master: Box<dyn MasterPty + Send>,
+    pub child: Box<dyn Child + Send + Sync>,
+}
+
+/// How long a wait for the screen may take before the test fails. Generous:
+/// it bounds a hang, it is not a speed requirement.
+const PATIENCE: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(20);
+
+impl Bb {
+    pub fn spawn(args: &[&str], env: &[(&str, &str)], cwd: &Path, rows: u16, cols: u16) -> Bb {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_bb"));
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("BB_HOME");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.cwd(cwd);
+        let child = pair.slave.spawn_command(cmd).expect("spawn bb");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).unwrap(),
+            std::num::NonZeroU16::new(cols).unwrap(),
+            0,
+        )));
+        let p = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                p.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Bb {
+            parser,
+            writer,
+            master: pair.master,
+            child,
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+        self.writer.flush().unwrap();
+        // Give bb a moment so separate writes arrive as separate reads.
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    pub fn keys(&mut self, text: &str) {
+        self.send(text.as_bytes());
+    }
+
+    /// The prefix, then a key.
+    pub fn prefix(&mut self, key: &str) {
+        self.send(b"\x02");
+        self.send(key.as_bytes());
+    }
+
+    pub fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let tries = PATIENCE.as_millis() / POLL.as_millis();
+        for _ in 0..tries {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            std::thread::sleep(POLL);
+        }
+        panic!("waited for {what}; the screen shows:\n{}", self.screen());
+    }
+
+    pub fn wait_text(&self, text: &str) -> String {
+        self.wait_for(text, |s| s.contains(text))
+    }
+
+    pub fn resize(&mut self, rows: u16, cols: u16) {
+        self.parser.lock().unwrap().screen_mut().set_size(
+            std::num::NonZeroU16::new(rows).unwrap(),
+            std::num::NonZeroU16::new(cols).unwrap(),
+        );
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+    }
+
+    /// Wait for bb to exit; its exit code.
+    pub fn wait_exit(&mut self) -> u32 {
+        let tries = PATIENCE.as_millis() / POLL.as_millis();
+        for _ in 0..tries {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader drain what bb wrote last.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.exit_code();
+            }
+            std::thread::sleep(POLL);
+        }
+        panic!("bb did not exit; the screen shows:\n{}", self.screen());
+    }
+}
+
+impl Drop for Bb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A bb home with one plain bottle and the given agents.
+pub fn home(dir: &Path, agents: &[&str]) {
+    std::fs::create_dir_all(dir.join("bottles")).unwrap();
+    std::fs::create_dir_all(dir.join("agents")).unwrap();
+    std::fs::write(
+        dir.join("bottles/dev.md"),
+        "---\negress:\n  allowlist: [example.com]\n---\n",
+    )
+    .unwrap();
+    for a in agents {
+        std::fs::write(
+            dir.join(format!("agents/{a}.md")),
+            "---\nbottle: dev\n---\nTest agent.\n",
+        )
+        .unwrap();
+    }
+}
