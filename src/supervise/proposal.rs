@@ -140,8 +140,8 @@ pub fn route_lines(routes: &[LiveRoute]) -> Vec<String> {
 
 /// A unified-style diff of two line lists: ` `, `-`, `+` prefixes.
 pub fn diff_lines(before: &[String], after: &[String]) -> Vec<String> {
-    let before = before.join("\n") + "\n";
-    let after = after.join("\n") + "\n";
+    let text = |lines: &[String]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let (before, after) = (text(before), text(after));
     let diff = similar::TextDiff::from_lines(&before, &after);
     diff.iter_all_changes()
         .map(|c| {

@@ -405,11 +405,7 @@ impl App {
                 KeyCode::Char('x') => self.act(Action::StopAgent),
                 _ => {}
             },
-            (Phase::Failed(_), _) => {
-                if key.code == KeyCode::Char('x') {
-                    self.remove_focused();
-                }
-            }
+            (Phase::Failed(_), _) if key.code == KeyCode::Char('x') => self.remove_focused(),
             _ => {}
         }
     }
@@ -1105,3 +1101,7 @@ pub fn live_routes(plan: &BottlePlan) -> Vec<LiveRoute> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "app_tests.rs"]
+mod tests;

@@ -245,7 +245,7 @@ mod tests {
             Key::parse("ctrl-b").unwrap(),
             Key::new(KeyCode::Char('b'), KeyModifiers::CONTROL)
         );
-        assert_eq!(Key::parse("C-b").is_err(), true);
+        assert!(Key::parse("C-b").is_err());
         assert_eq!(
             Key::parse("alt-1").unwrap(),
             Key::new(KeyCode::Char('1'), KeyModifiers::ALT)
@@ -264,7 +264,6 @@ mod tests {
         );
         assert_eq!(Key::parse("f12").unwrap().code, KeyCode::F(12));
         assert!(Key::parse("f13").is_err());
-        assert!(Key::parse("ctrl-").is_err() || Key::parse("ctrl-").is_ok());
         assert!(Key::parse("banana").is_err());
     }
 

@@ -83,9 +83,12 @@ pub fn hints(app: &App) -> String {
         None => {}
     }
     if !app.proposals.is_empty() {
-        parts.push(format!("{} proposals", km.chord(Action::Proposals)));
+        parts.insert(0, format!("{} proposals", km.chord(Action::Proposals)));
     }
-    parts.push(format!("{} help", km.chord(Action::Help)));
+    parts.insert(
+        1.min(parts.len()),
+        format!("{} help", km.chord(Action::Help)),
+    );
     parts.push(format!("{} leave", km.chord(Action::Leave)));
     parts.join(" · ")
 }

@@ -24,3 +24,6 @@ pub fn render(f: &mut Frame, app: &App) {
         modals::render(f, app, m);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -97,7 +97,6 @@ pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
             let lines: Vec<Line> = p
                 .lines
                 .iter()
-                .skip(p.scroll as usize)
                 .map(|l| {
                     if l.starts_with("cannot launch") || l.contains("MISSING") {
                         Line::from(Span::styled(l.as_str(), Style::default().fg(Color::Red)))
@@ -106,7 +105,12 @@ pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
                     }
                 })
                 .collect();
-            f.render_widget(Paragraph::new(lines), inner);
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .scroll((p.scroll, 0)),
+                inner,
+            );
         }
         Modal::ConfirmStop { slug, agent } => {
             let area = centered(full, 60, 6);

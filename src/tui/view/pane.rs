@@ -1,7 +1,7 @@
 //! The focused agent's pane: its live terminal, or what is happening to
 //! its bottle.
 
-use ratatui::layout::{Alignment, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -255,5 +255,9 @@ fn welcome(f: &mut Frame, app: &App, inner: Rect) {
             km.chord(Action::Leave)
         )),
     ];
-    f.render_widget(Paragraph::new(lines).alignment(Alignment::Center), inner);
+    // Left-aligned, as a block in the middle of the pane.
+    let w = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16;
+    let h = lines.len() as u16;
+    let area = super::modals::centered(inner, w, h);
+    f.render_widget(Paragraph::new(lines), area);
 }

@@ -69,16 +69,18 @@ fn agents(f: &mut Frame, app: &App, area: Rect) {
         let used: usize = first.iter().map(|s| s.content.chars().count()).sum();
         first.push(Span::styled(" ".repeat(width.saturating_sub(used)), base));
         lines.push(Line::from(first));
-        let detail = format!("  {} · {} · ", e.bottle, e.backend.name());
+        // The state first: it is what changes and what people look for.
         let state = e.phase.label();
-        let detail: String = detail
+        let rest = format!(" · {} · {}", e.bottle, e.backend.name());
+        let rest: String = rest
             .chars()
-            .take(width.saturating_sub(state.len()))
+            .take(width.saturating_sub(2 + state.len()))
             .collect();
-        let used = detail.chars().count() + state.len();
+        let used = 2 + state.len() + rest.chars().count();
         lines.push(Line::from(vec![
-            Span::styled(detail, base.fg(Color::Gray)),
+            Span::styled("  ", base),
             Span::styled(state, base.patch(state_style(&e.phase))),
+            Span::styled(rest, base.fg(Color::Gray)),
             Span::styled(" ".repeat(width.saturating_sub(used)), base),
         ]));
     }

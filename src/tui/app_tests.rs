@@ -1,0 +1,239 @@
+use std::time::Instant;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+
+use super::*;
+use crate::session::{RecordingIo, SharedTerm, Term};
+use crate::supervise::{EgressRequest, Request};
+
+fn app() -> (App, tokio::sync::mpsc::UnboundedReceiver<AppEvent>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let a = App::new(
+        Paths::default(),
+        Config::default(),
+        Vec::new(),
+        Rect::new(0, 0, 80, 24),
+        tx,
+    );
+    (a, rx)
+}
+
+fn add(a: &mut App, agent: &str, id: u64, phase: Phase) -> RecordingIo {
+    let io = RecordingIo::default();
+    let (rows, cols) = a.pane_size();
+    let session = Session::new(
+        id,
+        SharedTerm::new(Term::new(rows, cols, 100)),
+        Box::new(io.clone()),
+    );
+    a.entries.push(Entry {
+        slug: format!("{agent}-x"),
+        agent: agent.into(),
+        bottle: "dev".into(),
+        backend: BackendKind::Local,
+        phase,
+        session: Some(session),
+        active: None,
+        unread: false,
+        log: Vec::new(),
+        routes: Vec::new(),
+    });
+    io
+}
+
+fn key(a: &mut App, code: KeyCode, m: KeyModifiers) {
+    a.update(AppEvent::Term(Event::Key(KeyEvent::new(code, m))));
+}
+
+fn written(io: &RecordingIo) -> Vec<u8> {
+    std::mem::take(&mut *io.written.lock().unwrap())
+}
+
+#[test]
+fn keys_reach_the_focused_program_and_the_prefix_twice_passes_through() {
+    let (mut a, _rx) = app();
+    let io = add(&mut a, "alpha", 1, Phase::Running);
+    key(&mut a, KeyCode::Char('l'), KeyModifiers::NONE);
+    key(&mut a, KeyCode::Char('s'), KeyModifiers::NONE);
+    key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+    key(&mut a, KeyCode::Char('p'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Up, KeyModifiers::NONE);
+    assert_eq!(written(&io), b"ls\r\x10\x1b[A");
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    assert!(a.armed);
+    assert!(written(&io).is_empty(), "the prefix alone is bb's");
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    assert_eq!(written(&io), b"\x02");
+    assert!(!a.armed);
+}
+
+#[test]
+fn application_cursor_mode_is_honoured() {
+    let (mut a, _rx) = app();
+    let io = add(&mut a, "alpha", 1, Phase::Running);
+    a.entries[0]
+        .session
+        .as_ref()
+        .unwrap()
+        .term
+        .feed(b"\x1b[?1h");
+    key(&mut a, KeyCode::Up, KeyModifiers::NONE);
+    assert_eq!(written(&io), b"\x1bOA");
+}
+
+#[test]
+fn switching_and_unread_marks() {
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Running);
+    add(&mut a, "beta", 2, Phase::Running);
+    a.update(AppEvent::Session(SessionEvent::Output(2)));
+    assert!(a.entries[1].unread);
+    assert!(!a.entries[0].unread, "the focused pane is being looked at");
+    key(&mut a, KeyCode::Char('2'), KeyModifiers::ALT);
+    assert_eq!(a.focus, 1);
+    assert!(!a.entries[1].unread);
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Right, KeyModifiers::NONE);
+    assert_eq!(a.focus, 0, "next wraps around");
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('9'), KeyModifiers::NONE);
+    assert_eq!(a.focus, 0);
+    assert!(a.status.as_ref().unwrap().error);
+}
+
+#[test]
+fn resizes_are_debounced_and_same_sizes_skipped() {
+    let (mut a, _rx) = app();
+    let io = add(&mut a, "alpha", 1, Phase::Running);
+    a.update(AppEvent::Term(Event::Resize(100, 30)));
+    a.update(AppEvent::Term(Event::Resize(120, 40)));
+    assert!(
+        io.sizes.lock().unwrap().is_empty(),
+        "nothing before the debounce"
+    );
+    a.on_tick(Instant::now() + RESIZE_DEBOUNCE * 2);
+    assert_eq!(*io.sizes.lock().unwrap(), vec![(37, 90)]);
+    a.update(AppEvent::Term(Event::Resize(120, 40)));
+    a.on_tick(Instant::now() + RESIZE_DEBOUNCE * 2);
+    assert_eq!(io.sizes.lock().unwrap().len(), 1, "same size: no resize");
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('s'), KeyModifiers::NONE);
+    a.on_tick(Instant::now() + RESIZE_DEBOUNCE * 2);
+    assert_eq!(
+        io.sizes.lock().unwrap().last(),
+        Some(&(37, 120)),
+        "sidebar hidden"
+    );
+}
+
+#[test]
+fn pastes_are_bracketed_when_the_program_asks() {
+    let (mut a, _rx) = app();
+    let io = add(&mut a, "alpha", 1, Phase::Running);
+    a.update(AppEvent::Term(Event::Paste("a\nb".into())));
+    assert_eq!(written(&io), b"a\rb");
+    a.entries[0]
+        .session
+        .as_ref()
+        .unwrap()
+        .term
+        .feed(b"\x1b[?2004h");
+    a.update(AppEvent::Term(Event::Paste("a\nb".into())));
+    assert_eq!(written(&io), b"\x1b[200~a\rb\x1b[201~");
+}
+
+#[test]
+fn the_wheel_scrolls_history_or_goes_to_programs_that_want_the_mouse() {
+    let (mut a, _rx) = app();
+    let io = add(&mut a, "alpha", 1, Phase::Running);
+    let term = a.entries[0].session.as_ref().unwrap().term.clone();
+    for i in 0..100 {
+        term.feed(format!("line {i}\r\n").as_bytes());
+    }
+    let wheel = |kind| {
+        AppEvent::Term(Event::Mouse(MouseEvent {
+            kind,
+            column: 40,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    a.update(wheel(MouseEventKind::ScrollUp));
+    assert_eq!(term.lock().scroll_offset(), 3);
+    assert!(written(&io).is_empty());
+    term.feed(b"\x1b[?1000h\x1b[?1006h");
+    a.update(wheel(MouseEventKind::ScrollUp));
+    assert_eq!(written(&io), b"\x1b[<64;17;10M", "relative to the pane");
+    term.feed(b"\x1b[?1000l\x1b[?1049h");
+    a.update(wheel(MouseEventKind::ScrollDown));
+    assert_eq!(
+        written(&io),
+        b"\x1b[B\x1b[B\x1b[B",
+        "alternate screen: arrows"
+    );
+}
+
+#[test]
+fn exited_panes_offer_stop_and_typing_resumes_the_live_view() {
+    let (mut a, _rx) = app();
+    let io = add(&mut a, "alpha", 1, Phase::Running);
+    let term = a.entries[0].session.as_ref().unwrap().term.clone();
+    for i in 0..100 {
+        term.feed(format!("{i}\r\n").as_bytes());
+    }
+    term.lock().scroll_by(10);
+    key(&mut a, KeyCode::Char('z'), KeyModifiers::NONE);
+    assert_eq!(term.lock().scroll_offset(), 0);
+    assert_eq!(written(&io), b"z");
+    a.update(AppEvent::Session(SessionEvent::Exited(1, Some(2))));
+    assert_eq!(a.entries[0].phase, Phase::Exited(Some(2)));
+    key(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
+    assert!(matches!(a.modal, Some(Modal::ConfirmStop { .. })));
+    key(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(a.modal.is_none());
+    assert!(written(&io).is_empty(), "an ended program gets nothing");
+}
+
+#[test]
+fn approving_and_rejecting_proposals_records_decisions() {
+    let (mut a, _rx) = app();
+    let dir = tempfile::tempdir().unwrap();
+    a.paths.home = dir.path().to_path_buf();
+    add(&mut a, "alpha", 1, Phase::Running);
+    let p = |id: &str| Proposal {
+        id: id.into(),
+        slug: "alpha-x".into(),
+        agent: "alpha".into(),
+        created_at: id.into(),
+        reason: "need it".into(),
+        request: Request::Egress(EgressRequest {
+            host: "pypi.org".into(),
+            path_allowlist: vec![],
+        }),
+    };
+    std::fs::create_dir_all(dir.path().join("state/alpha-x/proposals")).unwrap();
+    a.update(AppEvent::Proposals(vec![p("1"), p("2")]));
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
+    assert!(matches!(a.modal, Some(Modal::Proposal(_))));
+    key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
+    assert_eq!(a.proposals.len(), 1);
+    assert_eq!(a.entries[0].routes[0].host, "pypi.org");
+    let approved =
+        std::fs::read_to_string(dir.path().join("state/alpha-x/proposals/1.decision.json"))
+            .unwrap();
+    assert!(approved.contains("approved"));
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
+    key(&mut a, KeyCode::Char('r'), KeyModifiers::NONE);
+    for c in "no".chars() {
+        key(&mut a, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+    key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(a.proposals.is_empty());
+    let rejected =
+        std::fs::read_to_string(dir.path().join("state/alpha-x/proposals/2.decision.json"))
+            .unwrap();
+    assert!(rejected.contains("\"reason\": \"no\""), "{rejected}");
+}

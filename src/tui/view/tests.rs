@@ -1,0 +1,237 @@
+//! The workspace drawn into a TestBackend at the sizes people use, and
+//! every modal, as insta snapshots.
+
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+
+use super::render;
+use crate::plan::{self, BackendKind, FixedHost};
+use crate::session::{RecordingIo, Session, SharedTerm, Term};
+use crate::supervise::{EgressRequest, Proposal, Request};
+use crate::tui::app::{App, Entry, Paths, Phase, ScrollMode};
+use crate::tui::config::Config;
+use crate::tui::modal::{BackendChoice, Modal, PickItem, Picker, PreflightModal, ProposalModal};
+
+fn app(w: u16, h: u16) -> App {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    App::new(
+        Paths::default(),
+        Config::default(),
+        Vec::new(),
+        Rect::new(0, 0, w, h),
+        tx,
+    )
+}
+
+fn session(id: u64, rows: u16, cols: u16, output: &str) -> Session {
+    let mut term = Term::new(rows, cols, 1000);
+    term.feed(output.as_bytes());
+    Session::new(id, SharedTerm::new(term), Box::new(RecordingIo::default()))
+}
+
+fn entry(agent: &str, slug: &str, phase: Phase, session: Option<Session>) -> Entry {
+    Entry {
+        slug: slug.into(),
+        agent: agent.into(),
+        bottle: "dev".into(),
+        backend: BackendKind::Docker,
+        phase,
+        session,
+        active: None,
+        unread: false,
+        log: Vec::new(),
+        routes: Vec::new(),
+    }
+}
+
+fn proposal() -> Proposal {
+    Proposal {
+        id: "p1".into(),
+        slug: "alpha-abc123".into(),
+        agent: "alpha".into(),
+        created_at: "2026-11-22T22:00:00Z".into(),
+        reason: "pip install needs the package index".into(),
+        request: Request::Egress(EgressRequest {
+            host: "pypi.org".into(),
+            path_allowlist: vec!["/simple/".into()],
+        }),
+    }
+}
+
+/// Two agents (one running, one exited with unread output), a proposal.
+fn busy(w: u16, h: u16) -> App {
+    let mut a = app(w, h);
+    let (rows, cols) = a.pane_size();
+    a.entries.push(entry(
+        "alpha",
+        "alpha-abc123",
+        Phase::Running,
+        Some(session(1, rows, cols, "$ echo hello\r\nhello\r\n$ ")),
+    ));
+    let mut beta = entry(
+        "beta",
+        "beta-def456",
+        Phase::Exited(Some(0)),
+        Some(session(2, rows, cols, "done\r\n")),
+    );
+    beta.unread = true;
+    a.entries.push(beta);
+    a.proposals.push(proposal());
+    a.routes_for_tests();
+    a
+}
+
+fn draw(a: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(a.area.width, a.area.height)).unwrap();
+    t.draw(|f| render(f, a)).unwrap();
+    t.backend().to_string()
+}
+
+#[test]
+fn empty_workspace() {
+    insta::assert_snapshot!(draw(&app(80, 24)));
+}
+
+#[test]
+fn layouts_at_common_sizes() {
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        insta::assert_snapshot!(format!("busy_{w}x{h}"), draw(&busy(w, h)));
+    }
+}
+
+#[test]
+fn exited_pane_zoomed_and_sidebar_hidden() {
+    let mut a = busy(80, 24);
+    a.set_focus(1);
+    insta::assert_snapshot!("exited", draw(&a));
+    a.zoom = true;
+    insta::assert_snapshot!("zoomed", draw(&a));
+    a.zoom = false;
+    a.sidebar = false;
+    insta::assert_snapshot!("no_sidebar", draw(&a));
+}
+
+#[test]
+fn launching_failed_and_scroll_mode() {
+    let mut a = app(80, 24);
+    let mut e = entry("alpha", "alpha-abc123", Phase::Launching, None);
+    e.log = vec![
+        "launching alpha in bottle dev (docker)".into(),
+        "building image bb-agent-claude: step 3/7".into(),
+    ];
+    a.entries.push(e);
+    insta::assert_snapshot!("launching", draw(&a));
+    a.entries[0].phase =
+        Phase::Failed("Docker is not reachable at unix:///var/run/docker.sock".into());
+    insta::assert_snapshot!("failed", draw(&a));
+    let mut b = busy(80, 24);
+    b.scroll = Some(ScrollMode {
+        cursor: 1,
+        anchor: None,
+    });
+    insta::assert_snapshot!("scroll_mode", draw(&b));
+    b.scroll = None;
+    b.armed = true;
+    insta::assert_snapshot!("prefix_armed", draw(&b));
+}
+
+#[test]
+fn modals() {
+    let mut a = busy(80, 24);
+    a.modal = Some(Modal::Picker(Picker::new(vec![
+        PickItem {
+            name: "alpha".into(),
+            detail: "dev · claude · home".into(),
+            running: 1,
+        },
+        PickItem {
+            name: "codex-helper".into(),
+            detail: "codex · codex · repo".into(),
+            running: 0,
+        },
+    ])));
+    insta::assert_snapshot!("modal_picker", draw(&a));
+    a.modal = Some(Modal::Backend(BackendChoice {
+        agent: "alpha".into(),
+        options: vec![BackendKind::Docker, BackendKind::Smolmachines],
+        selected: 0,
+    }));
+    insta::assert_snapshot!("modal_backend", draw(&a));
+    a.modal = Some(Modal::Preflight(Box::new(preflight())));
+    insta::assert_snapshot!("modal_preflight", draw(&a));
+    a.modal = Some(Modal::ConfirmStop {
+        slug: "alpha-abc123".into(),
+        agent: "alpha".into(),
+    });
+    insta::assert_snapshot!("modal_confirm_stop", draw(&a));
+    a.modal = Some(Modal::Help { scroll: 0 });
+    insta::assert_snapshot!(
+        "modal_help",
+        draw(&busy(100, 40).with_modal(Modal::Help { scroll: 0 }))
+    );
+    let mut pm = ProposalModal::new(proposal(), &a.entries[0].routes);
+    insta::assert_snapshot!(
+        "modal_proposal",
+        draw(&a.with_modal(Modal::Proposal(Box::new(ProposalModal::new(
+            proposal(),
+            &[]
+        )))))
+    );
+    pm.reason = Some("use the mirror".into());
+    let mut b = busy(80, 24);
+    b.modal = Some(Modal::Proposal(Box::new(pm)));
+    insta::assert_snapshot!("modal_proposal_reject", draw(&b));
+}
+
+fn preflight() -> PreflightModal {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bottles")).unwrap();
+    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.path().join("bottles/dev.md"),
+        "---\negress:\n  allowlist: [github.com]\n---\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("agents/alpha.md"),
+        "---\nbottle: dev\n---\nHelp.\n",
+    )
+    .unwrap();
+    let m = crate::manifest::load(&crate::manifest::Layout {
+        home: dir.path().into(),
+        repo: None,
+    });
+    let (agent, bottle) = m.agent("alpha").unwrap();
+    let host = FixedHost {
+        home: "/home/u".into(),
+        cwd: "/home/u/src".into(),
+        ..Default::default()
+    };
+    let plan = plan::resolve(agent, bottle, &host, BackendKind::Docker, "abc123");
+    let text = crate::preflight::to_text(&plan, dir.path())
+        .replace(&dir.path().display().to_string(), "<home>");
+    PreflightModal {
+        lines: text.lines().map(String::from).collect(),
+        plan,
+        scroll: 0,
+    }
+}
+
+impl App {
+    fn with_modal(mut self, m: Modal) -> App {
+        self.modal = Some(m);
+        self
+    }
+
+    fn routes_for_tests(&mut self) {
+        for e in &mut self.entries {
+            e.routes = vec![crate::supervise::proposal::LiveRoute {
+                host: "api.anthropic.com".into(),
+                path_allowlist: vec![],
+                token_ref: None,
+                tls_passthrough: true,
+            }];
+        }
+    }
+}
