@@ -2,6 +2,7 @@
 //! one terminal workspace.
 
 pub mod backend;
+pub mod ca;
 pub mod cli;
 pub mod firstrun;
 pub mod home;
@@ -9,7 +10,9 @@ pub mod manifest;
 pub mod plan;
 pub mod preflight;
 pub mod session;
+pub mod state;
 pub mod suggest;
 pub mod supervise;
 pub mod system;
 pub mod tui;
+pub mod workspace;

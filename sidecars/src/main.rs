@@ -1,8 +1,11 @@
-//! bb-sidecar: the daemons of a bottle's sidecar bundle (egress proxy, git
-//! gate, supervise MCP server, and the init that runs them). They land one
-//! by one; until then the binary only reports its version.
+//! bb-sidecar: the daemons of a bottle's sidecar bundle, and the init that
+//! runs them as the bundle container's PID 1.
 
-use clap::Parser;
+mod init;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -12,10 +15,26 @@ use clap::Parser;
     long_about = "The daemons of a bb bottle's sidecar bundle. bb starts this binary inside each bottle's \
 sidecar container; it is not meant to be run by hand."
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!("bb-sidecar: no daemon in this build yet; bb starts bottles without it for now");
-    std::process::exit(2);
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// PID 1 of the bundle: start the daemons, forward signals, reap
+    Init {
+        /// Daemons to run, comma-separated (egress, git-gate, supervise)
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        daemons: Vec<String>,
+        /// Seconds between SIGTERM and SIGKILL when stopping
+        #[arg(long, default_value_t = 10)]
+        grace: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Init { daemons, grace } => init::run(&daemons, std::time::Duration::from_secs(grace)),
+    }
 }

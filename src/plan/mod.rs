@@ -159,6 +159,25 @@ pub struct BottlePlan {
     pub secrets: Vec<Secret>,
     pub skills: Vec<Skill>,
     pub daemons: Vec<Daemon>,
+    /// The user's code copied in, if any.
+    pub workspace: Option<crate::workspace::Workspace>,
+}
+
+impl BottlePlan {
+    /// Copy `ws` into the bottle as the session's working directory.
+    pub fn with_workspace(mut self, ws: crate::workspace::Workspace) -> BottlePlan {
+        self.workspace = Some(ws);
+        self
+    }
+
+    /// The session's working directory inside the bottle.
+    pub fn workdir(&self) -> &'static str {
+        if self.workspace.is_some() {
+            crate::workspace::GUEST_WORKSPACE
+        } else {
+            provider::GUEST_HOME
+        }
+    }
 }
 
 /// Resolve one agent into a plan.
@@ -280,6 +299,7 @@ pub fn resolve(
             })
             .collect(),
         daemons,
+        workspace: None,
     }
 }
 

@@ -161,3 +161,69 @@ mod tests {
         );
     }
 }
+
+/// Files the provider's CLI needs in the agent's home (guest path,
+/// contents): onboarding done and the working directory trusted, so the
+/// agent starts straight into work.
+pub fn guest_files(template: Template, workdir: &str) -> Vec<(String, String)> {
+    match template {
+        Template::Claude => {
+            let mut projects = serde_json::Map::new();
+            for dir in [GUEST_HOME, workdir] {
+                projects.insert(dir.to_string(), serde_json::json!({ "hasTrustDialogAccepted": true }));
+            }
+            let config = serde_json::json!({
+                "hasCompletedOnboarding": true,
+                "theme": "dark",
+                "bypassPermissionsModeAccepted": true,
+                "projects": projects,
+            });
+            vec![(
+                format!("{GUEST_HOME}/.claude.json"),
+                serde_json::to_string_pretty(&config).unwrap_or_default() + "\n",
+            )]
+        }
+        Template::Codex => {
+            let toml_path = workdir.replace('\\', "\\\\").replace('"', "\\\"");
+            vec![(
+                format!("{GUEST_HOME}/.codex/config.toml"),
+                format!("[projects.\"{toml_path}\"]\ntrust_level = \"trusted\"\n"),
+            )]
+        }
+    }
+}
+
+/// A stand-in for the host's `~/.codex/auth.json`: the same auth mode and
+/// account, and placeholders where the tokens were. The real access token
+/// stays with egress.
+pub fn codex_dummy_auth(host_auth: &serde_json::Value) -> serde_json::Value {
+    let tokens = host_auth.get("tokens");
+    let account = tokens.and_then(|t| t.get("account_id")).cloned().unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "OPENAI_API_KEY": serde_json::Value::Null,
+        "auth_mode": host_auth.get("auth_mode").cloned().unwrap_or(serde_json::json!("chatgpt")),
+        "tokens": {
+            "id_token": OAUTH_PLACEHOLDER,
+            "access_token": OAUTH_PLACEHOLDER,
+            "refresh_token": OAUTH_PLACEHOLDER,
+            "account_id": account,
+        },
+        "last_refresh": host_auth.get("last_refresh").cloned().unwrap_or(serde_json::Value::Null),
+    })
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn claude_trusts_the_workspace_and_codex_auth_holds_no_token() {
+        let files = guest_files(Template::Claude, "/home/node/workspace");
+        assert_eq!(files[0].0, "/home/node/.claude.json");
+        assert!(files[0].1.contains("\"/home/node/workspace\""));
+        let host = serde_json::json!({"auth_mode": "chatgpt", "tokens": {"access_token": "real-secret", "account_id": "acct-1"}});
+        let dummy = codex_dummy_auth(&host).to_string();
+        assert!(!dummy.contains("real-secret"));
+        assert!(dummy.contains("acct-1"));
+    }
+}

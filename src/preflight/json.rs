@@ -27,6 +27,8 @@ pub struct Preflight {
     pub secrets: Vec<SecretJson>,
     pub skills: Vec<SkillJson>,
     pub sidecars: Vec<String>,
+    /// The directory copied into the bottle, or null.
+    pub workspace: Option<WorkspaceJson>,
     /// Why launch would fail now; empty when it can go ahead.
     pub blockers: Vec<String>,
 }
@@ -142,6 +144,14 @@ pub struct SecretJson {
     pub origin: String,
     pub present: bool,
     pub used_by: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkspaceJson {
+    pub source: String,
+    pub bytes: u64,
+    pub files: u64,
+    pub guest_path: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -267,6 +277,12 @@ impl Preflight {
                 })
                 .collect(),
             sidecars: plan.daemons.iter().map(|d| d.name().to_string()).collect(),
+            workspace: plan.workspace.as_ref().map(|w| WorkspaceJson {
+                source: w.source.display().to_string(),
+                bytes: w.bytes,
+                files: w.files,
+                guest_path: crate::workspace::GUEST_WORKSPACE.to_string(),
+            }),
             blockers: plan.blockers().iter().map(|b| b.to_string()).collect(),
         }
     }

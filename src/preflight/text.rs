@@ -203,6 +203,17 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
         })
         .collect();
     rows(&mut out, "secrets", &secrets, "(none)");
+    let workspace = match &plan.workspace {
+        Some(w) => format!(
+            "{} ({}, {} files) -> {}",
+            display_path(&w.source, home),
+            crate::workspace::human(w.bytes),
+            w.files,
+            crate::workspace::GUEST_WORKSPACE
+        ),
+        None => "(none)".to_string(),
+    };
+    row(&mut out, "workspace", &workspace);
     let daemons: Vec<&str> = plan.daemons.iter().map(|d| d.name()).collect();
     row(&mut out, "sidecars", &daemons.join(", "));
     let blockers: Vec<String> = plan.blockers().iter().map(|b| b.to_string()).collect();

@@ -1,0 +1,120 @@
+//! PID 1 of the sidecar bundle. It starts each daemon as a child, logs a
+//! daemon's death and keeps the others running, passes SIGHUP on to egress
+//! (config reload), reaps every child, and on SIGTERM stops them all: TERM
+//! first, KILL after a grace period.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::iterator::Signals;
+
+/// Daemons this build of bb-sidecar can run, as subcommands of itself.
+const AVAILABLE: &[&str] = &[];
+
+fn log(msg: &str) {
+    eprintln!("bb-sidecar init: {msg}");
+}
+
+fn start(name: &str) -> Option<Child> {
+    let exe = std::env::current_exe().ok()?;
+    match Command::new(exe).arg(name).spawn() {
+        Ok(c) => {
+            log(&format!("started {name} (pid {})", c.id()));
+            Some(c)
+        }
+        Err(e) => {
+            log(&format!("cannot start {name}: {e}"));
+            None
+        }
+    }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) with a pid we spawned and still hold.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, sig);
+    }
+}
+
+/// Reap every exited process (PID 1 inherits orphans); report ours.
+fn reap(children: &mut BTreeMap<String, Child>) {
+    let mut dead = Vec::new();
+    for (name, child) in children.iter_mut() {
+        if let Ok(Some(status)) = child.try_wait() {
+            log(&format!("{name} exited ({status}); the other daemons keep running"));
+            dead.push(name.clone());
+        }
+    }
+    for name in dead {
+        children.remove(&name);
+    }
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on any child, non-blocking.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
+    }
+}
+
+pub fn run(requested: &[String], grace: Duration) -> ExitCode {
+    let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1]) {
+        Ok(s) => s,
+        Err(e) => {
+            log(&format!("cannot handle signals: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut children = BTreeMap::new();
+    for name in requested.iter().filter(|n| !n.is_empty()) {
+        if !AVAILABLE.contains(&name.as_str()) {
+            log(&format!("{name} is not in this build of bb-sidecar; the bundle runs without it"));
+            continue;
+        }
+        if let Some(c) = start(name) {
+            children.insert(name.clone(), c);
+        }
+    }
+    log(&format!("running {} daemon(s)", children.len()));
+    for sig in signals.forever() {
+        match sig {
+            SIGCHLD => reap(&mut children),
+            SIGHUP => {
+                if let Some(egress) = children.get("egress") {
+                    log("reloading egress");
+                    signal(egress, SIGHUP);
+                }
+            }
+            SIGUSR1 => {
+                // Restart daemons that died, leaving running ones alone.
+                for name in requested.iter().filter(|n| AVAILABLE.contains(&n.as_str())) {
+                    if !children.contains_key(name) {
+                        if let Some(c) = start(name) {
+                            children.insert(name.clone(), c);
+                        }
+                    }
+                }
+            }
+            SIGTERM | SIGINT => break,
+            _ => {}
+        }
+    }
+    log("stopping");
+    for child in children.values() {
+        signal(child, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while !children.is_empty() && Instant::now() < deadline {
+        reap(&mut children);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (name, child) in children.iter_mut() {
+        log(&format!("{name} did not stop within {grace:?}; killing it"));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    ExitCode::SUCCESS
+}

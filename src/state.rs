@@ -1,0 +1,131 @@
+//! A bottle's state dir on the host: `<bb home>/state/<slug>/` (0700), with
+//! metadata.json, rendered configs and the CA (files 0600 unless the agent
+//! may see them). A `.preserve` file keeps the dir when the bottle stops.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::supervise::proposal::LiveRoute;
+
+/// What a later bb needs to re-attach to a bottle it did not start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub slug: String,
+    pub agent: String,
+    pub bottle: String,
+    pub backend: String,
+    pub template: String,
+    /// RFC 3339 (UTC).
+    pub started_at: String,
+    pub workdir: String,
+    pub fresh: Vec<String>,
+    pub resume: Vec<String>,
+    pub routes: Vec<LiveRoute>,
+    pub ca_fingerprint: String,
+    pub workspace_source: Option<String>,
+}
+
+pub fn dir(home: &Path, slug: &str) -> PathBuf {
+    crate::home::state_dir(home).join(slug)
+}
+
+/// Make the state dir, private to the user.
+pub fn create(home: &Path, slug: &str) -> io::Result<PathBuf> {
+    let d = dir(home, slug);
+    fs::create_dir_all(&d)?;
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o700))?;
+    for sub in ["proposals"] {
+        fs::create_dir_all(d.join(sub))?;
+    }
+    Ok(d)
+}
+
+pub fn write_metadata(dir: &Path, meta: &Metadata) -> io::Result<()> {
+    let text = serde_json::to_vec_pretty(meta).map_err(io::Error::other)?;
+    crate::ca::write_file(&dir.join("metadata.json"), &text, 0o600).map_err(io::Error::other)
+}
+
+pub fn read_metadata(home: &Path, slug: &str) -> Option<Metadata> {
+    let text = fs::read_to_string(dir(home, slug).join("metadata.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Remove a stopped bottle's state dir unless it is marked `.preserve`.
+/// Returns whether it was removed.
+pub fn settle(home: &Path, slug: &str) -> io::Result<bool> {
+    let d = dir(home, slug);
+    if !d.exists() || d.join(".preserve").exists() {
+        return Ok(false);
+    }
+    fs::remove_dir_all(&d)?;
+    Ok(true)
+}
+
+/// Slugs that have a state dir.
+pub fn slugs(home: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(crate::home::state_dir(home)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Now, as RFC 3339 UTC, without a date crate: seconds are enough here.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_dirs_are_private_and_settle_unless_preserved() {
+        let d = tempfile::tempdir().unwrap();
+        let s = create(d.path(), "a-1").unwrap();
+        assert_eq!(fs::metadata(&s).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(slugs(d.path()), vec!["a-1"]);
+        fs::write(s.join(".preserve"), "").unwrap();
+        assert!(!settle(d.path(), "a-1").unwrap());
+        fs::remove_file(s.join(".preserve")).unwrap();
+        assert!(settle(d.path(), "a-1").unwrap());
+        assert!(slugs(d.path()).is_empty());
+    }
+
+    #[test]
+    fn timestamps_look_right() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20);
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}
