@@ -7,7 +7,9 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
 use sha2::{Digest, Sha256};
 
 pub struct BottleCa {
@@ -30,10 +32,17 @@ pub fn mint(slug: &str) -> Result<BottleCa, CaError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, format!("bb bottle {slug}"));
-    dn.push(DnType::OrganizationName, "bb egress (per-bottle, ephemeral)");
+    dn.push(
+        DnType::OrganizationName,
+        "bb egress (per-bottle, ephemeral)",
+    );
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     Ok(BottleCa {
@@ -93,6 +102,10 @@ mod tests {
         let mode = |f: &str| fs::metadata(d.path().join(f)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode("ca.key"), 0o600);
         assert_eq!(mode("ca.crt"), 0o644);
-        assert_ne!(mint("alpha-abc123").unwrap().fingerprint, ca.fingerprint, "every bottle gets its own");
+        assert_ne!(
+            mint("alpha-abc123").unwrap().fingerprint,
+            ca.fingerprint,
+            "every bottle gets its own"
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod plan;
 pub mod preflight;
 pub mod session;
+pub mod shell;
 pub mod state;
 pub mod suggest;
 pub mod supervise;

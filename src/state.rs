@@ -113,7 +113,10 @@ mod tests {
     fn state_dirs_are_private_and_settle_unless_preserved() {
         let d = tempfile::tempdir().unwrap();
         let s = create(d.path(), "a-1").unwrap();
-        assert_eq!(fs::metadata(&s).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&s).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         assert_eq!(slugs(d.path()), vec!["a-1"]);
         fs::write(s.join(".preserve"), "").unwrap();
         assert!(!settle(d.path(), "a-1").unwrap());

@@ -20,9 +20,28 @@ pub struct Workspace {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
     #[error("workspace {path} is over {limit_mb} MiB (at least {mb} MiB); pick a smaller directory with --cwd, start with --no-workspace, or raise workspace_limit_mb in config.yaml", mb = .bytes / (1024 * 1024))]
-    TooBig { path: PathBuf, bytes: u64, limit_mb: u64 },
+    TooBig {
+        path: PathBuf,
+        bytes: u64,
+        limit_mb: u64,
+    },
     #[error("cannot read workspace {path}: {source}")]
     Unreadable { path: PathBuf, source: io::Error },
+}
+
+/// The directory to copy for a bottle started from `cwd`: none when that
+/// is the user's home or the filesystem root (copying those would hand the
+/// agent the user's keys and dotfiles).
+pub fn choose(cwd: &Path, user_home: &Path) -> Option<PathBuf> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    };
+    if same(cwd, Path::new("/")) || (!user_home.as_os_str().is_empty() && same(cwd, user_home)) {
+        None
+    } else {
+        Some(cwd.to_path_buf())
+    }
 }
 
 /// Size up a directory, stopping as soon as it is over the limit.
@@ -94,5 +113,11 @@ mod tests {
         assert!(e.to_string().contains("is over 1 MiB"), "{e}");
         assert_eq!(human(1536), "1.5 KiB");
         assert_eq!(human(12), "12 B");
+        assert_eq!(choose(Path::new("/"), Path::new("/home/u")), None);
+        assert_eq!(choose(d.path(), d.path()), None, "never the home directory");
+        assert_eq!(
+            choose(&d.path().join("src"), d.path()),
+            Some(d.path().join("src"))
+        );
     }
 }

@@ -43,7 +43,9 @@ fn reap(children: &mut BTreeMap<String, Child>) {
     let mut dead = Vec::new();
     for (name, child) in children.iter_mut() {
         if let Ok(Some(status)) = child.try_wait() {
-            log(&format!("{name} exited ({status}); the other daemons keep running"));
+            log(&format!(
+                "{name} exited ({status}); the other daemons keep running"
+            ));
             dead.push(name.clone());
         }
     }
@@ -71,7 +73,9 @@ pub fn run(requested: &[String], grace: Duration) -> ExitCode {
     let mut children = BTreeMap::new();
     for name in requested.iter().filter(|n| !n.is_empty()) {
         if !AVAILABLE.contains(&name.as_str()) {
-            log(&format!("{name} is not in this build of bb-sidecar; the bundle runs without it"));
+            log(&format!(
+                "{name} is not in this build of bb-sidecar; the bundle runs without it"
+            ));
             continue;
         }
         if let Some(c) = start(name) {

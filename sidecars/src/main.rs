@@ -35,6 +35,8 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Init { daemons, grace } => init::run(&daemons, std::time::Duration::from_secs(grace)),
+        Command::Init { daemons, grace } => {
+            init::run(&daemons, std::time::Duration::from_secs(grace))
+        }
     }
 }

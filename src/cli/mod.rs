@@ -2,6 +2,7 @@
 //! subcommands serve scripting, CI and a quick look.
 
 mod agents;
+mod bottles;
 mod doctor;
 mod init;
 mod preflight;
@@ -49,6 +50,27 @@ enum Command {
         /// text for people; json is a stable, versioned contract for scripts
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        workspace: bottles::WorkspaceArgs,
+    },
+    /// Launch AGENT in a new bottle (preflight, y/N), then open the workspace on it
+    Start {
+        agent: String,
+        /// Launch without asking
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        workspace: bottles::WorkspaceArgs,
+    },
+    /// List every bottle, including ones other bb processes started
+    Ls,
+    /// Stop a bottle: remove its containers and networks, settle its state dir
+    Stop { slug: String },
+    /// Remove containers, networks and state dirs no bottle owns
+    Cleanup {
+        /// Say what would be removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check Docker, images, manifests and secrets
     Doctor,
@@ -128,11 +150,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !ctx.home.exists() && first_run(&ctx)? != FirstRun::Written {
                 return Ok(ExitCode::SUCCESS);
             }
-            workspace(&ctx, cli.local_backend)
+            workspace(&ctx, cli.local_backend, None)
         }
         Some(Command::Agents) => agents::run(&ctx),
         Some(Command::Info { agent }) => agents::info(&ctx, &agent),
-        Some(Command::Preflight { agent, format }) => preflight::run(&ctx, &agent, format),
+        Some(Command::Preflight {
+            agent,
+            format,
+            workspace,
+        }) => preflight::run(&ctx, &agent, format, &workspace),
+        Some(Command::Start {
+            agent,
+            yes,
+            workspace: ws,
+        }) => {
+            let slug = bottles::start(&ctx, &agent, yes, &ws)?;
+            if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+                workspace(&ctx, None, Some(slug))
+            } else {
+                println!("{slug}");
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Some(Command::Ls) => bottles::ls(&ctx),
+        Some(Command::Stop { slug }) => bottles::stop(&ctx, &slug),
+        Some(Command::Cleanup { dry_run }) => bottles::cleanup(&ctx, dry_run),
         Some(Command::Doctor) => doctor::run(&ctx),
         Some(Command::Init) => init::run(&ctx),
     }
@@ -175,7 +217,7 @@ fn first_run(ctx: &Ctx) -> Result<FirstRun> {
 }
 
 /// `bb`: the workspace.
-fn workspace(ctx: &Ctx, local_backend: Option<String>) -> Result<ExitCode> {
+fn workspace(ctx: &Ctx, local_backend: Option<String>, attach: Option<String>) -> Result<ExitCode> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(anyhow!(
             "the workspace needs a terminal; for scripts use `bb agents`, `bb preflight AGENT` or `bb doctor`"
@@ -186,7 +228,7 @@ fn workspace(ctx: &Ctx, local_backend: Option<String>) -> Result<ExitCode> {
         Some(cmd) => vec![std::sync::Arc::new(
             crate::backend::local::LocalBackend::new(cmd),
         )],
-        None => crate::backend::user_backends(),
+        None => crate::backend::user_backends(&ctx.home, &ctx.user_home),
     };
     let paths = crate::tui::app::Paths {
         home: ctx.home.clone(),
@@ -197,7 +239,7 @@ fn workspace(ctx: &Ctx, local_backend: Option<String>) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let running = rt.block_on(crate::tui::run::run(paths, config, backends))?;
+    let running = rt.block_on(crate::tui::run::run(paths, config, backends, attach))?;
     // Tasks still waiting on Docker must not hold the exit.
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     if running > 0 {

@@ -1,29 +1,16 @@
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
+use super::bottles::{plan_for, WorkspaceArgs};
 use super::{Ctx, Format};
-use crate::plan::{self, BackendKind};
 use crate::preflight;
-use crate::system::SystemHost;
 
 /// `bb preflight AGENT`: what launching would make. Exit status 0 even when
 /// something would block the launch: the summary shows it, and launch
 /// refuses it.
-pub fn run(ctx: &Ctx, name: &str, format: Format) -> Result<ExitCode> {
-    let m = ctx.existing_manifest()?;
-    let (agent, bottle) = m.agent(name).map_err(|e| anyhow!("{e}"))?;
-    let host = SystemHost {
-        cwd: ctx.cwd.clone(),
-        home: ctx.user_home.clone(),
-    };
-    let plan = plan::resolve(
-        agent,
-        bottle,
-        &host,
-        BackendKind::Docker,
-        &plan::random_suffix(),
-    );
+pub fn run(ctx: &Ctx, name: &str, format: Format, ws: &WorkspaceArgs) -> Result<ExitCode> {
+    let plan = plan_for(ctx, name, ws)?;
     match format {
         Format::Text => print!("{}", preflight::to_text(&plan, &ctx.user_home)),
         Format::Json => println!("{}", preflight::to_json(&plan)),

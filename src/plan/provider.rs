@@ -170,7 +170,10 @@ pub fn guest_files(template: Template, workdir: &str) -> Vec<(String, String)> {
         Template::Claude => {
             let mut projects = serde_json::Map::new();
             for dir in [GUEST_HOME, workdir] {
-                projects.insert(dir.to_string(), serde_json::json!({ "hasTrustDialogAccepted": true }));
+                projects.insert(
+                    dir.to_string(),
+                    serde_json::json!({ "hasTrustDialogAccepted": true }),
+                );
             }
             let config = serde_json::json!({
                 "hasCompletedOnboarding": true,
@@ -198,7 +201,10 @@ pub fn guest_files(template: Template, workdir: &str) -> Vec<(String, String)> {
 /// stays with egress.
 pub fn codex_dummy_auth(host_auth: &serde_json::Value) -> serde_json::Value {
     let tokens = host_auth.get("tokens");
-    let account = tokens.and_then(|t| t.get("account_id")).cloned().unwrap_or(serde_json::Value::Null);
+    let account = tokens
+        .and_then(|t| t.get("account_id"))
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
     serde_json::json!({
         "OPENAI_API_KEY": serde_json::Value::Null,
         "auth_mode": host_auth.get("auth_mode").cloned().unwrap_or(serde_json::json!("chatgpt")),

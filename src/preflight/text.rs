@@ -61,8 +61,16 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
         ),
     };
     row(&mut out, "image", &image);
-    row(&mut out, "command", &shell_words(&plan.commands.fresh));
-    row(&mut out, "resume", &shell_words(&plan.commands.resume));
+    row(
+        &mut out,
+        "command",
+        &crate::shell::join(&plan.commands.fresh),
+    );
+    row(
+        &mut out,
+        "resume",
+        &crate::shell::join(&plan.commands.resume),
+    );
     let prompt = match plan.prompt.lines().next() {
         None => "(none)".to_string(),
         Some(first) => {
@@ -222,36 +230,4 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
         rows(&mut out, "cannot launch", &blockers, "");
     }
     out
-}
-
-/// argv as a person would type it: words with spaces or quotes quoted.
-fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shell_words;
-
-    #[test]
-    fn quotes_words_that_need_it() {
-        let argv = [
-            "codex".to_string(),
-            "Read it.".to_string(),
-            "it's".to_string(),
-        ];
-        assert_eq!(shell_words(&argv), "codex 'Read it.' 'it'\\''s'");
-    }
 }

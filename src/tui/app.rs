@@ -141,6 +141,9 @@ pub struct App {
     pub suspend: Option<Suspend>,
     /// The manifest the open picker was built from.
     picker_manifest: Option<Manifest>,
+    /// A bottle to focus and start a fresh session in once it is found
+    /// (`bb start` launched it just before opening the workspace).
+    pub attach_on_discovery: Option<String>,
     tx: UnboundedSender<AppEvent>,
     next_id: SessionId,
     resize_due: Option<Instant>,
@@ -176,6 +179,7 @@ impl App {
             outer: Vec::new(),
             suspend: None,
             picker_manifest: None,
+            attach_on_discovery: None,
             tx,
             next_id: 1,
             resize_due: None,
@@ -576,7 +580,18 @@ impl App {
                     cwd: self.paths.cwd.clone(),
                     home: self.paths.user_home.clone(),
                 };
-                let plan = plan::resolve(a, b, &host, backend, &plan::random_suffix());
+                let mut plan = plan::resolve(a, b, &host, backend, &plan::random_suffix());
+                if let Some(dir) = crate::workspace::choose(&self.paths.cwd, &self.paths.user_home)
+                {
+                    match crate::workspace::measure(&dir, self.config.workspace_limit_mb) {
+                        Ok(ws) => plan = plan.with_workspace(ws),
+                        Err(e) => {
+                            self.modal = None;
+                            self.error(e.to_string());
+                            return;
+                        }
+                    }
+                }
                 let text = crate::preflight::to_text(&plan, &self.paths.user_home);
                 self.modal = Some(Modal::Preflight(Box::new(PreflightModal {
                     lines: text.lines().map(String::from).collect(),
@@ -648,6 +663,10 @@ impl App {
     /// Start a new session in the focused bottle, continuing its last
     /// conversation when there is one.
     fn reattach(&mut self) {
+        self.attach_focused(Attach::Resume);
+    }
+
+    fn attach_focused(&mut self, how: Attach) {
         let spec = self.spec();
         let Some(e) = self.focused_mut() else { return };
         let Some(active) = e.active.clone() else {
@@ -674,7 +693,7 @@ impl App {
         let tx = self.tx.clone();
         let slug = e.slug.clone();
         tokio::spawn(async move {
-            let msg = match backend.attach(&active, Attach::Resume, spec).await {
+            let msg = match backend.attach(&active, how, spec).await {
                 Ok(s) => BottleMsg::Attached(Box::new(s)),
                 Err(e) => BottleMsg::Failed(e.to_string()),
             };
@@ -778,6 +797,14 @@ impl App {
                 routes: Vec::new(),
                 active: Some(b),
             });
+        }
+        if let Some(slug) = self.attach_on_discovery.take() {
+            if let Some(i) = self.entries.iter().position(|e| e.slug == slug) {
+                self.set_focus(i);
+                if self.entries[i].phase == Phase::Detached {
+                    self.attach_focused(Attach::Fresh);
+                }
+            }
         }
         self.dirty = true;
     }

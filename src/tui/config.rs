@@ -15,6 +15,7 @@ pub const DEFAULTS: &str = include_str!("../../assets/config.yaml");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub scrollback: usize,
+    pub workspace_limit_mb: u64,
     pub keymap: Keymap,
 }
 
@@ -22,6 +23,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct ConfigDoc {
     scrollback_lines: Option<usize>,
+    workspace_limit_mb: Option<u64>,
     keys: Option<KeysDoc>,
 }
 
@@ -176,6 +178,10 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
         }
     }
     Ok(Config {
+        workspace_limit_mb: doc
+            .workspace_limit_mb
+            .or(base.as_ref().map(|b| b.workspace_limit_mb))
+            .unwrap_or(crate::workspace::DEFAULT_LIMIT_MB),
         scrollback: doc
             .scrollback_lines
             .or(base.map(|b| b.scrollback))

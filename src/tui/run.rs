@@ -96,15 +96,17 @@ fn install_panic_hook(logs: PathBuf) {
     }));
 }
 
-/// Open the workspace and run it until the user leaves.
+/// Open the workspace and run it until the user leaves. `attach`: a bottle
+/// (just launched by `bb start`) to focus and start a session in.
 pub async fn run(
     paths: Paths,
     config: Config,
     backends: Vec<SharedBackend>,
+    attach: Option<String>,
 ) -> anyhow::Result<usize> {
     install_panic_hook(crate::home::logs_dir(&paths.home));
     let mut term = setup()?;
-    let result = event_loop(&mut term, paths, config, backends).await;
+    let result = event_loop(&mut term, paths, config, backends, attach).await;
     restore();
     result
 }
@@ -202,6 +204,7 @@ async fn event_loop(
     paths: Paths,
     config: Config,
     backends: Vec<SharedBackend>,
+    attach: Option<String>,
 ) -> anyhow::Result<usize> {
     let (tx, mut rx) = unbounded_channel();
     spawn_sources(&tx, &backends, paths.state_dir());
@@ -213,6 +216,7 @@ async fn event_loop(
         Rect::new(0, 0, size.width, size.height),
         tx.clone(),
     );
+    app.attach_on_discovery = attach;
     let mut last_draw = Instant::now() - FRAME;
     while let Some(ev) = rx.recv().await {
         let mut input = is_input(&ev);

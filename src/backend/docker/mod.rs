@@ -1,8 +1,21 @@
-//! The Docker engine, through bollard.
+//! The Docker backend, through bollard: bottles as real containers.
 
+pub mod context;
+pub mod exec;
+pub mod images;
+pub mod inventory;
+pub mod launch;
+pub mod names;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bollard::Docker;
+
+use crate::backend::{ActiveBottle, Attach, Backend, BackendError, Progress, SessionSpec};
+use crate::plan::{BackendKind, BottlePlan};
+use crate::session::Session;
 
 /// How long to wait for the engine to answer before calling it down.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,10 +73,17 @@ impl Engine {
         let addr = engine_addr();
         let docker = Docker::connect_with_local_defaults().map_err(|e| classify(&addr, &e))?;
         match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
-            Err(_) => Err(DockerError::NotRunning { addr }),
-            Ok(Err(e)) => Err(classify(&addr, &e)),
-            Ok(Ok(_)) => Ok(Engine { docker, addr }),
+            Err(_) => return Err(DockerError::NotRunning { addr }),
+            Ok(Err(e)) => return Err(classify(&addr, &e)),
+            Ok(Ok(_)) => {}
         }
+        // Speak the engine's API version, however old it is.
+        let docker = match tokio::time::timeout(PING_TIMEOUT, docker.negotiate_version()).await {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => return Err(classify(&addr, &e)),
+            Err(_) => return Err(DockerError::NotRunning { addr }),
+        };
+        Ok(Engine { docker, addr })
     }
 
     pub async fn image_exists(&self, reference: &str) -> Result<bool, DockerError> {
@@ -84,6 +104,108 @@ impl Engine {
             .await
             .map_err(|e| classify(&self.addr, &e))?;
         Ok(info.runtimes.is_some_and(|r| r.contains_key("runsc")))
+    }
+}
+
+/// Bottles as Docker containers.
+pub struct DockerBackend {
+    /// The bb home (state dirs).
+    home: PathBuf,
+    user_home: PathBuf,
+    engine: tokio::sync::OnceCell<Engine>,
+}
+
+impl DockerBackend {
+    pub fn new(home: PathBuf, user_home: PathBuf) -> DockerBackend {
+        DockerBackend {
+            home,
+            user_home,
+            engine: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub async fn engine(&self) -> Result<&Engine, DockerError> {
+        self.engine.get_or_try_init(Engine::connect).await
+    }
+
+    async fn docker(&self) -> Result<&Docker, BackendError> {
+        self.engine()
+            .await
+            .map(|e| &e.docker)
+            .map_err(|e| BackendError::Failed(e.to_string()))
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Failed(e.to_string())
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Docker
+    }
+
+    async fn unavailable(&self) -> Option<String> {
+        self.engine().await.err().map(|e| e.to_string())
+    }
+
+    async fn launch(
+        &self,
+        plan: &BottlePlan,
+        progress: Progress,
+    ) -> Result<ActiveBottle, BackendError> {
+        crate::backend::check_launchable(plan)?;
+        let engine = self.engine().await.map_err(failed)?;
+        let runsc = engine.runsc_available().await.unwrap_or(false);
+        let host = launch::HostValues::read(plan, &self.user_home);
+        launch::launch(&engine.docker, &self.home, plan, &host, runsc, &progress)
+            .await
+            .map_err(failed)
+    }
+
+    async fn attach(
+        &self,
+        bottle: &ActiveBottle,
+        how: Attach,
+        spec: SessionSpec,
+    ) -> Result<Session, BackendError> {
+        let docker = self.docker().await?;
+        let meta = crate::state::read_metadata(&self.home, &bottle.slug).ok_or_else(|| {
+            BackendError::Failed(format!(
+                "no state for bottle {} under {}: was it started with another bb home (BB_HOME)?",
+                bottle.slug,
+                crate::home::state_dir(&self.home).display()
+            ))
+        })?;
+        let script = exec::session_script(&meta.fresh, &meta.resume, how);
+        exec::attach(docker, &names::names(&bottle.slug).agent, &meta.workdir, script, spec)
+            .await
+            .map_err(|e| match e {
+                bollard::errors::Error::DockerResponseServerError { status_code: 409, .. } => BackendError::Failed(format!(
+                    "the agent container of {} is not running: press x to stop the bottle, then start the agent again",
+                    bottle.slug
+                )),
+                e => failed(e),
+            })
+    }
+
+    async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError> {
+        inventory::bottles(self.docker().await?)
+            .await
+            .map_err(failed)
+    }
+
+    async fn stop(&self, slug: &str) -> Result<(), BackendError> {
+        let docker = self.docker().await?;
+        let removed = inventory::remove_bottle(docker, slug)
+            .await
+            .map_err(failed)?;
+        let settled = crate::state::settle(&self.home, slug).map_err(failed)?;
+        if removed == 0 && !settled {
+            return Err(BackendError::NoSuchBottle(slug.to_string()));
+        }
+        Ok(())
     }
 }
 

@@ -206,7 +206,15 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
                 ))),
                 Phase::Running => {}
             }
-            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+            // The latest lines are what matter while a build runs.
+            let w = inner.width.max(1) as usize;
+            let total = lines
+                .iter()
+                .map(|l| l.width().div_ceil(w).max(1))
+                .sum::<usize>() as u16;
+            let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+            let skip = total.saturating_sub(inner.height);
+            f.render_widget(para.scroll((skip, 0)), inner);
         }
     }
 }

@@ -12,7 +12,12 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 fn window_size() -> (u16, u16) {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass.
     unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
     (ws.ws_row, ws.ws_col)
@@ -24,12 +29,18 @@ fn history_path() -> std::path::PathBuf {
 }
 
 fn fetch(url: &str) -> String {
-    let proxy = std::env::var("HTTP_PROXY").or_else(|_| std::env::var("http_proxy")).unwrap_or_default();
+    let proxy = std::env::var("HTTP_PROXY")
+        .or_else(|_| std::env::var("http_proxy"))
+        .unwrap_or_default();
     let target = proxy.trim_start_matches("http://").trim_end_matches('/');
     if target.is_empty() {
         return "fetch: no HTTP_PROXY".into();
     }
-    let host = url.trim_start_matches("http://").split('/').next().unwrap_or("");
+    let host = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("");
     let mut s = match TcpStream::connect(target) {
         Ok(s) => s,
         Err(e) => return format!("fetch: cannot reach the proxy {target}: {e}"),
@@ -42,7 +53,14 @@ fn fetch(url: &str) -> String {
     let mut body = String::new();
     let _ = s.read_to_string(&mut body);
     let status = body.lines().next().unwrap_or("").to_string();
-    let text = body.split("\r\n\r\n").nth(1).unwrap_or("").lines().next().unwrap_or("").to_string();
+    let text = body
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
     format!("fetch: {status} | {text}")
 }
 
@@ -67,7 +85,12 @@ fn main() {
         std::process::exit(1);
     }
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "fake-agent ready{} args={:?}", if resuming { " (resumed)" } else { "" }, args);
+    let _ = writeln!(
+        out,
+        "fake-agent ready{} args={:?}",
+        if resuming { " (resumed)" } else { "" },
+        args
+    );
     let (rows, cols) = window_size();
     let _ = writeln!(out, "size {rows}x{cols}");
     let _ = write!(out, "> ");
@@ -90,13 +113,20 @@ fn main() {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let line = line.trim().to_string();
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(history_path()) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(history_path())
+        {
             let _ = writeln!(f, "{line}");
         }
         let reply = match line.split_once(' ').unwrap_or((line.as_str(), "")) {
             ("fetch", url) => fetch(url),
             ("direct", target) => direct(target),
-            ("env", name) => format!("env {name}={}", std::env::var(name).unwrap_or_else(|_| "<unset>".into())),
+            ("env", name) => format!(
+                "env {name}={}",
+                std::env::var(name).unwrap_or_else(|_| "<unset>".into())
+            ),
             ("size", _) => {
                 let (r, c) = window_size();
                 format!("size {r}x{c}")

@@ -1,0 +1,211 @@
+//! Tar archives: image build contexts and files copied into containers.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// One file in an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl Entry {
+    pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>, mode: u32) -> Entry {
+        Entry {
+            path: path.into(),
+            bytes: bytes.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    pub fn owned(mut self, uid: u64, gid: u64) -> Entry {
+        self.uid = uid;
+        self.gid = gid;
+        self
+    }
+}
+
+fn header(
+    path: &str,
+    size: u64,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    kind: tar::EntryType,
+) -> std::io::Result<tar::Header> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(path)?;
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(uid);
+    h.set_gid(gid);
+    h.set_entry_type(kind);
+    h.set_mtime(0);
+    h.set_cksum();
+    Ok(h)
+}
+
+/// An archive of `entries`, with their parent directories (owned like the
+/// entries) so a copy into a container creates them.
+pub fn archive(entries: &[Entry]) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut dirs = std::collections::BTreeSet::new();
+    for e in entries {
+        let mut parent = Path::new(&e.path).parent();
+        let mut chain = Vec::new();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty() && *p != Path::new("/")) {
+            chain.push(p.to_path_buf());
+            parent = p.parent();
+        }
+        for p in chain.into_iter().rev() {
+            if dirs.insert(p.clone()) {
+                let path = format!("{}/", p.to_string_lossy().trim_start_matches('/'));
+                let mut h = header(&path, 0, 0o755, e.uid, e.gid, tar::EntryType::Directory)?;
+                b.append(&h, std::io::empty())?;
+                h.set_cksum();
+            }
+        }
+        let h = header(
+            e.path.trim_start_matches('/'),
+            e.bytes.len() as u64,
+            e.mode,
+            e.uid,
+            e.gid,
+            tar::EntryType::Regular,
+        )?;
+        b.append(&h, e.bytes.as_slice())?;
+    }
+    b.into_inner()
+}
+
+/// A directory tree under `prefix`, owned by uid:gid; symlinks are kept as
+/// links. The caller has already checked its size.
+pub fn archive_dir(dir: &Path, prefix: &str, uid: u64, gid: u64) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    let prefix = prefix.trim_start_matches('/').trim_end_matches('/');
+    if !prefix.is_empty() {
+        let h = header(
+            &format!("{prefix}/"),
+            0,
+            0o755,
+            uid,
+            gid,
+            tar::EntryType::Directory,
+        )?;
+        b.append(&h, std::io::empty())?;
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let rel = path.strip_prefix(dir).map_err(std::io::Error::other)?;
+            let name = if prefix.is_empty() {
+                rel.to_string_lossy().into_owned()
+            } else {
+                format!("{prefix}/{}", rel.to_string_lossy())
+            };
+            let meta = path.symlink_metadata()?;
+            let mut h = tar::Header::new_gnu();
+            h.set_metadata(&meta);
+            h.set_uid(uid);
+            h.set_gid(gid);
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path)?;
+                b.append_link(&mut h, &name, target)?;
+            } else if meta.is_dir() {
+                b.append_data(&mut h, format!("{name}/"), std::io::empty())?;
+                stack.push(path);
+            } else if meta.is_file() {
+                let f = std::fs::File::open(&path)?;
+                b.append_data(&mut h, &name, f)?;
+            }
+        }
+    }
+    b.into_inner()
+}
+
+/// A stable hash of what an image is built from.
+pub fn content_hash(parts: &[(&str, &[u8])]) -> String {
+    let mut h = Sha256::new();
+    for (name, bytes) in parts {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archives_hold_files_and_their_parents() {
+        let bytes =
+            archive(&[Entry::new("/home/node/.bb/prompt.md", "hi", 0o600).owned(1000, 1000)])
+                .unwrap();
+        let mut a = tar::Archive::new(bytes.as_slice());
+        let names: Vec<(String, u64)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().uid().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("home/".into(), 1000),
+                ("home/node/".into(), 1000),
+                ("home/node/.bb/".into(), 1000),
+                ("home/node/.bb/prompt.md".into(), 1000)
+            ]
+        );
+    }
+
+    #[test]
+    fn hashes_change_with_content() {
+        let a = content_hash(&[("Dockerfile", b"FROM x")]);
+        assert_eq!(a, content_hash(&[("Dockerfile", b"FROM x")]));
+        assert_ne!(a, content_hash(&[("Dockerfile", b"FROM y")]));
+        assert_ne!(content_hash(&[("ab", b"c")]), content_hash(&[("a", b"bc")]));
+    }
+
+    #[test]
+    fn directories_archive_with_owner() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("src")).unwrap();
+        std::fs::write(d.path().join("src/main.rs"), "fn main() {}").unwrap();
+        std::os::unix::fs::symlink("src/main.rs", d.path().join("link")).unwrap();
+        let bytes = archive_dir(d.path(), "/home/node/workspace", 1000, 1000).unwrap();
+        let mut a = tar::Archive::new(bytes.as_slice());
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.contains(&"home/node/workspace/src/main.rs".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"home/node/workspace/link".to_string()),
+            "{names:?}"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! What bb has in Docker, found by labels: bottles (also ones another bb
+//! started), stopping one, and cleaning up what no bottle owns any more.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::names::{self, filter};
+use crate::backend::{ActiveBottle, BottleState};
+use crate::plan::BackendKind;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub name: String,
+    pub slug: String,
+    pub role: String,
+    pub running: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub async fn containers(
+    docker: &Docker,
+    pairs: &[(&str, &str)],
+) -> Result<Vec<Found>, bollard::errors::Error> {
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filter(pairs)),
+            ..Default::default()
+        }))
+        .await?;
+    Ok(list
+        .into_iter()
+        .map(|c| {
+            let labels: BTreeMap<String, String> =
+                c.labels.unwrap_or_default().into_iter().collect();
+            Found {
+                name: c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                slug: labels.get(names::SLUG).cloned().unwrap_or_default(),
+                role: labels.get(names::ROLE).cloned().unwrap_or_default(),
+                running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                labels,
+            }
+        })
+        .collect())
+}
+
+/// Bottles by their agent containers, with which sidecars are up.
+pub async fn bottles(docker: &Docker) -> Result<Vec<ActiveBottle>, bollard::errors::Error> {
+    let all = containers(docker, &[(names::SLUG, "")]).await?;
+    let mut out: Vec<ActiveBottle> = all
+        .iter()
+        .filter(|c| c.role == names::ROLE_AGENT)
+        .map(|a| {
+            let bundle = all
+                .iter()
+                .find(|c| c.slug == a.slug && c.role == names::ROLE_SIDECARS);
+            let sidecars = match bundle {
+                Some(b) if b.running => b
+                    .labels
+                    .get(names::DAEMONS)
+                    .map(|d| {
+                        d.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            ActiveBottle {
+                slug: a.slug.clone(),
+                agent: a
+                    .labels
+                    .get(names::AGENT)
+                    .cloned()
+                    .unwrap_or_else(|| "?".into()),
+                bottle: a
+                    .labels
+                    .get(names::BOTTLE)
+                    .cloned()
+                    .unwrap_or_else(|| "?".into()),
+                backend: BackendKind::Docker,
+                started_at: a.labels.get(names::STARTED).cloned(),
+                state: if a.running {
+                    BottleState::Running
+                } else {
+                    BottleState::AgentDown
+                },
+                sidecars,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
+    Ok(out)
+}
+
+async fn networks(
+    docker: &Docker,
+    pairs: &[(&str, &str)],
+) -> Result<Vec<(String, String)>, bollard::errors::Error> {
+    let list = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filter(pairs)),
+        }))
+        .await?;
+    Ok(list
+        .into_iter()
+        .map(|n| {
+            let slug = n
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(names::SLUG).cloned())
+                .unwrap_or_default();
+            (n.name.unwrap_or_default(), slug)
+        })
+        .collect())
+}
+
+/// Remove a bottle's containers and networks; how many things went.
+pub async fn remove_bottle(docker: &Docker, slug: &str) -> Result<usize, bollard::errors::Error> {
+    let mut removed = 0;
+    for c in containers(docker, &[(names::SLUG, slug)]).await? {
+        docker
+            .remove_container(
+                &c.name,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        removed += 1;
+    }
+    for (name, _) in networks(docker, &[(names::SLUG, slug)]).await? {
+        docker.remove_network(&name).await?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// One thing `cleanup` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Orphan {
+    /// A container whose bottle has no agent container.
+    Container {
+        name: String,
+        slug: String,
+    },
+    Network {
+        name: String,
+        slug: String,
+    },
+    /// A state dir with no containers (and no `.preserve`).
+    StateDir {
+        slug: String,
+    },
+}
+
+impl std::fmt::Display for Orphan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Orphan::Container { name, slug } => {
+                write!(f, "container {name} (bottle {slug}, no agent container)")
+            }
+            Orphan::Network { name, slug } => {
+                write!(f, "network {name} (bottle {slug}, no containers)")
+            }
+            Orphan::StateDir { slug } => write!(f, "state dir {slug} (no containers)"),
+        }
+    }
+}
+
+pub async fn orphans(docker: &Docker, home: &Path) -> Result<Vec<Orphan>, bollard::errors::Error> {
+    let all = containers(docker, &[(names::SLUG, "")]).await?;
+    let with_agent: BTreeSet<&str> = all
+        .iter()
+        .filter(|c| c.role == names::ROLE_AGENT)
+        .map(|c| c.slug.as_str())
+        .collect();
+    let with_any: BTreeSet<&str> = all.iter().map(|c| c.slug.as_str()).collect();
+    let mut out = Vec::new();
+    for c in all.iter().filter(|c| !with_agent.contains(c.slug.as_str())) {
+        out.push(Orphan::Container {
+            name: c.name.clone(),
+            slug: c.slug.clone(),
+        });
+    }
+    for (name, slug) in networks(docker, &[(names::SLUG, "")]).await? {
+        if !with_agent.contains(slug.as_str()) {
+            out.push(Orphan::Network { name, slug });
+        }
+    }
+    for slug in crate::state::slugs(home) {
+        let preserved = crate::state::dir(home, &slug).join(".preserve").exists();
+        if !with_any.contains(slug.as_str()) && !preserved {
+            out.push(Orphan::StateDir { slug });
+        }
+    }
+    Ok(out)
+}
+
+pub async fn remove_orphan(docker: &Docker, home: &Path, o: &Orphan) -> Result<(), String> {
+    match o {
+        Orphan::Container { name, .. } => docker
+            .remove_container(
+                name,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| e.to_string()),
+        Orphan::Network { name, .. } => {
+            docker.remove_network(name).await.map_err(|e| e.to_string())
+        }
+        Orphan::StateDir { slug } => crate::state::settle(home, slug)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The last lines a container printed, for "it died" messages.
+pub async fn logs_tail(docker: &Docker, container: &str, lines: usize) -> String {
+    let mut stream = docker.logs(
+        container,
+        Some(LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        }),
+    );
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    if text.trim().is_empty() {
+        "(no output)".into()
+    } else {
+        text.trim_end().to_string()
+    }
+}

@@ -1,0 +1,516 @@
+//! Making a bottle in Docker: an internal network (agent and bundle, no
+//! route out), an egress network (bundle only), the sidecar bundle holding
+//! the CA, configs and secrets, and the agent container with the user's
+//! workspace, prompt, skills and trust store. A failure removes what was
+//! made.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, RemoveContainerOptions, UploadToContainerOptions,
+};
+use bollard::Docker;
+
+use super::context::{self, Entry};
+use super::exec::run as run_exec;
+use super::names::{self, names, Names, EGRESS_PORT, SIDECAR_ALIAS};
+use crate::backend::{ActiveBottle, BottleState, Progress};
+use crate::manifest::EnvValue;
+use crate::plan::{provider, BottlePlan, PlannedValue, SecretOrigin};
+use crate::state::{self, Metadata};
+
+const NODE_UID: u64 = 1000;
+const CA_GUEST: &str = "/usr/local/share/ca-certificates/bb-bottle.crt";
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("{0}")]
+    Blocked(String),
+    #[error("{0}")]
+    Image(#[from] super::images::ImageError),
+    #[error("cannot prepare the bottle's state dir: {0}")]
+    State(String),
+    #[error("a container or network named {0} already exists: run `bb cleanup`, or remove it with docker")]
+    Conflict(String),
+    #[error("{what} died while starting (exit {code}); its last output:\n{logs}")]
+    Died {
+        what: String,
+        code: i64,
+        logs: String,
+    },
+    #[error("Docker failed while {doing}: {detail}")]
+    Docker { doing: String, detail: String },
+}
+
+fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> LaunchError + '_ {
+    move |e| match &e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            message,
+        } => LaunchError::Conflict(message.clone()),
+        _ => LaunchError::Docker {
+            doing: doing.to_string(),
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// What has been made so far, to take down again on failure.
+#[derive(Default)]
+struct Made {
+    containers: Vec<String>,
+    networks: Vec<String>,
+}
+
+impl Made {
+    async fn undo(&self, docker: &Docker) {
+        for c in &self.containers {
+            let _ = docker
+                .remove_container(
+                    c,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: true,
+                        ..Default::default()
+                    }),
+                )
+                .await;
+        }
+        for n in &self.networks {
+            let _ = docker.remove_network(n).await;
+        }
+    }
+}
+
+/// Host-side values launch needs: secret values (never in the plan) and
+/// the host's env for `${VAR}` references.
+pub struct HostValues {
+    pub secrets: Vec<(String, String)>,
+    pub env: HashMap<String, String>,
+    pub codex_auth: Option<serde_json::Value>,
+    pub user_home: std::path::PathBuf,
+}
+
+impl HostValues {
+    /// Read what `plan` needs from this machine's environment and files.
+    pub fn read(plan: &BottlePlan, user_home: &Path) -> HostValues {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let codex_auth = std::fs::read_to_string(
+            std::env::var_os("CODEX_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| user_home.join(".codex"))
+                .join("auth.json"),
+        )
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let mut secrets = Vec::new();
+        for s in &plan.secrets {
+            let value = match s.origin {
+                SecretOrigin::Env => env.get(&s.name).cloned(),
+                SecretOrigin::CodexLogin => crate::system::codex_access_token(user_home),
+            };
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                secrets.push((s.name.clone(), v));
+            }
+        }
+        HostValues {
+            secrets,
+            env,
+            codex_auth,
+            user_home: user_home.to_path_buf(),
+        }
+    }
+}
+
+/// The agent's environment: manifest and provider values, the proxy, and
+/// the bottle CA for every TLS stack the images carry.
+fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<String> {
+    let proxy = format!("http://{SIDECAR_ALIAS}:{EGRESS_PORT}");
+    let mut env = vec![
+        format!("HTTP_PROXY={proxy}"),
+        format!("HTTPS_PROXY={proxy}"),
+        format!("http_proxy={proxy}"),
+        format!("https_proxy={proxy}"),
+        format!("ALL_PROXY={proxy}"),
+        format!("NO_PROXY=localhost,127.0.0.1,{SIDECAR_ALIAS}"),
+        format!("no_proxy=localhost,127.0.0.1,{SIDECAR_ALIAS}"),
+        format!("NODE_EXTRA_CA_CERTS={CA_BUNDLE}"),
+        format!("SSL_CERT_FILE={CA_BUNDLE}"),
+        format!("REQUESTS_CA_BUNDLE={CA_BUNDLE}"),
+        format!("GIT_SSL_CAINFO={CA_BUNDLE}"),
+        "TERM=xterm-256color".to_string(),
+    ];
+    for e in &plan.env {
+        let value = match &e.value {
+            PlannedValue::Provider(v) => v.clone(),
+            PlannedValue::Manifest(EnvValue::Literal(v)) => v.clone(),
+            PlannedValue::Manifest(EnvValue::Interpolated { template, refs }) => {
+                let mut v = template.clone();
+                for r in refs {
+                    v = v.replace(
+                        &format!("${{{r}}}"),
+                        host.env.get(r).map(String::as_str).unwrap_or(""),
+                    );
+                }
+                v
+            }
+            PlannedValue::Manifest(EnvValue::Ask(question)) => {
+                let _ = progress.send(format!("env {} is asked at launch (\"{question}\"); set it in the manifest to give it a value", e.name));
+                String::new()
+            }
+        };
+        env.push(format!("{}={value}", e.name));
+    }
+    env
+}
+
+/// The egress daemon's config: routes, and for credentialed ones the env
+/// variable of the bundle that holds the token (never the token itself).
+pub fn egress_config(plan: &BottlePlan) -> serde_json::Value {
+    let routes: Vec<serde_json::Value> = plan
+        .routes
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "host": r.host,
+                "path_allowlist": r.path_allowlist,
+                "auth": r.auth.as_ref().map(|a| serde_json::json!({"scheme": a.scheme.as_str(), "token_env": a.token_ref})),
+                "tls_passthrough": r.tls_passthrough,
+                "ssrf_ip_allowlist": r.ssrf_ip_allowlist,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "listen": format!("0.0.0.0:{EGRESS_PORT}"),
+        "routes": routes,
+        "ca_cert": "/etc/bb/ca.crt",
+        "ca_key": "/etc/bb/ca.key",
+        "audit_log": "/var/lib/bb/audit.jsonl",
+    })
+}
+
+async fn upload(docker: &Docker, container: &str, tar: Vec<u8>) -> Result<(), LaunchError> {
+    docker
+        .upload_to_container(
+            container,
+            Some(UploadToContainerOptions {
+                path: "/".into(),
+                ..Default::default()
+            }),
+            bollard::body_full(tar.into()),
+        )
+        .await
+        .map_err(docker_err("copying files into the bottle"))
+}
+
+fn agent_files(plan: &BottlePlan, host: &HostValues, ca_pem: &str) -> Vec<Entry> {
+    let home = provider::GUEST_HOME;
+    let mut files = vec![
+        Entry::new(CA_GUEST, ca_pem, 0o644),
+        Entry::new(provider::PROMPT_PATH, plan.prompt.clone(), 0o600).owned(NODE_UID, NODE_UID),
+        Entry::new(
+            format!("{home}/.gitconfig"),
+            crate::plan::gitconfig(&plan.identity, &plan.remotes),
+            0o644,
+        )
+        .owned(NODE_UID, NODE_UID),
+    ];
+    for (path, text) in provider::guest_files(plan.template, plan.workdir()) {
+        files.push(Entry::new(path, text, 0o600).owned(NODE_UID, NODE_UID));
+    }
+    if plan
+        .secrets
+        .iter()
+        .any(|s| s.origin == SecretOrigin::CodexLogin)
+    {
+        if let Some(auth) = &host.codex_auth {
+            let dummy = provider::codex_dummy_auth(auth);
+            files.push(
+                Entry::new(
+                    format!("{home}/.codex/auth.json"),
+                    serde_json::to_string_pretty(&dummy).unwrap_or_default(),
+                    0o600,
+                )
+                .owned(NODE_UID, NODE_UID),
+            );
+        }
+    }
+    files
+}
+
+async fn ensure_running(docker: &Docker, container: &str, what: &str) -> Result<(), LaunchError> {
+    let info = docker
+        .inspect_container(container, None)
+        .await
+        .map_err(docker_err("checking the bottle"))?;
+    let state = info.state.unwrap_or_default();
+    if state.running == Some(true) {
+        return Ok(());
+    }
+    Err(LaunchError::Died {
+        what: what.to_string(),
+        code: state.exit_code.unwrap_or(-1),
+        logs: super::inventory::logs_tail(docker, container, 20).await,
+    })
+}
+
+/// Make the bottle. `home` is the bb home (for the state dir).
+pub async fn launch(
+    docker: &Docker,
+    home: &Path,
+    plan: &BottlePlan,
+    host: &HostValues,
+    runsc: bool,
+    progress: &Progress,
+) -> Result<ActiveBottle, LaunchError> {
+    let mut made = Made::default();
+    let result = make(docker, home, plan, host, runsc, progress, &mut made).await;
+    if result.is_err() {
+        let _ = progress.send("cleaning up what was made".to_string());
+        made.undo(docker).await;
+        let _ = state::settle(home, &plan.slug);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn make(
+    docker: &Docker,
+    home: &Path,
+    plan: &BottlePlan,
+    host: &HostValues,
+    runsc: bool,
+    progress: &Progress,
+    made: &mut Made,
+) -> Result<ActiveBottle, LaunchError> {
+    let n: Names = names(&plan.slug);
+    let say = |s: String| {
+        let _ = progress.send(s);
+    };
+
+    // State dir, CA and metadata first: nothing in Docker exists yet.
+    let dir = state::create(home, &plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
+    let ca = crate::ca::mint(&plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
+    ca.write(&dir)
+        .map_err(|e| LaunchError::State(e.to_string()))?;
+    say(format!("bottle CA minted: SHA-256 {}", ca.fingerprint));
+    let config = serde_json::to_vec_pretty(&egress_config(plan)).unwrap_or_default();
+    crate::ca::write_file(&dir.join("egress.json"), &config, 0o600)
+        .map_err(|e| LaunchError::State(e.to_string()))?;
+    let started_at = state::now_rfc3339();
+    state::write_metadata(
+        &dir,
+        &Metadata {
+            slug: plan.slug.clone(),
+            agent: plan.agent.clone(),
+            bottle: plan.bottle.clone(),
+            backend: plan.backend.name().to_string(),
+            template: plan.template.name().to_string(),
+            started_at: started_at.clone(),
+            workdir: plan.workdir().to_string(),
+            fresh: plan.commands.fresh.clone(),
+            resume: plan.commands.resume.clone(),
+            routes: crate::tui::app::live_routes(plan),
+            ca_fingerprint: ca.fingerprint.clone(),
+            workspace_source: plan
+                .workspace
+                .as_ref()
+                .map(|w| w.source.display().to_string()),
+        },
+    )
+    .map_err(|e| LaunchError::State(e.to_string()))?;
+
+    // Images.
+    super::images::ensure(docker, &super::images::sidecar_source()?, progress).await?;
+    super::images::ensure(docker, &super::images::agent_source(plan)?, progress).await?;
+
+    // Networks.
+    for (name, internal) in [(&n.internal, true), (&n.egress, false)] {
+        let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_NETWORK);
+        labels.insert(
+            "bb.network".into(),
+            if internal { "internal" } else { "egress" }.into(),
+        );
+        docker
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                internal: Some(internal),
+                driver: Some("bridge".into()),
+                labels: Some(labels),
+                ..Default::default()
+            })
+            .await
+            .map_err(docker_err("creating the bottle's networks"))?;
+        made.networks.push(name.clone());
+    }
+    say(format!(
+        "networks {} (internal) and {} (egress)",
+        n.internal, n.egress
+    ));
+    let runtime = runsc.then(|| "runsc".to_string());
+    if runsc {
+        say("gVisor (runsc) is registered: the bottle runs under it".into());
+    }
+
+    // The sidecar bundle: secrets in its env only.
+    let daemons: Vec<&str> = plan.daemons.iter().map(|d| d.name()).collect();
+    let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_SIDECARS);
+    labels.insert(names::DAEMONS.into(), daemons.join(","));
+    labels.insert(names::STARTED.into(), started_at.clone());
+    let mut env: Vec<String> = host
+        .secrets
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    env.push(format!("BB_SLUG={}", plan.slug));
+    let proposals = dir.join("proposals");
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(n.sidecars.clone()),
+                ..Default::default()
+            }),
+            ContainerCreateBody {
+                image: Some(crate::plan::SIDECAR_IMAGE.to_string()),
+                cmd: Some(vec!["init".into(), "--daemons".into(), daemons.join(",")]),
+                env: Some(env),
+                labels: Some(labels),
+                host_config: Some(HostConfig {
+                    network_mode: Some(n.egress.clone()),
+                    runtime: runtime.clone(),
+                    binds: Some(vec![format!(
+                        "{}:/var/lib/bb/proposals",
+                        proposals.display()
+                    )]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(docker_err("creating the sidecar bundle"))?;
+    made.containers.push(n.sidecars.clone());
+    docker
+        .connect_network(
+            &n.internal,
+            NetworkConnectRequest {
+                container: n.sidecars.clone(),
+                endpoint_config: Some(EndpointSettings {
+                    aliases: Some(vec![SIDECAR_ALIAS.to_string()]),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .map_err(docker_err("joining the bundle to the internal network"))?;
+    let bundle_files = context::archive(&[
+        Entry::new("/etc/bb/egress.json", config, 0o600),
+        Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644),
+        Entry::new("/etc/bb/ca.key", ca.key_pem.clone(), 0o600),
+    ])
+    .map_err(|e| LaunchError::State(e.to_string()))?;
+    upload(docker, &n.sidecars, bundle_files).await?;
+    docker
+        .start_container(
+            &n.sidecars,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .map_err(docker_err("starting the sidecar bundle"))?;
+    say(format!(
+        "sidecar bundle {} up ({})",
+        n.sidecars,
+        daemons.join(", ")
+    ));
+
+    // The agent: internal network only, no ports, the proxy as its way out.
+    let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_AGENT);
+    labels.insert(names::STARTED.into(), started_at);
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(n.agent.clone()),
+                ..Default::default()
+            }),
+            ContainerCreateBody {
+                image: Some(plan.image.reference.clone()),
+                user: Some("node".into()),
+                cmd: Some(vec!["sleep".into(), "infinity".into()]),
+                entrypoint: Some(vec![]),
+                working_dir: Some(plan.workdir().to_string()),
+                env: Some(agent_env(plan, host, progress)),
+                labels: Some(labels),
+                host_config: Some(HostConfig {
+                    network_mode: Some(n.internal.clone()),
+                    runtime,
+                    init: Some(true),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(docker_err("creating the agent container"))?;
+    made.containers.push(n.agent.clone());
+    let files = context::archive(&agent_files(plan, host, &ca.cert_pem))
+        .map_err(|e| LaunchError::State(e.to_string()))?;
+    upload(docker, &n.agent, files).await?;
+    for skill in &plan.skills {
+        let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
+        let tar = context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
+            .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?;
+        upload(docker, &n.agent, tar).await?;
+    }
+    if let Some(ws) = &plan.workspace {
+        say(format!(
+            "copying the workspace {} ({})",
+            ws.source.display(),
+            crate::workspace::human(ws.bytes)
+        ));
+        let tar = context::archive_dir(
+            &ws.source,
+            crate::workspace::GUEST_WORKSPACE,
+            NODE_UID,
+            NODE_UID,
+        )
+        .map_err(|e| LaunchError::State(format!("workspace {}: {e}", ws.source.display())))?;
+        upload(docker, &n.agent, tar).await?;
+    }
+    docker
+        .start_container(
+            &n.agent,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .map_err(docker_err("starting the agent container"))?;
+    let trust = format!(
+        "if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1; \
+         else cat {CA_GUEST} >> {CA_BUNDLE}; fi"
+    );
+    let (code, out) = run_exec(docker, &n.agent, "root", &["sh", "-c", &trust])
+        .await
+        .map_err(docker_err("installing the bottle CA"))?;
+    if code != 0 {
+        return Err(LaunchError::Docker {
+            doing: "installing the bottle CA in the agent's trust store".into(),
+            detail: format!("exit {code}: {}", out.trim()),
+        });
+    }
+    ensure_running(docker, &n.sidecars, "the sidecar bundle").await?;
+    ensure_running(docker, &n.agent, "the agent container").await?;
+    say(format!("agent container {} up", n.agent));
+    Ok(ActiveBottle {
+        slug: plan.slug.clone(),
+        agent: plan.agent.clone(),
+        bottle: plan.bottle.clone(),
+        backend: plan.backend,
+        started_at: None,
+        state: BottleState::Running,
+        sidecars: daemons.iter().map(|s| s.to_string()).collect(),
+    })
+}

@@ -1,0 +1,66 @@
+//! What bb calls the things it makes in Docker, and the labels it finds
+//! them by. Every container and network of a bottle carries `bb.slug`, so
+//! `ls`, `stop`, `cleanup` and the workspace agree on what exists.
+
+use std::collections::HashMap;
+
+pub const SLUG: &str = "bb.slug";
+pub const AGENT: &str = "bb.agent";
+pub const BOTTLE: &str = "bb.bottle";
+pub const ROLE: &str = "bb.role";
+pub const DAEMONS: &str = "bb.daemons";
+pub const STARTED: &str = "bb.started";
+/// On images: a hash of what they were built from.
+pub const CONTENT_HASH: &str = "bb.content-hash";
+
+pub const ROLE_AGENT: &str = "agent";
+pub const ROLE_SIDECARS: &str = "sidecars";
+pub const ROLE_NETWORK: &str = "network";
+
+/// The bundle's name on the bottle's internal network.
+pub const SIDECAR_ALIAS: &str = crate::plan::SIDECAR_HOST;
+pub const EGRESS_PORT: u16 = 9099;
+
+/// Container and network names of one bottle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub agent: String,
+    pub sidecars: String,
+    pub internal: String,
+    pub egress: String,
+}
+
+pub fn names(slug: &str) -> Names {
+    Names {
+        agent: format!("bb-{slug}"),
+        sidecars: format!("bb-sidecars-{slug}"),
+        internal: format!("bb-{slug}-internal"),
+        egress: format!("bb-{slug}-egress"),
+    }
+}
+
+pub fn labels(slug: &str, agent: &str, bottle: &str, role: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (SLUG.to_string(), slug.to_string()),
+        (AGENT.to_string(), agent.to_string()),
+        (BOTTLE.to_string(), bottle.to_string()),
+        (ROLE.to_string(), role.to_string()),
+    ])
+}
+
+/// A Docker label filter: `{"label": ["k=v", ...]}`.
+pub fn filter(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect(),
+    )])
+}

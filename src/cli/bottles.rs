@@ -1,0 +1,183 @@
+//! `bb ls`, `bb start`, `bb stop`, `bb cleanup`: bottles from the command line.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+
+use super::Ctx;
+use crate::backend::docker::{inventory, DockerBackend};
+use crate::backend::{Backend, BackendError};
+use crate::plan::{self, BackendKind, BottlePlan};
+use crate::system::SystemHost;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// The workspace options of `start` and `preflight`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WorkspaceArgs {
+    /// Copy this directory into the bottle as the workspace [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Start with no workspace
+    #[arg(long, conflicts_with = "cwd")]
+    pub no_workspace: bool,
+}
+
+/// The plan for `agent`, with its workspace measured.
+pub fn plan_for(ctx: &Ctx, agent: &str, ws: &WorkspaceArgs) -> Result<BottlePlan> {
+    let m = ctx.existing_manifest()?;
+    let (a, b) = m.agent(agent).map_err(|e| anyhow!("{e}"))?;
+    let host = SystemHost {
+        cwd: ctx.cwd.clone(),
+        home: ctx.user_home.clone(),
+    };
+    let mut p = plan::resolve(a, b, &host, BackendKind::Docker, &plan::random_suffix());
+    let dir = match (&ws.cwd, ws.no_workspace) {
+        (_, true) => None,
+        (Some(d), false) => {
+            let d = if d.is_relative() {
+                ctx.cwd.join(d)
+            } else {
+                d.clone()
+            };
+            if !d.is_dir() {
+                return Err(anyhow!("--cwd {}: not a directory", d.display()));
+            }
+            Some(d)
+        }
+        (None, false) => crate::workspace::choose(&ctx.cwd, &ctx.user_home),
+    };
+    if let Some(d) = dir {
+        let limit = crate::tui::config::load(&ctx.home)
+            .map_err(|e| anyhow!("{e}"))?
+            .workspace_limit_mb;
+        p = p.with_workspace(crate::workspace::measure(&d, limit)?);
+    }
+    Ok(p)
+}
+
+pub fn ls(ctx: &Ctx) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
+        let bottles = backend.list().await.map_err(|e| anyhow!("{e}"))?;
+        if bottles.is_empty() {
+            println!("No bottles.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let w = bottles
+            .iter()
+            .map(|b| b.slug.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        println!(
+            "{:<w$}  {:<16} {:<12} {:<8} {:<21} SIDECARS",
+            "SLUG", "AGENT", "BOTTLE", "STATE", "STARTED"
+        );
+        for b in bottles {
+            let sidecars = if b.sidecars.is_empty() {
+                "(down)".to_string()
+            } else {
+                b.sidecars.join(",")
+            };
+            println!(
+                "{:<w$}  {:<16} {:<12} {:<8} {:<21} {sidecars}",
+                b.slug,
+                b.agent,
+                b.bottle,
+                b.state.label(),
+                b.started_at.unwrap_or_default()
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn stop(ctx: &Ctx, slug: &str) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
+        match backend.stop(slug).await {
+            Ok(()) => {
+                println!("stopped {slug}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(BackendError::NoSuchBottle(_)) => {
+                Err(anyhow!("no bottle {slug}: `bb ls` lists the running ones"))
+            }
+            Err(e) => Err(anyhow!("{e}")),
+        }
+    })
+}
+
+pub fn cleanup(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
+        let engine = backend.engine().await?;
+        let found = inventory::orphans(&engine.docker, &ctx.home).await?;
+        if found.is_empty() {
+            println!("Nothing to clean up.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut failed = 0;
+        for o in &found {
+            if dry_run {
+                println!("would remove {o}");
+                continue;
+            }
+            match inventory::remove_orphan(&engine.docker, &ctx.home, o).await {
+                Ok(()) => println!("removed {o}"),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("error: could not remove {o}: {e}");
+                }
+            }
+        }
+        Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
+
+/// Launch `agent` after a y/N on its preflight; the new bottle's slug.
+pub fn start(ctx: &Ctx, agent: &str, yes: bool, ws: &WorkspaceArgs) -> Result<String> {
+    let plan = plan_for(ctx, agent, ws)?;
+    eprint!("{}", crate::preflight::to_text(&plan, &ctx.user_home));
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(anyhow!(
+                "no terminal to answer y/N: pass --yes to launch without asking"
+            ));
+        }
+        eprint!("\nLaunch {agent}? [y/N] ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(anyhow!("not launched"));
+        }
+    }
+    let slug = plan.slug.clone();
+    runtime()?.block_on(async {
+        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let printer = tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                eprintln!("  {line}");
+            }
+        });
+        let result = backend.launch(&plan, tx).await;
+        let _ = printer.await;
+        result.map_err(|e| anyhow!("{e}"))
+    })?;
+    eprintln!("launched {slug}");
+    Ok(slug)
+}
