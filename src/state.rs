@@ -38,9 +38,7 @@ pub fn create(home: &Path, slug: &str) -> io::Result<PathBuf> {
     let d = dir(home, slug);
     fs::create_dir_all(&d)?;
     fs::set_permissions(&d, fs::Permissions::from_mode(0o700))?;
-    for sub in ["proposals"] {
-        fs::create_dir_all(d.join(sub))?;
-    }
+    fs::create_dir_all(d.join("proposals"))?;
     Ok(d)
 }
 

@@ -1,0 +1,427 @@
+//! Bottles in the real Docker engine, with real images built on the local
+//! Debian base (tests/images/make-base.sh) and the fake agent. Driven
+//! through the `bb` binary as a user would. Every test removes the
+//! containers, networks and state it made, also when it fails.
+//!
+//! Without a reachable Docker engine these tests say so and pass, unless
+//! BB_REQUIRE_DOCKER=1 (CI sets it), which makes that a failure.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use support::Bb;
+
+const BASE: &str = "bb-test-base:bookworm";
+
+/// Docker tests share images and build them; one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_bb"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn docker_ok() -> bool {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var_os("BB_REQUIRE_DOCKER").is_some() {
+            panic!("Docker is not reachable and BB_REQUIRE_DOCKER is set");
+        }
+        eprintln!(
+            "SKIPPED: Docker is not reachable; set BB_REQUIRE_DOCKER=1 to make this a failure"
+        );
+        return false;
+    }
+    let base = Command::new("docker")
+        .args(["image", "inspect", BASE])
+        .output()
+        .unwrap();
+    if !base.status.success() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/make-base.sh");
+        let made = Command::new("bash").arg(script).arg(BASE).status().unwrap();
+        assert!(made.success(), "tests/images/make-base.sh failed");
+    }
+    for bin in ["bb-sidecar", "fake-agent"] {
+        assert!(
+            target_dir().join(bin).exists(),
+            "{bin} is not built; the test command is `cargo build --workspace && cargo test --workspace`"
+        );
+    }
+    true
+}
+
+/// A bb home whose `fake` bottle runs the fake agent; cleans up on drop.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(dockerfile_extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let fa = dir.path().join("fa");
+        std::fs::create_dir_all(home.join("bottles")).unwrap();
+        std::fs::create_dir_all(home.join("agents")).unwrap();
+        std::fs::create_dir_all(&fa).unwrap();
+        std::fs::create_dir_all(dir.path().join("project/src")).unwrap();
+        std::fs::write(
+            dir.path().join("project/src/lib.rs"),
+            "// the user's code\n",
+        )
+        .unwrap();
+        let dockerfile = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-agent/Dockerfile"),
+        )
+        .unwrap();
+        std::fs::write(
+            fa.join("Dockerfile"),
+            format!("{dockerfile}{dockerfile_extra}"),
+        )
+        .unwrap();
+        std::fs::copy(target_dir().join("fake-agent"), fa.join("fake-agent")).unwrap();
+        // Same context, same content hash: the image is built once and reused.
+        std::fs::write(
+            home.join("bottles/fake.md"),
+            format!("---\nagent_provider:\n  dockerfile: {}\nenv:\n  GREETING: hello-from-manifest\negress:\n  allowlist: [example.com]\n---\n", fa.join("Dockerfile").display()),
+        )
+        .unwrap();
+        std::fs::write(
+            home.join("agents/faker.md"),
+            "---\nbottle: fake\n---\nYou are a fake agent.\n",
+        )
+        .unwrap();
+        Env { dir }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    fn envs(&self) -> Vec<(String, String)> {
+        vec![
+            ("BB_HOME".into(), self.home().display().to_string()),
+            ("HOME".into(), self.dir.path().display().to_string()),
+            ("BB_BASE_IMAGE".into(), BASE.into()),
+        ]
+    }
+
+    fn bb(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bb"));
+        cmd.args(args)
+            .current_dir(self.project())
+            .env_remove("BB_HOME");
+        for (k, v) in self.envs() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn start(&self) -> String {
+        let o = self.bb(&["start", "faker", "--yes"]);
+        assert!(
+            o.status.success(),
+            "bb start failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn slugs(&self) -> Vec<String> {
+        std::fs::read_dir(self.home().join("state"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for slug in self.slugs() {
+            remove_everything(&slug);
+        }
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn remove_everything(slug: &str) {
+    let filter = format!("label=bb.slug={slug}");
+    for c in docker(&["ps", "-aq", "--filter", &filter]).lines() {
+        docker(&["rm", "-f", c]);
+    }
+    for n in docker(&["network", "ls", "-q", "--filter", &filter]).lines() {
+        docker(&["network", "rm", n]);
+    }
+}
+
+fn left_behind(slug: &str) -> String {
+    let filter = format!("label=bb.slug={slug}");
+    format!(
+        "{}{}",
+        docker(&["ps", "-aq", "--filter", &filter]),
+        docker(&["network", "ls", "-q", "--filter", &filter])
+    )
+}
+
+#[test]
+fn a_bottle_is_isolated_and_stops_cleanly() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let slug = env.start();
+    assert!(slug.starts_with("faker-"), "{slug}");
+
+    // bb ls shows it running, with its sidecars.
+    let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
+    assert!(
+        ls.contains(&slug) && ls.contains("running") && ls.contains("egress,supervise"),
+        "{ls}"
+    );
+
+    let agent = format!("bb-{slug}");
+    let bundle = format!("bb-sidecars-{slug}");
+    // The agent is only on the internal network, which has no route out,
+    // and publishes nothing.
+    let nets = docker(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        &agent,
+    ]);
+    assert_eq!(nets, format!("bb-{slug}-internal"));
+    assert_eq!(
+        docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Internal}}",
+            &format!("bb-{slug}-internal")
+        ]),
+        "true"
+    );
+    let ports = docker(&["inspect", "-f", "{{json .HostConfig.PortBindings}}", &agent]);
+    assert!(ports == "{}" || ports == "null", "published ports: {ports}");
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"bb.role\"}}",
+            &agent
+        ]),
+        "agent"
+    );
+    // The bundle is on both networks, named `sidecars` on the internal one.
+    let bundle_nets = docker(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        &bundle,
+    ]);
+    assert!(
+        bundle_nets.contains("internal") && bundle_nets.contains("egress"),
+        "{bundle_nets}"
+    );
+    // The agent cannot reach the bundle's egress side (no route off the
+    // internal network), but does reach the bundle by name.
+    let egress_ip = docker(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"bb-{slug}-egress\").IPAddress}}}}"),
+        &bundle,
+    ]);
+    let probe = docker(&[
+        "exec",
+        &agent,
+        "bash",
+        "-c",
+        &format!(
+            "timeout 3 bash -c 'echo > /dev/tcp/{egress_ip}/9099' && echo reached || echo refused"
+        ),
+    ]);
+    assert_eq!(probe, "refused");
+    // The proxy env, the manifest's env, and the bottle CA in the trust store.
+    let envs = docker(&["exec", &agent, "env"]);
+    assert!(envs.contains("HTTPS_PROXY=http://sidecars:9099"), "{envs}");
+    assert!(envs.contains("NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt"));
+    assert!(envs.contains("GREETING=hello-from-manifest"));
+    let state = env.home().join("state").join(&slug);
+    let ca = std::fs::read_to_string(state.join("ca.crt")).unwrap();
+    let first_line = ca.lines().nth(1).unwrap();
+    let bundle_certs = docker(&["exec", &agent, "cat", "/etc/ssl/certs/ca-certificates.crt"]);
+    assert!(
+        bundle_certs.contains(first_line),
+        "the bottle CA is trusted in the agent"
+    );
+    assert!(docker(&["exec", &agent, "ls", "/home/node/.bb"]).contains("prompt.md"));
+    assert_eq!(
+        docker(&["exec", &agent, "cat", "/home/node/workspace/src/lib.rs"]),
+        "// the user's code"
+    );
+    assert_eq!(
+        docker(&[
+            "exec",
+            &agent,
+            "stat",
+            "-c",
+            "%U",
+            "/home/node/workspace/src/lib.rs"
+        ]),
+        "node"
+    );
+    // The CA key never enters the agent.
+    assert!(!docker(&["exec", &agent, "sh", "-c", "ls /etc/bb 2>&1; true"]).contains("ca.key"));
+    // The state dir is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("ca.key")), 0o600);
+    assert_eq!(mode(&state.join("metadata.json")), 0o600);
+
+    let o = env.bb(&["stop", &slug]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(left_behind(&slug), "");
+    assert!(!state.exists(), "the state dir is settled");
+}
+
+#[test]
+fn sessions_survive_bb_and_resume() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let envs = env.envs();
+    let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut bb = Bb::spawn(&[], &pairs, &env.project(), 24, 80);
+    bb.wait_text("No agent is running here yet.");
+    bb.prefix("n");
+    bb.wait_text("New agent");
+    bb.keys("\r");
+    bb.wait_text("Launch faker? y/N");
+    assert!(bb.screen().contains("workspace"));
+    bb.keys("y");
+    bb.wait_text("fake-agent ready");
+    // The session has the pane's size (80x24 leaves 21x56).
+    bb.wait_text("size 21x56");
+    bb.keys("hello\r");
+    bb.wait_text("you said: hello");
+    // Ctrl-P reaches the agent (Docker's default detach keys would eat it).
+    bb.send(b"\x10");
+    bb.keys("q\r");
+    bb.wait_text("> ^Pq");
+    bb.resize(30, 100);
+    bb.wait_text("size 27x75");
+    bb.prefix("d");
+    bb.wait_exit();
+    let slug = env.slugs().pop().unwrap();
+    let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
+    assert!(
+        ls.contains(&slug) && ls.contains("running"),
+        "the bottle outlives bb: {ls}"
+    );
+
+    // A new bb finds it and continues the conversation.
+    let mut bb = Bb::spawn(&[], &pairs, &env.project(), 24, 80);
+    bb.wait_text("detached");
+    bb.keys("\r");
+    bb.wait_text("fake-agent ready (resumed)");
+    bb.prefix("x");
+    bb.wait_text("Stop faker");
+    bb.keys("y");
+    bb.wait_text(&format!("stopped {slug}"));
+    bb.prefix("d");
+    bb.wait_exit();
+    assert_eq!(left_behind(&slug), "");
+}
+
+#[test]
+fn cleanup_removes_what_no_bottle_owns() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let slug = env.start();
+    // The agent container dies and is removed outside bb.
+    docker(&["rm", "-f", &format!("bb-{slug}")]);
+    let dry = String::from_utf8_lossy(&env.bb(&["cleanup", "--dry-run"]).stdout).into_owned();
+    assert!(
+        dry.contains(&format!("would remove container bb-sidecars-{slug}")),
+        "{dry}"
+    );
+    assert!(
+        dry.contains(&format!("network bb-{slug}-internal")),
+        "{dry}"
+    );
+    assert!(!left_behind(&slug).is_empty(), "a dry run removes nothing");
+    let done = env.bb(&["cleanup"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(left_behind(&slug), "");
+    let again = String::from_utf8_lossy(&env.bb(&["cleanup"]).stdout).into_owned();
+    assert!(
+        again.contains(&format!("state dir {slug}")) || again.contains("Nothing to clean up"),
+        "{again}"
+    );
+    assert!(env.slugs().is_empty(), "{:?}", env.slugs());
+}
+
+#[test]
+fn a_failed_build_shows_its_step_and_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("RUN echo the-step-output && false\n");
+    let o = env.bb(&["start", "faker", "--yes"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        err.contains("building bb-agent-fake:latest failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the-step-output"),
+        "the failing step's output is shown: {err}"
+    );
+    assert!(
+        env.slugs().is_empty(),
+        "no state dir is left: {:?}",
+        env.slugs()
+    );
+    assert_eq!(
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            "label=bb.agent=faker",
+            "--filter",
+            "label=bb.bottle=fake"
+        ]),
+        ""
+    );
+}
