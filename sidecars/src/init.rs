@@ -11,7 +11,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 /// Daemons this build of bb-sidecar can run, as subcommands of itself.
-const AVAILABLE: &[&str] = &[];
+const AVAILABLE: &[&str] = &["egress"];
 
 fn log(msg: &str) {
     eprintln!("bb-sidecar init: {msg}");

@@ -1,8 +1,7 @@
 //! bb-sidecar: the daemons of a bottle's sidecar bundle, and the init that
 //! runs them as the bundle container's PID 1.
 
-mod init;
-
+use bb_sidecar::{egress, init};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -31,12 +30,37 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         grace: u64,
     },
+    /// The egress proxy: allowlist, TLS interception, credential injection, DLP
+    Egress {
+        /// The config bb rendered for this bottle
+        #[arg(long, default_value = "/etc/bb/egress.json")]
+        config: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Init { daemons, grace } => {
             init::run(&daemons, std::time::Duration::from_secs(grace))
+        }
+        Command::Egress { config } => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("bb-sidecar egress: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(egress::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bb-sidecar egress: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -1,0 +1,200 @@
+//! Secret shapes: the one rule set the egress proxy scans requests with and
+//! the git gate scans pushes with. A finding names its rule, never the
+//! secret.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// A rule that matched, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    /// Byte offset of the match in the scanned text.
+    pub at: usize,
+}
+
+struct Rule {
+    name: &'static str,
+    re: Regex,
+}
+
+fn rules() -> &'static [Rule] {
+    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let table: &[(&str, &str)] = &[
+            (
+                "aws-access-key-id",
+                r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
+            ),
+            (
+                "aws-secret-access-key",
+                r#"(?i)aws.{0,20}(?:secret|key).{0,20}['"=:\s]([A-Za-z0-9/+]{40})\b"#,
+            ),
+            ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"),
+            (
+                "github-fine-grained-token",
+                r"\bgithub_pat_[A-Za-z0-9_]{80,255}\b",
+            ),
+            (
+                "gitlab-token",
+                r"\bgl(?:pat|dt|ptt|rt)-[A-Za-z0-9_\-]{20,}\b",
+            ),
+            ("slack-token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}\b"),
+            (
+                "slack-webhook",
+                r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
+            ),
+            (
+                "private-key",
+                r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+            ),
+            (
+                "jwt",
+                r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+            ),
+            (
+                "openai-api-key",
+                r"\bsk-(?:proj-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}\b",
+            ),
+            (
+                "anthropic-api-key",
+                r"\bsk-ant-(?:api|admin|oat)\d{2}-[A-Za-z0-9_\-]{80,}\b",
+            ),
+        ];
+        table
+            .iter()
+            .filter_map(|(name, pattern)| Regex::new(pattern).ok().map(|re| Rule { name, re }))
+            .collect()
+    })
+}
+
+/// Long runs of base64/hex-ish characters with high entropy: the shape of
+/// keys no named rule knows.
+fn high_entropy(text: &str) -> Option<usize> {
+    static TOKEN: OnceLock<Regex> = OnceLock::new();
+    let re = TOKEN.get_or_init(|| {
+        Regex::new(r"[A-Za-z0-9+/_\-]{32,}={0,2}").unwrap_or_else(|_| Regex::new("$^").unwrap())
+    });
+    for m in re.find_iter(text) {
+        let s = m.as_str().trim_end_matches('=');
+        let has_digit = s.chars().any(|c| c.is_ascii_digit());
+        let has_upper = s.chars().any(|c| c.is_ascii_uppercase());
+        let has_lower = s.chars().any(|c| c.is_ascii_lowercase());
+        // Words, paths and hex digests (commit ids, content hashes) are
+        // everywhere in normal traffic; require a mixed alphabet.
+        if !(has_digit && has_upper && has_lower) {
+            continue;
+        }
+        if entropy(s) >= 4.5 {
+            return Some(m.start());
+        }
+    }
+    None
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts = [0usize; 256];
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The first secret shape in `text`, if any.
+pub fn scan(text: &str) -> Option<Finding> {
+    for r in rules() {
+        if let Some(m) = r.re.find(text) {
+            return Some(Finding {
+                rule: r.name,
+                at: m.start(),
+            });
+        }
+    }
+    high_entropy(text).map(|at| Finding {
+        rule: "high-entropy-string",
+        at,
+    })
+}
+
+/// Scan bytes that may not be UTF-8.
+pub fn scan_bytes(bytes: &[u8]) -> Option<Finding> {
+    scan(&String::from_utf8_lossy(bytes))
+}
+
+/// Percent-decode (for URL paths and queries) so `%41KIA...` is still seen.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_shapes_are_found() {
+        let cases = [
+            ("aws-access-key-id", "key=AKIAIOSFODNN7EXAMPLE"),
+            ("github-token", "token ghp_aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3wX4yZ"),
+            ("gitlab-token", "glpat-xxxxxxxxxxxxxxxxxxxx"),
+            ("slack-token", "xoxb-1234567890-abcdefghij"),
+            ("private-key", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc"),
+            ("private-key", "-----BEGIN RSA PRIVATE KEY-----"),
+            ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+        ];
+        for (rule, text) in cases {
+            assert_eq!(scan(text).map(|f| f.rule), Some(rule), "{text}");
+        }
+    }
+
+    #[test]
+    fn high_entropy_strings_are_found_but_ordinary_text_is_not() {
+        assert_eq!(
+            scan("x=Zq8rT2mW9vKx4Lp7Yb3Nd6Hs1Jf5Gc0QeRtUvWx").map(|f| f.rule),
+            Some("high-entropy-string")
+        );
+        for ok in [
+            "GET /repos/owner/project/commits/4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+            "https://registry.npmjs.org/@types/node/-/node-20.11.5.tgz",
+            "The quick brown fox jumps over the lazy dog, twice over.",
+            "application/vnd.github.v3+json",
+            "/simple/requests/",
+        ] {
+            assert_eq!(scan(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn percent_encoding_does_not_hide_secrets() {
+        assert_eq!(
+            percent_decode("%41KIA%49OSFODNN7EXAMPLE"),
+            "AKIAIOSFODNN7EXAMPLE"
+        );
+        assert!(scan(&percent_decode("/x?k=%41KIAIOSFODNN7EXAMPLE")).is_some());
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+}

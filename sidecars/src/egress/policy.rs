@@ -1,0 +1,243 @@
+//! What the proxy decides, kept apart from sockets: which route a host
+//! takes, whether a path is allowed, and whether an address may be dialled.
+
+use std::net::IpAddr;
+
+use super::config::{Cidr, Config, RouteConfig};
+
+/// The stable marker every refusal's body starts with.
+pub const MARKER: &str = "bb egress blocked this request";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    HostNotAllowed(String),
+    IpLiteral(String),
+    PathNotAllowed {
+        host: String,
+        path: String,
+    },
+    Secret {
+        rule: &'static str,
+        place: &'static str,
+    },
+    Ssrf {
+        host: String,
+        ip: IpAddr,
+    },
+    BodyTooLarge(usize),
+    Resolve(String),
+}
+
+impl Block {
+    /// The rule name for the audit log.
+    pub fn rule(&self) -> String {
+        match self {
+            Block::HostNotAllowed(_) => "host-not-allowed".into(),
+            Block::IpLiteral(_) => "ip-literal".into(),
+            Block::PathNotAllowed { .. } => "path-not-allowed".into(),
+            Block::Secret { rule, .. } => format!("dlp:{rule}"),
+            Block::Ssrf { .. } => "ssrf".into(),
+            Block::BodyTooLarge(_) => "body-too-large".into(),
+            Block::Resolve(_) => "unresolvable".into(),
+        }
+    }
+
+    /// One stable line: the marker, what was refused, and how to ask.
+    pub fn body(&self) -> String {
+        let why = match self {
+            Block::HostNotAllowed(h) => {
+                format!("host {h} is not in this bottle's egress allowlist")
+            }
+            Block::IpLiteral(h) => {
+                format!("{h} is an IP address; bottles reach hosts by name only")
+            }
+            Block::PathNotAllowed { host, path } => format!("path {path} is not allowed on {host}"),
+            Block::Secret { rule, place } => {
+                format!("the request's {place} looks like a secret ({rule})")
+            }
+            Block::Ssrf { host, ip } => format!("{host} resolves to {ip}, an internal address"),
+            Block::BodyTooLarge(n) => format!("the request body is over {n} bytes"),
+            Block::Resolve(h) => format!("{h} does not resolve"),
+        };
+        format!("{MARKER}: {why}. To ask for access, use the supervise tool (egress-proxy-block) with your reason.\n")
+    }
+}
+
+/// Does `pattern` (exact, or `*.example.com` for subdomains only) match?
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(base) => {
+            host.len() > base.len() + 1
+                && host.ends_with(base)
+                && host.as_bytes()[host.len() - base.len() - 1] == b'.'
+        }
+        None => host == pattern.to_ascii_lowercase(),
+    }
+}
+
+/// The route for `host`: an exact route wins over a wildcard.
+pub fn route<'a>(config: &'a Config, host: &str) -> Option<&'a RouteConfig> {
+    let exact = config
+        .routes
+        .iter()
+        .find(|r| !r.host.starts_with("*.") && host_matches(&r.host, host));
+    exact.or_else(|| {
+        config
+            .routes
+            .iter()
+            .find(|r| r.host.starts_with("*.") && host_matches(&r.host, host))
+    })
+}
+
+/// Check a host the agent names: it must be a name with a route.
+pub fn check_host<'a>(config: &'a Config, host: &str) -> Result<&'a RouteConfig, Block> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() {
+        // An IP literal can still match a route that lists exactly it.
+        return config
+            .routes
+            .iter()
+            .find(|r| r.host == bare)
+            .ok_or_else(|| Block::IpLiteral(bare.to_string()));
+    }
+    route(config, host).ok_or_else(|| Block::HostNotAllowed(host.to_ascii_lowercase()))
+}
+
+pub fn check_path(route: &RouteConfig, host: &str, path: &str) -> Result<(), Block> {
+    if route.path_allowlist.is_empty()
+        || route
+            .path_allowlist
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
+    {
+        Ok(())
+    } else {
+        Err(Block::PathNotAllowed {
+            host: host.to_string(),
+            path: path.to_string(),
+        })
+    }
+}
+
+/// Addresses a bottle must not reach unless its route allows them.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 CGNAT
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18/15
+                || o[0] >= 240
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // ULA
+                || (seg[0] & 0xffc0) == 0xfe80 // link-local
+                || (seg[0] == 0xfd00 && seg[1] == 0xec2) // AWS IMDS v6
+        }
+    }
+}
+
+/// May the proxy dial `ip` for `route`?
+pub fn check_ip(route: &RouteConfig, host: &str, ip: IpAddr) -> Result<(), Block> {
+    if !is_internal(ip) {
+        return Ok(());
+    }
+    let allowed = route
+        .ssrf_ip_allowlist
+        .iter()
+        .filter_map(|s| Cidr::parse(s))
+        .any(|c| c.contains(ip));
+    if allowed {
+        Ok(())
+    } else {
+        Err(Block::Ssrf {
+            host: host.to_string(),
+            ip,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(routes: &[(&str, &[&str])]) -> Config {
+        let routes: Vec<serde_json::Value> = routes
+            .iter()
+            .map(|(h, ssrf)| serde_json::json!({"host": h, "ssrf_ip_allowlist": ssrf}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "listen": "127.0.0.1:0", "routes": routes, "ca_cert": "x", "ca_key": "y", "audit_log": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn wildcards_match_subdomains_not_the_apex() {
+        assert!(host_matches("*.example.com", "api.example.com"));
+        assert!(host_matches("*.example.com", "a.b.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", "evilexample.com"));
+        assert!(host_matches("github.com", "GitHub.com."));
+    }
+
+    #[test]
+    fn hosts_ips_and_ssrf() {
+        let c = config(&[
+            ("github.com", &[]),
+            ("*.example.com", &[]),
+            ("gitea.local", &["100.78.141.42/32"]),
+        ]);
+        assert!(check_host(&c, "github.com").is_ok());
+        assert_eq!(
+            check_host(&c, "evil.com"),
+            Err(Block::HostNotAllowed("evil.com".into()))
+        );
+        assert_eq!(
+            check_host(&c, "140.82.112.3"),
+            Err(Block::IpLiteral("140.82.112.3".into()))
+        );
+        let r = check_host(&c, "gitea.local").unwrap();
+        assert!(check_ip(r, "gitea.local", "100.78.141.42".parse().unwrap()).is_ok());
+        assert!(check_ip(r, "gitea.local", "100.78.141.43".parse().unwrap()).is_err());
+        let gh = check_host(&c, "github.com").unwrap();
+        for bad in [
+            "127.0.0.1",
+            "169.254.169.254",
+            "10.0.0.1",
+            "192.168.1.1",
+            "::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(
+                check_ip(gh, "github.com", bad.parse().unwrap()).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(check_ip(gh, "github.com", "140.82.112.3".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn refusals_carry_the_marker() {
+        let b = Block::HostNotAllowed("evil.com".into()).body();
+        assert!(b.starts_with(MARKER));
+        assert_eq!(b.lines().count(), 1);
+    }
+}

@@ -1,0 +1,628 @@
+//! The forward proxy: plain HTTP and CONNECT on one port. Each request is
+//! checked in order (host, path, DLP, credential injection, SSRF on the
+//! address actually dialled) and refused with a one-line 403 that starts
+//! with the marker. TLS is intercepted with the bottle CA unless the route
+//! passes it through, in which case only the SNI is checked.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, HOST, PROXY_AUTHORIZATION};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use super::audit::{now_ms, Audit, Record};
+use super::certs::Minter;
+use super::config::{Config, RouteConfig};
+use super::policy::{self, Block};
+use crate::dlp;
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Headers that carry credentials; removed from what the agent sends on
+/// routes where the proxy injects one.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-auth-token",
+];
+
+/// Everything the connections share. The config is swapped on reload;
+/// connections already open keep the one they started with.
+pub struct Shared {
+    pub config: RwLock<Arc<Config>>,
+    pub minter: Minter,
+    pub audit: Audit,
+    pub upstream_tls: Arc<rustls::ClientConfig>,
+    pub permits: Arc<Semaphore>,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn replace_config(&self, c: Config) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
+    }
+}
+
+fn full(text: impl Into<Bytes>) -> Body {
+    Full::new(text.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn refuse(status: StatusCode, block: &Block) -> Response<Body> {
+    let mut r = Response::new(full(block.body()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert("x-bb-egress", HeaderValue::from_static("blocked"));
+    r
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut r = Response::new(full(format!("bb egress: {text}\n")));
+    *r.status_mut() = status;
+    r
+}
+
+/// Accept connections until the listener fails.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let shared = shared.clone();
+        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
+            // Over the connection limit: say so and close, at once.
+            tokio::spawn(async move {
+                let mut s = stream;
+                let _ = s.write_all(b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n").await;
+            });
+            continue;
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            serve_http(stream, peer, shared, None).await;
+        });
+    }
+}
+
+/// Serve HTTP/1 on a stream: the client's own connection, or the decrypted
+/// inside of an intercepted tunnel (`tunnel` names its host and port).
+async fn serve_http<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    tunnel: Option<(String, u16)>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = shared.config().limits.clone();
+    let svc_shared = shared.clone();
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let shared = svc_shared.clone();
+        let tunnel = tunnel.clone();
+        async move { Ok::<_, Infallible>(handle(req, peer, shared, tunnel).await) }
+    });
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_timeout_secs))
+        .max_buf_size(limits.header_bytes.max(8192))
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades()
+        .await;
+}
+
+type Tls = tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// The inside of an intercepted tunnel. Boxed: serving it handles requests,
+/// which may open tunnels, so the future type would otherwise recurse.
+fn serve_tunnel(
+    stream: Tls,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    host: String,
+    port: u16,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(serve_http(stream, peer, shared, Some((host, port))))
+}
+
+struct Target {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+fn handle(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    tunnel: Option<(String, u16)>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>> {
+    Box::pin(handle_inner(req, peer, shared, tunnel))
+}
+
+async fn handle_inner(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    tunnel: Option<(String, u16)>,
+) -> Response<Body> {
+    let config = shared.config();
+    if req.method() == Method::CONNECT {
+        if tunnel.is_some() {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "CONNECT inside a tunnel is not supported",
+            );
+        }
+        return connect(req, peer, shared, config).await;
+    }
+    let target = match &tunnel {
+        Some((host, port)) => {
+            // Inside a tunnel the Host header must name the tunnel's host:
+            // a spoofed Host would dodge the allowlist.
+            let named = req
+                .headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| {
+                    h.rsplit_once(':')
+                        .map(|(h, _)| h)
+                        .unwrap_or(h)
+                        .to_ascii_lowercase()
+                });
+            if let Some(named) = named {
+                if named != *host {
+                    let block = Block::HostNotAllowed(named);
+                    audit(
+                        &shared,
+                        peer,
+                        host,
+                        req.method().as_str(),
+                        req.uri().path(),
+                        "blocked",
+                        Some(block.rule()),
+                    );
+                    return refuse(StatusCode::FORBIDDEN, &block);
+                }
+            }
+            Target {
+                https: true,
+                host: host.clone(),
+                port: *port,
+            }
+        }
+        None => {
+            let uri = req.uri();
+            let Some(host) = uri.host() else {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "this is a proxy: send absolute-form requests (http://host/path) or CONNECT",
+                );
+            };
+            if uri.scheme_str() != Some("http") {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "plain requests must be http://; use CONNECT for https",
+                );
+            }
+            Target {
+                https: false,
+                host: host.to_ascii_lowercase(),
+                port: uri.port_u16().unwrap_or(80),
+            }
+        }
+    };
+    forward(req, target, peer, shared, config).await
+}
+
+fn audit(
+    shared: &Shared,
+    peer: SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    decision: &str,
+    rule: Option<String>,
+) {
+    shared.audit.record(Record {
+        time_ms: now_ms(),
+        client: peer.to_string(),
+        host,
+        method,
+        path,
+        decision,
+        rule,
+    });
+}
+
+/// Resolve `host` and pick the first address the route may reach.
+async fn resolve(route: &RouteConfig, host: &str, port: u16) -> Result<SocketAddr, Block> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|_| Block::Resolve(host.to_string()))?
+            .collect(),
+    };
+    let mut last = Block::Resolve(host.to_string());
+    for a in addrs {
+        match policy::check_ip(route, host, a.ip()) {
+            Ok(()) => return Ok(a),
+            Err(b) => last = b,
+        }
+    }
+    Err(last)
+}
+
+async fn connect(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+) -> Response<Body> {
+    let Some(authority) = req.uri().authority().cloned() else {
+        return plain(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+    };
+    let host = authority.host().to_ascii_lowercase();
+    let port = authority.port_u16().unwrap_or(443);
+    let route = match policy::check_host(&config, &host) {
+        Ok(r) => r.clone(),
+        Err(b) => {
+            audit(
+                &shared,
+                peer,
+                &host,
+                "CONNECT",
+                "",
+                "blocked",
+                Some(b.rule()),
+            );
+            return refuse(StatusCode::FORBIDDEN, &b);
+        }
+    };
+    let idle = Duration::from_secs(config.limits.idle_timeout_secs);
+    let connect_timeout = Duration::from_secs(config.limits.connect_timeout_secs);
+    if route.tls_passthrough {
+        let addr = match resolve(&route, &host, port).await {
+            Ok(a) => a,
+            Err(b) => {
+                audit(
+                    &shared,
+                    peer,
+                    &host,
+                    "CONNECT",
+                    "",
+                    "blocked",
+                    Some(b.rule()),
+                );
+                return refuse(StatusCode::FORBIDDEN, &b);
+            }
+        };
+        audit(&shared, peer, &host, "CONNECT", "", "tunnel", None);
+        let shared2 = shared.clone();
+        tokio::spawn(async move {
+            let Ok(upgraded) = hyper::upgrade::on(req).await else {
+                return;
+            };
+            let mut client = TokioIo::new(upgraded);
+            // Only the SNI is checked: it must name a host this route allows.
+            let (hello, sni) = match read_client_hello(&mut client).await {
+                Some(x) => x,
+                None => return,
+            };
+            let sni_ok = sni
+                .as_deref()
+                .map(|s| s == host || policy::host_matches(&route.host, s))
+                .unwrap_or(false);
+            if !sni_ok {
+                let rule = Some(format!("sni-mismatch:{}", sni.unwrap_or_default()));
+                audit(&shared2, peer, &host, "CONNECT", "", "blocked", rule);
+                return;
+            }
+            let Ok(Ok(mut upstream)) =
+                tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await
+            else {
+                return;
+            };
+            if upstream.write_all(&hello).await.is_err() {
+                return;
+            }
+            pump(&mut client, &mut upstream, idle).await;
+        });
+        return Response::new(full(""));
+    }
+    let tls = match shared.minter.server_config(&host) {
+        Ok(c) => c,
+        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    audit(&shared, peer, &host, "CONNECT", "", "intercept", None);
+    tokio::spawn(async move {
+        let Ok(upgraded) = hyper::upgrade::on(req).await else {
+            return;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let Ok(Ok(stream)) =
+            tokio::time::timeout(idle, acceptor.accept(TokioIo::new(upgraded))).await
+        else {
+            return;
+        };
+        serve_tunnel(stream, peer, shared, host, port).await;
+    });
+    Response::new(full(""))
+}
+
+/// Read the TLS ClientHello (buffering it to replay upstream) and its SNI.
+async fn read_client_hello<S: AsyncRead + Unpin>(s: &mut S) -> Option<(Vec<u8>, Option<String>)> {
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut reader = &chunk[..n];
+        acceptor.read_tls(&mut reader).ok()?;
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let sni = accepted
+                    .client_hello()
+                    .server_name()
+                    .map(|s| s.to_ascii_lowercase());
+                return Some((buf, sni));
+            }
+            Ok(None) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Copy both ways until either side closes or nothing moves for `idle`.
+async fn pump<A, B>(a: &mut A, b: &mut B, idle: Duration)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let mut abuf = vec![0u8; 16 * 1024];
+    let mut bbuf = vec![0u8; 16 * 1024];
+    loop {
+        let step = tokio::time::timeout(idle, async {
+            tokio::select! {
+                r = ar.read(&mut abuf) => match r { Ok(0) | Err(_) => false, Ok(n) => bw.write_all(&abuf[..n]).await.is_ok() },
+                r = br.read(&mut bbuf) => match r { Ok(0) | Err(_) => false, Ok(n) => aw.write_all(&bbuf[..n]).await.is_ok() },
+            }
+        })
+        .await;
+        if !matches!(step, Ok(true)) {
+            break;
+        }
+    }
+    let _ = aw.shutdown().await;
+    let _ = bw.shutdown().await;
+}
+
+/// Check, rewrite and send one request upstream; stream the answer back.
+async fn forward(
+    req: Request<Incoming>,
+    target: Target,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+) -> Response<Body> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let deny = |b: Block, status: StatusCode| {
+        // A secret found in the URL must not land in the log through it.
+        let logged = match &b {
+            Block::Secret {
+                place: "path" | "query",
+                ..
+            } => "[redacted]",
+            _ => path.as_str(),
+        };
+        audit(
+            &shared,
+            peer,
+            &target.host,
+            &method,
+            logged,
+            "blocked",
+            Some(b.rule()),
+        );
+        refuse(status, &b)
+    };
+    let route = match policy::check_host(&config, &target.host) {
+        Ok(r) => r.clone(),
+        Err(b) => return deny(b, StatusCode::FORBIDDEN),
+    };
+    if let Err(b) = policy::check_path(&route, &target.host, &path) {
+        return deny(b, StatusCode::FORBIDDEN);
+    }
+    // DLP: the URL (decoded), every header the agent sent, then the body.
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    if let Some(f) = dlp::scan(&dlp::percent_decode(&path_and_query)) {
+        let place = if f.at >= path.len() { "query" } else { "path" };
+        return deny(
+            Block::Secret {
+                rule: f.rule,
+                place,
+            },
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let injecting = route.auth.is_some();
+    for (name, value) in req.headers() {
+        if injecting && CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        let text = format!(
+            "{}: {}",
+            name.as_str(),
+            String::from_utf8_lossy(value.as_bytes())
+        );
+        if let Some(f) = dlp::scan(&text) {
+            return deny(
+                Block::Secret {
+                    rule: f.rule,
+                    place: "headers",
+                },
+                StatusCode::FORBIDDEN,
+            );
+        }
+    }
+    let (mut parts, body) = req.into_parts();
+    let cap = config.limits.body_bytes;
+    let body =
+        match tokio::time::timeout(Duration::from_secs(120), Limited::new(body, cap).collect())
+            .await
+        {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => return deny(Block::BodyTooLarge(cap), StatusCode::PAYLOAD_TOO_LARGE),
+            Err(_) => {
+                return plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body took too long",
+                )
+            }
+        };
+    if let Some(f) = dlp::scan_bytes(&body) {
+        return deny(
+            Block::Secret {
+                rule: f.rule,
+                place: "body",
+            },
+            StatusCode::FORBIDDEN,
+        );
+    }
+    // Credentials: strip what the agent sent, inject the real one.
+    for h in CREDENTIAL_HEADERS {
+        if injecting || *h == "proxy-authorization" {
+            parts.headers.remove(*h);
+        }
+    }
+    parts.headers.remove(PROXY_AUTHORIZATION);
+    parts
+        .headers
+        .remove(HeaderName::from_static("proxy-connection"));
+    if let Some(auth) = &route.auth {
+        match std::env::var(&auth.token_env).ok().filter(|t| !t.is_empty()) {
+            Some(token) => match HeaderValue::from_str(&format!("{} {token}", auth.scheme)) {
+                Ok(v) => {
+                    parts.headers.insert(AUTHORIZATION, v);
+                }
+                Err(_) => return plain(StatusCode::BAD_GATEWAY, "the route's credential is not a valid header value"),
+            },
+            None => {
+                return plain(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("the credential for {} ({}) is not set in the bottle; restart it with the variable exported", target.host, auth.token_env),
+                )
+            }
+        }
+    }
+    let addr = match resolve(&route, &target.host, target.port).await {
+        Ok(a) => a,
+        Err(b) => return deny(b, StatusCode::FORBIDDEN),
+    };
+    // Origin-form on the wire, with the Host the route is for.
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    parts.uri = pq.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
+    let default_port = if target.https { 443 } else { 80 };
+    let host_header = if target.port == default_port {
+        target.host.clone()
+    } else {
+        format!("{}:{}", target.host, target.port)
+    };
+    if let Ok(v) = HeaderValue::from_str(&host_header) {
+        parts.headers.insert(HOST, v);
+    }
+    let outgoing = Request::from_parts(parts, Full::new(body));
+    audit(&shared, peer, &target.host, &method, &path, "allowed", None);
+    match send(outgoing, &target, addr, &shared, &config).await {
+        Ok(resp) => resp.map(|b| b.boxed()),
+        Err(e) => plain(
+            StatusCode::BAD_GATEWAY,
+            &format!("upstream {} failed: {e}", target.host),
+        ),
+    }
+}
+
+async fn send(
+    req: Request<Full<Bytes>>,
+    target: &Target,
+    addr: SocketAddr,
+    shared: &Shared,
+    config: &Config,
+) -> Result<Response<Incoming>, String> {
+    let timeout = Duration::from_secs(config.limits.connect_timeout_secs);
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    if target.https {
+        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+            .map_err(|e| e.to_string())?;
+        let tls = tokio_rustls::TlsConnector::from(shared.upstream_tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        exchange(TokioIo::new(tls), req).await
+    } else {
+        exchange(TokioIo::new(tcp), req).await
+    }
+}
+
+async fn exchange<S>(io: S, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, String>
+where
+    S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,5 @@
+//! The daemons of a bb bottle's sidecar bundle.
+
+pub mod dlp;
+pub mod egress;
+pub mod init;

@@ -1,0 +1,296 @@
+//! Local upstreams and clients for the egress proxy's tests: an HTTP and
+//! an HTTPS echo server on 127.0.0.1, CAs minted with rcgen, and requests
+//! sent through the proxy the way an agent's tools send them.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub struct Ca {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+pub fn mint_ca(name: &str) -> Ca {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(rcgen::DnType::CommonName, name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let key = KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    Ca {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A server config for `localhost` signed by `ca`.
+pub fn server_tls(ca: &Ca) -> Arc<rustls::ServerConfig> {
+    let issuer =
+        Issuer::from_ca_cert_pem(&ca.cert_pem, KeyPair::from_pem(&ca.key_pem).unwrap()).unwrap();
+    let p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, &issuer).unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    Arc::new(cfg)
+}
+
+pub fn client_tls(ca_pem: &str) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
+/// An upstream that answers every request with what it received, as
+/// `METHOD PATH\nauthorization: ...\nbody-bytes: N`, and counts requests.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl Upstream {
+    pub async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let h = h.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let h = h.clone();
+                        async move {
+                            h.fetch_add(1, Ordering::SeqCst);
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-")
+                                .to_string();
+                            let line = format!("{} {}", req.method(), req.uri());
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes().len())
+                                .unwrap_or(0);
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                Bytes::from(format!(
+                                    "{line}\nauthorization: {auth}\nbody-bytes: {body}\n"
+                                )),
+                            )))
+                        }
+                    });
+                    match tls {
+                        Some(cfg) => {
+                            if let Ok(s) = tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await
+                            {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(s), svc)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .await;
+                        }
+                    }
+                });
+            }
+        });
+        Upstream { addr, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// Files for a proxy config: the bottle CA and the upstream CA.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub bottle_ca: Ca,
+    pub upstream_ca: Ca,
+}
+
+impl Setup {
+    pub fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let bottle_ca = mint_ca("test bottle CA");
+        let upstream_ca = mint_ca("test upstream CA");
+        std::fs::write(dir.path().join("ca.crt"), &bottle_ca.cert_pem).unwrap();
+        std::fs::write(dir.path().join("ca.key"), &bottle_ca.key_pem).unwrap();
+        std::fs::write(dir.path().join("upstream-ca.crt"), &upstream_ca.cert_pem).unwrap();
+        Setup {
+            dir,
+            bottle_ca,
+            upstream_ca,
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("egress.json")
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// Write a config with these routes (JSON values) and limits.
+    pub fn write_config(&self, routes: serde_json::Value, limits: serde_json::Value) -> PathBuf {
+        let d = self.dir.path();
+        let cfg = serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "routes": routes,
+            "ca_cert": d.join("ca.crt"),
+            "ca_key": d.join("ca.key"),
+            "audit_log": self.audit_path(),
+            "upstream_ca": d.join("upstream-ca.crt"),
+            "limits": limits,
+        });
+        let path = self.config_path();
+        std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        path
+    }
+
+    /// Start the proxy in this process on a free port.
+    pub async fn start_proxy(
+        &self,
+        routes: serde_json::Value,
+        limits: serde_json::Value,
+    ) -> SocketAddr {
+        let path = self.write_config(routes, limits);
+        let config = bb_sidecar::egress::Config::load(&path).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = bb_sidecar::egress::shared(config).unwrap();
+        tokio::spawn(bb_sidecar::egress::proxy::serve(listener, shared));
+        addr
+    }
+}
+
+pub fn route(host: &str) -> serde_json::Value {
+    serde_json::json!({"host": host, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"]})
+}
+
+/// A raw HTTP/1.1 exchange through the proxy; the status and body.
+pub async fn raw(proxy: SocketAddr, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    parse(&out)
+}
+
+fn parse(out: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `GET http://host/path` through the proxy, with extra header lines.
+pub async fn get(proxy: SocketAddr, url: &str, headers: &str) -> (u16, String) {
+    let host = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    raw(
+        proxy,
+        &format!("GET {url} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// Open a CONNECT tunnel; the stream and the proxy's status code.
+pub async fn connect(proxy: SocketAddr, target: &str) -> (TcpStream, u16) {
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).await.unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let (status, _) = parse(&head);
+    (s, status)
+}
+
+/// HTTPS through a tunnel: TLS with `ca_pem` as the only root, `sni` as the
+/// name, then one request. None when the TLS handshake fails.
+pub async fn https_via(
+    stream: TcpStream,
+    ca_pem: &str,
+    sni: &str,
+    request: &str,
+) -> Option<(u16, String)> {
+    let connector = tokio_rustls::TlsConnector::from(client_tls(ca_pem));
+    let mut tls = connector
+        .connect(ServerName::try_from(sni.to_string()).unwrap(), stream)
+        .await
+        .ok()?;
+    tls.write_all(request.as_bytes()).await.ok()?;
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    Some(parse(&out))
+}
+
+pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
