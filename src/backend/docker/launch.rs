@@ -362,13 +362,20 @@ async fn make(
     let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_SIDECARS);
     labels.insert(names::DAEMONS.into(), daemons.join(","));
     labels.insert(names::STARTED.into(), started_at.clone());
+    // The bundle runs as the user who owns the state dir it writes to
+    // (audit log, proposals), so bb can always read and remove what it
+    // wrote; it needs no root.
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&dir).map_err(|e| LaunchError::State(e.to_string()))?;
+    let (uid, gid) = (owner.uid() as u64, owner.gid() as u64);
     let mut env: Vec<String> = host
         .secrets
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     env.push(format!("BB_SLUG={}", plan.slug));
-    let proposals = dir.join("proposals");
+    // The bundle shares the state dir: the egress audit log and the
+    // proposal queue land where bb (and the operator) read them.
     docker
         .create_container(
             Some(CreateContainerOptions {
@@ -377,16 +384,14 @@ async fn make(
             }),
             ContainerCreateBody {
                 image: Some(crate::plan::SIDECAR_IMAGE.to_string()),
+                user: Some(format!("{uid}:{gid}")),
                 cmd: Some(vec!["init".into(), "--daemons".into(), daemons.join(",")]),
                 env: Some(env),
                 labels: Some(labels),
                 host_config: Some(HostConfig {
                     network_mode: Some(n.egress.clone()),
                     runtime: runtime.clone(),
-                    binds: Some(vec![format!(
-                        "{}:/var/lib/bb/proposals",
-                        proposals.display()
-                    )]),
+                    binds: Some(vec![format!("{}:/var/lib/bb", dir.display())]),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -409,9 +414,9 @@ async fn make(
         .await
         .map_err(docker_err("joining the bundle to the internal network"))?;
     let bundle_files = context::archive(&[
-        Entry::new("/etc/bb/egress.json", config, 0o600),
-        Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644),
-        Entry::new("/etc/bb/ca.key", ca.key_pem.clone(), 0o600),
+        Entry::new("/etc/bb/egress.json", config, 0o600).owned(uid, gid),
+        Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(uid, gid),
+        Entry::new("/etc/bb/ca.key", ca.key_pem.clone(), 0o600).owned(uid, gid),
     ])
     .map_err(|e| LaunchError::State(e.to_string()))?;
     upload(docker, &n.sidecars, bundle_files).await?;
