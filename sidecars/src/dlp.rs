@@ -126,6 +126,26 @@ pub fn scan(text: &str) -> Option<Finding> {
     })
 }
 
+/// Secrets in a host name: the named shapes in any case (DNS ignores case,
+/// so a key can be smuggled lower-cased), and long random labels.
+pub fn scan_host(host: &str) -> Option<Finding> {
+    if let Some(f) = scan(host).or_else(|| scan(&host.to_ascii_uppercase())) {
+        return Some(f);
+    }
+    let mut at = 0;
+    for label in host.split('.') {
+        let digits = label.chars().filter(|c| c.is_ascii_digit()).count();
+        if label.len() >= 32 && digits >= 6 && entropy(label) >= 3.5 {
+            return Some(Finding {
+                rule: "random-subdomain",
+                at,
+            });
+        }
+        at += label.len() + 1;
+    }
+    None
+}
+
 /// Scan bytes that may not be UTF-8.
 pub fn scan_bytes(bytes: &[u8]) -> Option<Finding> {
     scan(&String::from_utf8_lossy(bytes))
@@ -185,6 +205,25 @@ mod tests {
             "/simple/requests/",
         ] {
             assert_eq!(scan(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn hosts_smuggling_data_are_found() {
+        assert_eq!(
+            scan_host("akiaiosfodnn7example.example.com").map(|f| f.rule),
+            Some("aws-access-key-id")
+        );
+        assert_eq!(
+            scan_host("4f9a1c2e7b3d8a6f0e5c9b2a7d4e1f3c8b6a.example.com").map(|f| f.rule),
+            Some("random-subdomain")
+        );
+        for ok in [
+            "api.github.com",
+            "my-loadbalancer-1234567890.us-west-2.elb.amazonaws.com",
+            "registry.npmjs.org",
+        ] {
+            assert_eq!(scan_host(ok), None, "{ok}");
         }
     }
 

@@ -288,3 +288,23 @@ async fn slow_clients_and_huge_bodies_do_not_stall_others() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     drop(slow);
 }
+
+#[tokio::test]
+async fn data_smuggled_in_subdomains_of_a_wildcard_is_refused() {
+    let s = Setup::new();
+    let proxy = s
+        .start_proxy(json!([{"host": "*.example.com"}]), json!({}))
+        .await;
+    for host in [
+        "akiaiosfodnn7example.example.com",
+        "4f9a1c2e7b3d8a6f0e5c9b2a7d4e1f3c8b6a.example.com",
+    ] {
+        let (_, status) = connect(proxy, &format!("{host}:443")).await;
+        assert_eq!(status, 403, "{host}");
+        let (status, body) = get(proxy, &format!("http://{host}/"), "").await;
+        assert_eq!(status, 403, "{host}");
+        assert!(body.contains("host looks like a secret"), "{body}");
+    }
+    let audit = std::fs::read_to_string(s.audit_path()).unwrap();
+    assert!(!audit.contains("akiaiosfodnn7example"), "{audit}");
+}

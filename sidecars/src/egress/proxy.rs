@@ -289,6 +289,23 @@ async fn connect(
     };
     let host = authority.host().to_ascii_lowercase();
     let port = authority.port_u16().unwrap_or(443);
+    // Data smuggled in a subdomain (`<secret>.allowed.example`).
+    if let Some(f) = dlp::scan_host(&host) {
+        let b = Block::Secret {
+            rule: f.rule,
+            place: "host",
+        };
+        audit(
+            &shared,
+            peer,
+            "[redacted]",
+            "CONNECT",
+            "",
+            "blocked",
+            Some(b.rule()),
+        );
+        return refuse(StatusCode::FORBIDDEN, &b);
+    }
     let route = match policy::check_host(&config, &host) {
         Ok(r) => r.clone(),
         Err(b) => {
@@ -464,6 +481,15 @@ async fn forward(
         );
         refuse(status, &b)
     };
+    if let Some(f) = dlp::scan_host(&target.host) {
+        return deny(
+            Block::Secret {
+                rule: f.rule,
+                place: "host",
+            },
+            StatusCode::FORBIDDEN,
+        );
+    }
     let route = match policy::check_host(&config, &target.host) {
         Ok(r) => r.clone(),
         Err(b) => return deny(b, StatusCode::FORBIDDEN),
