@@ -463,17 +463,18 @@ async fn forward(
     let path = req.uri().path().to_string();
     let deny = |b: Block, status: StatusCode| {
         // A secret found in the URL must not land in the log through it.
-        let logged = match &b {
+        let (host, logged) = match &b {
             Block::Secret {
                 place: "path" | "query",
                 ..
-            } => "[redacted]",
-            _ => path.as_str(),
+            } => (target.host.as_str(), "[redacted]"),
+            Block::Secret { place: "host", .. } => ("[redacted]", path.as_str()),
+            _ => (target.host.as_str(), path.as_str()),
         };
         audit(
             &shared,
             peer,
-            &target.host,
+            host,
             &method,
             logged,
             "blocked",
