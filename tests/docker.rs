@@ -465,3 +465,63 @@ fn a_failed_build_shows_its_step_and_leaves_nothing() {
         ""
     );
 }
+
+#[test]
+fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let envs = env.envs();
+    let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut bb = Bb::spawn(&[], &pairs, &env.project(), 40, 160);
+    bb.wait_text("No agent is running here yet.");
+    bb.prefix("n");
+    bb.wait_text("New agent");
+    bb.keys("\r");
+    bb.wait_text("Launch faker? y/N");
+    bb.keys("y");
+    bb.wait_text("fake-agent ready");
+
+    // Refused: the host is not in the bottle's allowlist.
+    bb.keys("fetch http://pypi.example/simple/\r");
+    bb.wait_text("bb egress blocked this request: host pypi.example is not in this bottle's egress allowlist");
+    // The agent asks; the request shows up in bb.
+    bb.keys("ask pypi.example need-packages\r");
+    bb.wait_text("faker: egress pypi.example");
+    bb.prefix("p");
+    bb.wait_text("Proposal from faker");
+    assert!(
+        bb.screen().contains("need-packages"),
+        "the agent's reason is shown"
+    );
+    assert!(
+        bb.screen().contains("+ - host: pypi.example"),
+        "the change is shown as a diff"
+    );
+    bb.keys("a");
+    // The agent gets its answer once the route is live.
+    bb.wait_text("ask: Approved: pypi.example is now allowed. Retry your request.");
+    bb.keys("fetch http://pypi.example/simple/\r");
+    // Now allowed; this machine has no internet, so it fails on DNS instead.
+    bb.wait_text("pypi.example does not resolve");
+
+    let slug = env.slugs().pop().unwrap();
+    let state = env.home().join("state").join(&slug);
+    let decisions = std::fs::read_to_string(state.join("decisions.jsonl")).unwrap();
+    assert!(
+        decisions.contains("\"decision\":\"approved\"") && decisions.contains("need-packages"),
+        "{decisions}"
+    );
+    let live = std::fs::read_to_string(state.join("egress.json")).unwrap();
+    assert!(live.contains("pypi.example"));
+
+    bb.prefix("x");
+    bb.wait_text("Stop faker");
+    bb.keys("y");
+    bb.wait_text(&format!("stopped {slug}"));
+    bb.prefix("d");
+    bb.wait_exit();
+    assert_eq!(left_behind(&slug), "");
+}

@@ -11,7 +11,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 /// Daemons this build of bb-sidecar can run, as subcommands of itself.
-const AVAILABLE: &[&str] = &["egress"];
+const AVAILABLE: &[&str] = &["egress", "supervise"];
 
 fn log(msg: &str) {
     eprintln!("bb-sidecar init: {msg}");
@@ -19,7 +19,19 @@ fn log(msg: &str) {
 
 fn start(name: &str) -> Option<Child> {
     let exe = std::env::current_exe().ok()?;
-    match Command::new(exe).arg(name).spawn() {
+    let mut cmd = Command::new(exe);
+    cmd.arg(name);
+    // Secrets belong to egress alone (bb lists their names here).
+    if name != "egress" {
+        for secret in std::env::var("BB_SECRET_NAMES")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+        {
+            cmd.env_remove(secret);
+        }
+    }
+    match cmd.spawn() {
         Ok(c) => {
             log(&format!("started {name} (pid {})", c.id()));
             Some(c)

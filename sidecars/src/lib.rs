@@ -3,3 +3,4 @@
 pub mod dlp;
 pub mod egress;
 pub mod init;
+pub mod supervise;

@@ -1,7 +1,7 @@
 //! bb-sidecar: the daemons of a bottle's sidecar bundle, and the init that
 //! runs them as the bundle container's PID 1.
 
-use bb_sidecar::{egress, init};
+use bb_sidecar::{egress, init, supervise};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +30,19 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         grace: u64,
     },
+    /// The MCP server the agent asks for changes through
+    Supervise {
+        #[arg(long, default_value = "0.0.0.0:9100")]
+        listen: String,
+        /// The proposal queue shared with bb
+        #[arg(long, default_value = "/var/lib/bb/proposals")]
+        queue: std::path::PathBuf,
+        #[arg(long, default_value = "/etc/bb/egress.json")]
+        egress_config: std::path::PathBuf,
+        /// Seconds a call waits for the operator's decision
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+    },
     /// The egress proxy: allowlist, TLS interception, credential injection, DLP
     Egress {
         /// The config bb rendered for this bottle
@@ -42,6 +55,36 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Init { daemons, grace } => {
             init::run(&daemons, std::time::Duration::from_secs(grace))
+        }
+        Command::Supervise {
+            listen,
+            queue,
+            egress_config,
+            wait,
+        } => {
+            let sup = supervise::Supervise {
+                queue,
+                egress_config,
+                slug: std::env::var("BB_SLUG").unwrap_or_default(),
+                agent: std::env::var("BB_AGENT").unwrap_or_default(),
+                wait: std::time::Duration::from_secs(wait),
+            };
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => match rt.block_on(supervise::run(&listen, sup)) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("bb-sidecar supervise: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("bb-sidecar supervise: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Egress { config } => {
             let rt = match tokio::runtime::Builder::new_multi_thread()

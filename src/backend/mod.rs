@@ -106,6 +106,22 @@ pub trait Backend: Send + Sync {
 
     async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError>;
 
+    /// Whether an approved egress change can be applied to a live bottle.
+    fn applies_egress(&self) -> bool {
+        false
+    }
+
+    /// Add an approved route to a running bottle's egress and reload it.
+    async fn update_egress(
+        &self,
+        slug: &str,
+        _req: &crate::supervise::EgressRequest,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Failed(format!(
+            "bottle {slug}: this backend cannot change egress while running"
+        )))
+    }
+
     async fn stop(&self, slug: &str) -> Result<(), BackendError>;
 }
 

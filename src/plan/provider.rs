@@ -165,7 +165,11 @@ mod tests {
 /// Files the provider's CLI needs in the agent's home (guest path,
 /// contents): onboarding done and the working directory trusted, so the
 /// agent starts straight into work.
-pub fn guest_files(template: Template, workdir: &str) -> Vec<(String, String)> {
+/// Where the supervise MCP server answers, from inside the bottle.
+pub const SUPERVISE_URL: &str = "http://sidecars:9100/mcp";
+
+/// `supervise`: register bb's MCP server so the agent can ask for changes.
+pub fn guest_files(template: Template, workdir: &str, supervise: bool) -> Vec<(String, String)> {
     match template {
         Template::Claude => {
             let mut projects = serde_json::Map::new();
@@ -175,12 +179,17 @@ pub fn guest_files(template: Template, workdir: &str) -> Vec<(String, String)> {
                     serde_json::json!({ "hasTrustDialogAccepted": true }),
                 );
             }
-            let config = serde_json::json!({
+            let mut config = serde_json::json!({
                 "hasCompletedOnboarding": true,
                 "theme": "dark",
                 "bypassPermissionsModeAccepted": true,
                 "projects": projects,
             });
+            if supervise {
+                config["mcpServers"] = serde_json::json!({
+                    "bb-supervise": {"type": "http", "url": SUPERVISE_URL}
+                });
+            }
             vec![(
                 format!("{GUEST_HOME}/.claude.json"),
                 serde_json::to_string_pretty(&config).unwrap_or_default() + "\n",
@@ -188,10 +197,13 @@ pub fn guest_files(template: Template, workdir: &str) -> Vec<(String, String)> {
         }
         Template::Codex => {
             let toml_path = workdir.replace('\\', "\\\\").replace('"', "\\\"");
-            vec![(
-                format!("{GUEST_HOME}/.codex/config.toml"),
-                format!("[projects.\"{toml_path}\"]\ntrust_level = \"trusted\"\n"),
-            )]
+            let mut toml = format!("[projects.\"{toml_path}\"]\ntrust_level = \"trusted\"\n");
+            if supervise {
+                toml.push_str(&format!(
+                    "\n[mcp_servers.bb-supervise]\nurl = \"{SUPERVISE_URL}\"\n"
+                ));
+            }
+            vec![(format!("{GUEST_HOME}/.codex/config.toml"), toml)]
         }
     }
 }
@@ -224,7 +236,14 @@ mod file_tests {
 
     #[test]
     fn claude_trusts_the_workspace_and_codex_auth_holds_no_token() {
-        let files = guest_files(Template::Claude, "/home/node/workspace");
+        let files = guest_files(Template::Claude, "/home/node/workspace", true);
+        assert!(files[0].1.contains("\"url\": \"http://sidecars:9100/mcp\""));
+        assert!(guest_files(Template::Codex, "/w", true)[0]
+            .1
+            .contains("[mcp_servers.bb-supervise]"));
+        assert!(!guest_files(Template::Codex, "/w", false)[0]
+            .1
+            .contains("mcp_servers"));
         assert_eq!(files[0].0, "/home/node/.claude.json");
         assert!(files[0].1.contains("\"/home/node/workspace\""));
         let host = serde_json::json!({"auth_mode": "chatgpt", "tokens": {"access_token": "real-secret", "account_id": "acct-1"}});

@@ -27,7 +27,7 @@ use crate::manifest::Manifest;
 use crate::plan::{self, BackendKind, BottlePlan};
 use crate::session::{Notify, Session, SessionEvent, SessionId};
 use crate::supervise::proposal::LiveRoute;
-use crate::supervise::{Decision, Proposal};
+use crate::supervise::{Decision, EgressRequest, Proposal, Request};
 use crate::system::SystemHost;
 
 /// How long a run of resizes must settle before sessions are told.
@@ -285,6 +285,11 @@ impl App {
                     self.dirty = true;
                 }
             }
+            AppEvent::Decided {
+                slug,
+                applied,
+                outcome,
+            } => self.on_decided(&slug, applied, outcome),
             AppEvent::Tick => self.on_tick(Instant::now()),
             AppEvent::Signal(_) => self.quit = true,
         }
@@ -920,32 +925,68 @@ impl App {
     /// agent from it.
     pub fn decide(&mut self, p: &Proposal, decision: Decision) {
         let state = self.paths.state_dir();
-        let summary = p.request.summary();
-        match crate::supervise::queue::decide(&state, p, &decision) {
-            Ok(()) => {
-                self.proposals.retain(|q| q.id != p.id);
-                if let (
-                    Decision::Approved {
-                        request: crate::supervise::Request::Egress(req),
-                        ..
-                    },
-                    Some(e),
-                ) = (
-                    &decision,
-                    self.entries.iter_mut().find(|e| e.slug == p.slug),
-                ) {
-                    e.routes = crate::supervise::proposal::merge_egress(&e.routes, req);
-                }
-                let verb = match decision {
-                    Decision::Approved { .. } => "approved",
-                    Decision::Rejected { .. } => "rejected",
+        self.proposals.retain(|q| q.id != p.id);
+        let live = self
+            .entries
+            .iter()
+            .find(|e| e.slug == p.slug)
+            .and_then(|e| self.backend(e.backend))
+            .filter(|b| b.applies_egress());
+        if let (
+            Decision::Approved {
+                request: Request::Egress(req),
+                ..
+            },
+            Some(backend),
+        ) = (&decision, live)
+        {
+            // Apply first, answer after: the agent's retry must find the route.
+            self.info(format!("applying: {} {}", p.agent, p.request.summary()));
+            let (tx, p, req) = (self.tx.clone(), p.clone(), req.clone());
+            tokio::spawn(async move {
+                let outcome = match backend.update_egress(&p.slug, &req).await {
+                    Ok(()) => record(&state, &p, &decision),
+                    Err(e) => Err(format!(
+                        "could not apply {} for {}: {e}; the proposal stays pending",
+                        p.request.summary(),
+                        p.agent
+                    )),
                 };
-                self.info(format!("{verb}: {} {summary}", p.agent));
+                let _ = tx.send(AppEvent::Decided {
+                    slug: p.slug.clone(),
+                    applied: Some(req),
+                    outcome,
+                });
+            });
+            return;
+        }
+        let applied = match &decision {
+            Decision::Approved {
+                request: Request::Egress(req),
+                ..
+            } => Some(req.clone()),
+            _ => None,
+        };
+        let outcome = record(&state, p, &decision);
+        self.on_decided(&p.slug, applied, outcome);
+    }
+
+    fn on_decided(
+        &mut self,
+        slug: &str,
+        applied: Option<EgressRequest>,
+        outcome: Result<String, String>,
+    ) {
+        match outcome {
+            Ok(text) => {
+                if let (Some(req), Some(e)) =
+                    (applied, self.entries.iter_mut().find(|e| e.slug == slug))
+                {
+                    e.routes = crate::supervise::proposal::merge_egress(&e.routes, &req);
+                }
+                self.info(text);
             }
-            Err(e) => self.error(format!(
-                "could not record the decision for {}: {e}",
-                p.agent
-            )),
+            Err(text) => self.error(text),
         }
     }
 
@@ -1086,6 +1127,40 @@ impl App {
     pub fn proposals_for(&self, slug: &str) -> usize {
         self.proposals.iter().filter(|p| p.slug == slug).count()
     }
+}
+
+/// Write the decision for the supervise sidecar and append it to the
+/// bottle's decision log (when, what, which agent, why).
+fn record(state: &std::path::Path, p: &Proposal, decision: &Decision) -> Result<String, String> {
+    crate::supervise::queue::decide(state, p, decision)
+        .map_err(|e| format!("could not record the decision for {}: {e}", p.agent))?;
+    let (verb, reason) = match decision {
+        Decision::Approved { note, .. } => ("approved", note.clone().unwrap_or_default()),
+        Decision::Rejected { reason } => ("rejected", reason.clone()),
+    };
+    let line = serde_json::json!({
+        "time": crate::state::now_rfc3339(),
+        "agent": p.agent,
+        "slug": p.slug,
+        "proposal": p.id,
+        "request": p.request,
+        "agent_reason": p.reason,
+        "decision": verb,
+        "operator_note": reason,
+    });
+    let log = state.join(&p.slug).join("decisions.jsonl");
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+    if let Err(e) = appended {
+        return Err(format!(
+            "{verb}, but could not write {}: {e}",
+            log.display()
+        ));
+    }
+    Ok(format!("{verb}: {} {}", p.agent, p.request.summary()))
 }
 
 /// Lines `from..=to` of a terminal's history and screen, as text.

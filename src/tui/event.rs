@@ -7,7 +7,7 @@ use crate::backend::ActiveBottle;
 use crate::manifest::Manifest;
 use crate::plan::BackendKind;
 use crate::session::{Session, SessionEvent};
-use crate::supervise::Proposal;
+use crate::supervise::{EgressRequest, Proposal};
 
 pub enum AppEvent {
     Term(Event),
@@ -22,6 +22,12 @@ pub enum AppEvent {
     Usable(Vec<BackendKind>),
     /// Every pending proposal, from the queue watcher.
     Proposals(Vec<Proposal>),
+    /// A decision was applied (or could not be) and recorded.
+    Decided {
+        slug: String,
+        applied: Option<EgressRequest>,
+        outcome: Result<String, String>,
+    },
     Tick,
     /// SIGTERM or SIGHUP: leave, restoring the terminal.
     Signal(&'static str),

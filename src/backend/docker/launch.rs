@@ -220,7 +220,11 @@ fn agent_files(plan: &BottlePlan, host: &HostValues, ca_pem: &str) -> Vec<Entry>
         )
         .owned(NODE_UID, NODE_UID),
     ];
-    for (path, text) in provider::guest_files(plan.template, plan.workdir()) {
+    for (path, text) in provider::guest_files(
+        plan.template,
+        plan.workdir(),
+        plan.daemons.contains(&crate::plan::Daemon::Supervise),
+    ) {
         files.push(Entry::new(path, text, 0o600).owned(NODE_UID, NODE_UID));
     }
     if plan
@@ -374,6 +378,9 @@ async fn make(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     env.push(format!("BB_SLUG={}", plan.slug));
+    env.push(format!("BB_AGENT={}", plan.agent));
+    let names: Vec<&str> = host.secrets.iter().map(|(k, _)| k.as_str()).collect();
+    env.push(format!("BB_SECRET_NAMES={}", names.join(",")));
     // The bundle shares the state dir: the egress audit log and the
     // proposal queue land where bb (and the operator) read them.
     docker

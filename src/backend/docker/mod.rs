@@ -5,6 +5,7 @@ pub mod exec;
 pub mod images;
 pub mod inventory;
 pub mod launch;
+pub mod live;
 pub mod names;
 
 use std::path::PathBuf;
@@ -188,6 +189,21 @@ impl Backend for DockerBackend {
                 )),
                 e => failed(e),
             })
+    }
+
+    fn applies_egress(&self) -> bool {
+        true
+    }
+
+    async fn update_egress(
+        &self,
+        slug: &str,
+        req: &crate::supervise::EgressRequest,
+    ) -> Result<(), BackendError> {
+        let docker = self.docker().await?;
+        live::apply_egress(docker, &self.home, slug, req)
+            .await
+            .map_err(BackendError::Failed)
     }
 
     async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError> {

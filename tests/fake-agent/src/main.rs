@@ -3,7 +3,8 @@
 //! HTTP request through the bottle's proxy, and a direct connection that
 //! the sandbox must refuse.
 //!
-//! Commands: `fetch URL`, `direct HOST:PORT`, `env NAME`, `size`, `exit [N]`;
+//! Commands: `fetch URL`, `direct HOST:PORT`, `ask HOST REASON`, `env NAME`,
+//! `size`, `exit [N]`;
 //! anything else is echoed back. `--continue` (or `resume`) without an
 //! earlier conversation fails as claude does.
 
@@ -62,6 +63,35 @@ fn fetch(url: &str) -> String {
         .unwrap_or("")
         .to_string();
     format!("fetch: {status} | {text}")
+}
+
+/// Ask bb's supervise MCP server for a host: the tools/call an agent CLI
+/// makes, answered when the operator decides.
+fn ask(args: &str) -> String {
+    let (host, reason) = args.split_once(' ').unwrap_or((args, "the test needs it"));
+    let body = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"egress-proxy-block\",\"arguments\":{{\"host\":\"{host}\",\"justification\":\"{reason}\"}}}}}}"
+    );
+    let mut s = match TcpStream::connect("sidecars:9100") {
+        Ok(s) => s,
+        Err(e) => return format!("ask: cannot reach supervise: {e}"),
+    };
+    let req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: sidecars\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if let Err(e) = s.write_all(req.as_bytes()) {
+        return format!("ask: {e}");
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    match out.split_once("\"text\":\"") {
+        Some((_, rest)) => format!("ask: {}", rest.split('"').next().unwrap_or("")),
+        None => format!(
+            "ask: unexpected answer: {}",
+            out.lines().next().unwrap_or("")
+        ),
+    }
 }
 
 fn direct(target: &str) -> String {
@@ -123,6 +153,7 @@ fn main() {
         let reply = match line.split_once(' ').unwrap_or((line.as_str(), "")) {
             ("fetch", url) => fetch(url),
             ("direct", target) => direct(target),
+            ("ask", rest) => ask(rest),
             ("env", name) => format!(
                 "env {name}={}",
                 std::env::var(name).unwrap_or_else(|_| "<unset>".into())
