@@ -264,6 +264,12 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         ),
     ]);
     assert_eq!(probe, "refused");
+    // Container names resolve; nothing outside does (no DNS way out).
+    assert!(!docker(&["exec", &agent, "getent", "hosts", "sidecars"]).is_empty());
+    assert_eq!(
+        docker(&["inspect", "-f", "{{json .HostConfig.Dns}}", &agent]),
+        "[\"127.0.0.1\"]"
+    );
     // The proxy env, the manifest's env, and the bottle CA in the trust store.
     let envs = docker(&["exec", &agent, "env"]);
     assert!(envs.contains("HTTPS_PROXY=http://sidecars:9099"), "{envs}");

@@ -461,6 +461,10 @@ async fn make(
                     network_mode: Some(n.internal.clone()),
                     runtime,
                     init: Some(true),
+                    // Docker's embedded resolver still answers container
+                    // names (`sidecars`); external names get no upstream,
+                    // so DNS cannot carry data out.
+                    dns: Some(vec!["127.0.0.1".to_string()]),
                     ..Default::default()
                 }),
                 ..Default::default()
