@@ -143,6 +143,22 @@ impl Env {
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     }
 
+    /// Open the workspace (rows x cols) and launch the agent from it.
+    fn workspace_with_agent(&self, rows: u16, cols: u16) -> Bb {
+        let envs = self.envs();
+        let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut bb = Bb::spawn(&[], &pairs, &self.project(), rows, cols);
+        bb.wait_text("No agent is running here yet.");
+        bb.prefix("n");
+        bb.wait_text("New agent");
+        bb.keys("\r");
+        bb.wait_text("Launch faker? y/N");
+        assert!(bb.screen().contains("workspace"));
+        bb.keys("y");
+        bb.wait_text("fake-agent ready");
+        bb
+    }
+
     fn slugs(&self) -> Vec<String> {
         std::fs::read_dir(self.home().join("state"))
             .map(|d| {
@@ -359,15 +375,7 @@ fn sessions_survive_bb_and_resume() {
     let env = Env::new("");
     let envs = env.envs();
     let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut bb = Bb::spawn(&[], &pairs, &env.project(), 24, 80);
-    bb.wait_text("No agent is running here yet.");
-    bb.prefix("n");
-    bb.wait_text("New agent");
-    bb.keys("\r");
-    bb.wait_text("Launch faker? y/N");
-    assert!(bb.screen().contains("workspace"));
-    bb.keys("y");
-    bb.wait_text("fake-agent ready");
+    let mut bb = env.workspace_with_agent(24, 80);
     // The session has the pane's size (80x24 leaves 21x56).
     bb.wait_text("size 21x56");
     bb.keys("hello\r");
@@ -479,16 +487,7 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
         return;
     }
     let env = Env::new("");
-    let envs = env.envs();
-    let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut bb = Bb::spawn(&[], &pairs, &env.project(), 40, 160);
-    bb.wait_text("No agent is running here yet.");
-    bb.prefix("n");
-    bb.wait_text("New agent");
-    bb.keys("\r");
-    bb.wait_text("Launch faker? y/N");
-    bb.keys("y");
-    bb.wait_text("fake-agent ready");
+    let mut bb = env.workspace_with_agent(40, 160);
 
     // Refused: the host is not in the bottle's allowlist.
     bb.keys("fetch http://pypi.example/simple/\r");

@@ -306,38 +306,28 @@ async fn connect(
         );
         return refuse(StatusCode::FORBIDDEN, &b);
     }
+    let blocked = |b: Block| {
+        audit(
+            &shared,
+            peer,
+            &host,
+            "CONNECT",
+            "",
+            "blocked",
+            Some(b.rule()),
+        );
+        refuse(StatusCode::FORBIDDEN, &b)
+    };
     let route = match policy::check_host(&config, &host) {
         Ok(r) => r.clone(),
-        Err(b) => {
-            audit(
-                &shared,
-                peer,
-                &host,
-                "CONNECT",
-                "",
-                "blocked",
-                Some(b.rule()),
-            );
-            return refuse(StatusCode::FORBIDDEN, &b);
-        }
+        Err(b) => return blocked(b),
     };
     let idle = Duration::from_secs(config.limits.idle_timeout_secs);
     let connect_timeout = Duration::from_secs(config.limits.connect_timeout_secs);
     if route.tls_passthrough {
         let addr = match resolve(&route, &host, port).await {
             Ok(a) => a,
-            Err(b) => {
-                audit(
-                    &shared,
-                    peer,
-                    &host,
-                    "CONNECT",
-                    "",
-                    "blocked",
-                    Some(b.rule()),
-                );
-                return refuse(StatusCode::FORBIDDEN, &b);
-            }
+            Err(b) => return blocked(b),
         };
         audit(&shared, peer, &host, "CONNECT", "", "tunnel", None);
         let shared2 = shared.clone();
