@@ -11,7 +11,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 /// Daemons this build of bb-sidecar can run, as subcommands of itself.
-const AVAILABLE: &[&str] = &["egress", "supervise"];
+const AVAILABLE: &[&str] = &["egress", "git-gate", "supervise"];
 
 fn log(msg: &str) {
     eprintln!("bb-sidecar init: {msg}");

@@ -2,5 +2,6 @@
 
 pub mod dlp;
 pub mod egress;
+pub mod gate;
 pub mod init;
 pub mod supervise;

@@ -1,7 +1,7 @@
 //! bb-sidecar: the daemons of a bottle's sidecar bundle, and the init that
 //! runs them as the bundle container's PID 1.
 
-use bb_sidecar::{egress, init, supervise};
+use bb_sidecar::{egress, gate, init, supervise};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +30,14 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         grace: u64,
     },
+    /// The git gate: the agent's remotes, scanned and forwarded upstream
+    GitGate {
+        #[arg(long, default_value = "/etc/bb/git-gate.json")]
+        config: std::path::PathBuf,
+    },
+    /// The gate's pre-receive hook (git runs it)
+    #[command(hide = true)]
+    GitGateHook,
     /// The MCP server the agent asks for changes through
     Supervise {
         #[arg(long, default_value = "0.0.0.0:9100")]
@@ -55,6 +63,27 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Init { daemons, grace } => {
             init::run(&daemons, std::time::Duration::from_secs(grace))
+        }
+        Command::GitGate { config } => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => match rt.block_on(gate::run(&config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bb-sidecar git-gate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => {
+                eprintln!("bb-sidecar git-gate: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::GitGateHook => {
+            let mut input = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut input);
+            ExitCode::from(gate::pre_receive(&input) as u8)
         }
         Command::Supervise {
             listen,
