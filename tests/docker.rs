@@ -530,3 +530,61 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
     bb.wait_exit();
     assert_eq!(left_behind(&slug), "");
 }
+
+#[test]
+fn git_goes_through_the_gate_which_holds_the_key() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let key = env.dir.path().join("id_gate");
+    std::fs::write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let bottle = std::fs::read_to_string(env.home().join("bottles/fake.md")).unwrap();
+    let with_git = bottle.replacen(
+        "---\n",
+        &format!(
+            "---\ngit:\n  user: {{name: Fake Agent, email: fake@bottle.example}}\n  remotes:\n    git.example:\n      Upstream: ssh://git@git.example:2222/me/app.git\n      IdentityFile: {}\n      KnownHostKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleOnly\n      ExtraHosts: {{git.example: 192.0.2.10}}\n",
+            key.display()
+        ),
+        1,
+    );
+    std::fs::write(env.home().join("bottles/fake.md"), with_git).unwrap();
+    let slug = env.start();
+    let agent = format!("bb-{slug}");
+    let bundle = format!("bb-sidecars-{slug}");
+
+    let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
+    assert!(ls.contains("egress,git-gate,supervise"), "{ls}");
+    // The agent's git is rewritten to the gate and knows its identity.
+    let gitconfig = docker(&["exec", &agent, "cat", "/home/node/.gitconfig"]);
+    assert!(
+        gitconfig.contains("[url \"http://sidecars:9420/app.git\"]")
+            && gitconfig.contains("name = \"Fake Agent\""),
+        "{gitconfig}"
+    );
+    // The key is the gate's alone.
+    assert!(!docker(&["exec", &agent, "env"]).contains("OPENSSH"));
+    assert!(docker(&["exec", &bundle, "cat", "/etc/hosts"]).contains("192.0.2.10\tgit.example"));
+    // Upstream cannot be reached from here, so the gate serves nothing.
+    let clone = docker(&[
+        "exec",
+        &agent,
+        "sh",
+        "-c",
+        "cd /tmp && git clone ssh://git@git.example:2222/me/app.git 2>&1; true",
+    ]);
+    assert!(
+        clone
+            .contains("bb git-gate: upstream ssh://git@git.example:2222/me/app.git is unreachable"),
+        "{clone}"
+    );
+
+    let o = env.bb(&["stop", &slug]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(left_behind(&slug), "");
+}

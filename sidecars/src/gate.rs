@@ -218,13 +218,11 @@ impl Gate {
         if fetching && listing {
             // What the agent fetches is what upstream has now, or nothing.
             if let Err(e) = self.refresh(&remote).await {
-                return text(
-                    StatusCode::BAD_GATEWAY,
-                    &format!(
-                        "bb git-gate: upstream {} is unreachable, so nothing is served: {e}",
-                        remote.upstream
-                    ),
-                );
+                let last = e.lines().last().unwrap_or("").to_string();
+                return git_error(&format!(
+                    "bb git-gate: upstream {} is unreachable, so nothing is served ({last})",
+                    remote.upstream
+                ));
             }
         }
         let headers = req.headers().clone();
@@ -280,6 +278,21 @@ impl Gate {
         };
         cgi_response(&out.stdout)
     }
+}
+
+/// An error git shows its user (`fatal: remote error: ...`): an ERR
+/// packet in a smart-protocol advertisement.
+fn git_error(message: &str) -> Response<Full<Bytes>> {
+    let payload = format!("ERR {message}\n");
+    let mut r = Response::new(Full::new(Bytes::from(format!(
+        "{:04x}{payload}",
+        payload.len() + 4
+    ))));
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/x-git-upload-pack-advertisement"),
+    );
+    r
 }
 
 fn text(status: StatusCode, t: &str) -> Response<Full<Bytes>> {

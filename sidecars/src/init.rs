@@ -21,14 +21,20 @@ fn start(name: &str) -> Option<Child> {
     let exe = std::env::current_exe().ok()?;
     let mut cmd = Command::new(exe);
     cmd.arg(name);
-    // Secrets belong to egress alone (bb lists their names here).
-    if name != "egress" {
-        for secret in std::env::var("BB_SECRET_NAMES")
-            .unwrap_or_default()
-            .split(',')
-            .filter(|s| !s.is_empty())
-        {
-            cmd.env_remove(secret);
+    // Each daemon gets only its own secrets: route tokens are egress's,
+    // remote keys the gate's (bb lists their names).
+    for (owner, list) in [
+        ("egress", "BB_EGRESS_SECRETS"),
+        ("git-gate", "BB_GATE_SECRETS"),
+    ] {
+        if name != owner {
+            for secret in std::env::var(list)
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+            {
+                cmd.env_remove(secret);
+            }
         }
     }
     match cmd.spawn() {

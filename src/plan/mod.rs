@@ -14,7 +14,8 @@ use serde::Serialize;
 
 pub use egress::{PlannedRoute, RouteSource};
 pub use git::{
-    gitconfig, identity as git_identity, FieldSource, GateRemote, Identity, Sourced, SIDECAR_HOST,
+    gitconfig, identity as git_identity, FieldSource, GateRemote, Identity, Sourced, GIT_HTTP_PORT,
+    SIDECAR_HOST,
 };
 pub use host::{expand_path, skill_dir, FixedHost, Host};
 pub use slug::{random_suffix, slug};

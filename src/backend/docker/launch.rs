@@ -90,7 +90,10 @@ impl Made {
 /// Host-side values launch needs: secret values (never in the plan) and
 /// the host's env for `${VAR}` references.
 pub struct HostValues {
+    /// Route tokens, for egress alone.
     pub secrets: Vec<(String, String)>,
+    /// SSH keys of git remotes, for the git gate alone.
+    pub gate_keys: Vec<(String, String)>,
     pub env: HashMap<String, String>,
     pub codex_auth: Option<serde_json::Value>,
     pub user_home: std::path::PathBuf,
@@ -118,8 +121,17 @@ impl HostValues {
                 secrets.push((s.name.clone(), v));
             }
         }
+        let gate_keys = plan
+            .remotes
+            .iter()
+            .filter_map(|r| {
+                let key = std::fs::read_to_string(r.identity_file.as_ref()?).ok()?;
+                Some((gate_key_env(&r.name), key))
+            })
+            .collect();
         HostValues {
             secrets,
+            gate_keys,
             env,
             codex_auth,
             user_home: user_home.to_path_buf(),
@@ -171,6 +183,48 @@ fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<S
 
 /// The egress daemon's config: routes, and for credentialed ones the env
 /// variable of the bundle that holds the token (never the token itself).
+/// The env var of the bundle holding a remote's SSH key.
+pub fn gate_key_env(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("BB_GIT_KEY_{clean}")
+}
+
+/// The git gate's config: one mirror per remote, its key by env name and
+/// its pinned host key.
+pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
+    let remotes: Vec<serde_json::Value> = plan
+        .remotes
+        .iter()
+        .map(|r| {
+            let host = if r.port == 22 {
+                r.host.clone()
+            } else {
+                format!("[{}]:{}", r.host, r.port)
+            };
+            serde_json::json!({
+                "name": r.name,
+                "upstream": r.upstream,
+                "identity_env": r.identity_file.as_ref().map(|_| gate_key_env(&r.name)),
+                "known_host": r.known_host_key.as_ref().map(|k| format!("{host} {k}")),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "listen": format!("0.0.0.0:{}", crate::plan::GIT_HTTP_PORT),
+        "repos_dir": "/var/lib/bb/git",
+        "remotes": remotes,
+    })
+}
+
 pub fn egress_config(plan: &BottlePlan) -> serde_json::Value {
     let routes: Vec<serde_json::Value> = plan
         .routes
@@ -379,8 +433,16 @@ async fn make(
         .collect();
     env.push(format!("BB_SLUG={}", plan.slug));
     env.push(format!("BB_AGENT={}", plan.agent));
-    let names: Vec<&str> = host.secrets.iter().map(|(k, _)| k.as_str()).collect();
-    env.push(format!("BB_SECRET_NAMES={}", names.join(",")));
+    env.extend(host.gate_keys.iter().map(|(k, v)| format!("{k}={v}")));
+    // init gives each daemon only its own secrets.
+    let names = |list: &[(String, String)]| {
+        list.iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    env.push(format!("BB_EGRESS_SECRETS={}", names(&host.secrets)));
+    env.push(format!("BB_GATE_SECRETS={}", names(&host.gate_keys)));
     // The bundle shares the state dir: the egress audit log and the
     // proposal queue land where bb (and the operator) read them.
     docker
@@ -399,6 +461,13 @@ async fn make(
                     network_mode: Some(n.egress.clone()),
                     runtime: runtime.clone(),
                     binds: Some(vec![format!("{}:/var/lib/bb", dir.display())]),
+                    // ExtraHosts pin upstream addresses for the gate alone.
+                    extra_hosts: Some(
+                        plan.remotes
+                            .iter()
+                            .flat_map(|r| r.extra_hosts.iter().map(|(h, ip)| format!("{h}:{ip}")))
+                            .collect(),
+                    ),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -422,6 +491,12 @@ async fn make(
         .map_err(docker_err("joining the bundle to the internal network"))?;
     let bundle_files = context::archive(&[
         Entry::new("/etc/bb/egress.json", config, 0o600).owned(uid, gid),
+        Entry::new(
+            "/etc/bb/git-gate.json",
+            serde_json::to_vec_pretty(&gate_config(plan)).unwrap_or_default(),
+            0o600,
+        )
+        .owned(uid, gid),
         Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(uid, gid),
         Entry::new("/etc/bb/ca.key", ca.key_pem.clone(), 0o600).owned(uid, gid),
     ])
