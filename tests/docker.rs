@@ -102,6 +102,15 @@ impl Env {
             "---\nbottle: fake\n---\nYou are a fake agent.\n",
         )
         .unwrap();
+        // The operator's $EDITOR, scripted: allow one more host.
+        let editor = dir.path().join("editor.sh");
+        std::fs::write(
+            &editor,
+            "#!/bin/sh\nprintf 'allowlist:\\n  - \"edited.example\"\\n' >> \"$1\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         Env { dir }
     }
 
@@ -119,6 +128,10 @@ impl Env {
             ("HOME".into(), self.dir.path().display().to_string()),
             ("BB_BASE_IMAGE".into(), BASE.into()),
             ("BB_TEST_SECRET".into(), "s3cr3t-held-by-egress".into()),
+            (
+                "EDITOR".into(),
+                self.dir.path().join("editor.sh").display().to_string(),
+            ),
         ]
     }
 
@@ -512,9 +525,18 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
     // Now allowed; this machine has no internet, so it fails on DNS instead.
     bb.wait_text("pypi.example does not resolve");
 
+    // The operator edits the live routes with `e`: applied and reloaded.
+    bb.keys("fetch http://edited.example/\r");
+    bb.wait_text("host edited.example is not in this bottle's egress allowlist");
+    bb.prefix("e");
+    bb.wait_text("updated and reloaded");
+    bb.keys("fetch http://edited.example/\r");
+    bb.wait_text("edited.example does not resolve");
+
     let slug = env.slugs().pop().unwrap();
     let state = env.home().join("state").join(&slug);
     let decisions = std::fs::read_to_string(state.join("decisions.jsonl")).unwrap();
+    assert!(decisions.contains("\"decision\":\"edited\""), "{decisions}");
     assert!(
         decisions.contains("\"decision\":\"approved\"") && decisions.contains("need-packages"),
         "{decisions}"

@@ -111,6 +111,17 @@ pub trait Backend: Send + Sync {
         false
     }
 
+    /// Replace a running bottle's egress config (the operator's edit).
+    async fn replace_egress(
+        &self,
+        slug: &str,
+        _config: serde_json::Value,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Failed(format!(
+            "bottle {slug}: this backend cannot change egress while running"
+        )))
+    }
+
     /// Add an approved route to a running bottle's egress and reload it.
     async fn update_egress(
         &self,

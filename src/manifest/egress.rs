@@ -283,3 +283,80 @@ mod tests {
         assert!(parse_cidr("gitea").is_err());
     }
 }
+
+/// Read an `egress:` block on its own (the operator's edit of a live
+/// bottle), with the same rules as in a manifest. Errors name the line.
+pub fn parse_block(text: &str) -> Result<Egress, String> {
+    let node = super::yaml::parse(text).map_err(|e| format!("line {}: {}", e.line, e.message))?;
+    let doc: EgressDoc = super::yaml::from_node(&node).map_err(|e| match e.line {
+        Some(l) => format!("line {l}: {e}"),
+        None => e.to_string(),
+    })?;
+    validate(doc, &[]).map_err(|i| {
+        let path = super::yaml::format_path(&i.path);
+        if path.is_empty() {
+            i.message
+        } else {
+            format!("{path}: {}", i.message)
+        }
+    })
+}
+
+/// An egress block as YAML a person edits (the shape `parse_block` reads).
+pub fn render_block(e: &Egress) -> String {
+    let mut out = String::from("routes:\n");
+    for r in &e.routes {
+        out.push_str(&format!("  - host: {:?}\n", r.host));
+        if !r.path_allowlist.is_empty() {
+            let p: Vec<String> = r.path_allowlist.iter().map(|p| format!("{p:?}")).collect();
+            out.push_str(&format!("    path_allowlist: [{}]\n", p.join(", ")));
+        }
+        if let Some(a) = &r.auth {
+            out.push_str(&format!(
+                "    auth: {{scheme: {}, token_ref: {}}}\n",
+                a.scheme.as_str(),
+                a.token_ref
+            ));
+        }
+        if let Some(role) = r.role {
+            out.push_str(&format!("    role: {}\n", role.as_str()));
+        }
+        if r.tls_passthrough || !r.ssrf_ip_allowlist.is_empty() {
+            let ips: Vec<String> = r
+                .ssrf_ip_allowlist
+                .iter()
+                .map(|p| format!("{p:?}"))
+                .collect();
+            out.push_str(&format!(
+                "    pipelock: {{tls_passthrough: {}, ssrf_ip_allowlist: [{}]}}\n",
+                r.tls_passthrough,
+                ips.join(", ")
+            ));
+        }
+    }
+    if !e.allowlist.is_empty() {
+        out.push_str("allowlist:\n");
+        for h in &e.allowlist {
+            out.push_str(&format!("  - {h:?}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip_and_are_validated() {
+        let text = "routes:\n  - host: api.example.com\n    path_allowlist: [/v1/]\n    auth: {scheme: Bearer, token_ref: TOKEN}\n    pipelock: {tls_passthrough: true, ssrf_ip_allowlist: [10.0.0.1]}\nallowlist: [github.com]\n";
+        let e = parse_block(text).unwrap();
+        assert_eq!(parse_block(&render_block(&e)).unwrap(), e);
+        assert!(parse_block("routes:\n  - host: https://x\n")
+            .unwrap_err()
+            .contains("routes[0].host"));
+        assert!(parse_block("routs: []\n")
+            .unwrap_err()
+            .contains("did you mean \"routes\""));
+    }
+}

@@ -16,7 +16,9 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use egress::validate_host;
+pub use egress::{
+    parse_block as parse_egress_block, render_block as render_egress_block, validate_host,
+};
 pub use error::{ManifestError, Warning};
 pub use issue::is_env_name;
 pub use loader::{is_entity_name, load, Layout};

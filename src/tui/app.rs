@@ -115,6 +115,8 @@ pub struct ScrollMode {
 pub enum Suspend {
     /// Edit a proposal's request in $EDITOR, then apply it.
     EditProposal(Proposal),
+    /// Edit a running bottle's live egress routes.
+    EditEgress(String),
 }
 
 pub struct App {
@@ -454,6 +456,16 @@ impl App {
             }
             Action::Help => self.modal = Some(Modal::Help { scroll: 0 }),
             Action::Leave => self.quit = true,
+            Action::EditEgress => match self.focused() {
+                Some(e)
+                    if self.backend(e.backend).is_some_and(|b| b.applies_egress())
+                        && e.active.is_some() =>
+                {
+                    self.suspend = Some(Suspend::EditEgress(e.slug.clone()));
+                }
+                Some(_) => self.error("only a running Docker bottle's egress can be edited"),
+                None => self.error("no agent to edit"),
+            },
             Action::NextAgent => self.set_focus((self.focus + 1) % self.entries.len().max(1)),
             Action::PrevAgent => {
                 let n = self.entries.len().max(1);
@@ -969,6 +981,63 @@ impl App {
         };
         let outcome = record(&state, p, &decision);
         self.on_decided(&p.slug, applied, outcome);
+    }
+
+    /// Apply the operator's edit of a bottle's live egress, and log it.
+    pub fn apply_egress_edit(
+        &mut self,
+        slug: &str,
+        config: serde_json::Value,
+        before: String,
+        after: String,
+    ) {
+        let Some(entry) = self.entries.iter_mut().find(|e| e.slug == slug) else {
+            return;
+        };
+        let kind = entry.backend;
+        entry.routes = crate::backend::docker::live::config_to_egress(&config)
+            .routes
+            .iter()
+            .map(|r| LiveRoute {
+                host: r.host.clone(),
+                path_allowlist: r.path_allowlist.clone(),
+                token_ref: r.auth.as_ref().map(|a| a.token_ref.clone()),
+                tls_passthrough: r.tls_passthrough,
+            })
+            .collect();
+        let Some(backend) = self.backend(kind) else {
+            return;
+        };
+        let (tx, slug, state) = (self.tx.clone(), slug.to_string(), self.paths.state_dir());
+        self.info(format!("applying the edited egress of {slug}"));
+        tokio::spawn(async move {
+            let outcome = match backend.replace_egress(&slug, config).await {
+                Ok(()) => {
+                    let line = serde_json::json!({
+                        "time": crate::state::now_rfc3339(),
+                        "slug": slug,
+                        "decision": "edited",
+                        "before": before,
+                        "after": after,
+                    });
+                    let log = state.join(&slug).join("decisions.jsonl");
+                    let _ = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&log)
+                        .and_then(|mut f| {
+                            std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes())
+                        });
+                    Ok(format!("egress of {slug} updated and reloaded"))
+                }
+                Err(e) => Err(format!("could not apply the edit to {slug}: {e}")),
+            };
+            let _ = tx.send(AppEvent::Decided {
+                slug,
+                applied: None,
+                outcome,
+            });
+        });
     }
 
     fn on_decided(

@@ -40,6 +40,7 @@ struct KeysDoc {
     scroll_mode: Option<OneOrMany>,
     help: Option<OneOrMany>,
     leave: Option<OneOrMany>,
+    edit_egress: Option<OneOrMany>,
     next_agent: Option<OneOrMany>,
     prev_agent: Option<OneOrMany>,
 }
@@ -133,7 +134,7 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
             ))
         }
     };
-    let fields: [(&str, &Option<OneOrMany>, Action); 10] = [
+    let fields: [(&str, &Option<OneOrMany>, Action); 11] = [
         ("new_agent", &keys.new_agent, Action::NewAgent),
         ("stop_agent", &keys.stop_agent, Action::StopAgent),
         ("zoom", &keys.zoom, Action::Zoom),
@@ -142,6 +143,7 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
         ("scroll_mode", &keys.scroll_mode, Action::ScrollMode),
         ("help", &keys.help, Action::Help),
         ("leave", &keys.leave, Action::Leave),
+        ("edit_egress", &keys.edit_egress, Action::EditEgress),
         ("next_agent", &keys.next_agent, Action::NextAgent),
         ("prev_agent", &keys.prev_agent, Action::PrevAgent),
     ];

@@ -137,6 +137,8 @@ pub enum Action {
     ScrollMode,
     Help,
     Leave,
+    /// Edit the focused bottle's live egress routes in $EDITOR.
+    EditEgress,
     NextAgent,
     PrevAgent,
     /// Focus agent N (0-based).
@@ -156,6 +158,7 @@ impl Action {
             Action::ScrollMode => "scroll mode (history, copy)",
             Action::Help => "this help",
             Action::Leave => "leave the workspace (bottles keep running)",
+            Action::EditEgress => "edit the focused bottle's live egress routes",
             Action::NextAgent => "next agent",
             Action::PrevAgent => "previous agent",
             Action::Focus(_) => "focus agent N",

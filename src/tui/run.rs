@@ -257,6 +257,7 @@ async fn event_loop(
 /// Hand the terminal to $EDITOR, then take it back.
 fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result<()> {
     match job {
+        Suspend::EditEgress(slug) => edit_egress(term, app, &slug)?,
         Suspend::EditProposal(p) => {
             let dir = app.paths.state_dir().join(&p.slug);
             let _ = std::fs::create_dir_all(&dir);
@@ -265,34 +266,15 @@ fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result
                 app.error(format!("cannot write {}: {e}", path.display()));
                 return Ok(());
             }
-            restore();
-            let editor = std::env::var("VISUAL")
-                .or_else(|_| std::env::var("EDITOR"))
-                .unwrap_or_else(|_| "vi".to_string());
-            let status = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!("{editor} \"$1\""))
-                .arg("sh")
-                .arg(&path)
-                .status();
-            *term = setup()?;
-            term.clear()?;
+            let ran = run_editor(term, &path)?;
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let _ = std::fs::remove_file(&path);
-            match status {
-                Ok(s) if s.success() => {}
-                Ok(s) => {
-                    app.error(format!(
-                        "{editor} exited with {s}; the proposal stays pending"
-                    ));
-                    return Ok(());
-                }
-                Err(e) => {
-                    app.error(format!(
-                        "cannot run {editor}: {e} (set $EDITOR); the proposal stays pending"
-                    ));
-                    return Ok(());
-                }
+            let size = terminal::size()?;
+            app.area = Rect::new(0, 0, size.0, size.1);
+            app.dirty = true;
+            if let Err(e) = ran {
+                app.error(format!("{e}; the proposal stays pending"));
+                return Ok(());
             }
             match supervise::edit::parse(&p.request, &text) {
                 Ok(None) => app.info("modification cancelled; the proposal stays pending"),
@@ -307,10 +289,85 @@ fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result
                     "the edited change is invalid ({e}); the proposal stays pending"
                 )),
             }
-            let size = terminal::size()?;
-            app.area = Rect::new(0, 0, size.0, size.1);
-            app.dirty = true;
         }
     }
+    Ok(())
+}
+
+/// Run $EDITOR on `path`, the terminal handed over and taken back.
+fn run_editor(term: &mut Term, path: &std::path::Path) -> anyhow::Result<Result<(), String>> {
+    restore();
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".to_string());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
+        .status();
+    *term = setup()?;
+    // Not `clear()`: it asks the terminal for the cursor position, and the
+    // event reader would swallow the answer. A resize clears and redraws.
+    let size = term.size()?;
+    term.resize(Rect::new(0, 0, size.width, size.height))?;
+    Ok(match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("{editor} exited with {s}")),
+        Err(e) => Err(format!("cannot run {editor}: {e} (set $EDITOR)")),
+    })
+}
+
+/// `e`: the bottle's live routes in $EDITOR, validated by the manifest's
+/// rules, then applied with a reload.
+fn edit_egress(term: &mut Term, app: &mut App, slug: &str) -> anyhow::Result<()> {
+    use crate::backend::docker::live;
+    let home = app.paths.home.clone();
+    let config = match live::read_config(&home, slug) {
+        Ok(c) => c,
+        Err(e) => {
+            app.error(e);
+            return Ok(());
+        }
+    };
+    let before = crate::manifest::render_egress_block(&live::config_to_egress(&config));
+    let path = crate::state::dir(&home, slug).join("egress-edit.yaml");
+    let header = format!(
+        "# The live egress of {slug}, in the manifest's shape. Save and quit to apply\n# (validated first, then egress reloads; open connections stay up).\n"
+    );
+    if let Err(e) = std::fs::write(&path, format!("{header}{before}")) {
+        app.error(format!("cannot write {}: {e}", path.display()));
+        return Ok(());
+    }
+    let ran = run_editor(term, &path)?;
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    let size = terminal::size()?;
+    app.area = Rect::new(0, 0, size.0, size.1);
+    app.dirty = true;
+    if let Err(e) = ran {
+        app.error(format!("{e}; nothing changed"));
+        return Ok(());
+    }
+    let edited = match crate::manifest::parse_egress_block(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            app.error(format!(
+                "the edited egress is invalid ({e}); nothing changed"
+            ));
+            return Ok(());
+        }
+    };
+    let after = crate::manifest::render_egress_block(&edited);
+    if after == before {
+        app.info("egress unchanged");
+        return Ok(());
+    }
+    let mut new_config = config;
+    if let Err(e) = live::egress_into_config(&mut new_config, &edited) {
+        app.error(format!("{e}; nothing changed"));
+        return Ok(());
+    }
+    app.apply_egress_edit(slug, new_config, before, after);
     Ok(())
 }

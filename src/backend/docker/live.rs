@@ -63,15 +63,110 @@ pub async fn apply_egress(
     slug: &str,
     req: &EgressRequest,
 ) -> Result<(), String> {
+    let mut config = read_config(home, slug)?;
+    merge_config(&mut config, req);
+    apply_config(docker, home, slug, &config).await?;
+    if let Some(mut meta) = crate::state::read_metadata(home, slug) {
+        meta.routes = merge_egress(&meta.routes, req);
+        let _ = crate::state::write_metadata(&crate::state::dir(home, slug), &meta);
+    }
+    Ok(())
+}
+
+/// The bottle's live egress config, as bb last wrote it.
+pub fn read_config(home: &Path, slug: &str) -> Result<Value, String> {
+    let path = crate::state::dir(home, slug).join("egress.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The live routes in the manifest's shape (every host as a route).
+pub fn config_to_egress(config: &Value) -> crate::manifest::Egress {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let routes = config["routes"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| crate::manifest::Route {
+                    host: r["host"].as_str().unwrap_or_default().to_string(),
+                    path_allowlist: strings(&r["path_allowlist"]),
+                    auth: r["auth"]["token_env"]
+                        .as_str()
+                        .map(|t| crate::manifest::RouteAuth {
+                            scheme: if r["auth"]["scheme"] == "token" {
+                                crate::manifest::AuthScheme::Token
+                            } else {
+                                crate::manifest::AuthScheme::Bearer
+                            },
+                            token_ref: t.to_string(),
+                        }),
+                    role: None,
+                    tls_passthrough: r["tls_passthrough"].as_bool().unwrap_or(false),
+                    ssrf_ip_allowlist: strings(&r["ssrf_ip_allowlist"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::manifest::Egress {
+        routes,
+        allowlist: Vec::new(),
+    }
+}
+
+/// Put edited routes into a live config. A credential the bottle was not
+/// started with has no value in the bundle, so it is refused.
+pub fn egress_into_config(config: &mut Value, e: &crate::manifest::Egress) -> Result<(), String> {
+    let known: Vec<String> = config_to_egress(config)
+        .routes
+        .iter()
+        .filter_map(|r| r.auth.as_ref().map(|a| a.token_ref.clone()))
+        .collect();
+    let mut routes = Vec::new();
+    for r in &e.routes {
+        if let Some(a) = &r.auth {
+            if !known.contains(&a.token_ref) {
+                return Err(format!(
+                    "{}: token_ref {} is not one this bottle was started with; add it to the bottle's manifest and restart the bottle",
+                    r.host, a.token_ref
+                ));
+            }
+        }
+        routes.push(json!({
+            "host": r.host,
+            "path_allowlist": r.path_allowlist,
+            "auth": r.auth.as_ref().map(|a| json!({"scheme": a.scheme.as_str(), "token_env": a.token_ref})),
+            "tls_passthrough": r.tls_passthrough,
+            "ssrf_ip_allowlist": r.ssrf_ip_allowlist,
+        }));
+    }
+    for h in &e.allowlist {
+        routes.push(json!({"host": h, "path_allowlist": [], "auth": null, "tls_passthrough": false, "ssrf_ip_allowlist": []}));
+    }
+    config["routes"] = Value::Array(routes);
+    Ok(())
+}
+
+/// Write `config` as the bottle's egress config, copy it into the bundle
+/// and have egress reload it.
+pub async fn apply_config(
+    docker: &Docker,
+    home: &Path,
+    slug: &str,
+    config: &Value,
+) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let dir = crate::state::dir(home, slug);
     let path = dir.join("egress.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut config: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    merge_config(&mut config, req);
-    let bytes = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
+    let bytes = serde_json::to_vec_pretty(config).map_err(|e| e.to_string())?;
     // Temp file, then rename: a reload never reads half a config.
     let tmp = dir.join(".egress.json.tmp");
     crate::ca::write_file(&tmp, &bytes, 0o600).map_err(|e| e.to_string())?;
@@ -92,10 +187,11 @@ pub async fn apply_egress(
         )
         .await
         .map_err(|e| format!("cannot update {bundle}: {e}"))?;
+    let user = format!("{}:{}", owner.uid(), owner.gid());
     let (code, out) = super::exec::run(
         docker,
         &bundle,
-        &format!("{}:{}", owner.uid(), owner.gid()),
+        &user,
         &["mv", "/etc/bb/.egress.json.new", "/etc/bb/egress.json"],
     )
     .await
@@ -111,12 +207,7 @@ pub async fn apply_egress(
             }),
         )
         .await
-        .map_err(|e| format!("cannot signal {bundle} to reload: {e}"))?;
-    if let Some(mut meta) = crate::state::read_metadata(home, slug) {
-        meta.routes = merge_egress(&meta.routes, req);
-        let _ = crate::state::write_metadata(&dir, &meta);
-    }
-    Ok(())
+        .map_err(|e| format!("cannot signal {bundle} to reload: {e}"))
 }
 
 #[cfg(test)]

@@ -195,6 +195,17 @@ impl Backend for DockerBackend {
         true
     }
 
+    async fn replace_egress(
+        &self,
+        slug: &str,
+        config: serde_json::Value,
+    ) -> Result<(), BackendError> {
+        let docker = self.docker().await?;
+        live::apply_config(docker, &self.home, slug, &config)
+            .await
+            .map_err(BackendError::Failed)
+    }
+
     async fn update_egress(
         &self,
         slug: &str,

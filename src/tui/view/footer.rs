@@ -49,6 +49,7 @@ pub fn hints(app: &App) -> String {
             Action::Proposals,
             Action::ScrollMode,
             Action::Help,
+            Action::EditEgress,
             Action::Leave,
         ]
         .iter()
@@ -103,6 +104,7 @@ fn short(a: Action) -> &'static str {
         Action::ScrollMode => "scroll",
         Action::Help => "help",
         Action::Leave => "leave",
+        Action::EditEgress => "egress",
         _ => "",
     }
 }
