@@ -610,3 +610,72 @@ fn git_goes_through_the_gate_which_holds_the_key() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(left_behind(&slug), "");
 }
+
+#[test]
+fn a_capability_change_rebuilds_the_agent_and_keeps_its_work() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let mut bb = env.workspace_with_agent(40, 160);
+    bb.keys("remember this\r");
+    bb.wait_text("you said: remember this");
+    bb.keys("need RUN touch /usr/local/bin/bb-capability-marker\r");
+    bb.wait_text("faker: capability");
+    bb.prefix("p");
+    bb.wait_text("Proposal from faker");
+    assert!(
+        bb.screen()
+            .contains("RUN touch /usr/local/bin/bb-capability-marker"),
+        "the change is shown"
+    );
+    bb.keys("a");
+    // The container is rebuilt and a new session continues the old one.
+    bb.wait_text("rebuilt; continuing the conversation");
+    bb.wait_text("fake-agent ready (resumed)");
+    let slug = env.slugs().pop().unwrap();
+    let agent = format!("bb-{slug}");
+    assert_eq!(
+        docker(&[
+            "exec",
+            &agent,
+            "sh",
+            "-c",
+            "test -f /usr/local/bin/bb-capability-marker && echo yes"
+        ]),
+        "yes"
+    );
+    assert_eq!(
+        docker(&["exec", &agent, "cat", "/home/node/workspace/src/lib.rs"]),
+        "// the user's code",
+        "the workspace came along"
+    );
+    assert!(
+        docker(&["exec", &agent, "cat", "/home/node/.fake-agent-history"])
+            .contains("remember this")
+    );
+    // Still isolated and still trusting the bottle CA.
+    let nets = docker(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        &agent,
+    ]);
+    assert_eq!(nets, format!("bb-{slug}-internal"));
+    bb.keys("fetch http://evil.example/\r");
+    bb.wait_text("bb egress blocked this request: host evil.example");
+
+    bb.prefix("x");
+    bb.wait_text("Stop faker");
+    bb.keys("y");
+    bb.wait_text(&format!("stopped {slug}"));
+    bb.prefix("d");
+    bb.wait_exit();
+    assert_eq!(left_behind(&slug), "");
+    assert_eq!(
+        docker(&["images", "-q", &format!("bb-agent-{slug}")]),
+        "",
+        "the bottle's own image went with it"
+    );
+}

@@ -67,6 +67,19 @@ fn tools() -> Value {
             }
         },
         {
+            "name": "capability-block",
+            "description": "Ask the operator to add something to your image (Dockerfile lines run as root on top of it, like RUN apt-get install -y jq). On approval the image is rebuilt and your container recreated with your home directory and workspace carried over; this session ends and a new one starts.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "dockerfile_lines": {"type": "string", "description": "Dockerfile instructions to add"},
+                    "justification": {"type": "string"}
+                },
+                "required": ["dockerfile_lines", "justification"],
+                "additionalProperties": false
+            }
+        },
+        {
             "name": "report-stuck",
             "description": "Tell the operator you are stuck and why, in free text. Waits for their answer.",
             "inputSchema": {
@@ -228,6 +241,24 @@ impl Supervise {
                 )
                 .await
             }
+            "capability-block" => {
+                let lines = s("dockerfile_lines");
+                let why = s("justification");
+                if lines.is_empty() || why.is_empty() {
+                    return text("Give the Dockerfile lines and say why.", true);
+                }
+                if lines
+                    .lines()
+                    .any(|l| l.trim_start().to_ascii_uppercase().starts_with("FROM "))
+                {
+                    return text(
+                        "FROM is not allowed: the lines are added on top of your current image.",
+                        true,
+                    );
+                }
+                self.propose(json!({"kind": "capability", "dockerfile": lines}), &why)
+                    .await
+            }
             "report-stuck" => {
                 let message = s("message");
                 if message.is_empty() {
@@ -301,6 +332,9 @@ fn read_decision(path: &Path) -> Option<Value> {
                     "{} now carries a credential the proxy injects",
                     req["host"].as_str().unwrap_or("?")
                 ),
+                Some("capability") => {
+                    "your image is being rebuilt with the change; this session ends and a new one starts".to_string()
+                }
                 _ => "the operator approved".to_string(),
             };
             let note = d["note"]

@@ -119,6 +119,7 @@ async fn initialize_list_and_ask() {
             "list-egress-proxy-routes",
             "egress-proxy-block",
             "credentialed-route-request",
+            "capability-block",
             "report-stuck"
         ]
     );

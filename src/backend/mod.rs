@@ -111,6 +111,24 @@ pub trait Backend: Send + Sync {
         false
     }
 
+    /// Whether approved Dockerfile changes can be built into a bottle.
+    fn applies_capability(&self) -> bool {
+        false
+    }
+
+    /// Rebuild the agent's image with approved Dockerfile lines and recreate
+    /// its container, carrying its home over.
+    async fn apply_capability(
+        &self,
+        slug: &str,
+        _lines: &str,
+        _progress: Progress,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Failed(format!(
+            "bottle {slug}: capability changes (a rebuilt image) need the Docker backend"
+        )))
+    }
+
     /// Replace a running bottle's egress config (the operator's edit).
     async fn replace_egress(
         &self,

@@ -205,10 +205,6 @@ impl App {
         self.entries.get(self.focus)
     }
 
-    fn focused_mut(&mut self) -> Option<&mut Entry> {
-        self.entries.get_mut(self.focus)
-    }
-
     pub fn info(&mut self, text: impl Into<String>) {
         self.status = Some(Status {
             text: text.into(),
@@ -684,29 +680,31 @@ impl App {
     }
 
     fn attach_focused(&mut self, how: Attach) {
+        self.attach_at(self.focus, how);
+    }
+
+    /// Start a session in entry `idx`'s bottle.
+    fn attach_at(&mut self, idx: usize, how: Attach) {
         let spec = self.spec();
-        let Some(e) = self.focused_mut() else { return };
-        let Some(active) = e.active.clone() else {
+        let Some(active) = self.entries.get(idx).and_then(|e| e.active.clone()) else {
             return;
         };
-        let Some(backend) = self
-            .backends
-            .iter()
-            .find(|b| b.kind() == active.backend)
-            .cloned()
-        else {
+        let Some(backend) = self.backend(active.backend) else {
             self.error(format!(
                 "the {} backend is not available",
                 active.backend.name()
             ));
             return;
         };
-        let e = &mut self.entries[self.focus];
+        let e = &mut self.entries[idx];
         e.phase = Phase::Launching;
-        e.log = vec![format!(
-            "attaching to {} (continuing the last conversation if there is one)",
-            e.slug
-        )];
+        e.log = vec![match how {
+            Attach::Resume => format!(
+                "attaching to {} (continuing the last conversation if there is one)",
+                e.slug
+            ),
+            Attach::Fresh => format!("starting the agent in {}", e.slug),
+        }];
         let tx = self.tx.clone();
         let slug = e.slug.clone();
         tokio::spawn(async move {
@@ -715,6 +713,62 @@ impl App {
                 Err(e) => BottleMsg::Failed(e.to_string()),
             };
             let _ = tx.send(AppEvent::Bottle(slug, msg));
+        });
+    }
+
+    /// An approved capability change: answer the agent (its session is
+    /// about to end), rebuild, then continue the conversation in a new one.
+    fn rebuild(&mut self, p: &Proposal, decision: Decision, lines: String) {
+        let state = self.paths.state_dir();
+        let Some(idx) = self.entries.iter().position(|e| e.slug == p.slug) else {
+            return;
+        };
+        let backend = self
+            .backend(self.entries[idx].backend)
+            .filter(|b| b.applies_capability());
+        let Some(backend) = backend else {
+            let reason =
+                "capability changes (a rebuilt image) need the Docker backend; nothing was changed"
+                    .to_string();
+            let outcome = record(
+                &state,
+                p,
+                &Decision::Rejected {
+                    reason: reason.clone(),
+                },
+            );
+            self.on_decided(&p.slug, None, outcome.and(Err(reason)));
+            return;
+        };
+        if let Err(e) = record(&state, p, &decision) {
+            self.error(e);
+            return;
+        }
+        let e = &mut self.entries[idx];
+        e.phase = Phase::Launching;
+        e.log = vec![format!(
+            "rebuilding {}'s image with the approved change",
+            e.agent
+        )];
+        let (tx, slug) = (self.tx.clone(), p.slug.clone());
+        tokio::spawn(async move {
+            let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let fwd = tx.clone();
+            let fwd_slug = slug.clone();
+            let forward = tokio::spawn(async move {
+                while let Some(line) = prx.recv().await {
+                    let _ = fwd.send(AppEvent::Bottle(
+                        fwd_slug.clone(),
+                        BottleMsg::Progress(line),
+                    ));
+                }
+            });
+            let result = backend
+                .apply_capability(&slug, &lines, ptx)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = forward.await;
+            let _ = tx.send(AppEvent::Bottle(slug, BottleMsg::Rebuilt(result)));
         });
     }
 
@@ -788,6 +842,14 @@ impl App {
             BottleMsg::StopFailed(why) => {
                 self.entries[idx].phase = Phase::Unreachable;
                 self.error(format!("could not stop {slug}: {why}"));
+            }
+            BottleMsg::Rebuilt(Ok(())) => {
+                self.info(format!("{slug} rebuilt; continuing the conversation"));
+                self.attach_at(idx, Attach::Resume);
+            }
+            BottleMsg::Rebuilt(Err(why)) => {
+                self.entries[idx].phase = Phase::Failed(why.clone());
+                self.error(format!("rebuilding {slug} failed: {why}"));
             }
         }
     }
@@ -938,6 +1000,15 @@ impl App {
     pub fn decide(&mut self, p: &Proposal, decision: Decision) {
         let state = self.paths.state_dir();
         self.proposals.retain(|q| q.id != p.id);
+        if let Decision::Approved {
+            request: Request::Capability { dockerfile },
+            ..
+        } = &decision
+        {
+            let lines = dockerfile.clone();
+            self.rebuild(p, decision, lines);
+            return;
+        }
         let live = self
             .entries
             .iter()

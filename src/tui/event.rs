@@ -40,5 +40,7 @@ pub enum BottleMsg {
     /// A resume was asked for but there was nothing to continue.
     Failed(String),
     Stopped,
+    /// A capability change was built and the agent container recreated.
+    Rebuilt(Result<(), String>),
     StopFailed(String),
 }

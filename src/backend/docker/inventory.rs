@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use bollard::query_parameters::{
-    ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, LogsOptions,
+    RemoveContainerOptions, RemoveImageOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -146,6 +147,28 @@ pub async fn remove_bottle(docker: &Docker, slug: &str) -> Result<usize, bollard
     for (name, _) in networks(docker, &[(names::SLUG, slug)]).await? {
         docker.remove_network(&name).await?;
         removed += 1;
+    }
+    // Images built for this bottle alone (capability changes).
+    let own = docker
+        .list_images(Some(ListImagesOptions {
+            filters: Some(std::collections::HashMap::from([(
+                "reference".to_string(),
+                vec![format!("bb-agent-{slug}")],
+            )])),
+            ..Default::default()
+        }))
+        .await?;
+    for img in own {
+        let _ = docker
+            .remove_image(
+                &img.id,
+                Some(RemoveImageOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+                None,
+            )
+            .await;
     }
     Ok(removed)
 }

@@ -24,7 +24,7 @@ use crate::plan::{provider, BottlePlan, PlannedValue, SecretOrigin};
 use crate::state::{self, Metadata};
 
 const NODE_UID: u64 = 1000;
-const CA_GUEST: &str = "/usr/local/share/ca-certificates/bb-bottle.crt";
+pub const CA_GUEST: &str = "/usr/local/share/ca-certificates/bb-bottle.crt";
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +179,14 @@ fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<S
         env.push(format!("{}={value}", e.name));
     }
     env
+}
+
+/// Installs the bottle CA into the agent's trust store.
+pub fn trust_script() -> String {
+    format!(
+        "if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1; \
+         else cat {CA_GUEST} >> {CA_BUNDLE}; fi"
+    )
 }
 
 /// The egress daemon's config: routes, and for credentialed ones the env
@@ -579,10 +587,7 @@ async fn make(
         )
         .await
         .map_err(docker_err("starting the agent container"))?;
-    let trust = format!(
-        "if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1; \
-         else cat {CA_GUEST} >> {CA_BUNDLE}; fi"
-    );
+    let trust = trust_script();
     let (code, out) = run_exec(docker, &n.agent, "root", &["sh", "-c", &trust])
         .await
         .map_err(docker_err("installing the bottle CA"))?;

@@ -1,5 +1,6 @@
 //! The Docker backend, through bollard: bottles as real containers.
 
+pub mod capability;
 pub mod context;
 pub mod exec;
 pub mod images;
@@ -193,6 +194,22 @@ impl Backend for DockerBackend {
 
     fn applies_egress(&self) -> bool {
         true
+    }
+
+    fn applies_capability(&self) -> bool {
+        true
+    }
+
+    async fn apply_capability(
+        &self,
+        slug: &str,
+        lines: &str,
+        progress: Progress,
+    ) -> Result<(), BackendError> {
+        let docker = self.docker().await?;
+        capability::apply(docker, &self.home, slug, lines, &progress)
+            .await
+            .map_err(BackendError::Failed)
     }
 
     async fn replace_egress(

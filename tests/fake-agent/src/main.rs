@@ -69,8 +69,26 @@ fn fetch(url: &str) -> String {
 /// makes, answered when the operator decides.
 fn ask(args: &str) -> String {
     let (host, reason) = args.split_once(' ').unwrap_or((args, "the test needs it"));
+    mcp_call(
+        "egress-proxy-block",
+        &format!("{{\"host\":\"{host}\",\"justification\":\"{reason}\"}}"),
+    )
+}
+
+/// Ask for Dockerfile lines to be added to this bottle's image.
+fn need(lines: &str) -> String {
+    mcp_call(
+        "capability-block",
+        &format!(
+            "{{\"dockerfile_lines\":\"{}\",\"justification\":\"the test needs it\"}}",
+            lines.replace('"', "'")
+        ),
+    )
+}
+
+fn mcp_call(tool: &str, arguments: &str) -> String {
     let body = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"egress-proxy-block\",\"arguments\":{{\"host\":\"{host}\",\"justification\":\"{reason}\"}}}}}}"
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{arguments}}}}}"
     );
     let mut s = match TcpStream::connect("sidecars:9100") {
         Ok(s) => s,
@@ -154,6 +172,7 @@ fn main() {
             ("fetch", url) => fetch(url),
             ("direct", target) => direct(target),
             ("ask", rest) => ask(rest),
+            ("need", lines) => need(lines),
             ("env", name) => format!(
                 "env {name}={}",
                 std::env::var(name).unwrap_or_else(|_| "<unset>".into())
