@@ -1001,6 +1001,20 @@ impl App {
         let state = self.paths.state_dir();
         self.proposals.retain(|q| q.id != p.id);
         if let Decision::Approved {
+            request: Request::Credentialed { host, token_ref },
+            ..
+        } = &decision
+        {
+            let Some(token) = token_ref.clone() else {
+                self.proposals.insert(0, p.clone());
+                self.error("pick the token first: m opens the request in $EDITOR to set token_ref");
+                return;
+            };
+            let host = host.clone();
+            self.apply_credentialed(p, decision, &host, &token);
+            return;
+        }
+        if let Decision::Approved {
             request: Request::Capability { dockerfile },
             ..
         } = &decision
@@ -1052,6 +1066,59 @@ impl App {
         };
         let outcome = record(&state, p, &decision);
         self.on_decided(&p.slug, applied, outcome);
+    }
+
+    /// Add a route carrying `token` (one the bottle holds) for `host`,
+    /// then answer the agent.
+    fn apply_credentialed(&mut self, p: &Proposal, decision: Decision, host: &str, token: &str) {
+        use crate::backend::docker::live;
+        let Some(backend) = self
+            .entries
+            .iter()
+            .find(|e| e.slug == p.slug)
+            .and_then(|e| self.backend(e.backend))
+            .filter(|b| b.applies_egress())
+        else {
+            self.proposals.insert(0, p.clone());
+            self.error("only a running Docker bottle's egress can be changed");
+            return;
+        };
+        let mut config = match live::read_config(&self.paths.home, &p.slug) {
+            Ok(c) => c,
+            Err(e) => {
+                self.error(e);
+                return;
+            }
+        };
+        let mut egress = live::config_to_egress(&config);
+        egress.routes.retain(|r| r.host != host);
+        let mut route = crate::manifest::Route::bare(host);
+        route.auth = Some(crate::manifest::RouteAuth {
+            scheme: crate::manifest::AuthScheme::Bearer,
+            token_ref: token.to_string(),
+        });
+        egress.routes.push(route);
+        if let Err(e) = live::egress_into_config(&mut config, &egress) {
+            self.proposals.insert(0, p.clone());
+            self.error(e);
+            return;
+        }
+        let (tx, p, state) = (self.tx.clone(), p.clone(), self.paths.state_dir());
+        self.info(format!("applying: {} {}", p.agent, p.request.summary()));
+        tokio::spawn(async move {
+            let outcome = match backend.replace_egress(&p.slug, config).await {
+                Ok(()) => record(&state, &p, &decision),
+                Err(e) => Err(format!(
+                    "could not apply {}: {e}; the proposal stays pending",
+                    p.request.summary()
+                )),
+            };
+            let _ = tx.send(AppEvent::Decided {
+                slug: p.slug.clone(),
+                applied: None,
+                outcome,
+            });
+        });
     }
 
     /// Apply the operator's edit of a bottle's live egress, and log it.

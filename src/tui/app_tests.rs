@@ -237,3 +237,35 @@ fn approving_and_rejecting_proposals_records_decisions() {
             .unwrap();
     assert!(rejected.contains("\"reason\": \"no\""), "{rejected}");
 }
+
+#[test]
+fn a_credentialed_route_is_not_approved_before_a_token_is_picked() {
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Running);
+    let p = Proposal {
+        id: "c1".into(),
+        slug: "alpha-x".into(),
+        agent: "alpha".into(),
+        created_at: "1".into(),
+        reason: "needs the API".into(),
+        request: Request::Credentialed {
+            host: "api.example.com".into(),
+            token_ref: None,
+        },
+    };
+    a.update(AppEvent::Proposals(vec![p.clone()]));
+    a.decide(
+        &p,
+        Decision::Approved {
+            request: p.request.clone(),
+            note: None,
+        },
+    );
+    assert_eq!(a.proposals.len(), 1, "still pending");
+    assert!(a
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("pick the token first"));
+}
