@@ -679,3 +679,25 @@ fn a_capability_change_rebuilds_the_agent_and_keeps_its_work() {
         "the bottle's own image went with it"
     );
 }
+
+#[test]
+fn the_sidecar_image_runs_as_any_host_uid() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    // A launch builds the sidecar image; then run it as a uid it never saw.
+    let env = Env::new("");
+    let slug = env.start();
+    let out = docker(&[
+        "run", "--rm", "-u", "4321:4321", "--entrypoint", "sh", "bb-sidecars:latest", "-c",
+        "bb-sidecar init --daemons none --grace 1 >/dev/null 2>&1 & sleep 1; ssh -G git.example 2>&1 | head -n 1",
+    ]);
+    assert!(
+        out.starts_with("user ") && !out.contains("No user exists"),
+        "ssh works for the bundle's uid: {out}"
+    );
+    let o = env.bb(&["stop", &slug]);
+    assert!(o.status.success());
+    assert_eq!(left_behind(&slug), "");
+}

@@ -80,7 +80,29 @@ fn reap(children: &mut BTreeMap<String, Child>) {
     }
 }
 
+/// ssh (for the git gate) refuses to run for a uid with no passwd entry;
+/// the bundle runs as the host user's uid, which the image does not know.
+fn ensure_passwd_entry() {
+    // SAFETY: getuid/getgid/getpwuid have no preconditions; the result is
+    // only checked for null.
+    let (uid, gid, known) = unsafe {
+        let uid = libc::getuid();
+        (uid, libc::getgid(), !libc::getpwuid(uid).is_null())
+    };
+    if known {
+        return;
+    }
+    let line = format!("bb:x:{uid}:{gid}:bb sidecars:/tmp:/bin/sh\n");
+    match std::fs::OpenOptions::new().append(true).open("/etc/passwd") {
+        Ok(mut f) => {
+            let _ = std::io::Write::write_all(&mut f, line.as_bytes());
+        }
+        Err(e) => log(&format!("uid {uid} has no passwd entry and /etc/passwd is not writable ({e}); ssh to git remotes will fail")),
+    }
+}
+
 pub fn run(requested: &[String], grace: Duration) -> ExitCode {
+    ensure_passwd_entry();
     let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1]) {
         Ok(s) => s,
         Err(e) => {

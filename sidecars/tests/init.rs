@@ -21,12 +21,29 @@ fn a_dying_daemon_is_logged_and_sigterm_stops_everything() {
     });
     let mut seen = Vec::new();
     while !seen.iter().any(|l: &String| l.contains("egress exited")) {
-        seen.push(rx.recv_timeout(std::time::Duration::from_secs(30)).expect("init went quiet"));
+        seen.push(
+            rx.recv_timeout(std::time::Duration::from_secs(30))
+                .expect("init went quiet"),
+        );
     }
-    assert!(seen.iter().any(|l| l.contains("no-such-daemon is not in this build")), "{seen:?}");
-    assert!(seen.iter().any(|l| l.contains("the other daemons keep running")), "{seen:?}");
-    assert!(child.try_wait().unwrap().is_none(), "init outlives its daemons");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("no-such-daemon is not in this build")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("the other daemons keep running")),
+        "{seen:?}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "init outlives its daemons"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
