@@ -698,3 +698,129 @@ fn the_sidecar_image_runs_as_any_host_uid() {
     assert!(o.status.success());
     assert_eq!(left_behind(&slug), "");
 }
+
+#[test]
+fn pushes_go_upstream_over_ssh_with_the_gates_key_and_secrets_do_not() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images");
+    let built = Command::new("docker")
+        .args(["build", "-q", "-t", "bb-test-git-upstream", "-f"])
+        .arg(images.join("git-upstream.Dockerfile"))
+        .arg(&images)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let host_key = docker(&[
+        "run",
+        "--rm",
+        "bb-test-git-upstream",
+        "cat",
+        "/etc/ssh/ssh_host_ed25519_key.pub",
+    ]);
+    let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
+
+    let env = Env::new("");
+    let key = env.dir.path().join("gate_key");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let bottle = std::fs::read_to_string(env.home().join("bottles/fake.md")).unwrap();
+    let with_git = bottle.replacen(
+        "---\n",
+        &format!(
+            "---\ngit:\n  user: {{name: Fake Agent, email: fake@bottle.example}}\n  remotes:\n    git.example:\n      Upstream: ssh://git@git.example/home/git/app.git\n      IdentityFile: {}\n      KnownHostKey: {}\n",
+            key.display(),
+            host_key.join(" ")
+        ),
+        1,
+    );
+    std::fs::write(env.home().join("bottles/fake.md"), with_git).unwrap();
+    let slug = env.start();
+    let agent = format!("bb-{slug}");
+    // The real upstream, reachable from the bundle's egress network only.
+    let upstream = format!("bb-test-upstream-{slug}");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &upstream,
+        "--label",
+        &format!("bb.slug={slug}"),
+        "--network",
+        &format!("bb-{slug}-egress"),
+        "--network-alias",
+        "git.example",
+        "-e",
+        &format!("PUBKEY={}", pubkey.trim()),
+        "bb-test-git-upstream",
+    ]);
+    let upstream_log = |ref_: &str| {
+        docker(&[
+            "exec",
+            &upstream,
+            "git",
+            "--git-dir",
+            "/home/git/app.git",
+            "log",
+            "--format=%s",
+            ref_,
+        ])
+    };
+    for _ in 0..100 {
+        if upstream_log("main") == "seed" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let sh = |script: &str| {
+        docker(&[
+            "exec",
+            &agent,
+            "sh",
+            "-c",
+            &format!("cd /tmp && {script} 2>&1; true"),
+        ])
+    };
+    let clone =
+        sh("git clone ssh://git@git.example/home/git/app.git app && git -C app log --format=%s");
+    assert!(clone.ends_with("seed"), "clone through the gate: {clone}");
+    assert_eq!(
+        sh("git -C app ls-remote --get-url origin"),
+        "http://sidecars:9420/app.git",
+        "git reaches upstream only through the gate"
+    );
+    assert!(
+        sh("ls -A /home/node/.ssh").contains("No such file"),
+        "the agent holds no key"
+    );
+    let push = sh("cd app && echo 'fn main() {}' > main.rs && git add . && git commit -qm clean-work && git push origin main");
+    assert_eq!(
+        upstream_log("main").lines().next(),
+        Some("clean-work"),
+        "the clean push arrived upstream: {push}"
+    );
+    let leak = sh("cd app && echo 'AWS=AKIAIOSFODNN7EXAMPLE' > creds.env && git add . && git commit -qm leak && git push origin main");
+    assert!(leak.contains("aws-access-key-id in creds.env:1"), "{leak}");
+    assert_eq!(
+        upstream_log("main").lines().next(),
+        Some("clean-work"),
+        "the secret never left"
+    );
+
+    docker(&["rm", "-f", &upstream]);
+    let o = env.bb(&["stop", &slug]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(left_behind(&slug), "");
+}
