@@ -645,17 +645,7 @@ impl App {
         let spec = self.spec();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<String>();
-            let fwd_tx = tx.clone();
-            let fwd_slug = slug.clone();
-            let forward = tokio::spawn(async move {
-                while let Some(line) = prx.recv().await {
-                    let _ = fwd_tx.send(AppEvent::Bottle(
-                        fwd_slug.clone(),
-                        BottleMsg::Progress(line),
-                    ));
-                }
-            });
+            let (ptx, forward) = forward_progress(&tx, &slug);
             let send = |m| {
                 let _ = tx.send(AppEvent::Bottle(slug.clone(), m));
             };
@@ -752,17 +742,7 @@ impl App {
         )];
         let (tx, slug) = (self.tx.clone(), p.slug.clone());
         tokio::spawn(async move {
-            let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<String>();
-            let fwd = tx.clone();
-            let fwd_slug = slug.clone();
-            let forward = tokio::spawn(async move {
-                while let Some(line) = prx.recv().await {
-                    let _ = fwd.send(AppEvent::Bottle(
-                        fwd_slug.clone(),
-                        BottleMsg::Progress(line),
-                    ));
-                }
-            });
+            let (ptx, forward) = forward_progress(&tx, &slug);
             let result = backend
                 .apply_capability(&slug, &lines, ptx)
                 .await
@@ -1334,6 +1314,22 @@ impl App {
     pub fn proposals_for(&self, slug: &str) -> usize {
         self.proposals.iter().filter(|p| p.slug == slug).count()
     }
+}
+
+/// A progress sink whose lines become `BottleMsg::Progress` for `slug`;
+/// await the handle to be sure every line was delivered.
+fn forward_progress(
+    tx: &UnboundedSender<AppEvent>,
+    slug: &str,
+) -> (crate::backend::Progress, tokio::task::JoinHandle<()>) {
+    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (tx, slug) = (tx.clone(), slug.to_string());
+    let handle = tokio::spawn(async move {
+        while let Some(line) = prx.recv().await {
+            let _ = tx.send(AppEvent::Bottle(slug.clone(), BottleMsg::Progress(line)));
+        }
+    });
+    (ptx, handle)
 }
 
 /// Write the decision for the supervise sidecar and append it to the

@@ -1,4 +1,5 @@
-//! bb's keys: a tmux-like prefix, the actions after it, and direct jumps.
+//! bb's keys: a prefix key (as terminal multiplexers have), the actions
+//! after it, and direct jumps.
 //! Every key bb keeps is one the agent loses, so bb keeps only these, and
 //! all of them are remappable.
 
