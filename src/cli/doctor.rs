@@ -10,6 +10,9 @@ use crate::backend::docker::Engine;
 use crate::plan::{self, BackendKind, Blocker, SIDECAR_IMAGE};
 use crate::system::SystemHost;
 
+/// The key for "the host has no Codex login" among missing secrets.
+const CODEX_LOGIN: &str = "(codex login)";
+
 #[derive(Default)]
 struct Report {
     failures: usize,
@@ -75,7 +78,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
                     }
                     Blocker::MissingCodexLogin => {
                         missing
-                            .entry("codex login (~/.codex/auth.json)".into())
+                            .entry(CODEX_LOGIN.into())
                             .or_default()
                             .insert(bottle.name.clone());
                     }
@@ -84,11 +87,16 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
             }
         }
         for (name, bottles) in &missing {
-            let bottles: Vec<&str> = bottles.iter().map(String::as_str).collect();
-            r.fail(format!(
-                "secret {name} is missing on the host (bottles: {}); launches of their agents will fail until it is set",
-                bottles.join(", ")
-            ));
+            let bottles = bottles
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            r.fail(if name == CODEX_LOGIN {
+                format!("no Codex login on the host (~/.codex/auth.json; bottles: {bottles}): run `codex login --device-auth`")
+            } else {
+                format!("secret {name} is not set on the host (bottles: {bottles}): export it before launching their agents")
+            });
         }
     }
 
