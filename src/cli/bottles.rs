@@ -165,6 +165,22 @@ pub fn start(ctx: &Ctx, agent: &str, yes: bool, ws: &WorkspaceArgs) -> Result<St
             return Err(anyhow!("not launched"));
         }
     }
+    let mut plan = plan;
+    let questions = plan.questions();
+    if !questions.is_empty() && !std::io::stdin().is_terminal() {
+        let names: Vec<&str> = questions.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(anyhow!(
+            "{} asked at launch: run bb start in a terminal to answer",
+            names.join(", ")
+        ));
+    }
+    for (name, question) in questions {
+        eprint!("{question} ({name}): ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        plan.answer(&name, answer.trim_end_matches(['\n', '\r']).to_string());
+    }
     let slug = plan.slug.clone();
     runtime()?.block_on(async {
         let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());

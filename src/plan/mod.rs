@@ -171,6 +171,25 @@ impl BottlePlan {
         self
     }
 
+    /// Env values the manifest asks the operator for at launch: (name,
+    /// question), in order.
+    pub fn questions(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .filter_map(|e| match &e.value {
+                PlannedValue::Manifest(EnvValue::Ask(q)) => Some((e.name.clone(), q.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Fill an asked value with the operator's answer.
+    pub fn answer(&mut self, name: &str, value: String) {
+        if let Some(e) = self.env.iter_mut().find(|e| e.name == name) {
+            e.value = PlannedValue::Manifest(EnvValue::Literal(value));
+        }
+    }
+
     /// The session's working directory inside the bottle.
     pub fn workdir(&self) -> &'static str {
         if self.workspace.is_some() {

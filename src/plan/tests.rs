@@ -217,6 +217,29 @@ fn env_interpolation_needs_the_host_variable() {
 }
 
 #[test]
+fn asked_values_are_filled_by_answers() {
+    let (_d, m) = manifest(&[
+        (
+            "bottles/q.md",
+            "---\nenv:\n  NAME: \"?Your name, for commits\"\n  MODE: fast\n---\n",
+        ),
+        ("agents/a.md", "---\nbottle: q\n---\n"),
+    ]);
+    let mut p = plan(&m, "a", &host());
+    assert_eq!(
+        p.questions(),
+        vec![("NAME".to_string(), "Your name, for commits".to_string())]
+    );
+    p.answer("NAME", "Ada".into());
+    assert!(p.questions().is_empty());
+    let name = p.env.iter().find(|e| e.name == "NAME").unwrap();
+    assert_eq!(
+        name.value,
+        PlannedValue::Manifest(EnvValue::Literal("Ada".into()))
+    );
+}
+
+#[test]
 fn custom_dockerfiles_resolve_against_the_cwd() {
     let (_d, m) = manifest(&[
         (

@@ -18,8 +18,8 @@ use super::event::{AppEvent, BottleMsg};
 use super::input::{encode_key, encode_mouse, encode_paste, Modes};
 use super::keymap::{Action, Resolved};
 use super::modal::{
-    picker::PickerOutcome, proposal::ProposalOutcome, text_key, BackendChoice, Modal, PickItem,
-    Picker, PreflightModal, ProposalModal, TextOutcome,
+    picker::PickerOutcome, proposal::ProposalOutcome, text_key, AskModal, BackendChoice, Modal,
+    PickItem, Picker, PreflightModal, ProposalModal, TextOutcome,
 };
 use super::view::layout::{layout, Layout};
 use crate::backend::{ActiveBottle, Attach, BottleState, SessionSpec, SharedBackend};
@@ -907,8 +907,17 @@ impl App {
                     None
                 }
                 TextOutcome::Yes => {
-                    self.launch(p.plan);
-                    None
+                    let questions = p.plan.questions();
+                    if questions.is_empty() {
+                        self.launch(p.plan);
+                        None
+                    } else {
+                        Some(Modal::Ask(Box::new(AskModal {
+                            plan: p.plan,
+                            questions,
+                            input: String::new(),
+                        })))
+                    }
                 }
             },
             Modal::ConfirmStop { slug, agent } => match key.code {
@@ -918,6 +927,32 @@ impl App {
                 }
                 KeyCode::Char('n' | 'N') | KeyCode::Esc | KeyCode::Enter => None,
                 _ => Some(Modal::ConfirmStop { slug, agent }),
+            },
+            Modal::Ask(mut a) => match key.code {
+                KeyCode::Esc => {
+                    self.info("launch cancelled");
+                    None
+                }
+                KeyCode::Enter => {
+                    let (name, _) = a.questions.remove(0);
+                    let value = std::mem::take(&mut a.input);
+                    a.plan.answer(&name, value);
+                    if a.questions.is_empty() {
+                        self.launch(a.plan);
+                        None
+                    } else {
+                        Some(Modal::Ask(a))
+                    }
+                }
+                KeyCode::Backspace => {
+                    a.input.pop();
+                    Some(Modal::Ask(a))
+                }
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    a.input.push(c);
+                    Some(Modal::Ask(a))
+                }
+                _ => Some(Modal::Ask(a)),
             },
             Modal::Help { mut scroll } => {
                 let lines = super::view::help::lines(&self.config.keymap).len();

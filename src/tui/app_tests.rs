@@ -269,3 +269,51 @@ fn a_credentialed_route_is_not_approved_before_a_token_is_picked() {
         .text
         .contains("pick the token first"));
 }
+
+#[test]
+fn asked_values_are_collected_before_launch() {
+    use crate::tui::modal::AskModal;
+    let (mut a, _rx) = app();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bottles")).unwrap();
+    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.path().join("bottles/q.md"),
+        "---\nenv:\n  NAME: \"?Your name\"\n  TEAM: \"?Your team\"\n---\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("agents/q.md"), "---\nbottle: q\n---\n").unwrap();
+    let m = crate::manifest::load(&crate::manifest::Layout {
+        home: dir.path().into(),
+        repo: None,
+    });
+    let (agent, bottle) = m.agent("q").unwrap();
+    let plan = crate::plan::resolve(
+        agent,
+        bottle,
+        &crate::plan::FixedHost::default(),
+        BackendKind::Docker,
+        "x",
+    );
+    let questions = plan.questions();
+    a.modal = Some(Modal::Ask(Box::new(AskModal {
+        plan,
+        questions,
+        input: String::new(),
+    })));
+    for c in "Ada".chars() {
+        key(&mut a, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+    key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+    let Some(Modal::Ask(ask)) = &a.modal else {
+        panic!("the second question is asked")
+    };
+    assert_eq!(ask.questions[0].0, "TEAM");
+    assert!(
+        ask.plan.questions().iter().all(|(n, _)| n != "NAME"),
+        "NAME was answered"
+    );
+    key(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(a.modal.is_none());
+    assert_eq!(a.status.as_ref().unwrap().text, "launch cancelled");
+}

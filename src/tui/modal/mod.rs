@@ -15,9 +15,16 @@ pub enum Modal {
     Picker(Picker),
     Backend(BackendChoice),
     Preflight(Box<PreflightModal>),
-    ConfirmStop { slug: String, agent: String },
+    ConfirmStop {
+        slug: String,
+        agent: String,
+    },
     Proposal(Box<ProposalModal>),
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
+    /// Env values the manifest asks for, one at a time, before launch.
+    Ask(Box<AskModal>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +32,13 @@ pub struct BackendChoice {
     pub agent: String,
     pub options: Vec<BackendKind>,
     pub selected: usize,
+}
+
+pub struct AskModal {
+    pub plan: BottlePlan,
+    /// (name, question) still to answer; the first is being asked.
+    pub questions: Vec<(String, String)>,
+    pub input: String,
 }
 
 pub struct PreflightModal {

@@ -34,6 +34,7 @@ pub fn hints(app: &App) -> String {
             Modal::Proposal(p) if p.reason.is_some() => "type the reason · Enter reject · Esc back".into(),
             Modal::Proposal(_) => "a approve · m modify in $EDITOR · r reject · Esc decide later".into(),
             Modal::Help { .. } => "↑↓ scroll · Esc close".into(),
+            Modal::Ask(_) => "type the value · Enter next · Esc cancel the launch".into(),
         };
     }
     if app.scroll.is_some() {

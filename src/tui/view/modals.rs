@@ -126,6 +126,21 @@ pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
             ];
             f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
         }
+        Modal::Ask(a) => {
+            let area = centered(full, 70, 6);
+            let inner = frame(f, area, &format!("Launch {}", a.plan.agent));
+            let (name, question) = a.questions.first().cloned().unwrap_or_default();
+            let text = vec![
+                Line::from(question),
+                Line::from(Span::styled(
+                    format!("(env {name})"),
+                    Style::default().fg(Color::DarkGray),
+                )),
+                Line::from(""),
+                Line::from(format!("> {}_", a.input)),
+            ];
+            f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
+        }
         Modal::Help { scroll } => {
             let lines = super::help::lines(&app.config.keymap);
             let area = centered(full, 84, lines.len() as u16 + 2);

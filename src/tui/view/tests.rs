@@ -178,6 +178,17 @@ fn modals() {
             &[]
         )))))
     );
+    let plan = preflight().plan;
+    let mut a = busy(80, 24);
+    a.modal = Some(Modal::Ask(Box::new(crate::tui::modal::AskModal {
+        plan,
+        questions: vec![(
+            "GIT_AUTHOR_NAME".into(),
+            "Your name, for the commit log".into(),
+        )],
+        input: "Ada Lovel".into(),
+    })));
+    insta::assert_snapshot!("modal_ask", draw(&a));
     pm.reason = Some("use the mirror".into());
     let mut b = busy(80, 24);
     b.modal = Some(Modal::Proposal(Box::new(pm)));
