@@ -262,20 +262,13 @@ fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result
             let dir = app.paths.state_dir().join(&p.slug);
             let _ = std::fs::create_dir_all(&dir);
             let path = dir.join(format!("proposal-{}.edit.yaml", p.id));
-            if let Err(e) = std::fs::write(&path, supervise::edit::render(&p.request)) {
-                app.error(format!("cannot write {}: {e}", path.display()));
-                return Ok(());
-            }
-            let ran = run_editor(term, &path)?;
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let _ = std::fs::remove_file(&path);
-            let size = terminal::size()?;
-            app.area = Rect::new(0, 0, size.0, size.1);
-            app.dirty = true;
-            if let Err(e) = ran {
-                app.error(format!("{e}; the proposal stays pending"));
-                return Ok(());
-            }
+            let text = match edit_text(term, app, &path, &supervise::edit::render(&p.request))? {
+                Ok(t) => t,
+                Err(e) => {
+                    app.error(format!("{e}; the proposal stays pending"));
+                    return Ok(());
+                }
+            };
             match supervise::edit::parse(&p.request, &text) {
                 Ok(None) => app.info("modification cancelled; the proposal stays pending"),
                 Ok(Some(request)) => app.decide(
@@ -292,6 +285,26 @@ fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// Let the operator edit `initial` in $EDITOR (via a file at `path`,
+/// removed after); the edited text, or why there is none.
+fn edit_text(
+    term: &mut Term,
+    app: &mut App,
+    path: &std::path::Path,
+    initial: &str,
+) -> anyhow::Result<Result<String, String>> {
+    if let Err(e) = std::fs::write(path, initial) {
+        return Ok(Err(format!("cannot write {}: {e}", path.display())));
+    }
+    let ran = run_editor(term, path)?;
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let _ = std::fs::remove_file(path);
+    let size = terminal::size()?;
+    app.area = Rect::new(0, 0, size.0, size.1);
+    app.dirty = true;
+    Ok(ran.map(|()| text))
 }
 
 /// Run $EDITOR on `path`, the terminal handed over and taken back.
@@ -335,20 +348,13 @@ fn edit_egress(term: &mut Term, app: &mut App, slug: &str) -> anyhow::Result<()>
     let header = format!(
         "# The live egress of {slug}, in the manifest's shape. Save and quit to apply\n# (validated first, then egress reloads; open connections stay up).\n"
     );
-    if let Err(e) = std::fs::write(&path, format!("{header}{before}")) {
-        app.error(format!("cannot write {}: {e}", path.display()));
-        return Ok(());
-    }
-    let ran = run_editor(term, &path)?;
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let _ = std::fs::remove_file(&path);
-    let size = terminal::size()?;
-    app.area = Rect::new(0, 0, size.0, size.1);
-    app.dirty = true;
-    if let Err(e) = ran {
-        app.error(format!("{e}; nothing changed"));
-        return Ok(());
-    }
+    let text = match edit_text(term, app, &path, &format!("{header}{before}"))? {
+        Ok(t) => t,
+        Err(e) => {
+            app.error(format!("{e}; nothing changed"));
+            return Ok(());
+        }
+    };
     let edited = match crate::manifest::parse_egress_block(&text) {
         Ok(e) => e,
         Err(e) => {

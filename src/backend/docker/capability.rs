@@ -139,17 +139,9 @@ pub async fn apply(
         )
         .await
         .map_err(|e| format!("cannot start the new agent container: {e}"))?;
-    let (code, out) = super::exec::run(
-        docker,
-        &n.agent,
-        "root",
-        &["sh", "-c", &super::launch::trust_script()],
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    if code != 0 {
-        return Err(format!("installing the bottle CA failed: {}", out.trim()));
-    }
+    super::launch::install_ca(docker, &n.agent)
+        .await
+        .map_err(|e| format!("installing the bottle CA failed: {e}"))?;
     let _ = progress.send(format!("{} runs on {tag}", n.agent));
     Ok(())
 }

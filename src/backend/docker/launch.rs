@@ -182,11 +182,23 @@ fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<S
 }
 
 /// Installs the bottle CA into the agent's trust store.
-pub fn trust_script() -> String {
+fn trust_script() -> String {
     format!(
         "if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1; \
          else cat {CA_GUEST} >> {CA_BUNDLE}; fi"
     )
+}
+
+/// Install the bottle CA (already copied to CA_GUEST) into a running
+/// agent container's trust store; the error says what went wrong.
+pub async fn install_ca(docker: &Docker, container: &str) -> Result<(), String> {
+    let (code, out) = run_exec(docker, container, "root", &["sh", "-c", &trust_script()])
+        .await
+        .map_err(|e| e.to_string())?;
+    if code != 0 {
+        return Err(format!("exit {code}: {}", out.trim()));
+    }
+    Ok(())
 }
 
 /// The egress daemon's config: routes, and for credentialed ones the env
@@ -587,16 +599,12 @@ async fn make(
         )
         .await
         .map_err(docker_err("starting the agent container"))?;
-    let trust = trust_script();
-    let (code, out) = run_exec(docker, &n.agent, "root", &["sh", "-c", &trust])
+    install_ca(docker, &n.agent)
         .await
-        .map_err(docker_err("installing the bottle CA"))?;
-    if code != 0 {
-        return Err(LaunchError::Docker {
+        .map_err(|detail| LaunchError::Docker {
             doing: "installing the bottle CA in the agent's trust store".into(),
-            detail: format!("exit {code}: {}", out.trim()),
-        });
-    }
+            detail,
+        })?;
     ensure_running(docker, &n.sidecars, "the sidecar bundle").await?;
     ensure_running(docker, &n.agent, "the agent container").await?;
     say(format!("agent container {} up", n.agent));
