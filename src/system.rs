@@ -47,13 +47,18 @@ impl Host for SystemHost {
 /// The ChatGPT access token from `~/.codex/auth.json` (honouring
 /// CODEX_HOME), if the host is logged in.
 pub fn codex_access_token(home: &Path) -> Option<String> {
+    codex_token(home, "access_token")
+}
+
+/// A field of the host's Codex login's `tokens`.
+pub fn codex_token(home: &Path, field: &str) -> Option<String> {
     let dir = std::env::var_os("CODEX_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| home.join(".codex"));
     let text = std::fs::read_to_string(dir.join("auth.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.get("tokens")?
-        .get("access_token")?
+        .get(field)?
         .as_str()
         .filter(|t| !t.is_empty())
         .map(String::from)

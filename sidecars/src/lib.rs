@@ -4,4 +4,5 @@ pub mod dlp;
 pub mod egress;
 pub mod gate;
 pub mod init;
+pub mod jwt;
 pub mod supervise;

@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -102,10 +104,24 @@ async fn secrets_in_path_query_headers_and_body_are_refused() {
     );
 }
 
+/// One request through an intercepted tunnel to `target`.
+async fn https_request(
+    proxy: std::net::SocketAddr,
+    s: &Setup,
+    target: &str,
+    request: &str,
+) -> (u16, String) {
+    let (tunnel, status) = connect(proxy, target).await;
+    assert_eq!(status, 200, "CONNECT {target}");
+    https_via(tunnel, &s.bottle_ca.cert_pem, "localhost", request)
+        .await
+        .expect("TLS with the bottle CA: the route is intercepted")
+}
+
 #[tokio::test]
-async fn credentials_are_injected_and_the_agents_are_replaced() {
+async fn credentials_are_injected_over_tls_only_and_the_agents_are_replaced() {
     let s = Setup::new();
-    let up = Upstream::start(None).await;
+    let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
     // A real-looking token: what the proxy injects itself is not flagged.
     std::env::set_var(
         "BB_TEST_INJECT_TOKEN",
@@ -118,10 +134,12 @@ async fn credentials_are_injected_and_the_agents_are_replaced() {
             json!({}),
         )
         .await;
-    let (status, body) = get(
+    let target = format!("localhost:{}", up.addr.port());
+    let (status, body) = https_request(
         proxy,
-        &format!("http://localhost:{}/api", up.addr.port()),
-        "Authorization: Bearer bb-egress-injects-the-real-token\r\n",
+        &s,
+        &target,
+        &format!("GET /api HTTP/1.1\r\nHost: {target}\r\nAuthorization: Bearer bb-egress-injects-the-real-token\r\nConnection: close\r\n\r\n"),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -129,6 +147,147 @@ async fn credentials_are_injected_and_the_agents_are_replaced() {
         body.contains("authorization: Bearer ghp_RealTokenHeldOnlyByTheProxy0123456789"),
         "{body}"
     );
+    // Plain HTTP to the same route would carry the token in the clear.
+    let (status, body) = get(proxy, &format!("http://{target}/api"), "").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.starts_with(MARKER) && body.contains("only over https"),
+        "{body}"
+    );
+    assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn a_credentialed_passthrough_route_is_intercepted_to_inject_and_its_body_not_scanned() {
+    let s = Setup::new();
+    let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
+    std::env::set_var(
+        "BB_TEST_LLM_TOKEN",
+        "sk-ant-oat01-real-token-held-by-egress",
+    );
+    let proxy = s
+        .start_proxy(
+            json!([{"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"],
+                    "auth": {"scheme": "Bearer", "token_env": "BB_TEST_LLM_TOKEN"}}]),
+            json!({"body_bytes": 1024}),
+        )
+        .await;
+    let target = format!("localhost:{}", up.addr.port());
+    // An LLM request quoting a key from the user's code, and larger than
+    // the scan cap: streamed through, not scanned.
+    let body = format!(
+        "{{\"text\": \"AKIAIOSFODNN7EXAMPLE {}\"}}",
+        "x".repeat(4096)
+    );
+    let (status, answer) = https_request(
+        proxy,
+        &s,
+        &target,
+        &format!(
+            "POST /v1/messages HTTP/1.1\r\nHost: {target}\r\nAuthorization: Bearer placeholder\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer.contains("authorization: Bearer sk-ant-oat01-real-token-held-by-egress"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(&format!("body-bytes: {}", body.len())),
+        "{answer}"
+    );
+    // Headers are still scanned.
+    let (status, answer) = https_request(
+        proxy,
+        &s,
+        &target,
+        &format!("GET /x HTTP/1.1\r\nHost: {target}\r\nX-Leak: AKIAIOSFODNN7EXAMPLE\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+}
+
+#[tokio::test]
+async fn a_token_endpoint_refreshes_the_injected_token_and_the_agent_gets_placeholders() {
+    let s = Setup::new();
+    std::env::set_var("BB_TEST_ACCESS", "access-1");
+    std::env::set_var("BB_TEST_REFRESH", "refresh-1");
+    let issued = Arc::new(AtomicUsize::new(1));
+    let n = issued.clone();
+    let up = Upstream::start_with(
+        Some(server_tls(&s.upstream_ca)),
+        Arc::new(move |r: Seen| {
+            if r.uri == "/oauth/token" {
+                let grant: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                let current = n.load(Ordering::SeqCst);
+                if grant["refresh_token"] != format!("refresh-{current}") {
+                    return (401, format!("bad refresh token {}", grant["refresh_token"]));
+                }
+                let next = n.fetch_add(1, Ordering::SeqCst) + 1;
+                let id = "eyJhbGciOiJSUzI1NiJ9.eyJlbWFpbCI6ImFAYi5jIn0.c2lnbmVk";
+                return (
+                    200,
+                    json!({"access_token": format!("access-{next}"), "refresh_token": format!("refresh-{next}"), "id_token": id, "expires_in": 1})
+                        .to_string(),
+                );
+            }
+            (200, format!("authorization: {}", r.authorization))
+        }),
+    )
+    .await;
+    let host = json!(["127.0.0.1/32", "::1/128"]);
+    let d = s.dir.path();
+    let cfg = json!({
+        "listen": "127.0.0.1:0",
+        "routes": [{"host": "localhost", "ssrf_ip_allowlist": host, "tls_passthrough": true,
+                    "auth": {"scheme": "Bearer", "token_env": "BB_TEST_ACCESS"}}],
+        "ca_cert": d.join("ca.crt"), "ca_key": d.join("ca.key"),
+        "audit_log": s.audit_path(), "upstream_ca": d.join("upstream-ca.crt"),
+        "token_refresh": [{"host": "localhost", "path": "/oauth/token", "access_env": "BB_TEST_ACCESS",
+                           "refresh_env": "BB_TEST_REFRESH", "placeholder": "PLACEHOLDER"}],
+    });
+    std::fs::write(s.config_path(), cfg.to_string()).unwrap();
+    let config = bb_sidecar::egress::Config::load(&s.config_path()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    tokio::spawn(bb_sidecar::egress::proxy::serve(
+        listener,
+        bb_sidecar::egress::shared(config).unwrap(),
+    ));
+    let target = format!("localhost:{}", up.addr.port());
+    let api = format!("GET /api HTTP/1.1\r\nHost: {target}\r\nAuthorization: Bearer PLACEHOLDER\r\nConnection: close\r\n\r\n");
+    let (_, body) = https_request(proxy, &s, &target, &api).await;
+    assert!(body.contains("Bearer access-1"), "{body}");
+    for round in 2..=3 {
+        let grant =
+            r#"{"client_id":"app","grant_type":"refresh_token","refresh_token":"PLACEHOLDER"}"#;
+        let (status, answer) = https_request(
+            proxy,
+            &s,
+            &target,
+            &format!("POST /oauth/token HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{grant}", grant.len()),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            !answer.contains("access-") && !answer.contains("refresh-"),
+            "{answer}"
+        );
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["access_token"], "PLACEHOLDER");
+        assert_eq!(answer["refresh_token"], "PLACEHOLDER");
+        assert!(answer["id_token"]
+            .as_str()
+            .unwrap()
+            .ends_with(".bb-unsigned"));
+        let (_, body) = https_request(proxy, &s, &target, &api).await;
+        assert!(
+            body.contains(&format!("Bearer access-{round}")),
+            "round {round}: {body}"
+        );
+    }
 }
 
 #[tokio::test]

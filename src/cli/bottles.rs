@@ -38,7 +38,15 @@ pub fn plan_for(ctx: &Ctx, agent: &str, ws: &WorkspaceArgs) -> Result<BottlePlan
         cwd: ctx.cwd.clone(),
         home: ctx.user_home.clone(),
     };
-    let mut p = plan::resolve(a, b, &host, BackendKind::Docker, &plan::random_suffix());
+    let config = crate::tui::config::load(&ctx.home).map_err(|e| anyhow!("{e}"))?;
+    let mut p = plan::resolve(a, b, &host, BackendKind::Docker, &plan::random_suffix())
+        .with_upstream_ca(
+            config
+                .upstream_ca
+                .iter()
+                .map(|f| plan::expand_path(&host, f))
+                .collect(),
+        );
     let dir = match (&ws.cwd, ws.no_workspace) {
         (_, true) => None,
         (Some(d), false) => {
@@ -55,10 +63,7 @@ pub fn plan_for(ctx: &Ctx, agent: &str, ws: &WorkspaceArgs) -> Result<BottlePlan
         (None, false) => crate::workspace::choose(&ctx.cwd, &ctx.user_home),
     };
     if let Some(d) = dir {
-        let limit = crate::tui::config::load(&ctx.home)
-            .map_err(|e| anyhow!("{e}"))?
-            .workspace_limit_mb;
-        p = p.with_workspace(crate::workspace::measure(&d, limit)?);
+        p = p.with_workspace(crate::workspace::measure(&d, config.workspace_limit_mb)?);
     }
     Ok(p)
 }

@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use super::provider::{runtime, CODEX_HOST_TOKEN_REF};
+pub use bb_sidecar::egress::policy::Handling;
+
+use super::provider::{runtime, TokenEndpoint, CODEX_HOST_TOKEN_REF};
 use crate::manifest::{AuthScheme, Bottle, Role, Route, RouteAuth, Template};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,6 +44,23 @@ impl PlannedRoute {
     /// Whether the proxy injects a credential on this route.
     pub fn credentialed(&self) -> bool {
         self.auth.is_some()
+    }
+
+    /// What egress does with this route's traffic: the sidecar's own rule.
+    pub fn handling(&self) -> Handling {
+        bb_sidecar::egress::policy::handling(self.tls_passthrough, self.credentialed())
+    }
+
+    /// The handling in words, for preflight.
+    pub fn handling_text(&self) -> &'static str {
+        match (self.handling(), self.credentialed()) {
+            (Handling::Tunnel, _) => "tunnel: SNI checked only",
+            (Handling::Intercept { scan_body: false }, _) => {
+                "intercept: inject token, body not scanned"
+            }
+            (Handling::Intercept { scan_body: true }, true) => "intercept: inject token, scan body",
+            (Handling::Intercept { scan_body: true }, false) => "intercept: scan body",
+        }
     }
 }
 
@@ -83,8 +102,10 @@ pub fn effective_routes(bottle: &Bottle) -> Vec<PlannedRoute> {
             .map(|h| PlannedRoute::from(&Route::bare(h), RouteSource::Allowlist)),
     );
     if provider.template == Template::Codex && provider.forward_host_credentials {
-        // The host's ChatGPT token rides on Codex's API hosts, whoever
-        // declared them; injected JWTs must not meet the DLP scanner.
+        // What forward_host_credentials asks for: the host's ChatGPT token
+        // on Codex's API hosts, unless the route names a credential of its
+        // own. Nothing else about a declared route changes; preflight shows
+        // how each is handled.
         for r in out.iter_mut() {
             if runtime(Template::Codex)
                 .api_hosts
@@ -94,9 +115,28 @@ pub fn effective_routes(bottle: &Bottle) -> Vec<PlannedRoute> {
                     scheme: AuthScheme::Bearer,
                     token_ref: CODEX_HOST_TOKEN_REF.to_string(),
                 });
-                r.tls_passthrough = true;
             }
         }
     }
     out
+}
+
+/// The token endpoint egress answers for the agent, when the bottle
+/// forwards the host's Codex login and routes its endpoint.
+pub fn token_endpoint(bottle: &Bottle, routes: &[PlannedRoute]) -> Option<TokenEndpoint> {
+    let provider = &bottle.provider;
+    if !(provider.template == Template::Codex && provider.forward_host_credentials) {
+        return None;
+    }
+    let endpoint = runtime(Template::Codex).token_endpoint.clone()?;
+    routes
+        .iter()
+        .any(|r| {
+            r.host == endpoint.host
+                && (r.path_allowlist.is_empty()
+                    || r.path_allowlist
+                        .iter()
+                        .any(|p| endpoint.path.starts_with(p.as_str())))
+        })
+        .then_some(endpoint)
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use egress::{PlannedRoute, RouteSource};
+pub use egress::{Handling, PlannedRoute, RouteSource};
 pub use git::{
     gitconfig, identity as git_identity, FieldSource, GateRemote, Identity, Sourced, GIT_HTTP_PORT,
     SIDECAR_HOST,
@@ -162,9 +162,20 @@ pub struct BottlePlan {
     pub daemons: Vec<Daemon>,
     /// The user's code copied in, if any.
     pub workspace: Option<crate::workspace::Workspace>,
+    /// The provider's token endpoint egress answers for the agent.
+    pub token_endpoint: Option<provider::TokenEndpoint>,
+    /// Extra roots egress trusts for upstream TLS (config.yaml
+    /// `upstream_ca`), beside the system's.
+    pub upstream_ca: Vec<PathBuf>,
 }
 
 impl BottlePlan {
+    /// Have egress also trust these CA files for upstreams.
+    pub fn with_upstream_ca(mut self, files: Vec<PathBuf>) -> BottlePlan {
+        self.upstream_ca = files;
+        self
+    }
+
     /// Copy `ws` into the bottle as the session's working directory.
     pub fn with_workspace(mut self, ws: crate::workspace::Workspace) -> BottlePlan {
         self.workspace = Some(ws);
@@ -229,7 +240,16 @@ pub fn resolve(
         }
     };
     let routes = egress::effective_routes(bottle);
-    let secrets = secrets(&routes, host);
+    let token_endpoint = egress::token_endpoint(bottle, &routes);
+    let mut secrets = secrets(&routes, host);
+    if let Some(t) = &token_endpoint {
+        secrets.push(Secret {
+            name: t.refresh_ref.to_string(),
+            origin: SecretOrigin::CodexLogin,
+            present: host.has_codex_login(),
+            used_by: vec![t.host.to_string()],
+        });
+    }
     let remotes = git::gate_remotes(bottle, host);
 
     let mut env: Vec<EnvEntry> = bottle
@@ -320,6 +340,8 @@ pub fn resolve(
             .collect(),
         daemons,
         workspace: None,
+        token_endpoint,
+        upstream_ca: Vec::new(),
     }
 }
 
@@ -369,10 +391,14 @@ impl BottlePlan {
     pub fn blockers(&self) -> Vec<Blocker> {
         let mut out = Vec::new();
         for s in self.secrets.iter().filter(|s| !s.present) {
-            out.push(match s.origin {
+            let b = match s.origin {
                 SecretOrigin::Env => Blocker::MissingSecret(s.name.clone()),
                 SecretOrigin::CodexLogin => Blocker::MissingCodexLogin,
-            });
+            };
+            // One login holds both Codex tokens: one line for it.
+            if !out.contains(&b) {
+                out.push(b);
+            }
         }
         for e in &self.env {
             for var in &e.missing_refs {
@@ -416,7 +442,9 @@ impl BottlePlan {
     }
 
     pub fn tls_intercepts(&self) -> bool {
-        self.routes.iter().any(|r| !r.tls_passthrough)
+        self.routes
+            .iter()
+            .any(|r| r.handling() != egress::Handling::Tunnel)
     }
 }
 

@@ -9,6 +9,28 @@ pub const GUEST_HOME: &str = "/home/node";
 /// The synthetic token ref for Codex's host ChatGPT token, read from
 /// `~/.codex/auth.json` rather than the environment.
 pub const CODEX_HOST_TOKEN_REF: &str = "BOT_BOTTLE_CODEX_HOST_ACCESS_TOKEN";
+/// The host login's refresh token, which egress alone uses at the token
+/// endpoint when the access token expires.
+pub const CODEX_HOST_REFRESH_REF: &str = "BOT_BOTTLE_CODEX_HOST_REFRESH_TOKEN";
+
+/// The field of `~/.codex/auth.json`'s `tokens` a Codex login secret is.
+pub fn codex_login_field(secret: &str) -> &'static str {
+    if secret == CODEX_HOST_REFRESH_REF {
+        "refresh_token"
+    } else {
+        "access_token"
+    }
+}
+
+/// An OAuth token endpoint that egress answers for the agent (see
+/// bb-sidecar's egress::tokens).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenEndpoint {
+    pub host: &'static str,
+    pub path: &'static str,
+    pub access_ref: &'static str,
+    pub refresh_ref: &'static str,
+}
 /// What the agent sees instead of a real Claude OAuth token.
 pub const OAUTH_PLACEHOLDER: &str = "bb-egress-injects-the-real-token";
 
@@ -20,9 +42,13 @@ pub struct Runtime {
     /// The built-in image and the Dockerfile (under images/) it is built from.
     pub image: &'static str,
     pub dockerfile: &'static str,
-    /// Hosts the CLI talks to, passed through without TLS interception
-    /// (LLM API bodies trip DLP rules).
+    /// Hosts the CLI's API lives on: routes the provider adds when the
+    /// bottle does not declare them, with `tls_passthrough` (LLM API bodies
+    /// trip DLP rules; with a credential they are intercepted to inject it,
+    /// without one they are tunnelled).
     pub api_hosts: &'static [&'static str],
+    /// Where the host login's tokens are refreshed (forward_host_credentials).
+    pub token_endpoint: Option<TokenEndpoint>,
 }
 
 pub fn runtime(template: Template) -> &'static Runtime {
@@ -40,6 +66,7 @@ static CLAUDE: Runtime = Runtime {
     image: "bb-agent-claude",
     dockerfile: "agent-claude.Dockerfile",
     api_hosts: &["api.anthropic.com"],
+    token_endpoint: None,
 };
 
 static CODEX: Runtime = Runtime {
@@ -50,6 +77,12 @@ static CODEX: Runtime = Runtime {
     image: "bb-agent-codex",
     dockerfile: "agent-codex.Dockerfile",
     api_hosts: &["api.openai.com", "chatgpt.com"],
+    token_endpoint: Some(TokenEndpoint {
+        host: "auth.openai.com",
+        path: "/oauth/token",
+        access_ref: CODEX_HOST_TOKEN_REF,
+        refresh_ref: CODEX_HOST_REFRESH_REF,
+    }),
 };
 
 impl Runtime {
@@ -209,20 +242,38 @@ pub fn guest_files(template: Template, workdir: &str, supervise: bool) -> Vec<(S
 }
 
 /// A stand-in for the host's `~/.codex/auth.json`: the same auth mode and
-/// account, and placeholders where the tokens were. The real access token
-/// stays with egress.
+/// account, and tokens that authenticate nothing. Codex 0.163 parses the
+/// id_token's claims (plan, account, email) and refuses one that is not
+/// JWT-shaped, so the JWTs become unsigned copies of their claims; the
+/// refresh token is a placeholder that egress swaps for the real one at
+/// the token endpoint.
 pub fn codex_dummy_auth(host_auth: &serde_json::Value) -> serde_json::Value {
+    use bb_sidecar::jwt;
     let tokens = host_auth.get("tokens");
+    let token = |name: &str| {
+        tokens
+            .and_then(|t| t.get(name))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     let account = tokens
         .and_then(|t| t.get("account_id"))
         .cloned()
         .unwrap_or(serde_json::Value::Null);
+    let id_token = jwt::unsigned_copy(&token("id_token")).unwrap_or_else(|| {
+        jwt::unsigned(&serde_json::json!({
+            "https://api.openai.com/auth": {"chatgpt_account_id": account},
+        }))
+    });
+    let access_token =
+        jwt::unsigned_copy(&token("access_token")).unwrap_or_else(|| OAUTH_PLACEHOLDER.into());
     serde_json::json!({
         "OPENAI_API_KEY": serde_json::Value::Null,
         "auth_mode": host_auth.get("auth_mode").cloned().unwrap_or(serde_json::json!("chatgpt")),
         "tokens": {
-            "id_token": OAUTH_PLACEHOLDER,
-            "access_token": OAUTH_PLACEHOLDER,
+            "id_token": id_token,
+            "access_token": access_token,
             "refresh_token": OAUTH_PLACEHOLDER,
             "account_id": account,
         },
@@ -246,9 +297,31 @@ mod file_tests {
             .contains("mcp_servers"));
         assert_eq!(files[0].0, "/home/node/.claude.json");
         assert!(files[0].1.contains("\"/home/node/workspace\""));
-        let host = serde_json::json!({"auth_mode": "chatgpt", "tokens": {"access_token": "real-secret", "account_id": "acct-1"}});
-        let dummy = codex_dummy_auth(&host).to_string();
-        assert!(!dummy.contains("real-secret"));
-        assert!(dummy.contains("acct-1"));
+        let signed = |claims: serde_json::Value| {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            format!(
+                "{}.{}.REALSIGNATURE",
+                b64.encode(br#"{"alg":"RS256"}"#),
+                b64.encode(claims.to_string())
+            )
+        };
+        let host = serde_json::json!({"auth_mode": "chatgpt", "tokens": {
+            "access_token": signed(serde_json::json!({"exp": 99})),
+            "id_token": signed(serde_json::json!({"email": "me@example.com"})),
+            "refresh_token": "real-refresh-secret",
+            "account_id": "acct-1"}});
+        let dummy = codex_dummy_auth(&host);
+        let text = dummy.to_string();
+        assert!(!text.contains("REALSIGNATURE") && !text.contains("real-refresh-secret"));
+        assert!(text.contains("acct-1"));
+        let claims = |t: &str| bb_sidecar::jwt::claims(dummy["tokens"][t].as_str().unwrap());
+        assert_eq!(claims("id_token").unwrap()["email"], "me@example.com");
+        assert_eq!(claims("access_token").unwrap()["exp"], 99);
+        // A host login with opaque tokens still gets a JWT-shaped id_token.
+        let opaque = serde_json::json!({"tokens": {"access_token": "opaque", "account_id": "a"}});
+        let dummy = codex_dummy_auth(&opaque);
+        assert!(bb_sidecar::jwt::claims(dummy["tokens"]["id_token"].as_str().unwrap()).is_some());
+        assert!(!dummy.to_string().contains("opaque"));
     }
 }

@@ -118,12 +118,18 @@ fn codex_host_credentials_ride_on_its_api_hosts() {
         ("agents/c.md", "---\nbottle: codex\n---\nDo it.\n"),
     ]);
     let p = plan(&m, "c", &host());
-    assert!(p
-        .routes
-        .iter()
-        .all(|r| r.credentialed() && r.tls_passthrough));
+    assert!(p.routes.iter().all(|r| r.credentialed()));
     let chatgpt = p.routes.iter().find(|r| r.host == "chatgpt.com").unwrap();
     assert_eq!(chatgpt.path_allowlist, vec!["/backend-api/"]);
+    // The declared route keeps its own handling: nothing forced.
+    assert_eq!(chatgpt.handling(), Handling::Intercept { scan_body: true });
+    let api = p
+        .routes
+        .iter()
+        .find(|r| r.host == "api.openai.com")
+        .unwrap();
+    assert_eq!(api.handling(), Handling::Intercept { scan_body: false });
+    assert_eq!(p.token_endpoint, None, "no route for the token endpoint");
     assert_eq!(p.secrets.len(), 1);
     assert_eq!(p.secrets[0].origin, SecretOrigin::CodexLogin);
     assert_eq!(p.secrets[0].used_by, vec!["api.openai.com", "chatgpt.com"]);
@@ -138,6 +144,71 @@ fn codex_host_credentials_ride_on_its_api_hosts() {
             "--last"
         ]
     );
+}
+
+#[test]
+fn the_codex_starter_refreshes_through_egress_and_every_route_is_handled_on_purpose() {
+    let starter = crate::firstrun::STARTERS
+        .iter()
+        .find(|(name, _)| *name == "bottles/codex.md")
+        .map(|(_, text)| *text)
+        .unwrap();
+    let (_d, m) = manifest(&[
+        ("bottles/codex.md", starter),
+        ("agents/c.md", "---\nbottle: codex\n---\n"),
+    ]);
+    let p = plan(&m, "c", &host());
+    let t = p.token_endpoint.clone().expect("a token endpoint");
+    assert_eq!((t.host, t.path), ("auth.openai.com", "/oauth/token"));
+    let names: Vec<_> = p.secrets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            provider::CODEX_HOST_TOKEN_REF,
+            provider::CODEX_HOST_REFRESH_REF
+        ]
+    );
+    let handling: Vec<_> = p
+        .routes
+        .iter()
+        .map(|r| (r.host.as_str(), r.handling_text()))
+        .collect();
+    assert_eq!(
+        handling,
+        [
+            (
+                "api.openai.com",
+                "intercept: inject token, body not scanned"
+            ),
+            ("chatgpt.com", "intercept: inject token, body not scanned"),
+            ("auth.openai.com", "intercept: scan body"),
+            ("registry.npmjs.org", "intercept: scan body"),
+        ]
+    );
+}
+
+#[test]
+fn a_credentialed_passthrough_route_is_intercepted_and_a_bare_one_tunnelled() {
+    let starter = crate::firstrun::STARTERS
+        .iter()
+        .find(|(name, _)| *name == "bottles/claude.md")
+        .map(|(_, text)| *text)
+        .unwrap();
+    let (_d, m) = manifest(&[
+        ("bottles/claude.md", starter),
+        ("agents/a.md", "---\nbottle: claude\n---\n"),
+    ]);
+    let p = plan(&m, "a", &host());
+    let api = &p.routes[0];
+    assert_eq!(api.host, "api.anthropic.com");
+    assert_eq!(api.handling(), Handling::Intercept { scan_body: false });
+    let (_d, m) = manifest(&[
+        ("bottles/b.md", "---\negress:\n  routes:\n    - host: x.example\n      pipelock: {tls_passthrough: true}\n---\n"),
+        ("agents/a.md", "---\nbottle: b\n---\n"),
+    ]);
+    let p = plan(&m, "a", &host());
+    let x = p.routes.iter().find(|r| r.host == "x.example").unwrap();
+    assert_eq!(x.handling(), Handling::Tunnel);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::{BottlePlan, Dockerfile, FieldSource, SecretOrigin};
+use crate::plan::{BottlePlan, Dockerfile, FieldSource, Handling, SecretOrigin};
 
 pub const JSON_VERSION: u32 = 1;
 
@@ -71,6 +71,17 @@ pub struct PromptJson {
 pub struct EgressJson {
     pub routes: Vec<RouteJson>,
     pub tls_interception: TlsJson,
+    /// Extra CA files egress trusts for upstreams (config.yaml upstream_ca).
+    pub upstream_ca: Vec<String>,
+    /// The provider token endpoint egress answers for the agent, if any.
+    pub token_refresh: Option<TokenRefreshJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenRefreshJson {
+    pub host: String,
+    pub path: String,
+    pub refresh_token_ref: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +92,12 @@ pub struct RouteJson {
     pub role: Option<String>,
     pub credentialed: bool,
     pub tls_passthrough: bool,
+    /// What egress does: "tunnel" (only the SNI is checked) or "intercept".
+    pub handling: String,
+    /// Whether request bodies are DLP-scanned (false on tunnels).
+    pub body_scanned: bool,
+    /// Whether egress injects the route's credential.
+    pub credential_injected: bool,
     pub ssrf_ip_allowlist: Vec<String>,
     /// provider, bottle or allowlist.
     pub source: String,
@@ -216,6 +233,12 @@ impl Preflight {
                         role: r.role.map(|r| r.as_str().into()),
                         credentialed: r.credentialed(),
                         tls_passthrough: r.tls_passthrough,
+                        handling: match r.handling() {
+                            Handling::Tunnel => "tunnel".into(),
+                            Handling::Intercept { .. } => "intercept".into(),
+                        },
+                        body_scanned: r.handling() == (Handling::Intercept { scan_body: true }),
+                        credential_injected: r.credentialed() && r.handling() != Handling::Tunnel,
                         ssrf_ip_allowlist: r.ssrf_ip_allowlist.clone(),
                         source: serde_json::to_value(r.source)
                             .ok()
@@ -227,6 +250,16 @@ impl Preflight {
                     enabled: true,
                     ca_fingerprint: None,
                 },
+                upstream_ca: plan
+                    .upstream_ca
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                token_refresh: plan.token_endpoint.as_ref().map(|t| TokenRefreshJson {
+                    host: t.host.into(),
+                    path: t.path.into(),
+                    refresh_token_ref: t.refresh_ref.into(),
+                }),
             },
             git: GitJson {
                 identity: IdentityJson {

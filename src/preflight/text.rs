@@ -99,9 +99,7 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
             if let Some(a) = &r.auth {
                 let _ = write!(line, "  [auth:{} {}]", a.scheme.as_str(), a.token_ref);
             }
-            if r.tls_passthrough {
-                line.push_str("  passthrough");
-            }
+            let _ = write!(line, "  {}", r.handling_text());
             if !r.ssrf_ip_allowlist.is_empty() {
                 let _ = write!(line, "  ssrf-allow {}", r.ssrf_ip_allowlist.join(","));
             }
@@ -125,6 +123,25 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
         "tls intercept",
         "per-bottle ephemeral CA, generated at launch",
     );
+    if !plan.upstream_ca.is_empty() {
+        let mut trust = vec!["the system's roots".to_string()];
+        trust.extend(
+            plan.upstream_ca
+                .iter()
+                .map(|p| format!("+ {} (config.yaml upstream_ca)", display_path(p, home))),
+        );
+        rows(&mut out, "upstream trust", &trust, "");
+    }
+    if let Some(t) = &plan.token_endpoint {
+        row(
+            &mut out,
+            "token refresh",
+            &format!(
+                "{}{} by egress with {}; the agent holds placeholders",
+                t.host, t.path, t.refresh_ref
+            ),
+        );
+    }
 
     if let Some(identity) = plan.identity.summary() {
         row(&mut out, "git identity", &identity);

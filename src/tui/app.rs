@@ -593,7 +593,14 @@ impl App {
                     cwd: self.paths.cwd.clone(),
                     home: self.paths.user_home.clone(),
                 };
-                let mut plan = plan::resolve(a, b, &host, backend, &plan::random_suffix());
+                let mut plan = plan::resolve(a, b, &host, backend, &plan::random_suffix())
+                    .with_upstream_ca(
+                        self.config
+                            .upstream_ca
+                            .iter()
+                            .map(|f| plan::expand_path(&host, f))
+                            .collect(),
+                    );
                 if let Some(dir) = crate::workspace::choose(&self.paths.cwd, &self.paths.user_home)
                 {
                     match crate::workspace::measure(&dir, self.config.workspace_limit_mb) {

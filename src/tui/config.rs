@@ -17,6 +17,9 @@ pub struct Config {
     pub scrollback: usize,
     pub workspace_limit_mb: u64,
     pub keymap: Keymap,
+    /// CA files egress trusts for upstream TLS beside the system's roots,
+    /// as written (`~/` allowed).
+    pub upstream_ca: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +28,7 @@ struct ConfigDoc {
     scrollback_lines: Option<usize>,
     workspace_limit_mb: Option<u64>,
     keys: Option<KeysDoc>,
+    upstream_ca: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,7 +183,25 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
             bindings.push((k, action));
         }
     }
+    let upstream_ca = match doc.upstream_ca {
+        Some(files) => {
+            if let Some(bad) = files
+                .iter()
+                .find(|f| !(f.starts_with('/') || f.starts_with("~/")))
+            {
+                return Err(format!(
+                    " upstream_ca: {bad:?} is relative; write an absolute path or one under ~/"
+                ));
+            }
+            files
+        }
+        None => base
+            .as_ref()
+            .map(|b| b.upstream_ca.clone())
+            .unwrap_or_default(),
+    };
     Ok(Config {
+        upstream_ca,
         workspace_limit_mb: doc
             .workspace_limit_mb
             .or(base.as_ref().map(|b| b.workspace_limit_mb))

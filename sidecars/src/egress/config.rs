@@ -15,11 +15,15 @@ pub struct Config {
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
     pub audit_log: Option<PathBuf>,
-    /// Extra roots to trust for upstream TLS (tests; private CAs).
+    /// Extra roots to trust for upstream TLS, beside the system's (a
+    /// corporate TLS proxy's CA; the tests' mock APIs).
     #[serde(default)]
     pub upstream_ca: Option<PathBuf>,
     #[serde(default)]
     pub limits: Limits,
+    /// Provider token endpoints egress answers for the agent.
+    #[serde(default)]
+    pub token_refresh: Vec<super::tokens::RefreshConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

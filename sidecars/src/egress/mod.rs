@@ -5,6 +5,7 @@ pub mod certs;
 pub mod config;
 pub mod policy;
 pub mod proxy;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -44,6 +45,7 @@ pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {
         permits: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: RwLock::new(Arc::new(config)),
         minter,
+        tokens: tokens::Tokens::default(),
         upstream_tls: Arc::new(upstream),
     }))
 }

@@ -26,6 +26,35 @@ pub enum Block {
     },
     BodyTooLarge(usize),
     Resolve(String),
+    /// A credentialed route asked for over plain HTTP.
+    CredentialNeedsTls(String),
+}
+
+/// What the proxy does with a route's traffic. One rule, enforced here and
+/// shown by bb's preflight:
+/// - `tls_passthrough` without `auth`: a blind tunnel, only the SNI checked;
+/// - `tls_passthrough` with `auth`: intercepted so the credential can be
+///   injected, but the body is not DLP-scanned (LLM API bodies are large
+///   and full of code that trips patterns);
+/// - otherwise: intercepted and scanned whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handling {
+    Tunnel,
+    Intercept { scan_body: bool },
+}
+
+pub fn handling(tls_passthrough: bool, credentialed: bool) -> Handling {
+    match (tls_passthrough, credentialed) {
+        (true, false) => Handling::Tunnel,
+        (true, true) => Handling::Intercept { scan_body: false },
+        (false, _) => Handling::Intercept { scan_body: true },
+    }
+}
+
+impl RouteConfig {
+    pub fn handling(&self) -> Handling {
+        handling(self.tls_passthrough, self.auth.is_some())
+    }
 }
 
 impl Block {
@@ -39,6 +68,7 @@ impl Block {
             Block::Ssrf { .. } => "ssrf".into(),
             Block::BodyTooLarge(_) => "body-too-large".into(),
             Block::Resolve(_) => "unresolvable".into(),
+            Block::CredentialNeedsTls(_) => "credential-needs-tls".into(),
         }
     }
 
@@ -58,6 +88,9 @@ impl Block {
             Block::Ssrf { host, ip } => format!("{host} resolves to {ip}, an internal address"),
             Block::BodyTooLarge(n) => format!("the request body is over {n} bytes"),
             Block::Resolve(h) => format!("{h} does not resolve"),
+            Block::CredentialNeedsTls(h) => {
+                format!("{h} carries a credential, which goes only over https")
+            }
         };
         format!("{MARKER}: {why}. To ask for access, use the supervise tool (egress-proxy-block) with your reason.\n")
     }

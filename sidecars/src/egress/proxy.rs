@@ -25,7 +25,8 @@ use tokio::sync::Semaphore;
 use super::audit::{now_ms, Audit, Record};
 use super::certs::Minter;
 use super::config::{Config, RouteConfig};
-use super::policy::{self, Block};
+use super::policy::{self, Block, Handling};
+use super::tokens::{self, Tokens};
 use crate::dlp;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -45,6 +46,7 @@ const CREDENTIAL_HEADERS: &[&str] = &[
 pub struct Shared {
     pub config: RwLock<Arc<Config>>,
     pub minter: Minter,
+    pub tokens: Tokens,
     pub audit: Audit,
     pub upstream_tls: Arc<rustls::ClientConfig>,
     pub permits: Arc<Semaphore>,
@@ -324,7 +326,7 @@ async fn connect(
     };
     let idle = Duration::from_secs(config.limits.idle_timeout_secs);
     let connect_timeout = Duration::from_secs(config.limits.connect_timeout_secs);
-    if route.tls_passthrough {
+    if route.handling() == Handling::Tunnel {
         let addr = match resolve(&route, &host, port).await {
             Ok(a) => a,
             Err(b) => return blocked(b),
@@ -488,6 +490,14 @@ async fn forward(
     if let Err(b) = policy::check_path(&route, &target.host, &path) {
         return deny(b, StatusCode::FORBIDDEN);
     }
+    // A credential is injected only into TLS: plain HTTP would hand it to
+    // anything on the path.
+    if route.auth.is_some() && !target.https {
+        return deny(
+            Block::CredentialNeedsTls(target.host.clone()),
+            StatusCode::FORBIDDEN,
+        );
+    }
     // DLP: the URL (decoded), every header the agent sent, then the body.
     let path_and_query = req
         .uri()
@@ -525,29 +535,62 @@ async fn forward(
         }
     }
     let (mut parts, body) = req.into_parts();
+    let refresh = config
+        .token_refresh
+        .iter()
+        .find(|r| {
+            target.https
+                && policy::host_matches(&r.host, &target.host)
+                && r.path == path
+                && method == "POST"
+        })
+        .cloned();
+    let scan_body = route.handling() != (Handling::Intercept { scan_body: false });
     let cap = config.limits.body_bytes;
-    let body =
-        match tokio::time::timeout(Duration::from_secs(120), Limited::new(body, cap).collect())
-            .await
-        {
-            Ok(Ok(b)) => b.to_bytes(),
-            Ok(Err(_)) => return deny(Block::BodyTooLarge(cap), StatusCode::PAYLOAD_TOO_LARGE),
-            Err(_) => {
-                return plain(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the request body took too long",
-                )
-            }
-        };
-    if let Some(f) = dlp::scan_bytes(&body) {
-        return deny(
-            Block::Secret {
-                rule: f.rule,
-                place: "body",
+    let body: Body = if scan_body || refresh.is_some() {
+        let bytes =
+            match tokio::time::timeout(Duration::from_secs(120), Limited::new(body, cap).collect())
+                .await
+            {
+                Ok(Ok(b)) => b.to_bytes(),
+                Ok(Err(_)) => return deny(Block::BodyTooLarge(cap), StatusCode::PAYLOAD_TOO_LARGE),
+                Err(_) => {
+                    return plain(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the request body took too long",
+                    )
+                }
+            };
+        if let Some(f) = dlp::scan_bytes(&bytes) {
+            return deny(
+                Block::Secret {
+                    rule: f.rule,
+                    place: "body",
+                },
+                StatusCode::FORBIDDEN,
+            );
+        }
+        let bytes = match &refresh {
+            // The agent's grant names a placeholder; upstream gets the real one.
+            Some(r) => match tokens::rewrite_grant(
+                &bytes,
+                &shared.tokens.get(&r.refresh_env).unwrap_or_default(),
+            ) {
+                Some(b) => {
+                    parts.headers.remove(http::header::CONTENT_LENGTH);
+                    // The answer is read and rewritten: ask for it uncompressed.
+                    parts.headers.remove(http::header::ACCEPT_ENCODING);
+                    Bytes::from(b)
+                }
+                None => bytes,
             },
-            StatusCode::FORBIDDEN,
-        );
-    }
+            None => bytes,
+        };
+        full(bytes)
+    } else {
+        // Not scanned: streamed, never held whole.
+        body.boxed()
+    };
     // Credentials: strip what the agent sent, inject the real one.
     for h in CREDENTIAL_HEADERS {
         if injecting || *h == "proxy-authorization" {
@@ -559,7 +602,7 @@ async fn forward(
         .headers
         .remove(HeaderName::from_static("proxy-connection"));
     if let Some(auth) = &route.auth {
-        match std::env::var(&auth.token_env).ok().filter(|t| !t.is_empty()) {
+        match shared.tokens.get(&auth.token_env) {
             Some(token) => match HeaderValue::from_str(&format!("{} {token}", auth.scheme)) {
                 Ok(v) => {
                     parts.headers.insert(AUTHORIZATION, v);
@@ -594,19 +637,65 @@ async fn forward(
     if let Ok(v) = HeaderValue::from_str(&host_header) {
         parts.headers.insert(HOST, v);
     }
-    let outgoing = Request::from_parts(parts, Full::new(body));
+    let outgoing = Request::from_parts(parts, body);
     audit(&shared, peer, &target.host, &method, &path, "allowed", None);
-    match send(outgoing, &target, addr, &shared, &config).await {
-        Ok(resp) => resp.map(|b| b.boxed()),
-        Err(e) => plain(
-            StatusCode::BAD_GATEWAY,
-            &format!("upstream {} failed: {e}", target.host),
-        ),
+    let resp = match send(outgoing, &target, addr, &shared, &config).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_GATEWAY,
+                &format!("upstream {} failed: {e}", target.host),
+            )
+        }
+    };
+    match refresh {
+        Some(r) if resp.status().is_success() => keep_issued(resp, &r, &shared).await,
+        _ => resp.map(|b| b.boxed()),
     }
 }
 
+/// A token endpoint's answer: egress keeps the new tokens, the agent gets
+/// placeholders. An answer that cannot be read whole is refused rather
+/// than passed on with real tokens in it.
+async fn keep_issued(
+    resp: Response<Incoming>,
+    r: &tokens::RefreshConfig,
+    shared: &Shared,
+) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    let Ok(Ok(bytes)) = tokio::time::timeout(
+        Duration::from_secs(30),
+        Limited::new(body, 1024 * 1024).collect(),
+    )
+    .await
+    else {
+        return plain(
+            StatusCode::BAD_GATEWAY,
+            "the token endpoint's answer could not be read",
+        );
+    };
+    let Some((issued, answer)) = tokens::rewrite_answer(&bytes.to_bytes(), &r.placeholder) else {
+        return plain(
+            StatusCode::BAD_GATEWAY,
+            "the token endpoint's answer has no access_token",
+        );
+    };
+    shared.tokens.set(&r.access_env, issued.access);
+    if let Some(refresh) = issued.refresh {
+        shared.tokens.set(&r.refresh_env, refresh);
+    }
+    for h in [
+        http::header::CONTENT_LENGTH,
+        http::header::TRANSFER_ENCODING,
+        http::header::CONTENT_ENCODING,
+    ] {
+        parts.headers.remove(h);
+    }
+    Response::from_parts(parts, full(answer))
+}
+
 async fn send(
-    req: Request<Full<Bytes>>,
+    req: Request<Body>,
     target: &Target,
     addr: SocketAddr,
     shared: &Shared,
@@ -631,7 +720,7 @@ async fn send(
     }
 }
 
-async fn exchange<S>(io: S, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, String>
+async fn exchange<S>(io: S, req: Request<Body>) -> Result<Response<Incoming>, String>
 where
     S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {

@@ -82,8 +82,38 @@ pub struct Upstream {
     pub hits: Arc<AtomicUsize>,
 }
 
+/// What a scripted upstream sees of a request.
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub authorization: String,
+    pub body: Bytes,
+}
+
+pub type Handler = Arc<dyn Fn(Seen) -> (u16, String) + Send + Sync>;
+
 impl Upstream {
     pub async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Upstream {
+        Upstream::start_with(
+            tls,
+            Arc::new(|r: Seen| {
+                (
+                    200,
+                    format!(
+                        "{} {}\nauthorization: {}\nbody-bytes: {}\n",
+                        r.method,
+                        r.uri,
+                        r.authorization,
+                        r.body.len()
+                    ),
+                )
+            }),
+        )
+        .await
+    }
+
+    /// An upstream answering each request with what `handler` returns.
+    pub async fn start_with(tls: Option<Arc<rustls::ServerConfig>>, handler: Handler) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
@@ -95,29 +125,35 @@ impl Upstream {
                 };
                 let h = h.clone();
                 let tls = tls.clone();
+                let handler = handler.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let h = h.clone();
+                        let handler = handler.clone();
                         async move {
                             h.fetch_add(1, Ordering::SeqCst);
-                            let auth = req
+                            let authorization = req
                                 .headers()
                                 .get("authorization")
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("-")
                                 .to_string();
-                            let line = format!("{} {}", req.method(), req.uri());
+                            let (method, uri) = (req.method().to_string(), req.uri().to_string());
                             let body = req
                                 .into_body()
                                 .collect()
                                 .await
-                                .map(|b| b.to_bytes().len())
-                                .unwrap_or(0);
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                                Bytes::from(format!(
-                                    "{line}\nauthorization: {auth}\nbody-bytes: {body}\n"
-                                )),
-                            )))
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let (status, text) = handler(Seen {
+                                method,
+                                uri,
+                                authorization,
+                                body,
+                            });
+                            let mut resp = hyper::Response::new(Full::new(Bytes::from(text)));
+                            *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
                     match tls {

@@ -115,7 +115,10 @@ impl HostValues {
         for s in &plan.secrets {
             let value = match s.origin {
                 SecretOrigin::Env => env.get(&s.name).cloned(),
-                SecretOrigin::CodexLogin => crate::system::codex_access_token(user_home),
+                SecretOrigin::CodexLogin => crate::system::codex_token(
+                    user_home,
+                    crate::plan::provider::codex_login_field(&s.name),
+                ),
             };
             if let Some(v) = value.filter(|v| !v.is_empty()) {
                 secrets.push((s.name.clone(), v));
@@ -245,6 +248,35 @@ pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
     })
 }
 
+/// Where the bundle keeps the extra upstream roots (config.yaml `upstream_ca`).
+const UPSTREAM_CA_GUEST: &str = "/etc/bb/upstream-ca.pem";
+
+/// The extra upstream roots, read from the user's files as one PEM bundle;
+/// a file that is missing or holds no certificate is an error naming it.
+pub fn upstream_ca_bundle(plan: &BottlePlan) -> Result<Option<String>, LaunchError> {
+    if plan.upstream_ca.is_empty() {
+        return Ok(None);
+    }
+    let mut bundle = String::new();
+    for path in &plan.upstream_ca {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            LaunchError::Blocked(format!(
+                "config.yaml upstream_ca: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        if !text.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(LaunchError::Blocked(format!(
+                "config.yaml upstream_ca: {} holds no PEM certificate",
+                path.display()
+            )));
+        }
+        bundle.push_str(text.trim_end());
+        bundle.push('\n');
+    }
+    Ok(Some(bundle))
+}
+
 pub fn egress_config(plan: &BottlePlan) -> serde_json::Value {
     let routes: Vec<serde_json::Value> = plan
         .routes
@@ -265,6 +297,14 @@ pub fn egress_config(plan: &BottlePlan) -> serde_json::Value {
         "ca_cert": "/etc/bb/ca.crt",
         "ca_key": "/etc/bb/ca.key",
         "audit_log": "/var/lib/bb/audit.jsonl",
+        "upstream_ca": (!plan.upstream_ca.is_empty()).then_some(UPSTREAM_CA_GUEST),
+        "token_refresh": plan.token_endpoint.iter().map(|t| serde_json::json!({
+            "host": t.host,
+            "path": t.path,
+            "access_env": t.access_ref,
+            "refresh_env": t.refresh_ref,
+            "placeholder": provider::OAUTH_PLACEHOLDER,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -372,6 +412,7 @@ async fn make(
     };
 
     // State dir, CA and metadata first: nothing in Docker exists yet.
+    let upstream_ca = upstream_ca_bundle(plan)?;
     let dir = state::create(home, &plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
     let ca = crate::ca::mint(&plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
     ca.write(&dir)
@@ -509,7 +550,7 @@ async fn make(
         )
         .await
         .map_err(docker_err("joining the bundle to the internal network"))?;
-    let bundle_files = context::archive(&[
+    let mut bundle_entries = vec![
         Entry::new("/etc/bb/egress.json", config, 0o600).owned(uid, gid),
         Entry::new(
             "/etc/bb/git-gate.json",
@@ -519,8 +560,12 @@ async fn make(
         .owned(uid, gid),
         Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(uid, gid),
         Entry::new("/etc/bb/ca.key", ca.key_pem.clone(), 0o600).owned(uid, gid),
-    ])
-    .map_err(|e| LaunchError::State(e.to_string()))?;
+    ];
+    if let Some(pem) = upstream_ca {
+        bundle_entries.push(Entry::new(UPSTREAM_CA_GUEST, pem, 0o644).owned(uid, gid));
+    }
+    let bundle_files =
+        context::archive(&bundle_entries).map_err(|e| LaunchError::State(e.to_string()))?;
     upload(docker, &n.sidecars, bundle_files).await?;
     docker
         .start_container(
