@@ -24,6 +24,9 @@ pub struct Metadata {
     pub workdir: String,
     pub fresh: Vec<String>,
     pub resume: Vec<String>,
+    /// A shell test for a conversation to resume (older bottles: none).
+    #[serde(default)]
+    pub history: Option<String>,
     pub routes: Vec<LiveRoute>,
     pub ca_fingerprint: String,
     pub workspace_source: Option<String>,

@@ -14,50 +14,10 @@ use std::sync::Mutex;
 
 use support::Bb;
 
-const BASE: &str = "bb-test-base:bookworm";
+use support::docker::{docker, docker_ok, remove_everything, target_dir, BASE};
 
 /// Docker tests share images and build them; one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_bb"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn docker_ok() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var_os("BB_REQUIRE_DOCKER").is_some() {
-            panic!("Docker is not reachable and BB_REQUIRE_DOCKER is set");
-        }
-        eprintln!(
-            "SKIPPED: Docker is not reachable; set BB_REQUIRE_DOCKER=1 to make this a failure"
-        );
-        return false;
-    }
-    let base = Command::new("docker")
-        .args(["image", "inspect", BASE])
-        .output()
-        .unwrap();
-    if !base.status.success() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/make-base.sh");
-        let made = Command::new("bash").arg(script).arg(BASE).status().unwrap();
-        assert!(made.success(), "tests/images/make-base.sh failed");
-    }
-    for bin in ["bb-sidecar", "fake-agent"] {
-        assert!(
-            target_dir().join(bin).exists(),
-            "{bin} is not built; the test command is `cargo build --workspace && cargo test --workspace`"
-        );
-    }
-    true
-}
 
 /// A bb home whose `fake` bottle runs the fake agent; cleans up on drop.
 struct Env {
@@ -188,21 +148,6 @@ impl Drop for Env {
         for slug in self.slugs() {
             remove_everything(&slug);
         }
-    }
-}
-
-fn docker(args: &[&str]) -> String {
-    let o = Command::new("docker").args(args).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn remove_everything(slug: &str) {
-    let filter = format!("label=bb.slug={slug}");
-    for c in docker(&["ps", "-aq", "--filter", &filter]).lines() {
-        docker(&["rm", "-f", c]);
-    }
-    for n in docker(&["network", "ls", "-q", "--filter", &filter]).lines() {
-        docker(&["network", "rm", n]);
     }
 }
 

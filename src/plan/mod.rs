@@ -73,6 +73,8 @@ pub struct Commands {
     /// Continuing the last session; bb falls back to `fresh` when there is
     /// nothing to continue.
     pub resume: Vec<String>,
+    /// A shell test that holds when there is a conversation to continue.
+    pub history: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -319,6 +321,7 @@ pub fn resolve(
         commands: Commands {
             fresh: rt.argv(has_prompt, false),
             resume: rt.argv(has_prompt, true),
+            history: Some(rt.history_check.to_string()),
         },
         prompt: agent.prompt.clone(),
         routes,

@@ -39,6 +39,8 @@ pub struct Runtime {
     pub program: &'static str,
     pub bypass_args: &'static [&'static str],
     pub resume_args: &'static [&'static str],
+    /// A shell test that holds when the CLI has a conversation to resume.
+    pub history_check: &'static str,
     /// The built-in image and the Dockerfile (under images/) it is built from.
     pub image: &'static str,
     pub dockerfile: &'static str,
@@ -63,6 +65,7 @@ static CLAUDE: Runtime = Runtime {
     program: "claude",
     bypass_args: &["--dangerously-skip-permissions"],
     resume_args: &["--continue"],
+    history_check: "ls \"$HOME\"/.claude/projects/*/*.jsonl >/dev/null 2>&1",
     image: "bb-agent-claude",
     dockerfile: "agent-claude.Dockerfile",
     api_hosts: &["api.anthropic.com"],
@@ -74,6 +77,7 @@ static CODEX: Runtime = Runtime {
     program: "codex",
     bypass_args: &["--dangerously-bypass-approvals-and-sandbox"],
     resume_args: &["resume", "--last"],
+    history_check: "ls \"${CODEX_HOME:-$HOME/.codex}\"/sessions/*/*/*/*.jsonl >/dev/null 2>&1",
     image: "bb-agent-codex",
     dockerfile: "agent-codex.Dockerfile",
     api_hosts: &["api.openai.com", "chatgpt.com"],

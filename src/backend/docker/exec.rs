@@ -53,17 +53,30 @@ pub async fn run(
 
 /// The shell script a session runs: note its process group (so the next
 /// attach can end a session left behind), then the agent CLI. A resume that
-/// fails at once (nothing to continue) falls back to a fresh session.
-pub fn session_script(fresh: &[String], resume: &[String], how: Attach) -> String {
+/// fails at once (nothing to continue) falls back to a fresh session; with
+/// `history`, the provider's test for a conversation, bb does not even try
+/// when there is none (a cold CLI can take longer than "at once").
+pub fn session_script(
+    fresh: &[String],
+    resume: &[String],
+    history: Option<&str>,
+    how: Attach,
+) -> String {
     let fresh = shell::join(fresh);
-    match how {
-        Attach::Fresh => format!("echo $$ > {PID_FILE}; exec {fresh}"),
-        Attach::Resume => format!(
-            "echo $$ > {PID_FILE}; started=$(date +%s); {resume}; rc=$?; \
-             if [ $rc -ne 0 ] && [ $(( $(date +%s) - started )) -lt 5 ]; then \
-             printf '\\r\\nbb: nothing to continue; starting a new session\\r\\n'; exec {fresh}; fi; exit $rc",
-            resume = shell::join(resume)
-        ),
+    let fallback = format!(
+        "printf '\\r\\nbb: nothing to continue; starting a new session\\r\\n'; exec {fresh}"
+    );
+    let attempt = format!(
+        "started=$(date +%s); {resume}; rc=$?; \
+         if [ $rc -ne 0 ] && [ $(( $(date +%s) - started )) -lt 5 ]; then {fallback}; fi; exit $rc",
+        resume = shell::join(resume)
+    );
+    match (how, history) {
+        (Attach::Fresh, _) => format!("echo $$ > {PID_FILE}; exec {fresh}"),
+        (Attach::Resume, None) => format!("echo $$ > {PID_FILE}; {attempt}"),
+        (Attach::Resume, Some(h)) => {
+            format!("echo $$ > {PID_FILE}; if {h}; then {attempt}; else {fallback}; fi")
+        }
     }
 }
 
@@ -228,14 +241,29 @@ mod tests {
         ];
         let resume = vec!["claude".to_string(), "--continue".into()];
         assert_eq!(
-            session_script(&fresh, &resume, Attach::Fresh),
+            session_script(&fresh, &resume, None, Attach::Fresh),
             "echo $$ > /tmp/.bb-session.pid; exec claude --append-system-prompt-file /p.md"
         );
-        let s = session_script(&fresh, &resume, Attach::Resume);
+        let s = session_script(&fresh, &resume, None, Attach::Resume);
         assert!(s.contains("claude --continue; rc=$?"), "{s}");
         assert!(
             s.contains("exec claude --append-system-prompt-file /p.md; fi"),
             "{s}"
+        );
+        // With a history test, no conversation means a fresh session at once.
+        let s = session_script(&fresh, &resume, Some("false"), Attach::Resume);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(s.replace("/tmp/.bb-session.pid", "/dev/null").replace(
+                "exec claude --append-system-prompt-file /p.md",
+                "echo FRESH",
+            ))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.contains("nothing to continue") && out.ends_with("FRESH\n"),
+            "{out}"
         );
     }
 }

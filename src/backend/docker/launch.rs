@@ -434,6 +434,7 @@ async fn make(
             workdir: plan.workdir().to_string(),
             fresh: plan.commands.fresh.clone(),
             resume: plan.commands.resume.clone(),
+            history: plan.commands.history.clone(),
             routes: crate::tui::app::live_routes(plan),
             ca_fingerprint: ca.fingerprint.clone(),
             workspace_source: plan

@@ -180,7 +180,7 @@ impl Backend for DockerBackend {
                 crate::home::state_dir(&self.home).display()
             ))
         })?;
-        let script = exec::session_script(&meta.fresh, &meta.resume, how);
+        let script = exec::session_script(&meta.fresh, &meta.resume, meta.history.as_deref(), how);
         exec::attach(docker, &names::names(&bottle.slug).agent, &meta.workdir, script, spec)
             .await
             .map_err(|e| match e {

@@ -1,0 +1,475 @@
+//! The real Claude Code and Codex CLIs (from PyPI; tests/images/real-agents.sh)
+//! in real bottles, driven through the real `bb` binary in a PTY. The one
+//! stand-in is the LLM APIs: tests/mock-llm, a container on the bottle's
+//! egress network under the real host names, serving TLS from its own CA
+//! (which the bottle trusts through config.yaml's upstream_ca), strict as
+//! the real APIs: 401 without the real token.
+//!
+//! The bottles are the starter bottles as `bb init` writes them, with two
+//! changes a test needs: the agent image is the test one (real CLIs on the
+//! local Debian base), and the API routes may dial the mock's private
+//! address (ssrf_ip_allowlist).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::docker::{docker, docker_ok, remove_everything, target_dir, BASE};
+use support::Bb;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Docker's default address pools: where the mock's address comes from.
+const PRIVATE: &str = "[172.16.0.0/12, 192.168.0.0/16, 10.0.0.0/8]";
+
+/// The test image with the real CLIs (built once, then reused).
+fn real_agents_image() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/real-agents.sh");
+    let o = Command::new("bash").arg(script).output().unwrap();
+    assert!(
+        o.status.success(),
+        "tests/images/real-agents.sh failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The mock API image: the test base plus the mock-llm binary.
+fn mock_image() -> String {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::copy(target_dir().join("mock-llm"), ctx.path().join("mock-llm")).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {BASE}\nCOPY mock-llm /usr/local/bin/mock-llm\nENTRYPOINT [\"/usr/local/bin/mock-llm\"]\n"),
+    )
+    .unwrap();
+    let tag = "bb-test-mock-llm:latest";
+    let o = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tag.to_string()
+}
+
+/// A JWT-shaped token, as the real ones are (the mock compares strings).
+fn jwt(claims: serde_json::Value, signature: &str) -> String {
+    use base64::Engine;
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.{}",
+        b.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b.encode(claims.to_string()),
+        b.encode(signature)
+    )
+}
+
+/// The mock APIs in a container; removed on drop.
+struct Mock {
+    name: String,
+    dir: PathBuf,
+}
+
+impl Mock {
+    fn start(dir: &Path, token: &str, ttl_secs: u64) -> Mock {
+        let image = mock_image();
+        std::fs::create_dir_all(dir).unwrap();
+        let name = format!("bb-test-mock-{}", std::process::id());
+        docker(&["rm", "-f", &name]);
+        let volume = format!("{}:/data", dir.display());
+        let ttl = ttl_secs.to_string();
+        // Its own network until it joins a bottle's: internal, no way out.
+        docker(&["network", "rm", &name]);
+        docker(&[
+            "network",
+            "create",
+            "--internal",
+            "--label",
+            "bb.test=mock-llm",
+            &name,
+        ]);
+        let out = Command::new("docker")
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                "bb.test=mock-llm",
+                "-v",
+                &volume,
+            ])
+            .args([
+                "--network",
+                &name,
+                &image,
+                "--dir",
+                "/data",
+                "--token",
+                token,
+            ])
+            .args(["--refresh", "refresh-0", "--ttl-secs", &ttl])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mock = Mock {
+            name,
+            dir: dir.to_path_buf(),
+        };
+        wait_until("the mock's CA", || dir.join("ca.pem").exists());
+        mock
+    }
+
+    /// Join the bottle's egress network under the APIs' real names.
+    fn attach(&self, slug: &str) {
+        let net = format!("bb-{slug}-egress");
+        let mut args = vec!["network", "connect"];
+        for h in [
+            "api.anthropic.com",
+            "chatgpt.com",
+            "auth.openai.com",
+            "api.openai.com",
+        ] {
+            args.extend(["--alias", h]);
+        }
+        args.extend([net.as_str(), self.name.as_str()]);
+        let o = Command::new("docker").args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join("requests.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        docker(&["rm", "-f", &self.name]);
+        docker(&["network", "rm", &self.name]);
+    }
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "waited for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A bb home with the starter bottles and agents, made test-shaped.
+struct Home {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Home {
+    fn new(template: &str, extra_env: &[(&str, &str)]) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(dir.path().join("project")).unwrap();
+        std::fs::write(dir.path().join("project/README.md"), "the user's project\n").unwrap();
+        let mut env: Vec<(String, String)> = vec![
+            ("BB_HOME".into(), home.display().to_string()),
+            ("HOME".into(), dir.path().display().to_string()),
+            ("BB_BASE_IMAGE".into(), BASE.into()),
+            (
+                "CODEX_HOME".into(),
+                dir.path().join(".codex").display().to_string(),
+            ),
+        ];
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let h = Home { dir, env };
+        let o = h.bb(&["init"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The starter bottle, with the test image and the mock's address.
+        let image_dir = h.dir.path().join("image");
+        std::fs::create_dir_all(&image_dir).unwrap();
+        std::fs::write(
+            image_dir.join("Dockerfile"),
+            format!("FROM {}\n", real_agents_image()),
+        )
+        .unwrap();
+        let path = home.join(format!("bottles/{template}.md"));
+        let starter = std::fs::read_to_string(&path).unwrap();
+        let mut bottle = starter.replacen(
+            &format!("  template: {template}\n"),
+            &format!(
+                "  template: {template}\n  dockerfile: {}\n",
+                image_dir.join("Dockerfile").display()
+            ),
+            1,
+        );
+        for host in ["api.anthropic.com", "chatgpt.com", "auth.openai.com"] {
+            bottle = bottle.replacen(
+                &format!("    - host: {host}\n"),
+                &format!("    - host: {host}\n      pipelock_ssrf: x\n"),
+                1,
+            );
+        }
+        // pipelock may already exist on a route: merge into it.
+        let mut out = String::new();
+        let mut lines = bottle.lines().peekable();
+        while let Some(line) = lines.next() {
+            if line == "      pipelock_ssrf: x" {
+                let mut block: Vec<String> = Vec::new();
+                while let Some(next) = lines.peek() {
+                    if next.starts_with("      ") && !next.starts_with("    - ") {
+                        block.push(lines.next().unwrap().to_string());
+                    } else {
+                        break;
+                    }
+                }
+                let has_pipelock = block.iter().any(|l| l.trim() == "pipelock:");
+                for l in &block {
+                    out.push_str(l);
+                    out.push('\n');
+                    if l.trim() == "pipelock:" {
+                        out.push_str(&format!("        ssrf_ip_allowlist: {PRIVATE}\n"));
+                    }
+                }
+                if !has_pipelock {
+                    out.push_str(&format!(
+                        "      pipelock:\n        ssrf_ip_allowlist: {PRIVATE}\n"
+                    ));
+                }
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        std::fs::write(&path, out).unwrap();
+        h
+    }
+
+    fn mock_dir(&self) -> PathBuf {
+        self.dir.path().join("mock")
+    }
+
+    fn trust_mock(&self) {
+        std::fs::write(
+            self.dir.path().join("home/config.yaml"),
+            format!(
+                "upstream_ca: [{}]\n",
+                self.mock_dir().join("ca.pem").display()
+            ),
+        )
+        .unwrap();
+    }
+
+    fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    fn bb(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bb"));
+        cmd.args(args)
+            .current_dir(self.project())
+            .env_remove("BB_HOME");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn start(&self, agent: &str) -> String {
+        let o = self.bb(&["start", agent, "--yes"]);
+        assert!(
+            o.status.success(),
+            "bb start failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn workspace(&self) -> Bb {
+        let pairs: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Bb::spawn(&[], &pairs, &self.project(), 40, 120)
+    }
+}
+
+/// Removes a bottle's containers and networks, also when a test fails.
+struct Bottle(String);
+
+impl Drop for Bottle {
+    fn drop(&mut self) {
+        remove_everything(&self.0);
+    }
+}
+
+/// Wait longer than the PTY helper does: real CLIs start slower.
+fn wait_screen(bb: &Bb, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let s = bb.screen();
+        if pred(&s) {
+            return s;
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            panic!("waited for {what}; the screen shows:\n{s}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The token appears nowhere in the agent's container: its files, its
+/// processes' environments and command lines, its config, its image.
+fn assert_token_absent(slug: &str, token: &str) {
+    let agent = format!("bb-{slug}");
+    // The pattern comes on stdin, so no command line here holds it.
+    let mut grep = Command::new("docker")
+        .args([
+            "exec",
+            "-i",
+            "-u",
+            "root",
+            &agent,
+            "grep",
+            "-rlsF",
+            "-f",
+            "/dev/stdin",
+            "/",
+        ])
+        .args([
+            "--exclude-dir=proc",
+            "--exclude-dir=sys",
+            "--exclude-dir=dev",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = grep.stdin.take().unwrap();
+        stdin.write_all(format!("{token}\n").as_bytes()).unwrap();
+    }
+    let files = grep.wait_with_output().unwrap();
+    let files = String::from_utf8_lossy(&files.stdout);
+    assert_eq!(
+        files.trim(),
+        "",
+        "files in the agent container hold the token"
+    );
+    let procs = Command::new("docker")
+        .args([
+            "exec",
+            "-u",
+            "root",
+            &agent,
+            "sh",
+            "-c",
+            "cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&procs.stdout).contains(token),
+        "a process in the agent container holds the token"
+    );
+    assert!(
+        !docker(&["inspect", &agent]).contains(token),
+        "docker inspect shows the token"
+    );
+    let image = docker(&["inspect", "-f", "{{.Config.Image}}", &agent]);
+    assert!(
+        !docker(&["history", "--no-trunc", &image]).contains(token),
+        "the agent image's history holds the token"
+    );
+}
+
+#[test]
+fn claude_code_talks_to_the_api_with_the_real_token_it_never_holds() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let token = "sk-ant-oat01-bb-test-real-token-0123456789abcdef";
+    let home = Home::new("claude", &[("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN", token)]);
+    let mock = Mock::start(&home.mock_dir(), token, 0);
+    home.trust_mock();
+    let slug = home.start("claude-helper");
+    let _bottle = Bottle(slug.clone());
+    mock.attach(&slug);
+
+    let mut bb = home.workspace();
+    bb.wait_text("detached");
+    bb.keys("\r");
+    let screen = wait_screen(&bb, "Claude Code's prompt", |s| {
+        s.contains("bypass permissions")
+    });
+    for never in [
+        "Select login method",
+        "Do you trust",
+        "Please run /login",
+        "API Error",
+    ] {
+        assert!(!screen.contains(never), "{never}:\n{screen}");
+    }
+    bb.keys("Say hello");
+    bb.keys("\r");
+    wait_screen(&bb, "the mock's reply", |s| {
+        s.contains("Hello from the mock API")
+    });
+    bb.keys("And again");
+    bb.keys("\r");
+    let screen = wait_screen(&bb, "a second reply", |s| {
+        s.contains("(reply 2)") || s.contains("(reply 3)")
+    });
+    assert!(!screen.contains("API Error"), "{screen}");
+
+    let requests = mock.requests();
+    let replies = requests.iter().filter(|r| r["note"] == "reply").count();
+    assert!(replies >= 2, "{requests:#?}");
+    for r in &requests {
+        assert_eq!(
+            r["authorization"],
+            format!("Bearer {token}"),
+            "a request without the real token: {r}"
+        );
+    }
+    assert_token_absent(&slug, token);
+
+    let mcp = docker(&[
+        "exec",
+        "-u",
+        "node",
+        &format!("bb-{slug}"),
+        "claude",
+        "mcp",
+        "list",
+    ]);
+    assert!(
+        mcp.contains("bb-supervise") && mcp.contains("Connected"),
+        "claude mcp list: {mcp}"
+    );
+    bb.prefix("d");
+    bb.wait_exit();
+}
