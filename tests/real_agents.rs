@@ -158,6 +158,29 @@ impl Mock {
     }
 }
 
+impl Mock {
+    /// The highest reply number served so far.
+    fn last_reply(&self) -> u64 {
+        self.requests()
+            .iter()
+            .filter_map(|r| r["reply"].as_u64())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Send a prompt and wait for the reply the mock served for it to show.
+    fn turn(&self, bb: &mut Bb, prompt: &str) -> String {
+        let before = self.last_reply();
+        bb.keys(prompt);
+        bb.keys("\r");
+        wait_until("the mock to serve the turn", || self.last_reply() > before);
+        let n = self.last_reply();
+        wait_screen(bb, &format!("reply {n} on screen"), |s| {
+            s.contains(&format!("(reply {n})"))
+        })
+    }
+}
+
 impl Drop for Mock {
     fn drop(&mut self) {
         docker(&["rm", "-f", &self.name]);
@@ -315,6 +338,37 @@ impl Home {
     }
 }
 
+/// What the bottle's egress refused, as (host, rule) from its audit log;
+/// each is printed, for the record of what the real CLIs try.
+fn refused(home: &Home, slug: &str, requests: &[serde_json::Value]) -> Vec<(String, String)> {
+    for r in requests {
+        eprintln!(
+            "mock: {} {} {} {} {}",
+            r["status"], r["method"], r["host"], r["path"], r["note"]
+        );
+    }
+    let audit = home
+        .dir
+        .path()
+        .join(format!("home/state/{slug}/audit.jsonl"));
+    let out: Vec<(String, String)> = std::fs::read_to_string(audit)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["decision"] == "blocked")
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap_or_default().to_string(),
+                r["rule"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for (host, rule) in &out {
+        eprintln!("egress refused: {host} ({rule})");
+    }
+    out
+}
+
 /// Removes a bottle's containers and networks, also when a test fails.
 struct Bottle(String);
 
@@ -446,6 +500,14 @@ fn claude_code_talks_to_the_api_with_the_real_token_it_never_holds() {
     assert!(!screen.contains("API Error"), "{screen}");
 
     let requests = mock.requests();
+    let refused = refused(&home, &slug, &requests);
+    // Hosts the starter leaves out are refused quietly: audited, and the
+    // agent carries on without showing an error.
+    assert!(!screen.contains("bb egress blocked"), "{screen}");
+    assert!(
+        refused.iter().all(|(h, _)| h != "api.anthropic.com"),
+        "{refused:?}"
+    );
     let replies = requests.iter().filter(|r| r["note"] == "reply").count();
     assert!(replies >= 2, "{requests:#?}");
     for r in &requests {
@@ -470,6 +532,89 @@ fn claude_code_talks_to_the_api_with_the_real_token_it_never_holds() {
         mcp.contains("bb-supervise") && mcp.contains("Connected"),
         "claude mcp list: {mcp}"
     );
+    bb.prefix("d");
+    bb.wait_exit();
+}
+
+#[test]
+fn codex_signs_in_with_the_host_login_and_outlives_its_access_token() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let auth =
+        serde_json::json!({"chatgpt_account_id": "acct-bb-mock", "chatgpt_plan_type": "plus"});
+    let far = 4_000_000_000u64;
+    let access = jwt(
+        serde_json::json!({"exp": far, "https://api.openai.com/auth": auth}),
+        "host-access-signature",
+    );
+    let id = jwt(
+        serde_json::json!({"exp": far, "email": "me@example.com", "https://api.openai.com/auth": auth}),
+        "host-id-signature",
+    );
+    let home = Home::new("codex", &[]);
+    // The host's `codex login`, as Codex writes it.
+    let codex_home = home.dir.path().join(".codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("auth.json"),
+        serde_json::json!({"OPENAI_API_KEY": null, "auth_mode": "chatgpt", "last_refresh": "2026-11-30T00:00:00Z",
+            "tokens": {"id_token": id, "access_token": access, "refresh_token": "refresh-0", "account_id": "acct-bb-mock"}})
+            .to_string(),
+    )
+    .unwrap();
+    // Tokens live 25 s: the second turn comes after the first expired.
+    let ttl = 25;
+    let mock = Mock::start(&home.mock_dir(), &access, ttl);
+    home.trust_mock();
+    let started = Instant::now();
+    let slug = home.start("codex-helper");
+    let _bottle = Bottle(slug.clone());
+    mock.attach(&slug);
+
+    let mut bb = home.workspace();
+    bb.wait_text("detached");
+    bb.keys("\r");
+    let screen = wait_screen(&bb, "the mock's reply to the prompt file", |s| {
+        s.contains("Hello from the mock API")
+    });
+    for never in ["Sign in with ChatGPT", "Do you trust", "invalid ID token"] {
+        assert!(!screen.contains(never), "{never}:\n{screen}");
+    }
+    let expired = Duration::from_secs(ttl + 2);
+    if let Some(left) = expired.checked_sub(started.elapsed()) {
+        std::thread::sleep(left);
+    }
+    let screen = mock.turn(&mut bb, "Say hello again");
+    assert!(!screen.contains("Sign in"), "{screen}");
+
+    let requests = mock.requests();
+    let refused = refused(&home, &slug, &requests);
+    assert!(!screen.contains("bb egress blocked"), "{screen}");
+    assert!(
+        refused
+            .iter()
+            .all(|(h, _)| h != "chatgpt.com" && h != "auth.openai.com"),
+        "{refused:?}"
+    );
+    let refreshed = requests.iter().filter(|r| r["note"] == "refreshed").count();
+    assert!(refreshed >= 1, "no refresh through egress: {requests:#?}");
+    assert!(
+        requests.iter().any(|r| r["note"] == "expired"),
+        "the first token never expired: {requests:#?}"
+    );
+    for r in requests.iter().filter(|r| r["host"] == "chatgpt.com") {
+        let a = r["authorization"].as_str().unwrap_or_default();
+        assert!(
+            a == format!("Bearer {access}") || a.contains("bW9jay1hY2Nlc3Mt"),
+            "a request to chatgpt.com without a real token: {r}"
+        );
+        assert_eq!(r["account"], "acct-bb-mock", "{r}");
+    }
+    for secret in [access.as_str(), "refresh-0", "refresh-1"] {
+        assert_token_absent(&slug, secret);
+    }
     bb.prefix("d");
     bb.wait_exit();
 }

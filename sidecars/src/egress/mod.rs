@@ -46,6 +46,7 @@ pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {
         config: RwLock::new(Arc::new(config)),
         minter,
         tokens: tokens::Tokens::default(),
+        refreshing: tokio::sync::Mutex::new(()),
         upstream_tls: Arc::new(upstream),
     }))
 }

@@ -47,6 +47,9 @@ pub struct Shared {
     pub config: RwLock<Arc<Config>>,
     pub minter: Minter,
     pub tokens: Tokens,
+    /// One refresh at a time: refresh tokens rotate, so a second grant
+    /// must wait for the token the first one brings.
+    pub refreshing: tokio::sync::Mutex<()>,
     pub audit: Audit,
     pub upstream_tls: Arc<rustls::ClientConfig>,
     pub permits: Arc<Semaphore>,
@@ -545,6 +548,10 @@ async fn forward(
                 && method == "POST"
         })
         .cloned();
+    let _refreshing = match &refresh {
+        Some(_) => Some(shared.refreshing.lock().await),
+        None => None,
+    };
     let scan_body = route.handling() != (Handling::Intercept { scan_body: false });
     let cap = config.limits.body_bytes;
     let body: Body = if scan_body || refresh.is_some() {

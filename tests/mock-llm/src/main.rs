@@ -227,7 +227,10 @@ fn unauthorized(host: &str) -> Response<Full<Bytes>> {
 fn issue(st: &mut State) -> Value {
     st.issued += 1;
     let n = st.issued;
-    let exp = now_secs() + st.ttl.map(|t| t.as_secs()).unwrap_or(3600);
+    // The claims promise a day, as real tokens promise long lives; the
+    // mock ends them sooner (--ttl-secs), as a server may, so the client
+    // finds out from a 401 rather than refreshing ahead of time.
+    let exp = now_secs() + 86_400;
     let auth = json!({"chatgpt_account_id": ACCOUNT, "chatgpt_plan_type": "plus"});
     let access = jwt(
         &json!({"exp": exp, "n": n, "https://api.openai.com/auth": auth}),
@@ -270,7 +273,8 @@ async fn handle(req: Request<Incoming>, st: Shared) -> Response<Full<Bytes>> {
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let (resp, note) = route(&st, &host, &method, &path, &authorization, &upgrade, &body);
-    let line = json!({"time_ms": now_ms(), "method": method, "host": host, "path": path,
+    let reply = st.lock().map(|s| s.replies).unwrap_or(0);
+    let line = json!({"reply": if note == "reply" { json!(reply) } else { Value::Null },"time_ms": now_ms(), "method": method, "host": host, "path": path,
                       "authorization": authorization, "account": account, "body_bytes": body.len(),
                       "status": resp.status().as_u16(), "note": note});
     if let Ok(mut s) = st.lock() {
