@@ -386,7 +386,7 @@ fn wait_screen(bb: &Bb, what: &str, pred: impl Fn(&str) -> bool) -> String {
         if pred(&s) {
             return s;
         }
-        if start.elapsed() > Duration::from_secs(90) {
+        if start.elapsed() > Duration::from_secs(180) {
             panic!("waited for {what}; the screen shows:\n{s}");
         }
         std::thread::sleep(Duration::from_millis(100));
