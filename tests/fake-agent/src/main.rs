@@ -24,9 +24,15 @@ fn window_size() -> (u16, u16) {
     (ws.ws_row, ws.ws_col)
 }
 
+/// Where the conversation is kept: where Claude Code keeps its
+/// transcripts, so bb's test for "something to continue" sees it.
 fn history_path() -> std::path::PathBuf {
     let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
-    std::path::Path::new(&home).join(".fake-agent-history")
+    let path = std::path::Path::new(&home).join(".claude/projects/fake-agent/history.jsonl");
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    path
 }
 
 fn fetch(url: &str) -> String {
