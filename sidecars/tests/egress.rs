@@ -104,6 +104,26 @@ async fn secrets_in_path_query_headers_and_body_are_refused() {
     );
 }
 
+/// A TLS upstream that says whether `expected` arrived as the
+/// authorization and reflects what it got, as an echo endpoint would.
+async fn reflecting_upstream(s: &Setup, expected: &'static str) -> Upstream {
+    Upstream::start_with(
+        Some(server_tls(&s.upstream_ca)),
+        Arc::new(move |r: Seen| {
+            (
+                200,
+                format!(
+                    "token-arrived={}\nreflected: {}\nbody-bytes: {}\n",
+                    r.authorization == expected,
+                    r.authorization,
+                    r.body.len()
+                ),
+            )
+        }),
+    )
+    .await
+}
+
 /// One request through an intercepted tunnel to `target`.
 async fn https_request(
     proxy: std::net::SocketAddr,
@@ -121,7 +141,7 @@ async fn https_request(
 #[tokio::test]
 async fn credentials_are_injected_over_tls_only_and_the_agents_are_replaced() {
     let s = Setup::new();
-    let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
+    let up = reflecting_upstream(&s, "Bearer ghp_RealTokenHeldOnlyByTheProxy0123456789").await;
     // A real-looking token: what the proxy injects itself is not flagged.
     std::env::set_var(
         "BB_TEST_INJECT_TOKEN",
@@ -143,8 +163,11 @@ async fn credentials_are_injected_over_tls_only_and_the_agents_are_replaced() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    assert!(body.contains("token-arrived=true"), "{body}");
+    // An upstream reflecting the request hands the agent no token.
     assert!(
-        body.contains("authorization: Bearer ghp_RealTokenHeldOnlyByTheProxy0123456789"),
+        body.contains("reflected: Bearer [bb: credential removed]")
+            && !body.contains("ghp_RealToken"),
         "{body}"
     );
     // Plain HTTP to the same route would carry the token in the clear.
@@ -160,7 +183,7 @@ async fn credentials_are_injected_over_tls_only_and_the_agents_are_replaced() {
 #[tokio::test]
 async fn a_credentialed_passthrough_route_is_intercepted_to_inject_and_its_body_not_scanned() {
     let s = Setup::new();
-    let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
+    let up = reflecting_upstream(&s, "Bearer sk-ant-oat01-real-token-held-by-egress").await;
     std::env::set_var(
         "BB_TEST_LLM_TOKEN",
         "sk-ant-oat01-real-token-held-by-egress",
@@ -190,10 +213,8 @@ async fn a_credentialed_passthrough_route_is_intercepted_to_inject_and_its_body_
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    assert!(
-        answer.contains("authorization: Bearer sk-ant-oat01-real-token-held-by-egress"),
-        "{answer}"
-    );
+    assert!(answer.contains("token-arrived=true"), "{answer}");
+    assert!(!answer.contains("sk-ant-oat01-real"), "{answer}");
     assert!(
         answer.contains(&format!("body-bytes: {}", body.len())),
         "{answer}"
@@ -233,7 +254,8 @@ async fn a_token_endpoint_refreshes_the_injected_token_and_the_agent_gets_placeh
                         .to_string(),
                 );
             }
-            (200, format!("authorization: {}", r.authorization))
+            // The token's number, not the token: answers are scrubbed of it.
+            (200, format!("token #{}", r.authorization.trim_start_matches("Bearer access-")))
         }),
     )
     .await;
@@ -259,7 +281,7 @@ async fn a_token_endpoint_refreshes_the_injected_token_and_the_agent_gets_placeh
     let target = format!("localhost:{}", up.addr.port());
     let api = format!("GET /api HTTP/1.1\r\nHost: {target}\r\nAuthorization: Bearer PLACEHOLDER\r\nConnection: close\r\n\r\n");
     let (_, body) = https_request(proxy, &s, &target, &api).await;
-    assert!(body.contains("Bearer access-1"), "{body}");
+    assert!(body.contains("token #1"), "{body}");
     for round in 2..=3 {
         let grant =
             r#"{"client_id":"app","grant_type":"refresh_token","refresh_token":"PLACEHOLDER"}"#;
@@ -284,7 +306,7 @@ async fn a_token_endpoint_refreshes_the_injected_token_and_the_agent_gets_placeh
             .ends_with(".bb-unsigned"));
         let (_, body) = https_request(proxy, &s, &target, &api).await;
         assert!(
-            body.contains(&format!("Bearer access-{round}")),
+            body.contains(&format!("token #{round}")),
             "round {round}: {body}"
         );
     }
@@ -466,4 +488,32 @@ async fn data_smuggled_in_subdomains_of_a_wildcard_is_refused() {
     }
     let audit = std::fs::read_to_string(s.audit_path()).unwrap();
     assert!(!audit.contains("akiaiosfodnn7example"), "{audit}");
+}
+
+#[tokio::test]
+async fn paths_that_climb_out_of_the_allowlist_are_refused() {
+    let s = Setup::new();
+    let up = Upstream::start(None).await;
+    let proxy = s
+        .start_proxy(
+            json!([{"host": "localhost", "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "path_allowlist": ["/allowed/"]}]),
+            json!({}),
+        )
+        .await;
+    let base = format!("http://localhost:{}", up.addr.port());
+    let (status, body) = get(proxy, &format!("{base}/allowed/ok"), "").await;
+    assert_eq!(status, 200, "{body}");
+    for attack in [
+        "/allowed/../secret",
+        "/allowed/./../secret",
+        "/allowed/%2e%2e/secret",
+        "/allowed/..%2fsecret",
+        "/allowed/..;/secret",
+        "/allowed/%252e%252e/secret",
+    ] {
+        let (status, body) = get(proxy, &format!("{base}{attack}"), "").await;
+        assert_eq!(status, 403, "{attack}: {body}");
+        assert!(body.starts_with(MARKER), "{attack}: {body}");
+    }
+    assert_eq!(up.hits(), 1, "only the allowed path reached the upstream");
 }

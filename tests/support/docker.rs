@@ -2,7 +2,9 @@
 //! local Debian base, and removing what a test's bottles made.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+
+use super::Bb;
 
 pub const BASE: &str = "bb-test-base:bookworm";
 
@@ -64,4 +66,145 @@ pub fn remove_everything(slug: &str) {
     for n in docker(&["network", "ls", "-q", "--filter", &filter]).lines() {
         docker(&["network", "rm", n]);
     }
+}
+
+/// A bb home whose `fake` bottle runs the fake agent; cleans up on drop.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(dockerfile_extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let fa = dir.path().join("fa");
+        std::fs::create_dir_all(home.join("bottles")).unwrap();
+        std::fs::create_dir_all(home.join("agents")).unwrap();
+        std::fs::create_dir_all(&fa).unwrap();
+        std::fs::create_dir_all(dir.path().join("project/src")).unwrap();
+        std::fs::write(
+            dir.path().join("project/src/lib.rs"),
+            "// the user's code\n",
+        )
+        .unwrap();
+        let dockerfile = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-agent/Dockerfile"),
+        )
+        .unwrap();
+        std::fs::write(
+            fa.join("Dockerfile"),
+            format!("{dockerfile}{dockerfile_extra}"),
+        )
+        .unwrap();
+        std::fs::copy(target_dir().join("fake-agent"), fa.join("fake-agent")).unwrap();
+        // Same context, same content hash: the image is built once and reused.
+        std::fs::write(
+            home.join("bottles/fake.md"),
+            format!(
+                "---\nagent_provider:\n  dockerfile: {}\nenv:\n  GREETING: hello-from-manifest\negress:\n  routes:\n    - host: api.example.com\n      auth: {{scheme: Bearer, token_ref: BB_TEST_SECRET}}\n  allowlist: [example.com]\n---\n",
+                fa.join("Dockerfile").display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            home.join("agents/faker.md"),
+            "---\nbottle: fake\n---\nYou are a fake agent.\n",
+        )
+        .unwrap();
+        // The operator's $EDITOR, scripted: allow one more host.
+        let editor = dir.path().join("editor.sh");
+        std::fs::write(
+            &editor,
+            "#!/bin/sh\nprintf 'allowlist:\\n  - \"edited.example\"\\n' >> \"$1\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        Env { dir }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    pub fn envs(&self) -> Vec<(String, String)> {
+        vec![
+            ("BB_HOME".into(), self.home().display().to_string()),
+            ("HOME".into(), self.dir.path().display().to_string()),
+            ("BB_BASE_IMAGE".into(), BASE.into()),
+            ("BB_TEST_SECRET".into(), "s3cr3t-held-by-egress".into()),
+            (
+                "EDITOR".into(),
+                self.dir.path().join("editor.sh").display().to_string(),
+            ),
+        ]
+    }
+
+    pub fn bb(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bb"));
+        cmd.args(args)
+            .current_dir(self.project())
+            .env_remove("BB_HOME");
+        for (k, v) in self.envs() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    pub fn start(&self) -> String {
+        let o = self.bb(&["start", "faker", "--yes"]);
+        assert!(
+            o.status.success(),
+            "bb start failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Open the workspace (rows x cols) and launch the agent from it.
+    pub fn workspace_with_agent(&self, rows: u16, cols: u16) -> Bb {
+        let envs = self.envs();
+        let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut bb = Bb::spawn(&[], &pairs, &self.project(), rows, cols);
+        bb.wait_text("No agent is running here yet.");
+        bb.prefix("n");
+        bb.wait_text("New agent");
+        bb.keys("\r");
+        bb.wait_text("Launch faker? y/N");
+        assert!(bb.screen().contains("workspace"));
+        bb.keys("y");
+        bb.wait_text("fake-agent ready");
+        bb
+    }
+
+    pub fn slugs(&self) -> Vec<String> {
+        std::fs::read_dir(self.home().join("state"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for slug in self.slugs() {
+            remove_everything(&slug);
+        }
+    }
+}
+
+pub fn left_behind(slug: &str) -> String {
+    let filter = format!("label=bb.slug={slug}");
+    format!(
+        "{}{}",
+        docker(&["ps", "-aq", "--filter", &filter]),
+        docker(&["network", "ls", "-q", "--filter", &filter])
+    )
 }

@@ -5,6 +5,7 @@ pub mod certs;
 pub mod config;
 pub mod policy;
 pub mod proxy;
+pub mod scrub;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};

@@ -15,6 +15,8 @@ pub enum Block {
     PathNotAllowed {
         host: String,
         path: String,
+        /// Why the path could not be checked, when that is the reason.
+        why: Option<&'static str>,
     },
     Secret {
         rule: &'static str,
@@ -81,7 +83,16 @@ impl Block {
             Block::IpLiteral(h) => {
                 format!("{h} is an IP address; bottles reach hosts by name only")
             }
-            Block::PathNotAllowed { host, path } => format!("path {path} is not allowed on {host}"),
+            Block::PathNotAllowed {
+                host,
+                path,
+                why: None,
+            } => format!("path {path} is not allowed on {host}"),
+            Block::PathNotAllowed {
+                host,
+                path,
+                why: Some(why),
+            } => format!("path {path} on {host} cannot be checked safely: {why}"),
             Block::Secret { rule, place } => {
                 format!("the request's {place} looks like a secret ({rule})")
             }
@@ -137,19 +148,75 @@ pub fn check_host<'a>(config: &'a Config, host: &str) -> Result<&'a RouteConfig,
     route(config, host).ok_or_else(|| Block::HostNotAllowed(host.to_ascii_lowercase()))
 }
 
+/// A request path as the upstream will read it: percent-decoded once.
+/// Refused when its meaning could differ between this check and the
+/// upstream: bad escapes, dot segments (also as `%2e` or with `;params`),
+/// backslashes, NUL, or escapes left after decoding (double encoding).
+pub fn normalise_path(path: &str) -> Result<String, &'static str> {
+    if !path.starts_with('/') {
+        return Err("it is not absolute");
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+            match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+                (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
+                _ => return Err("it has a broken %-escape"),
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let decoded = String::from_utf8(out).map_err(|_| "it is not UTF-8 once decoded")?;
+    if decoded.contains(['\\', '\0']) {
+        return Err("it has a backslash or NUL");
+    }
+    let b = decoded.as_bytes();
+    if b.windows(3).any(|w| {
+        w[0] == b'%' && (w[1] as char).is_ascii_hexdigit() && (w[2] as char).is_ascii_hexdigit()
+    }) {
+        return Err("it is encoded twice");
+    }
+    let dot = decoded.split('/').any(|seg| {
+        let seg = seg.split(';').next().unwrap_or(seg);
+        seg == "." || seg == ".."
+    });
+    if dot {
+        return Err("it has a . or .. segment");
+    }
+    Ok(decoded)
+}
+
+/// Is `path` under one of the route's prefixes? Both are compared decoded,
+/// and a path that cannot be read one way only is refused.
 pub fn check_path(route: &RouteConfig, host: &str, path: &str) -> Result<(), Block> {
-    if route.path_allowlist.is_empty()
-        || route
-            .path_allowlist
-            .iter()
-            .any(|p| path.starts_with(p.as_str()))
-    {
-        Ok(())
-    } else {
+    if route.path_allowlist.is_empty() {
+        return Ok(());
+    }
+    let refuse = |why: Option<&'static str>| {
         Err(Block::PathNotAllowed {
             host: host.to_string(),
             path: path.to_string(),
+            why,
         })
+    };
+    let decoded = match normalise_path(path) {
+        Ok(d) => d,
+        Err(why) => return refuse(Some(why)),
+    };
+    let allowed = route.path_allowlist.iter().any(|p| {
+        let prefix = normalise_path(p).unwrap_or_else(|_| p.clone());
+        decoded.starts_with(prefix.as_str())
+    });
+    if allowed {
+        Ok(())
+    } else {
+        refuse(None)
     }
 }
 
@@ -208,6 +275,53 @@ pub fn check_ip(route: &RouteConfig, host: &str, ip: IpAddr) -> Result<(), Block
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_checked_as_the_upstream_reads_them() {
+        let c: Config = serde_json::from_value(serde_json::json!({
+            "listen": "127.0.0.1:0", "ca_cert": "x", "ca_key": "y", "audit_log": null,
+            "routes": [{"host": "h", "path_allowlist": ["/allowed/", "/me%2Fapp/"]}]
+        }))
+        .unwrap();
+        let r = &c.routes[0];
+        for ok in [
+            "/allowed/x",
+            "/allowed/a/b?q",
+            "/me%2Fapp/issues",
+            "/me/app/x",
+            "/allowed/%41",
+        ] {
+            assert_eq!(check_path(r, "h", ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "/allowed/../secret",
+            "/allowed/./../secret",
+            "/allowed/%2e%2e/secret",
+            "/allowed/%2E%2E/secret",
+            "/allowed/..%2fsecret",
+            "/allowed/..;/secret",
+            "/allowed/%252e%252e/secret",
+            "/allowed/..\\secret",
+            "/allowed/%5c..%5csecret",
+            "/allowed/%00",
+            "/allowed/%zz",
+            "/allowed/%",
+            "/secret",
+            "/allowedx",
+        ] {
+            assert!(check_path(r, "h", bad).is_err(), "{bad}");
+        }
+        let open: Config = serde_json::from_value(serde_json::json!({
+            "listen": "127.0.0.1:0", "ca_cert": "x", "ca_key": "y", "audit_log": null,
+            "routes": [{"host": "h"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            check_path(&open.routes[0], "h", "/a/../b"),
+            Ok(()),
+            "no allowlist, no path rule"
+        );
+    }
 
     fn config(routes: &[(&str, &[&str])]) -> Config {
         let routes: Vec<serde_json::Value> = routes

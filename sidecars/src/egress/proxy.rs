@@ -608,11 +608,16 @@ async fn forward(
     parts
         .headers
         .remove(HeaderName::from_static("proxy-connection"));
+    let mut injected: Option<String> = None;
     if let Some(auth) = &route.auth {
         match shared.tokens.get(&auth.token_env) {
             Some(token) => match HeaderValue::from_str(&format!("{} {token}", auth.scheme)) {
                 Ok(v) => {
                     parts.headers.insert(AUTHORIZATION, v);
+                    // The answer is scrubbed of the token: ask for it
+                    // uncompressed so the scrubber can read it.
+                    parts.headers.remove(http::header::ACCEPT_ENCODING);
+                    injected = Some(token);
                 }
                 Err(_) => return plain(StatusCode::BAD_GATEWAY, "the route's credential is not a valid header value"),
             },
@@ -655,8 +660,15 @@ async fn forward(
             )
         }
     };
-    match refresh {
-        Some(r) if resp.status().is_success() => keep_issued(resp, &r, &shared).await,
+    match (refresh, injected) {
+        (Some(r), _) if resp.status().is_success() => keep_issued(resp, &r, &shared).await,
+        (_, Some(token)) => {
+            let (mut parts, body) = resp.into_parts();
+            super::scrub::headers(&mut parts.headers, &token);
+            // The length may change where a token is replaced.
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, super::scrub::Scrubbed::new(body, &token).boxed())
+        }
         _ => resp.map(|b| b.boxed()),
     }
 }

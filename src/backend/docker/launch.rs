@@ -456,12 +456,24 @@ async fn make(
             "bb.network".into(),
             if internal { "internal" } else { "egress" }.into(),
         );
+        // `internal` stops forwarding, not traffic to the host itself: the
+        // host holds the bridge's gateway address, and through it every
+        // other address it has. With no IPv4 address on the internal
+        // bridge the host is not on that network at all; the agent and its
+        // bundle still reach each other on it.
+        let options = internal.then(|| {
+            HashMap::from([(
+                "com.docker.network.bridge.inhibit_ipv4".to_string(),
+                "true".to_string(),
+            )])
+        });
         docker
             .create_network(NetworkCreateRequest {
                 name: name.clone(),
                 internal: Some(internal),
                 driver: Some("bridge".into()),
                 labels: Some(labels),
+                options,
                 ..Default::default()
             })
             .await
