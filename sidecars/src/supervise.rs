@@ -19,10 +19,15 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+/// Requests waiting for the operator, at most; more are refused.
+const MAX_PENDING: usize = 16;
+/// One request's size on disk, at most.
+const MAX_PROPOSAL_BYTES: usize = 64 * 1024;
+
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
 
 pub struct Supervise {
-    /// Where proposals go and decisions come back (shared with bb).
+    /// Where proposals go and decisions come back (shared with bb, 0700).
     pub queue: PathBuf,
     /// The live egress config, for listing routes.
     pub egress_config: PathBuf,
@@ -148,8 +153,34 @@ impl Supervise {
         }
     }
 
+    /// Proposals waiting for the operator.
+    fn pending(&self) -> usize {
+        std::fs::read_dir(&self.queue)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        n.ends_with(".json")
+                            && !n.ends_with(".decision.json")
+                            && !self
+                                .queue
+                                .join(n.replace(".json", ".decision.json"))
+                                .exists()
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// Write a proposal and wait for bb's decision.
     async fn propose(&self, request: Value, reason: &str) -> Value {
+        // The queue lives on the operator's disk: bounded in count and size.
+        if self.pending() >= MAX_PENDING {
+            return text(
+                format!("{MAX_PENDING} requests already wait for the operator; wait for their decisions before asking again."),
+                true,
+            );
+        }
         let id = format!(
             "{}-{}",
             crate::egress::audit::now_ms(),
@@ -163,16 +194,36 @@ impl Supervise {
             "reason": reason,
             "request": request,
         });
+        let bytes = serde_json::to_vec_pretty(&proposal).unwrap_or_default();
+        if bytes.len() > MAX_PROPOSAL_BYTES {
+            return text(
+                format!(
+                    "The request is {} bytes; keep it under {MAX_PROPOSAL_BYTES} (a shorter reason, fewer lines).",
+                    bytes.len()
+                ),
+                true,
+            );
+        }
         let path = self.queue.join(format!("{id}.json"));
         let tmp = self.queue.join(format!(".{id}.tmp"));
-        let written = std::fs::create_dir_all(&self.queue)
-            .and_then(|_| {
-                std::fs::write(
-                    &tmp,
-                    serde_json::to_vec_pretty(&proposal).unwrap_or_default(),
-                )
-            })
-            .and_then(|_| std::fs::rename(&tmp, &path));
+        let written = {
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.queue)
+                .and_then(|_| {
+                    use std::io::Write;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&tmp)?
+                        .write_all(&bytes)
+                })
+                .and_then(|_| std::fs::rename(&tmp, &path))
+        };
         if let Err(e) = written {
             return text(format!("Could not file the request: {e}"), true);
         }

@@ -214,3 +214,46 @@ async fn rejections_timeouts_and_bad_requests() {
     .await;
     assert!(answer(&waited).starts_with("No decision yet"), "{waited}");
 }
+
+#[tokio::test]
+async fn a_flood_of_proposals_is_capped_in_count_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path(), Duration::from_millis(50)).await;
+    let huge = "x".repeat(200 * 1024);
+    let (_, v) = rpc(
+        addr,
+        call(
+            1,
+            "egress-proxy-block",
+            json!({"host": "pypi.org", "justification": huge}),
+        ),
+    )
+    .await;
+    assert!(answer(&v).contains("keep it under"), "{v}");
+    for i in 0..40 {
+        let (_, v) = rpc(
+            addr,
+            call(
+                i + 2,
+                "egress-proxy-block",
+                json!({"host": format!("h{i}.example"), "justification": "need it"}),
+            ),
+        )
+        .await;
+        if i >= 16 {
+            assert!(
+                answer(&v).contains("already wait for the operator"),
+                "{i}: {v}"
+            );
+        }
+    }
+    let queue = dir.path().join("proposals");
+    let files: Vec<_> = std::fs::read_dir(&queue).unwrap().flatten().collect();
+    assert_eq!(files.len(), 16, "{files:?}");
+    let size: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
+    assert!(size < 16 * 64 * 1024);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&queue), 0o700);
+    assert!(files.iter().all(|f| mode(&f.path()) == 0o600));
+}

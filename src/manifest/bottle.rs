@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::egress::{self, EgressDoc};
 use super::git::{self, GitDoc, LegacyGitGateDoc};
 use super::issue::{is_env_name, key, Issue};
-use super::model::{Egress, EnvValue, GitUser, Provider, Remote, Template};
+use super::model::{Egress, EnvValue, GitUser, Limits, Provider, Remote, Template};
 use super::yaml::{from_node, Node, NodeKind, Seg};
 
 pub const BOTTLE_KEYS: &[&str] = &[
@@ -17,6 +17,7 @@ pub const BOTTLE_KEYS: &[&str] = &[
     "env",
     "extends",
     "git",
+    "limits",
     "supervise",
 ];
 
@@ -55,6 +56,14 @@ struct BottleDoc {
     git_gate: Option<LegacyGitGateDoc>,
     egress: Option<EgressDoc>,
     supervise: Option<bool>,
+    limits: Option<LimitsDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsDoc {
+    memory_mb: Option<u64>,
+    pids: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +86,7 @@ pub struct BottleParts {
     pub remotes: Option<BTreeMap<String, Remote>>,
     pub egress: Option<Egress>,
     pub supervise: Option<bool>,
+    pub limits: Option<Limits>,
 }
 
 /// Read one bottle's frontmatter. Warnings are for old forms still read.
@@ -110,6 +120,33 @@ pub fn parse(node: &Node) -> Result<(BottleParts, Vec<String>), Issue> {
         supervise: doc.supervise,
         ..BottleParts::default()
     };
+    if let Some(l) = doc.limits {
+        let at = [Seg::Key("limits".into())];
+        let d = Limits::default();
+        let limits = Limits {
+            memory_mb: l.memory_mb.unwrap_or(d.memory_mb),
+            pids: l.pids.unwrap_or(d.pids),
+        };
+        if limits.memory_mb < 256 {
+            return Err(Issue::at(
+                &key(&at, "memory_mb"),
+                format!(
+                    "{} MiB is too little for an agent; give at least 256",
+                    limits.memory_mb
+                ),
+            ));
+        }
+        if limits.pids < 64 {
+            return Err(Issue::at(
+                &key(&at, "pids"),
+                format!(
+                    "{} processes is too few for an agent; give at least 64",
+                    limits.pids
+                ),
+            ));
+        }
+        parts.limits = Some(limits);
+    }
     if let Some(env) = doc.env {
         parts.env = Some(parse_env(env, &[Seg::Key("env".into())])?);
     }

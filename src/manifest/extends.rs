@@ -36,6 +36,7 @@ pub fn merge(parent: &BottleParts, child: &BottleParts) -> BottleParts {
         remotes,
         egress: child.egress.clone().or_else(|| parent.egress.clone()),
         supervise: child.supervise.or(parent.supervise),
+        limits: child.limits.or(parent.limits),
     }
 }
 
@@ -96,6 +97,7 @@ pub fn finish(
         },
         egress,
         supervise: parts.supervise.unwrap_or(true),
+        limits: parts.limits.unwrap_or_default(),
     })
 }
 

@@ -26,6 +26,23 @@ impl Template {
     }
 }
 
+/// What the agent's container may use: a ceiling, so a runaway or hostile
+/// agent cannot take the machine down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub memory_mb: u64,
+    pub pids: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            memory_mb: 8192,
+            pids: 4096,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Provider {
     pub template: Template,
@@ -188,6 +205,7 @@ pub struct Bottle {
     pub git: Git,
     pub egress: Egress,
     pub supervise: bool,
+    pub limits: Limits,
 }
 
 /// Where an agent file came from.

@@ -164,6 +164,8 @@ pub struct BottlePlan {
     pub daemons: Vec<Daemon>,
     /// The user's code copied in, if any.
     pub workspace: Option<crate::workspace::Workspace>,
+    /// The agent container's memory and process ceilings.
+    pub limits: crate::manifest::Limits,
     /// The provider's token endpoint egress answers for the agent.
     pub token_endpoint: Option<provider::TokenEndpoint>,
     /// Extra roots egress trusts for upstream TLS (config.yaml
@@ -345,6 +347,7 @@ pub fn resolve(
         workspace: None,
         token_endpoint,
         upstream_ca: Vec::new(),
+        limits: bottle.limits,
     }
 }
 

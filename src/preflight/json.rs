@@ -25,6 +25,8 @@ pub struct Preflight {
     pub git: GitJson,
     pub env: EnvJson,
     pub secrets: Vec<SecretJson>,
+    /// The agent container's ceilings: `{memory_mb, pids}`.
+    pub limits: crate::manifest::Limits,
     pub skills: Vec<SkillJson>,
     pub sidecars: Vec<String>,
     /// The directory copied into the bottle, or null.
@@ -288,6 +290,7 @@ impl Preflight {
             env: EnvJson {
                 names: plan.visible_env().into_iter().map(String::from).collect(),
             },
+            limits: plan.limits,
             secrets: plan
                 .secrets
                 .iter()

@@ -132,6 +132,14 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
         );
         rows(&mut out, "upstream trust", &trust, "");
     }
+    row(
+        &mut out,
+        "limits",
+        &format!(
+            "memory {} MiB, {} processes",
+            plan.limits.memory_mb, plan.limits.pids
+        ),
+    );
     if let Some(t) = &plan.token_endpoint {
         row(
             &mut out,

@@ -1,10 +1,17 @@
 //! The audit log: one JSON line per decision, never a secret's value.
+//! Every host, path and rule is checked by the DLP rules before it is
+//! written, whatever the caller passed; the file is the user's alone
+//! (0600) and rotates at a size cap, keeping one older file.
 
+use std::borrow::Cow;
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::Serialize;
+
+use crate::dlp;
 
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
@@ -19,32 +26,100 @@ pub struct Record<'a> {
     pub rule: Option<String>,
 }
 
+struct Open {
+    file: std::fs::File,
+    path: PathBuf,
+    written: u64,
+}
+
 pub struct Audit {
-    file: Option<Mutex<std::fs::File>>,
+    file: Option<Mutex<Open>>,
+    cap: u64,
+}
+
+const REDACTED: &str = "[redacted]";
+
+fn open(path: &Path) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .ok()
+}
+
+/// A path (or query) as the log may hold it.
+fn clean_path(path: &str) -> Cow<'_, str> {
+    match dlp::scan(&dlp::percent_decode(path)) {
+        Some(_) => Cow::Borrowed(REDACTED),
+        None => Cow::Borrowed(path),
+    }
+}
+
+/// A host name as the log may hold it (secrets smuggled in labels).
+fn clean_host(host: &str) -> Cow<'_, str> {
+    match dlp::scan_host(host) {
+        Some(_) => Cow::Borrowed(REDACTED),
+        None => Cow::Borrowed(host),
+    }
+}
+
+/// A rule may quote what the agent sent (`sni-mismatch:NAME`).
+fn clean_rule(rule: &str) -> String {
+    match rule.split_once(':') {
+        Some((name, detail)) if !name.starts_with("dlp") => {
+            format!("{name}:{}", clean_host(detail))
+        }
+        _ => rule.to_string(),
+    }
 }
 
 impl Audit {
-    pub fn open(path: Option<&Path>) -> Audit {
+    /// Open (or create, 0600) the log at `path`, rotating past `cap` bytes.
+    pub fn open(path: Option<&Path>, cap: u64) -> Audit {
         let file = path.and_then(|p| {
             if let Some(dir) = p.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-                .map(Mutex::new)
+            let file = open(p)?;
+            // A log made before this rule may be wider open.
+            let _ =
+                std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600));
+            let written = file.metadata().map(|m| m.len()).unwrap_or(0);
+            Some(Mutex::new(Open {
+                file,
+                path: p.to_path_buf(),
+                written,
+            }))
         });
-        Audit { file }
+        Audit { file, cap }
     }
 
     pub fn record(&self, r: Record<'_>) {
-        if let Some(f) = &self.file {
-            if let Ok(mut line) = serde_json::to_vec(&r) {
-                line.push(b'\n');
-                let _ = f.lock().unwrap_or_else(|p| p.into_inner()).write_all(&line);
+        let Some(f) = &self.file else { return };
+        let host = clean_host(r.host);
+        let path = clean_path(r.path);
+        let clean = Record {
+            host: &host,
+            path: &path,
+            rule: r.rule.as_deref().map(clean_rule),
+            ..r
+        };
+        let Ok(mut line) = serde_json::to_vec(&clean) else {
+            return;
+        };
+        line.push(b'\n');
+        let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+        if f.written + line.len() as u64 > self.cap && f.written > 0 {
+            let older = f.path.with_extension("jsonl.1");
+            let _ = std::fs::rename(&f.path, &older);
+            if let Some(fresh) = open(&f.path) {
+                f.file = fresh;
+                f.written = 0;
             }
+        }
+        if f.file.write_all(&line).is_ok() {
+            f.written += line.len() as u64;
         }
     }
 }
@@ -54,4 +129,59 @@ pub fn now_ms() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn record<'a>(host: &'a str, path: &'a str, rule: Option<&str>) -> Record<'a> {
+        Record {
+            time_ms: 0,
+            client: "c".into(),
+            host,
+            method: "GET",
+            path,
+            decision: "blocked",
+            rule: rule.map(String::from),
+        }
+    }
+
+    #[test]
+    fn secrets_never_reach_the_file_and_it_is_private_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.jsonl");
+        let audit = Audit::open(Some(&p), 600);
+        audit.record(record(
+            "evil.example",
+            "/x/AKIAIOSFODNN7EXAMPLE",
+            Some("host-not-allowed"),
+        ));
+        audit.record(record("akiaiosfodnn7example.example.com", "/", None));
+        audit.record(record(
+            "ok.example",
+            "/",
+            Some("sni-mismatch:akiaiosfodnn7example.evil.com"),
+        ));
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            !text.to_ascii_lowercase().contains("akiaiosfodnn7example"),
+            "{text}"
+        );
+        assert!(
+            text.contains("evil.example") && text.contains("sni-mismatch:[redacted]"),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        for _ in 0..20 {
+            audit.record(record("ok.example", "/a/fairly/ordinary/path", None));
+        }
+        let len = std::fs::metadata(&p).unwrap().len();
+        assert!(len <= 600, "{len}");
+        assert!(dir.path().join("audit.jsonl.1").exists());
+    }
 }

@@ -61,6 +61,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Seconds to connect to an upstream.
     pub connect_timeout_secs: u64,
+    /// The audit log rotates past this size (one older file is kept).
+    pub audit_bytes: u64,
 }
 
 impl Default for Limits {
@@ -72,6 +74,7 @@ impl Default for Limits {
             idle_timeout_secs: 300,
             max_connections: 256,
             connect_timeout_secs: 10,
+            audit_bytes: 16 * 1024 * 1024,
         }
     }
 }

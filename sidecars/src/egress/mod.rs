@@ -42,7 +42,7 @@ pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {
     .with_no_client_auth();
     upstream.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(Shared {
-        audit: audit::Audit::open(config.audit_log.as_deref()),
+        audit: audit::Audit::open(config.audit_log.as_deref(), config.limits.audit_bytes),
         permits: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: RwLock::new(Arc::new(config)),
         minter,

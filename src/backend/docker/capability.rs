@@ -105,6 +105,11 @@ pub async fn apply(
                     runtime: old_host.runtime,
                     init: old_host.init,
                     dns: old_host.dns,
+                    // The same confinement as before the rebuild.
+                    security_opt: old_host.security_opt,
+                    cap_drop: old_host.cap_drop,
+                    memory: old_host.memory,
+                    pids_limit: old_host.pids_limit,
                     ..Default::default()
                 }),
                 ..Default::default()

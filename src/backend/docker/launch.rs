@@ -614,6 +614,14 @@ async fn make(
                     network_mode: Some(n.internal.clone()),
                     runtime,
                     init: Some(true),
+                    // Nothing in the bottle gains privileges: no setuid or
+                    // file-capability escalation, no capabilities at all
+                    // (bb's own root steps, such as trusting the bottle CA,
+                    // need none), and ceilings on memory and processes.
+                    security_opt: Some(vec!["no-new-privileges:true".to_string()]),
+                    cap_drop: Some(vec!["ALL".to_string()]),
+                    memory: Some((plan.limits.memory_mb * 1024 * 1024) as i64),
+                    pids_limit: Some(plan.limits.pids as i64),
                     // Docker's embedded resolver still answers container
                     // names (`sidecars`); external names get no upstream,
                     // so DNS cannot carry data out.

@@ -1,0 +1,92 @@
+//! Escape class: the agent's container. Nothing inside it can gain
+//! privileges: no capabilities (not even for root), no setuid or
+//! file-capability escalation, and ceilings on memory and processes.
+
+mod support;
+
+use std::sync::Mutex;
+
+use support::docker::{docker, docker_ok, Env};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+#[test]
+fn the_agent_container_grants_no_privilege_and_has_ceilings() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let slug = env.start();
+    let agent = format!("bb-{slug}");
+    let status = |user: &str| docker(&["exec", "-u", user, &agent, "cat", "/proc/self/status"]);
+    for user in ["node", "root"] {
+        let s = status(user);
+        let field = |name: &str| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(field("NoNewPrivs:"), "1", "{user}: {s}");
+        for cap in ["CapEff:", "CapPrm:", "CapBnd:"] {
+            assert_eq!(field(cap), "0000000000000000", "{user} {cap}: {s}");
+        }
+    }
+    // Even root in the container cannot take a file that is not its own.
+    let out = std::process::Command::new("docker")
+        .args([
+            "exec",
+            "-u",
+            "root",
+            &agent,
+            "chown",
+            "root",
+            "/home/node/workspace",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "root kept CAP_CHOWN");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A setuid binary runs with the caller's rights.
+    let su = docker(&[
+        "exec",
+        "-u",
+        "node",
+        &agent,
+        "sh",
+        "-c",
+        "ls -l /bin/su; su -c id root </dev/null 2>&1; true",
+    ]);
+    assert!(!su.contains("uid=0"), "{su}");
+    let limits = docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.SecurityOpt}} {{.HostConfig.CapDrop}}",
+        &agent,
+    ]);
+    assert_eq!(
+        limits,
+        format!(
+            "{} 4096 [no-new-privileges:true] [ALL]",
+            8192u64 * 1024 * 1024
+        )
+    );
+    // bb's own root step, trusting the bottle CA, still worked.
+    assert!(
+        docker(&[
+            "exec",
+            &agent,
+            "sh",
+            "-c",
+            "grep -c BEGIN /etc/ssl/certs/ca-certificates.crt"
+        ])
+        .parse::<u32>()
+        .unwrap_or(0)
+            > 0
+    );
+}
