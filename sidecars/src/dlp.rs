@@ -110,8 +110,18 @@ pub fn entropy(s: &str) -> f64 {
         .sum()
 }
 
-/// The first secret shape in `text`, if any.
-pub fn scan(text: &str) -> Option<Finding> {
+/// The first named secret shape in `text` (no entropy rule).
+fn scan_named(text: &str) -> Option<Finding> {
+    rules().iter().find_map(|r| {
+        r.re.find(text).map(|m| Finding {
+            rule: r.name,
+            at: m.start(),
+        })
+    })
+}
+
+/// The first secret shape in `text` as it stands.
+fn scan_plain(text: &str) -> Option<Finding> {
     for r in rules() {
         if let Some(m) = r.re.find(text) {
             return Some(Finding {
@@ -126,10 +136,124 @@ pub fn scan(text: &str) -> Option<Finding> {
     })
 }
 
+/// Runs of `min` or more characters of `class` in `text`: (start, run).
+fn runs<'a>(text: &'a str, min: usize, class: fn(u8) -> bool) -> Vec<(usize, &'a str)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if class(b[i]) {
+            let start = i;
+            while i < b.len() && class(b[i]) {
+                i += 1;
+            }
+            if i - start >= min {
+                out.push((start, &text[start..i]));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn hex_decode(run: &str) -> Option<Vec<u8>> {
+    let run = &run[..run.len() & !1];
+    (0..run.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&run[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn base64_decode(run: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let run = run.trim_end_matches('=');
+    // One character past a whole quantum cannot be base64: drop it.
+    let run = if run.len() % 4 == 1 {
+        &run[..run.len() - 1]
+    } else {
+        run
+    };
+    STANDARD_NO_PAD
+        .decode(run)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(run))
+        .ok()
+}
+
+/// Decoded bytes worth scanning: mostly printable text.
+fn printable(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let good = text
+        .chars()
+        .filter(|c| !c.is_control() || c.is_whitespace())
+        .filter(|c| *c != char::REPLACEMENT_CHARACTER)
+        .count();
+    (good * 10 >= text.chars().count() * 9).then(|| text.into_owned())
+}
+
+/// The first secret shape in `text`, also where it is hidden: percent-
+/// encoded, in another case (the named shapes), or inside long hex and
+/// base64 runs (two layers deep). The one rule set of the proxy and the
+/// gate; a finding in a decoded view points at the run that held it.
+pub fn scan(text: &str) -> Option<Finding> {
+    scan_views(text, 0)
+}
+
+fn scan_views(text: &str, depth: usize) -> Option<Finding> {
+    if let Some(f) = scan_plain(text) {
+        return Some(f);
+    }
+    if let Some(f) = scan_named(&text.to_ascii_uppercase()) {
+        return Some(f);
+    }
+    if text.contains('%') {
+        let decoded = percent_decode(text);
+        if decoded != text {
+            if let Some(f) =
+                scan_plain(&decoded).or_else(|| scan_named(&decoded.to_ascii_uppercase()))
+            {
+                return Some(f);
+            }
+        }
+    }
+    if depth >= 2 {
+        return None;
+    }
+    let hex = runs(text, 32, |b| b.is_ascii_hexdigit());
+    let b64 = runs(text, 24, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+    });
+    for (at, run) in hex {
+        if let Some(inner) = hex_decode(run).as_deref().and_then(printable) {
+            if let Some(f) = scan_views(&inner, depth + 1) {
+                return Some(Finding { rule: f.rule, at });
+            }
+        }
+    }
+    for (at, run) in b64 {
+        // In a URL path a run starts at a segment: try the segments too.
+        let pieces = std::iter::once(run).chain(
+            run.split('/')
+                .filter(|p| p.len() >= 24 && p.len() < run.len()),
+        );
+        for piece in pieces {
+            if let Some(inner) = base64_decode(piece).as_deref().and_then(printable) {
+                if let Some(f) = scan_views(&inner, depth + 1) {
+                    return Some(Finding { rule: f.rule, at });
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Secrets in a host name: the named shapes in any case (DNS ignores case,
-/// so a key can be smuggled lower-cased), and long random labels.
+/// so a key can be smuggled lower-cased), the labels read joined (a key
+/// split over two labels), and long random labels.
 pub fn scan_host(host: &str) -> Option<Finding> {
-    if let Some(f) = scan(host).or_else(|| scan(&host.to_ascii_uppercase())) {
+    let joined: String = host.split('.').collect();
+    if let Some(f) = scan(host).or_else(|| scan(&joined).map(|f| Finding { at: 0, ..f })) {
         return Some(f);
     }
     let mut at = 0;
@@ -146,9 +270,71 @@ pub fn scan_host(host: &str) -> Option<Finding> {
     None
 }
 
-/// Scan bytes that may not be UTF-8.
+/// Scan bytes that may not be UTF-8; UTF-16 text is read as such.
 pub fn scan_bytes(bytes: &[u8]) -> Option<Finding> {
+    if let Some(text) = utf16(bytes) {
+        if let Some(f) = scan(&text) {
+            return Some(f);
+        }
+    }
     scan(&String::from_utf8_lossy(bytes))
+}
+
+/// `bytes` as UTF-16 text, when they look like it (a BOM, or a zero in
+/// every other byte).
+fn utf16(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < 4 {
+        return None;
+    }
+    let (le, body) = match bytes {
+        [0xff, 0xfe, rest @ ..] => (true, rest),
+        [0xfe, 0xff, rest @ ..] => (false, rest),
+        _ => {
+            let pairs = bytes.len() / 2;
+            let odd = bytes.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
+            let even = bytes.iter().step_by(2).filter(|b| **b == 0).count();
+            if odd * 10 >= pairs * 9 {
+                (true, bytes)
+            } else if even * 10 >= pairs * 9 {
+                (false, bytes)
+            } else {
+                return None;
+            }
+        }
+    };
+    let units: Vec<u16> = body
+        .chunks_exact(2)
+        .map(|c| {
+            if le {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        })
+        .collect();
+    Some(String::from_utf16_lossy(&units))
+}
+
+/// The named shapes across two values read as one (a key split over two
+/// headers), in either order. Only named shapes: joined values are no
+/// single token.
+pub fn scan_joined<'a>(values: impl Iterator<Item = &'a str>) -> Option<Finding> {
+    let values: Vec<&str> = values.take(64).collect();
+    for (i, a) in values.iter().enumerate() {
+        for (j, b) in values.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let joined = format!(" {}{} ", a.trim(), b.trim());
+            let found = scan_named(&joined)
+                .or_else(|| scan_named(&joined.to_ascii_uppercase()))
+                .or_else(|| scan_named(&percent_decode(&joined)));
+            if found.is_some() {
+                return found;
+            }
+        }
+    }
+    None
 }
 
 /// Percent-decode (for URL paths and queries) so `%41KIA...` is still seen.
@@ -224,6 +410,47 @@ mod tests {
             "registry.npmjs.org",
         ] {
             assert_eq!(scan_host(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn encodings_and_case_do_not_hide_secrets() {
+        use base64::Engine;
+        let key = "AKIAIOSFODNN7EXAMPLE";
+        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("id={key}"));
+        let b64_of_hex = base64::engine::general_purpose::STANDARD.encode(&hex);
+        for hidden in [
+            format!("k={}", key.to_ascii_lowercase()),
+            format!("data={hex}"),
+            format!("data={}", hex.to_ascii_uppercase()),
+            format!("blob {b64} end"),
+            format!("blob {b64_of_hex}"),
+            format!("x=%{}", &hex[..2]) + &key[1..],
+        ] {
+            assert_eq!(
+                scan(&hidden).map(|f| f.rule),
+                Some("aws-access-key-id"),
+                "{hidden}"
+            );
+        }
+        let utf16: Vec<u8> = format!("note {key}")
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        assert!(scan_bytes(&utf16).is_some());
+        assert_eq!(
+            scan_joined(["AKIAIOSFOD", "NN7EXAMPLE"].into_iter()).map(|f| f.rule),
+            Some("aws-access-key-id")
+        );
+        // Two hex labels of a wildcard host spell the key.
+        assert!(scan_host(&format!("{}.{}.example.com", &hex[..20], &hex[20..])).is_some());
+        // Ordinary hex and base64 stay quiet.
+        for ok in [
+            "commit 4b825dc642cb6eb9a060e54bf8d69288fbee4904 sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+        ] {
+            assert_eq!(scan(ok), None, "{ok}");
         }
     }
 

@@ -517,3 +517,62 @@ async fn paths_that_climb_out_of_the_allowlist_are_refused() {
     }
     assert_eq!(up.hits(), 1, "only the allowed path reached the upstream");
 }
+
+#[tokio::test]
+async fn secrets_hidden_by_encoding_case_splitting_or_compression_are_refused() {
+    use base64::Engine;
+    use std::io::Write;
+    let s = Setup::new();
+    let up = Upstream::start(None).await;
+    let proxy = s.start_proxy(json!([route("localhost")]), json!({})).await;
+    let base = format!("http://localhost:{}", up.addr.port());
+    let key = "AKIAIOSFODNN7EXAMPLE";
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+    let post = |body: Vec<u8>, headers: &str| {
+        let mut req = format!(
+            "POST {base}/up HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend(body);
+        req
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(format!("{{\"k\": \"{key}\"}}").as_bytes())
+        .unwrap();
+    let gzipped = gz.finish().unwrap();
+    let utf16: Vec<u8> = format!("k={key}")
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    let attacks: Vec<(&str, Vec<u8>)> = vec![
+        ("hex path", format!("GET {base}/x/{hex} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()),
+        ("lower-case header", format!("GET {base}/x HTTP/1.1\r\nHost: localhost\r\nX-K: {}\r\nConnection: close\r\n\r\n", key.to_ascii_lowercase()).into_bytes()),
+        ("split headers", format!("GET {base}/x HTTP/1.1\r\nHost: localhost\r\nX-A: {}\r\nX-B: {}\r\nConnection: close\r\n\r\n", &key[..10], &key[10..]).into_bytes()),
+        ("base64 body", post(format!("data={b64}").into_bytes(), "")),
+        ("gzip body", post(gzipped, "Content-Encoding: gzip\r\n")),
+        ("utf-16 body", post(utf16, "")),
+        ("undecodable body", post(b"(\xb5/\xfd opaque".to_vec(), "Content-Encoding: zstd\r\n")),
+    ];
+    for (what, req) in attacks {
+        let mut sock = tokio::net::TcpStream::connect(proxy).await.unwrap();
+        sock.write_all(&req).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut sock, &mut out).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 403"), "{what}: {text}");
+        assert!(text.contains(MARKER), "{what}: {text}");
+    }
+    assert_eq!(up.hits(), 0, "nothing reached the upstream");
+    // A clean gzip body still goes through.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"{\"hello\": \"world\"}").unwrap();
+    let mut sock = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    sock.write_all(&post(gz.finish().unwrap(), "Content-Encoding: gzip\r\n"))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut sock, &mut out).await;
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+}

@@ -30,6 +30,8 @@ pub enum Block {
     Resolve(String),
     /// A credentialed route asked for over plain HTTP.
     CredentialNeedsTls(String),
+    /// A body the scanner cannot read (an unknown content encoding).
+    Undecodable(String),
 }
 
 /// What the proxy does with a route's traffic. One rule, enforced here and
@@ -71,6 +73,7 @@ impl Block {
             Block::BodyTooLarge(_) => "body-too-large".into(),
             Block::Resolve(_) => "unresolvable".into(),
             Block::CredentialNeedsTls(_) => "credential-needs-tls".into(),
+            Block::Undecodable(_) => "undecodable-body".into(),
         }
     }
 
@@ -99,6 +102,7 @@ impl Block {
             Block::Ssrf { host, ip } => format!("{host} resolves to {ip}, an internal address"),
             Block::BodyTooLarge(n) => format!("the request body is over {n} bytes"),
             Block::Resolve(h) => format!("{h} does not resolve"),
+            Block::Undecodable(why) => why.clone(),
             Block::CredentialNeedsTls(h) => {
                 format!("{h} carries a credential, which goes only over https")
             }

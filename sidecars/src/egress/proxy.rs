@@ -537,6 +537,22 @@ async fn forward(
             );
         }
     }
+    // A secret split over several headers.
+    let values: Vec<String> = req
+        .headers()
+        .iter()
+        .filter(|(n, _)| !(injecting && CREDENTIAL_HEADERS.contains(&n.as_str())))
+        .map(|(_, v)| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    if let Some(f) = dlp::scan_joined(values.iter().map(String::as_str)) {
+        return deny(
+            Block::Secret {
+                rule: f.rule,
+                place: "headers",
+            },
+            StatusCode::FORBIDDEN,
+        );
+    }
     let (mut parts, body) = req.into_parts();
     let refresh = config
         .token_refresh
@@ -568,14 +584,28 @@ async fn forward(
                     )
                 }
             };
-        if let Some(f) = dlp::scan_bytes(&bytes) {
-            return deny(
-                Block::Secret {
-                    rule: f.rule,
-                    place: "body",
-                },
-                StatusCode::FORBIDDEN,
-            );
+        if scan_body {
+            // Scanned as the upstream will read it: decompressed, or refused.
+            let encoding = parts
+                .headers
+                .get(http::header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            let plain = match decoded_body(&encoding, &bytes, cap) {
+                Ok(p) => p,
+                Err(why) => return deny(Block::Undecodable(why), StatusCode::FORBIDDEN),
+            };
+            if let Some(f) = dlp::scan_bytes(&plain) {
+                return deny(
+                    Block::Secret {
+                        rule: f.rule,
+                        place: "body",
+                    },
+                    StatusCode::FORBIDDEN,
+                );
+            }
         }
         let bytes = match &refresh {
             // The agent's grant names a placeholder; upstream gets the real one.
@@ -670,6 +700,35 @@ async fn forward(
             Response::from_parts(parts, super::scrub::Scrubbed::new(body, &token).boxed())
         }
         _ => resp.map(|b| b.boxed()),
+    }
+}
+
+/// A request body as its content encoding says to read it. Encodings the
+/// scanner cannot read are refused rather than passed unscanned; a body
+/// that inflates past `cap` is refused too.
+fn decoded_body<'a>(
+    encoding: &str,
+    bytes: &'a [u8],
+    cap: usize,
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    use std::io::Read;
+    let inflate = |r: &mut dyn Read| -> Result<std::borrow::Cow<'a, [u8]>, String> {
+        let mut out = Vec::new();
+        r.take(cap as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("the {encoding} body does not decode ({e})"))?;
+        if out.len() > cap {
+            return Err(format!("the {encoding} body inflates past {cap} bytes"));
+        }
+        Ok(std::borrow::Cow::Owned(out))
+    };
+    match encoding {
+        "" | "identity" => Ok(std::borrow::Cow::Borrowed(bytes)),
+        "gzip" | "x-gzip" => inflate(&mut flate2::read::GzDecoder::new(bytes)),
+        "deflate" => inflate(&mut flate2::read::ZlibDecoder::new(bytes)),
+        other => Err(format!(
+            "the body's content encoding {other:?} cannot be scanned; send it uncompressed, gzip or deflate"
+        )),
     }
 }
 
