@@ -137,7 +137,7 @@ fn scan_plain(text: &str) -> Option<Finding> {
 }
 
 /// Runs of `min` or more characters of `class` in `text`: (start, run).
-fn runs<'a>(text: &'a str, min: usize, class: fn(u8) -> bool) -> Vec<(usize, &'a str)> {
+fn runs(text: &str, min: usize, class: fn(u8) -> bool) -> Vec<(usize, &str)> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

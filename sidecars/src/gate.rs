@@ -1,10 +1,11 @@
 //! `bb-sidecar git-gate`: the agent's git remote. Smart HTTP is served by
 //! git's own `git http-backend`; the gate keeps a bare mirror per remote,
 //! refreshes it from the real upstream before every fetch (failing closed
-//! when upstream is unreachable), and a pre-receive hook scans every new
-//! commit's added lines with the shared DLP rules, then pushes what is
-//! clean upstream with the gate's credential before accepting it. The
-//! agent never holds that credential.
+//! when upstream is unreachable), and a pre-receive hook refuses deletions
+//! and non-fast-forward updates (unless the remote allows them), scans
+//! every object the push brings with the shared DLP rules, then pushes
+//! what is clean upstream with the gate's credential before accepting it.
+//! Only the smart protocol is served. The agent never holds the credential.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,9 @@ pub struct RemoteConfig {
     /// A known_hosts line pinning the upstream's host key.
     #[serde(default)]
     pub known_host: Option<String>,
+    /// Forward branch deletions and non-fast-forward updates.
+    #[serde(default)]
+    pub allow_force_push: bool,
 }
 
 /// Per-remote credentials as files only the gate can read.
@@ -215,6 +219,19 @@ impl Gate {
         let fetching =
             query.contains("service=git-upload-pack") || path.ends_with("/git-upload-pack");
         let listing = path.ends_with("/info/refs");
+        // Smart HTTP only: the dumb protocol reads the mirror's files
+        // directly, past the refresh from upstream.
+        let smart = (listing
+            && (query.contains("service=git-upload-pack")
+                || query.contains("service=git-receive-pack")))
+            || (req.method() == http::Method::POST
+                && (path.ends_with("/git-upload-pack") || path.ends_with("/git-receive-pack")));
+        if !smart {
+            return text(
+                StatusCode::FORBIDDEN,
+                "bb git-gate: only git's smart HTTP protocol is served",
+            );
+        }
         if fetching && listing {
             // What the agent fetches is what upstream has now, or nothing.
             if let Err(e) = self.refresh(&remote).await {
@@ -255,6 +272,10 @@ impl Gate {
             .env("REMOTE_ADDR", "agent")
             .env("REMOTE_USER", "agent")
             .env("BB_GATE_REMOTE", &remote.name)
+            .env(
+                "BB_GATE_ALLOW_FORCE_PUSH",
+                if remote.allow_force_push { "1" } else { "0" },
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -384,41 +405,6 @@ pub struct Leak {
     pub commit: String,
 }
 
-/// Scan a `git show --unified=0` patch: added lines only, with their
-/// file and line number in the new version.
-pub fn scan_patch(commit: &str, patch: &str) -> Option<Leak> {
-    let mut file = String::new();
-    let mut line_no = 0usize;
-    for l in patch.lines() {
-        if let Some(f) = l.strip_prefix("+++ ") {
-            file = f.strip_prefix("b/").unwrap_or(f).to_string();
-        } else if let Some(h) = l.strip_prefix("@@ ") {
-            // @@ -a,b +c,d @@
-            line_no = h
-                .split_whitespace()
-                .find(|p| p.starts_with('+'))
-                .and_then(|p| {
-                    p.trim_start_matches('+')
-                        .split(',')
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                })
-                .unwrap_or(0);
-        } else if let Some(added) = l.strip_prefix('+') {
-            if let Some(f) = crate::dlp::scan(added) {
-                return Some(Leak {
-                    rule: f.rule,
-                    file,
-                    line: line_no,
-                    commit: commit.chars().take(12).collect(),
-                });
-            }
-            line_no += 1;
-        }
-    }
-    None
-}
-
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
 fn sh_git(args: &[&str]) -> Result<String, String> {
@@ -434,8 +420,139 @@ fn sh_git(args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Run as git's pre-receive hook: scan, then push upstream; exit non-zero
-/// to refuse. Messages reach the agent as `remote:` lines.
+/// Every object `new` brings that the gate does not have yet, with the
+/// path rev-list names it by (blobs and trees).
+fn new_objects(new: &str) -> Result<Vec<(String, Option<String>)>, String> {
+    Ok(sh_git(&["rev-list", "--objects", new, "--not", "--all"])?
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(' ') {
+            Some((oid, path)) => (oid.to_string(), Some(path.to_string())),
+            None => (l.to_string(), None),
+        })
+        .collect())
+}
+
+/// The objects' types and contents, read in one `git cat-file --batch`.
+fn read_objects(oids: &[&str]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("git")
+        .args(["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let list: String = oids.iter().map(|o| format!("{o}\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(list.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let _ = writer.join();
+    let mut rest = &out.stdout[..];
+    let mut objects = Vec::new();
+    while !rest.is_empty() {
+        let nl = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or("truncated cat-file output")?;
+        let head = String::from_utf8_lossy(&rest[..nl]).into_owned();
+        let mut f = head.split_whitespace();
+        let (_oid, kind, size) = (f.next(), f.next().unwrap_or(""), f.next());
+        let size: usize = size
+            .and_then(|s| s.parse().ok())
+            .ok_or(format!("cat-file: {head}"))?;
+        let body = rest
+            .get(nl + 1..nl + 1 + size)
+            .ok_or("truncated cat-file output")?;
+        objects.push((kind.to_string(), body.to_vec()));
+        rest = rest.get(nl + 2 + size..).unwrap_or(&[]);
+    }
+    Ok(objects)
+}
+
+/// Printable runs of a binary file, one per line, as `strings` finds them.
+fn strings(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for b in bytes {
+        if b.is_ascii_graphic() || *b == b' ' {
+            run.push(*b as char);
+        } else {
+            if run.len() >= 8 {
+                out.push_str(&run);
+                out.push('\n');
+            }
+            run.clear();
+        }
+    }
+    if run.len() >= 8 {
+        out.push_str(&run);
+    }
+    out
+}
+
+/// A secret in a file's text: its line, also when split over two lines.
+fn scan_text(text: &str) -> Option<(&'static str, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(f) = crate::dlp::scan(l) {
+            return Some((f.rule, i + 1));
+        }
+    }
+    lines.windows(2).enumerate().find_map(|(i, pair)| {
+        crate::dlp::scan_joined(pair.iter().copied()).map(|f| (f.rule, i + 1))
+    })
+}
+
+/// Scan everything a push brings: file names, whole files (binary ones
+/// as their printable strings), commit and tag messages, authors and
+/// committers. The leak names where, never what.
+pub fn scan_push(new: &str) -> Result<Option<Leak>, String> {
+    let objects = new_objects(new)?;
+    let leak = |rule, file: String, line, oid: &str| Leak {
+        rule,
+        file,
+        line,
+        commit: oid.chars().take(12).collect(),
+    };
+    for (oid, path) in &objects {
+        if let Some(f) = path.as_deref().and_then(crate::dlp::scan) {
+            return Ok(Some(leak(f.rule, "a file or folder name".into(), 0, oid)));
+        }
+    }
+    let oids: Vec<&str> = objects.iter().map(|(o, _)| o.as_str()).collect();
+    for ((oid, path), (kind, body)) in objects.iter().zip(read_objects(&oids)?) {
+        let file = path.clone().unwrap_or_default();
+        match kind.as_str() {
+            "blob" if body.contains(&0) => {
+                if let Some((rule, line)) = scan_text(&strings(&body)) {
+                    return Ok(Some(leak(rule, format!("{file} (binary)"), line, oid)));
+                }
+            }
+            "blob" => {
+                if let Some((rule, line)) = scan_text(&String::from_utf8_lossy(&body)) {
+                    return Ok(Some(leak(rule, file, line, oid)));
+                }
+            }
+            "commit" | "tag" => {
+                if let Some((rule, _)) = scan_text(&String::from_utf8_lossy(&body)) {
+                    return Ok(Some(leak(
+                        rule,
+                        format!("the {kind}'s message or author"),
+                        0,
+                        oid,
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Run as git's pre-receive hook: check each ref update, scan what it
+/// brings, then push upstream; exit non-zero to refuse. Messages reach the
+/// agent as `remote:` lines.
 pub fn pre_receive(stdin: &str) -> i32 {
     let updates: Vec<(&str, &str, &str)> = stdin
         .lines()
@@ -444,39 +561,43 @@ pub fn pre_receive(stdin: &str) -> i32 {
             Some((p.next()?, p.next()?, p.next()?))
         })
         .collect();
-    for (_old, new, refname) in &updates {
+    let rewrite_ok = std::env::var("BB_GATE_ALLOW_FORCE_PUSH").as_deref() == Ok("1");
+    let how = "the bottle's git.remotes entry must say AllowForcePush: true for that";
+    for (old, new, refname) in &updates {
         if *new == ZERO {
-            continue;
-        }
-        let commits = match sh_git(&["rev-list", new, "--not", "--all"]) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("bb git-gate: cannot list the pushed commits: {e}");
+            if !rewrite_ok {
+                eprintln!("bb git-gate: refusing to delete {refname} upstream: {how}.");
                 return 1;
             }
-        };
-        for commit in commits.lines().filter(|c| !c.is_empty()) {
-            let patch = match sh_git(&[
-                "show",
-                "--format=",
-                "--unified=0",
-                "--no-color",
-                "--no-ext-diff",
-                commit,
-            ]) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("bb git-gate: cannot read commit {commit}: {e}");
-                    return 1;
-                }
-            };
-            if let Some(leak) = scan_patch(commit, &patch) {
+            continue;
+        }
+        if *old != ZERO
+            && !rewrite_ok
+            && sh_git(&["merge-base", "--is-ancestor", old, new]).is_err()
+        {
+            eprintln!(
+                "bb git-gate: refusing {refname}: not a fast-forward of what upstream has; {how}."
+            );
+            return 1;
+        }
+        match scan_push(new) {
+            Err(e) => {
+                eprintln!("bb git-gate: cannot read what the push brings: {e}");
+                return 1;
+            }
+            Ok(Some(leak)) => {
+                let at = if leak.line > 0 {
+                    format!("{}:{}", leak.file, leak.line)
+                } else {
+                    leak.file.clone()
+                };
                 eprintln!(
-                    "bb git-gate: refusing {refname}: {} in {}:{} (commit {}). Remove the secret from the history and push again.",
-                    leak.rule, leak.file, leak.line, leak.commit
+                    "bb git-gate: refusing {refname}: {} in {at} (object {}). Remove the secret from the history and push again.",
+                    leak.rule, leak.commit
                 );
                 return 1;
             }
+            Ok(None) => {}
         }
     }
     // Clean: forward to upstream first, so the gate accepts only what
@@ -488,6 +609,9 @@ pub fn pre_receive(stdin: &str) -> i32 {
     for (_old, new, refname) in &updates {
         let spec = if *new == ZERO {
             format!(":{refname}")
+        } else if rewrite_ok {
+            // Allowed to rewrite: upstream takes the agent's history.
+            format!("+{new}:{refname}")
         } else {
             format!("{new}:{refname}")
         };
@@ -507,22 +631,6 @@ pub fn pre_receive(stdin: &str) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn patches_are_scanned_with_file_and_line() {
-        let patch = "diff --git a/src/a.rs b/src/a.rs\n--- a/src/a.rs\n+++ b/src/a.rs\n@@ -1,0 +1,2 @@\n+fn main() {}\n+// fine\ndiff --git a/.env b/.env\n--- /dev/null\n+++ b/.env\n@@ -0,0 +1,3 @@\n+A=1\n+B=2\n+AWS=AKIAIOSFODNN7EXAMPLE\n";
-        let leak = scan_patch("0123456789abcdef", patch).unwrap();
-        assert_eq!(
-            (leak.rule, leak.file.as_str(), leak.line),
-            ("aws-access-key-id", ".env", 3)
-        );
-        assert_eq!(scan_patch("x", "+++ b/f\n@@ -0,0 +1 @@\n+hello\n"), None);
-        // Removed lines do not count.
-        assert_eq!(
-            scan_patch("x", "+++ b/f\n@@ -1 +0,0 @@\n-AKIAIOSFODNN7EXAMPLE\n"),
-            None
-        );
-    }
 
     #[test]
     fn cgi_answers_become_responses() {

@@ -62,6 +62,10 @@ fn upstream(dir: &Path) -> std::path::PathBuf {
 }
 
 async fn start_gate(dir: &Path, upstream: &str) -> String {
+    start_gate_with(dir, upstream, false).await
+}
+
+async fn start_gate_with(dir: &Path, upstream: &str, allow_force_push: bool) -> String {
     let gate = Gate::new(GateConfig {
         listen: "127.0.0.1:0".into(),
         repos_dir: dir.join("gate"),
@@ -70,6 +74,7 @@ async fn start_gate(dir: &Path, upstream: &str) -> String {
             upstream: upstream.into(),
             identity_env: None,
             known_host: None,
+            allow_force_push,
         }],
         hook_binary: Some(env!("CARGO_BIN_EXE_bb-sidecar").into()),
         push_bytes: 64 * 1024 * 1024,
@@ -163,4 +168,214 @@ async fn fetches_fail_closed_when_upstream_is_gone() {
     .await
     .unwrap();
     assert!(!ok, "a stale mirror is not served: {out}");
+}
+
+/// Clone through the gate into `work`.
+async fn clone(url: &str, work: &Path) {
+    let (url, w) = (url.to_string(), work.to_path_buf());
+    let (ok, out) = tokio::task::spawn_blocking(move || {
+        git(
+            Path::new("/"),
+            &["clone", "--quiet", &url, w.to_str().unwrap()],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "clone: {out}");
+}
+
+async fn push(work: &Path, args: &[&str]) -> (bool, String) {
+    let w = work.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        git(&w, &args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_anywhere_in_a_push_are_refused() {
+    let key = "AKIAIOSFODNN7EXAMPLE";
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    // Each shape: what to do in the clone before committing, the message.
+    type Shape = Box<dyn Fn(&Path) -> String>;
+    let shapes: Vec<(&str, Shape)> = vec![
+        (
+            "commit message",
+            Box::new(move |_| format!("deploy with {key}")),
+        ),
+        (
+            "file name",
+            Box::new(move |w| {
+                std::fs::write(w.join(format!("{key}.txt")), "x\n").unwrap();
+                "add".into()
+            }),
+        ),
+        (
+            "binary file",
+            Box::new(move |w| {
+                let mut b = vec![0u8, 1, 2, 3];
+                b.extend_from_slice(format!("key={key}").as_bytes());
+                b.extend_from_slice(&[0, 0, 9]);
+                std::fs::write(w.join("blob.bin"), b).unwrap();
+                "add".into()
+            }),
+        ),
+        (
+            "a line starting ++",
+            Box::new(move |w| {
+                std::fs::write(w.join("notes.txt"), format!("++ {key}\n")).unwrap();
+                "add".into()
+            }),
+        ),
+        (
+            "split over two lines",
+            Box::new(move |w| {
+                std::fs::write(
+                    w.join("split.txt"),
+                    format!("{}\n{}\n", &key[..10], &key[10..]),
+                )
+                .unwrap();
+                "add".into()
+            }),
+        ),
+        (
+            "hex-encoded",
+            Box::new(move |w| {
+                std::fs::write(w.join("data.txt"), format!("payload={hex}\n")).unwrap();
+                "add".into()
+            }),
+        ),
+    ];
+    for (what, make) in shapes {
+        let d = tempfile::tempdir().unwrap();
+        let up = upstream(d.path());
+        let url = start_gate(d.path(), up.to_str().unwrap()).await;
+        let work = d.path().join("work");
+        clone(&url, &work).await;
+        let message = make(&work);
+        assert!(git(&work, &["add", "."]).0);
+        assert!(
+            git(
+                &work,
+                &["commit", "--quiet", "--allow-empty", "-m", &message]
+            )
+            .0,
+            "{what}"
+        );
+        let (ok, out) = push(&work, &["push", "origin", "main"]).await;
+        assert!(!ok, "{what}: {out}");
+        assert!(out.contains("aws-access-key-id"), "{what}: {out}");
+        assert!(
+            !out.contains(key),
+            "{what}: the refusal does not repeat the secret: {out}"
+        );
+        let (_, log) = git(&up, &["log", "--oneline", "main"]);
+        assert_eq!(
+            log.lines().count(),
+            1,
+            "{what}: nothing reached upstream: {log}"
+        );
+    }
+
+    // An author name, and an annotated tag's message.
+    let d = tempfile::tempdir().unwrap();
+    let up = upstream(d.path());
+    let url = start_gate(d.path(), up.to_str().unwrap()).await;
+    let work = d.path().join("work");
+    clone(&url, &work).await;
+    let author = Command::new("git")
+        .arg("-C")
+        .arg(&work)
+        .args([
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            "x",
+            "--author",
+            &format!("{key} <a@b>"),
+        ])
+        .env("GIT_COMMITTER_NAME", "agent")
+        .env("GIT_COMMITTER_EMAIL", "agent@bottle")
+        .status()
+        .unwrap();
+    assert!(author.success());
+    let (ok, out) = push(&work, &["push", "origin", "main"]).await;
+    assert!(!ok && out.contains("aws-access-key-id"), "author: {out}");
+    assert!(git(&work, &["reset", "--quiet", "--hard", "origin/main"]).0);
+    assert!(git(&work, &["tag", "-a", "v1", "-m", &format!("release {key}")]).0);
+    let (ok, out) = push(&work, &["push", "origin", "v1"]).await;
+    assert!(!ok && out.contains("aws-access-key-id"), "tag: {out}");
+    let (_, tags) = git(&up, &["tag"]);
+    assert!(tags.trim().is_empty(), "{tags}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletions_and_force_pushes_need_the_remotes_permission() {
+    for allow in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        let up = upstream(d.path());
+        // A second branch upstream, to delete.
+        let seed = d.path().join("seed");
+        assert!(
+            git(
+                &seed,
+                &["push", "--quiet", up.to_str().unwrap(), "main:keep"]
+            )
+            .0
+        );
+        let url = start_gate_with(d.path(), up.to_str().unwrap(), allow).await;
+        let work = d.path().join("work");
+        clone(&url, &work).await;
+        let (ok, out) = push(&work, &["push", "origin", ":keep"]).await;
+        assert_eq!(ok, allow, "delete with allow={allow}: {out}");
+        let (_, branches) = git(&up, &["branch"]);
+        assert_eq!(branches.contains("keep"), !allow, "{branches}");
+        // Rewrite main's history.
+        std::fs::write(work.join("other.txt"), "rewritten\n").unwrap();
+        assert!(git(&work, &["add", "."]).0);
+        assert!(git(&work, &["commit", "--quiet", "--amend", "-m", "rewritten"]).0);
+        let (ok, out) = push(&work, &["push", "--force", "origin", "main"]).await;
+        assert_eq!(ok, allow, "force push with allow={allow}: {out}");
+        if !allow {
+            assert!(
+                out.contains("not a fast-forward") && out.contains("AllowForcePush"),
+                "{out}"
+            );
+        }
+        let (_, log) = git(&up, &["log", "--oneline", "main"]);
+        assert_eq!(log.contains("rewritten"), allow, "{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dumb_protocol_is_not_served() {
+    let d = tempfile::tempdir().unwrap();
+    let up = upstream(d.path());
+    let url = start_gate(d.path(), up.to_str().unwrap()).await;
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for path in [
+        "/app.git/info/refs",
+        "/app.git/HEAD",
+        "/app.git/objects/info/packs",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out).await;
+        assert!(out.starts_with("HTTP/1.1 403"), "{path}: {out}");
+    }
 }

@@ -36,6 +36,8 @@ pub struct RemoteDoc {
     known_host_key: Option<String>,
     #[serde(rename = "ExtraHosts")]
     extra_hosts: Option<BTreeMap<String, String>>,
+    #[serde(rename = "AllowForcePush")]
+    allow_force_push: Option<bool>,
 }
 
 /// The pre-0.1 shape: `git-gate: {user, repos: {NAME: {url, identity, host_key}}}`.
@@ -72,6 +74,7 @@ impl LegacyGitGateDoc {
                                 identity_file: Some(r.identity),
                                 known_host_key: r.host_key,
                                 extra_hosts: None,
+                                allow_force_push: None,
                             },
                         )
                     })
@@ -173,6 +176,7 @@ pub fn validate_remotes(
                 identity_file: doc.identity_file,
                 known_host_key: doc.known_host_key.filter(|k| !k.trim().is_empty()),
                 extra_hosts,
+                allow_force_push: doc.allow_force_push.unwrap_or(false),
             },
         );
     }

@@ -169,6 +169,9 @@ pub struct Remote {
     pub identity_file: Option<String>,
     pub known_host_key: Option<String>,
     pub extra_hosts: BTreeMap<String, IpAddr>,
+    /// Whether the gate forwards branch deletions and non-fast-forward
+    /// updates (default: refused).
+    pub allow_force_push: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

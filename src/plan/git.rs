@@ -61,6 +61,7 @@ pub struct GateRemote {
     pub identity_file_present: bool,
     pub known_host_key: Option<String>,
     pub extra_hosts: BTreeMap<String, IpAddr>,
+    pub allow_force_push: bool,
     /// Where the agent's git reaches the gate.
     pub gate_url: String,
     /// URLs the agent's `~/.gitconfig` rewrites to `gate_url`.
@@ -114,6 +115,7 @@ pub fn gate_remotes(bottle: &Bottle, host: &dyn Host) -> Vec<GateRemote> {
                 identity_file,
                 known_host_key: r.known_host_key.clone(),
                 extra_hosts: r.extra_hosts.clone(),
+                allow_force_push: r.allow_force_push,
                 gate_url: format!("http://{SIDECAR_HOST}:{GIT_HTTP_PORT}/{}.git", r.name),
                 instead_of,
             }

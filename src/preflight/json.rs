@@ -146,6 +146,8 @@ pub struct RemoteJson {
     pub identity_file_present: bool,
     pub known_host_key_pinned: bool,
     pub extra_hosts: BTreeMap<String, String>,
+    /// Whether the gate forwards deletions and non-fast-forward pushes.
+    pub allow_force_push: bool,
     pub gate_url: String,
     pub instead_of: Vec<String>,
 }
@@ -282,6 +284,7 @@ impl Preflight {
                             .iter()
                             .map(|(h, ip)| (h.clone(), ip.to_string()))
                             .collect(),
+                        allow_force_push: r.allow_force_push,
                         gate_url: r.gate_url.clone(),
                         instead_of: r.instead_of.clone(),
                     })

@@ -238,6 +238,7 @@ pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
                 "upstream": r.upstream,
                 "identity_env": r.identity_file.as_ref().map(|_| gate_key_env(&r.name)),
                 "known_host": r.known_host_key.as_ref().map(|k| format!("{host} {k}")),
+                "allow_force_push": r.allow_force_push,
             })
         })
         .collect();
