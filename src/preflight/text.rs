@@ -132,14 +132,6 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
         );
         rows(&mut out, "upstream trust", &trust, "");
     }
-    row(
-        &mut out,
-        "limits",
-        &format!(
-            "memory {} MiB, {} processes",
-            plan.limits.memory_mb, plan.limits.pids
-        ),
-    );
     if let Some(t) = &plan.token_endpoint {
         row(
             &mut out,
@@ -249,6 +241,14 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
     row(&mut out, "workspace", &workspace);
     let daemons: Vec<&str> = plan.daemons.iter().map(|d| d.name()).collect();
     row(&mut out, "sidecars", &daemons.join(", "));
+    row(
+        &mut out,
+        "limits",
+        &format!(
+            "memory {} MiB, {} processes",
+            plan.limits.memory_mb, plan.limits.pids
+        ),
+    );
     let blockers: Vec<String> = plan.blockers().iter().map(|b| b.to_string()).collect();
     if !blockers.is_empty() {
         out.push('\n');
