@@ -18,7 +18,9 @@ const MARKER: &str = "bb egress blocked this request";
 async fn allowlisted_hosts_pass_others_and_ip_literals_are_refused() {
     let s = Setup::new();
     let up = Upstream::start(None).await;
-    let proxy = s.start_proxy(json!([route("localhost")]), json!({})).await;
+    let proxy = s
+        .start_proxy(json!([route("localhost", &[up.addr.port()])]), json!({}))
+        .await;
     let port = up.addr.port();
 
     let (status, body) = get(proxy, &format!("http://localhost:{port}/ok?x=1"), "").await;
@@ -58,7 +60,9 @@ async fn allowlisted_hosts_pass_others_and_ip_literals_are_refused() {
 async fn secrets_in_path_query_headers_and_body_are_refused() {
     let s = Setup::new();
     let up = Upstream::start(None).await;
-    let proxy = s.start_proxy(json!([route("localhost")]), json!({})).await;
+    let proxy = s
+        .start_proxy(json!([route("localhost", &[up.addr.port()])]), json!({}))
+        .await;
     let base = format!("http://localhost:{}", up.addr.port());
     let key = "AKIAIOSFODNN7EXAMPLE";
 
@@ -149,7 +153,7 @@ async fn credentials_are_injected_over_tls_only_and_the_agents_are_replaced() {
     );
     let proxy = s
         .start_proxy(
-            json!([{"host": "localhost", "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"],
+            json!([{"host": "localhost", "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": [up.addr.port()],
                     "auth": {"scheme": "Bearer", "token_env": "BB_TEST_INJECT_TOKEN"}}]),
             json!({}),
         )
@@ -190,7 +194,7 @@ async fn a_credentialed_passthrough_route_is_intercepted_to_inject_and_its_body_
     );
     let proxy = s
         .start_proxy(
-            json!([{"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"],
+            json!([{"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": [up.addr.port()],
                     "auth": {"scheme": "Bearer", "token_env": "BB_TEST_LLM_TOKEN"}}]),
             json!({"body_bytes": 1024}),
         )
@@ -263,7 +267,7 @@ async fn a_token_endpoint_refreshes_the_injected_token_and_the_agent_gets_placeh
     let d = s.dir.path();
     let cfg = json!({
         "listen": "127.0.0.1:0",
-        "routes": [{"host": "localhost", "ssrf_ip_allowlist": host, "tls_passthrough": true,
+        "routes": [{"host": "localhost", "ssrf_ip_allowlist": host, "tls_passthrough": true, "ports": [up.addr.port()],
                     "auth": {"scheme": "Bearer", "token_env": "BB_TEST_ACCESS"}}],
         "ca_cert": d.join("ca.crt"), "ca_key": d.join("ca.key"),
         "audit_log": s.audit_path(), "upstream_ca": d.join("upstream-ca.crt"),
@@ -316,7 +320,9 @@ async fn a_token_endpoint_refreshes_the_injected_token_and_the_agent_gets_placeh
 async fn https_is_intercepted_with_the_bottle_ca_and_inspected() {
     let s = Setup::new();
     let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
-    let proxy = s.start_proxy(json!([route("localhost")]), json!({})).await;
+    let proxy = s
+        .start_proxy(json!([route("localhost", &[up.addr.port()])]), json!({}))
+        .await;
     let target = format!("localhost:{}", up.addr.port());
 
     let (tunnel, status) = connect(proxy, &target).await;
@@ -354,7 +360,7 @@ async fn passthrough_routes_are_tunnelled_untouched_and_sni_checked() {
     let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
     let proxy = s
         .start_proxy(
-            json!([{"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"]}]),
+            json!([{"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": [up.addr.port()]}]),
             json!({}),
         )
         .await;
@@ -408,7 +414,7 @@ async fn internal_addresses_are_refused_unless_the_route_allows_them() {
     let up = Upstream::start(None).await;
     let proxy = s
         .start_proxy(
-            json!([{"host": "localhost"}, {"host": "169.254.169.254"}]),
+            json!([{"host": "localhost", "ports": [up.addr.port()]}, {"host": "169.254.169.254"}]),
             json!({}),
         )
         .await;
@@ -430,7 +436,7 @@ async fn slow_clients_and_huge_bodies_do_not_stall_others() {
     let up = Upstream::start(None).await;
     let proxy = s
         .start_proxy(
-            json!([route("localhost")]),
+            json!([route("localhost", &[up.addr.port()])]),
             json!({"body_bytes": 1048576, "header_timeout_secs": 2}),
         )
         .await;
@@ -496,7 +502,7 @@ async fn paths_that_climb_out_of_the_allowlist_are_refused() {
     let up = Upstream::start(None).await;
     let proxy = s
         .start_proxy(
-            json!([{"host": "localhost", "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "path_allowlist": ["/allowed/"]}]),
+            json!([{"host": "localhost", "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "path_allowlist": ["/allowed/"], "ports": [up.addr.port()]}]),
             json!({}),
         )
         .await;
@@ -524,7 +530,9 @@ async fn secrets_hidden_by_encoding_case_splitting_or_compression_are_refused() 
     use std::io::Write;
     let s = Setup::new();
     let up = Upstream::start(None).await;
-    let proxy = s.start_proxy(json!([route("localhost")]), json!({})).await;
+    let proxy = s
+        .start_proxy(json!([route("localhost", &[up.addr.port()])]), json!({}))
+        .await;
     let base = format!("http://localhost:{}", up.addr.port());
     let key = "AKIAIOSFODNN7EXAMPLE";
     let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
@@ -575,4 +583,59 @@ async fn secrets_hidden_by_encoding_case_splitting_or_compression_are_refused() 
     let mut out = Vec::new();
     let _ = tokio::io::AsyncReadExt::read_to_end(&mut sock, &mut out).await;
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn only_the_routes_ports_are_reachable() {
+    let s = Setup::new();
+    let up = Upstream::start(None).await;
+    let other = Upstream::start(None).await;
+    let proxy = s
+        .start_proxy(
+            json!([route("localhost", &[up.addr.port()]), {"host": "default.example"}]),
+            json!({}),
+        )
+        .await;
+    let (status, body) = get(
+        proxy,
+        &format!("http://localhost:{}/ok", up.addr.port()),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(
+        proxy,
+        &format!("http://localhost:{}/", other.addr.port()),
+        "",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.starts_with(MARKER) && body.contains(&format!("port {}", other.addr.port())),
+        "{body}"
+    );
+    let (_, status) = connect(proxy, &format!("localhost:{}", other.addr.port())).await;
+    assert_eq!(status, 403);
+    // Without `ports`, a route allows 443 and 80 only.
+    for (target, refused) in [
+        ("default.example:8081", true),
+        ("default.example:22", true),
+        ("default.example:443", false),
+    ] {
+        let mut sock = tokio::net::TcpStream::connect(proxy).await.unwrap();
+        sock.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = tokio::io::AsyncReadExt::read(&mut sock, &mut buf)
+            .await
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert_eq!(
+            text.contains("port-not-allowed") || text.contains("is not allowed on"),
+            refused,
+            "{target}: {text}"
+        );
+    }
+    assert_eq!(other.hits(), 0);
 }

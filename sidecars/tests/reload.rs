@@ -15,7 +15,7 @@ async fn sighup_reloads_the_allowlist_and_open_tunnels_survive() {
     let s = Setup::new();
     let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
     let plain = Upstream::start(None).await;
-    let passthrough = json!({"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"]});
+    let passthrough = json!({"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": [up.addr.port()]});
     let path = s.write_config(json!([passthrough]), json!({}));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bb-sidecar"))
         .args(["egress", "--config"])

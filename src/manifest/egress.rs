@@ -25,6 +25,7 @@ struct RouteDoc {
     auth: Option<AuthDoc>,
     role: Option<String>,
     pipelock: Option<PipelockDoc>,
+    ports: Option<Vec<u16>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +143,16 @@ fn validate_route(r: RouteDoc, at: &[Seg]) -> Result<Route, Issue> {
             (p.tls_passthrough.unwrap_or(false), ips)
         }
     };
+    if r.ports.as_ref().is_some_and(|p| p.is_empty()) {
+        return Err(Issue::at(
+            &key(at, "ports"),
+            "is empty; list the ports, or omit the key for 443 and 80",
+        ));
+    }
+    let ports = r.ports.unwrap_or_default();
+    if let Some(j) = ports.iter().position(|p| *p == 0) {
+        return Err(Issue::at(&index(&key(at, "ports"), j), "0 is not a port"));
+    }
     Ok(Route {
         host,
         path_allowlist,
@@ -149,6 +160,7 @@ fn validate_route(r: RouteDoc, at: &[Seg]) -> Result<Route, Issue> {
         role,
         tls_passthrough,
         ssrf_ip_allowlist,
+        ports,
     })
 }
 
@@ -320,6 +332,10 @@ pub fn render_block(e: &Egress) -> String {
         }
         if let Some(role) = r.role {
             out.push_str(&format!("    role: {}\n", role.as_str()));
+        }
+        if !r.ports.is_empty() {
+            let p: Vec<String> = r.ports.iter().map(|p| p.to_string()).collect();
+            out.push_str(&format!("    ports: [{}]\n", p.join(", ")));
         }
         if r.tls_passthrough || !r.ssrf_ip_allowlist.is_empty() {
             let ips: Vec<String> = r

@@ -105,7 +105,12 @@ pub struct Route {
     pub tls_passthrough: bool,
     /// IPs or CIDRs, normalised (`10.0.0.1/32`).
     pub ssrf_ip_allowlist: Vec<String>,
+    /// Ports the agent may reach the host on; empty means 443 and 80.
+    pub ports: Vec<u16>,
 }
+
+/// The ports a route without `ports:` allows.
+pub const DEFAULT_PORTS: &[u16] = &[443, 80];
 
 impl Route {
     pub fn bare(host: &str) -> Route {
@@ -116,6 +121,7 @@ impl Route {
             role: None,
             tls_passthrough: false,
             ssrf_ip_allowlist: Vec::new(),
+            ports: Vec::new(),
         }
     }
 }

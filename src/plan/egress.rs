@@ -25,6 +25,8 @@ pub struct PlannedRoute {
     pub role: Option<Role>,
     pub tls_passthrough: bool,
     pub ssrf_ip_allowlist: Vec<String>,
+    /// Empty: 443 and 80.
+    pub ports: Vec<u16>,
     pub source: RouteSource,
 }
 
@@ -37,6 +39,7 @@ impl PlannedRoute {
             role: route.role,
             tls_passthrough: route.tls_passthrough,
             ssrf_ip_allowlist: route.ssrf_ip_allowlist.clone(),
+            ports: route.ports.clone(),
             source,
         }
     }

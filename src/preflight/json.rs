@@ -100,6 +100,8 @@ pub struct RouteJson {
     pub body_scanned: bool,
     /// Whether egress injects the route's credential.
     pub credential_injected: bool,
+    /// Ports the agent may reach the host on.
+    pub ports: Vec<u16>,
     pub ssrf_ip_allowlist: Vec<String>,
     /// provider, bottle or allowlist.
     pub source: String,
@@ -243,6 +245,11 @@ impl Preflight {
                         },
                         body_scanned: r.handling() == (Handling::Intercept { scan_body: true }),
                         credential_injected: r.credentialed() && r.handling() != Handling::Tunnel,
+                        ports: if r.ports.is_empty() {
+                            crate::manifest::DEFAULT_PORTS.to_vec()
+                        } else {
+                            r.ports.clone()
+                        },
                         ssrf_ip_allowlist: r.ssrf_ip_allowlist.clone(),
                         source: serde_json::to_value(r.source)
                             .ok()

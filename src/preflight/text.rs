@@ -100,6 +100,10 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
                 let _ = write!(line, "  [auth:{} {}]", a.scheme.as_str(), a.token_ref);
             }
             let _ = write!(line, "  {}", r.handling_text());
+            if !r.ports.is_empty() {
+                let p: Vec<String> = r.ports.iter().map(|p| p.to_string()).collect();
+                let _ = write!(line, "  ports {}", p.join(","));
+            }
             if !r.ssrf_ip_allowlist.is_empty() {
                 let _ = write!(line, "  ssrf-allow {}", r.ssrf_ip_allowlist.join(","));
             }

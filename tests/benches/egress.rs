@@ -93,11 +93,20 @@ async fn main() {
     let s = Setup::new();
     let http_up = Upstream::start(None).await;
     let tls_up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
-    let intercepting = s.start_proxy(json!([route("localhost")]), json!({})).await;
+    let intercepting = s
+        .start_proxy(
+            json!([route(
+                "localhost",
+                &[http_up.addr.port(), tls_up.addr.port()]
+            )]),
+            json!({}),
+        )
+        .await;
     let s2 = Setup::new();
+    let tls_up2 = Upstream::start(Some(server_tls(&s2.upstream_ca))).await;
     let passthrough = s2
         .start_proxy(
-            json!([{"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"]}]),
+            json!([{"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": [tls_up2.addr.port()]}]),
             json!({}),
         )
         .await;
@@ -105,7 +114,6 @@ async fn main() {
     let tls_target = format!("localhost:{}", tls_up.addr.port());
     let up_ca = s.upstream_ca.cert_pem.clone();
     let up_ca2 = s2.upstream_ca.cert_pem.clone();
-    let tls_up2 = Upstream::start(Some(server_tls(&s2.upstream_ca))).await;
     let tls_target2 = format!("localhost:{}", tls_up2.addr.port());
     let bottle_ca = s.bottle_ca.cert_pem.clone();
 

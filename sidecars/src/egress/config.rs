@@ -38,6 +38,19 @@ pub struct RouteConfig {
     pub tls_passthrough: bool,
     #[serde(default)]
     pub ssrf_ip_allowlist: Vec<String>,
+    /// Ports the agent may reach the host on; empty means 443 and 80.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+}
+
+impl RouteConfig {
+    pub fn allows_port(&self, port: u16) -> bool {
+        if self.ports.is_empty() {
+            port == 443 || port == 80
+        } else {
+            self.ports.contains(&port)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

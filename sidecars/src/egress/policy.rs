@@ -32,6 +32,10 @@ pub enum Block {
     CredentialNeedsTls(String),
     /// A body the scanner cannot read (an unknown content encoding).
     Undecodable(String),
+    PortNotAllowed {
+        host: String,
+        port: u16,
+    },
 }
 
 /// What the proxy does with a route's traffic. One rule, enforced here and
@@ -74,6 +78,7 @@ impl Block {
             Block::Resolve(_) => "unresolvable".into(),
             Block::CredentialNeedsTls(_) => "credential-needs-tls".into(),
             Block::Undecodable(_) => "undecodable-body".into(),
+            Block::PortNotAllowed { .. } => "port-not-allowed".into(),
         }
     }
 
@@ -103,6 +108,9 @@ impl Block {
             Block::BodyTooLarge(n) => format!("the request body is over {n} bytes"),
             Block::Resolve(h) => format!("{h} does not resolve"),
             Block::Undecodable(why) => why.clone(),
+            Block::PortNotAllowed { host, port } => {
+                format!("port {port} is not allowed on {host}")
+            }
             Block::CredentialNeedsTls(h) => {
                 format!("{h} carries a credential, which goes only over https")
             }

@@ -327,6 +327,12 @@ async fn connect(
         Ok(r) => r.clone(),
         Err(b) => return blocked(b),
     };
+    if !route.allows_port(port) {
+        return blocked(Block::PortNotAllowed {
+            host: host.clone(),
+            port,
+        });
+    }
     let idle = Duration::from_secs(config.limits.idle_timeout_secs);
     let connect_timeout = Duration::from_secs(config.limits.connect_timeout_secs);
     if route.handling() == Handling::Tunnel {
@@ -490,6 +496,15 @@ async fn forward(
         Ok(r) => r.clone(),
         Err(b) => return deny(b, StatusCode::FORBIDDEN),
     };
+    if !route.allows_port(target.port) {
+        return deny(
+            Block::PortNotAllowed {
+                host: target.host.clone(),
+                port: target.port,
+            },
+            StatusCode::FORBIDDEN,
+        );
+    }
     if let Err(b) = policy::check_path(&route, &target.host, &path) {
         return deny(b, StatusCode::FORBIDDEN);
     }

@@ -245,8 +245,9 @@ impl Setup {
     }
 }
 
-pub fn route(host: &str) -> serde_json::Value {
-    serde_json::json!({"host": host, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"]})
+/// A route to local upstreams on these ports.
+pub fn route(host: &str, ports: &[u16]) -> serde_json::Value {
+    serde_json::json!({"host": host, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": ports})
 }
 
 /// A raw HTTP/1.1 exchange through the proxy; the status and body.

@@ -289,6 +289,7 @@ pub fn egress_config(plan: &BottlePlan) -> serde_json::Value {
                 "auth": r.auth.as_ref().map(|a| serde_json::json!({"scheme": a.scheme.as_str(), "token_env": a.token_ref})),
                 "tls_passthrough": r.tls_passthrough,
                 "ssrf_ip_allowlist": r.ssrf_ip_allowlist,
+                "ports": r.ports,
             })
         })
         .collect();

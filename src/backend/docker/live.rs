@@ -112,6 +112,14 @@ pub fn config_to_egress(config: &Value) -> crate::manifest::Egress {
                     role: None,
                     tls_passthrough: r["tls_passthrough"].as_bool().unwrap_or(false),
                     ssrf_ip_allowlist: strings(&r["ssrf_ip_allowlist"]),
+                    ports: r["ports"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|p| p.as_u64().and_then(|p| u16::try_from(p).ok()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 })
                 .collect()
         })
@@ -146,6 +154,7 @@ pub fn egress_into_config(config: &mut Value, e: &crate::manifest::Egress) -> Re
             "auth": r.auth.as_ref().map(|a| json!({"scheme": a.scheme.as_str(), "token_env": a.token_ref})),
             "tls_passthrough": r.tls_passthrough,
             "ssrf_ip_allowlist": r.ssrf_ip_allowlist,
+            "ports": r.ports,
         }));
     }
     for h in &e.allowlist {
