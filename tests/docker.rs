@@ -141,8 +141,26 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     assert_eq!(mode(&state.join("ca.key")), 0o600);
     assert_eq!(mode(&state.join("metadata.json")), 0o600);
 
-    // Secrets live in the bundle's env only.
-    assert!(docker(&["exec", &bundle, "env"]).contains("BB_TEST_SECRET=s3cr3t-held-by-egress"));
+    // Secrets reach the egress daemon alone, handed over at start: they are
+    // in no container config and no other daemon's environment.
+    assert!(
+        !docker(&["inspect", &bundle]).contains("s3cr3t"),
+        "docker inspect shows a secret"
+    );
+    assert!(!docker(&["exec", &bundle, "env"]).contains("s3cr3t"));
+    let environ = |daemon: &str| {
+        docker(&[
+            "exec", &bundle, "sh", "-c",
+            &format!("for p in /proc/[0-9]*; do if grep -q '{daemon}' $p/cmdline 2>/dev/null; then tr '\\0' '\\n' < $p/environ; fi; done"),
+        ])
+    };
+    assert!(environ("egress").contains("BB_TEST_SECRET=s3cr3t-held-by-egress"));
+    assert!(!environ("supervise").contains("s3cr3t"));
+    let layer = docker(&["diff", &bundle]);
+    assert!(
+        !layer.contains("git-gate-keys"),
+        "keys stay in the tmpfs: {layer}"
+    );
     assert!(
         !envs.contains("s3cr3t"),
         "the agent never holds the credential"

@@ -114,7 +114,11 @@ pub struct Gate {
 
 impl Gate {
     pub fn new(config: GateConfig) -> Gate {
-        let keys = std::env::temp_dir().join(format!("bb-git-gate-keys-{}", std::process::id()));
+        // The bundle's runtime dir is a tmpfs: keys never reach a disk.
+        let base = std::env::var_os("BB_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let keys = base.join(format!("bb-git-gate-keys-{}", std::process::id()));
         Gate { config, keys }
     }
 

@@ -17,10 +17,59 @@ fn log(msg: &str) {
     eprintln!("bb-sidecar init: {msg}");
 }
 
-fn start(name: &str) -> Option<Child> {
+/// The secrets bb hands over on stdin as one JSON object line, so they
+/// are in no container config (`docker inspect` would show those) and on
+/// no disk. Empty when bb sends none or stdin is closed.
+fn read_secrets() -> BTreeMap<String, String> {
+    if std::env::var("BB_SECRETS_ON_STDIN").as_deref() != Ok("1") {
+        return BTreeMap::new();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+        log("no secrets arrived on stdin within 60 s; daemons start without them");
+        return BTreeMap::new();
+    };
+    match serde_json::from_str::<BTreeMap<String, String>>(line.trim()) {
+        Ok(s) => {
+            log(&format!("received {} secret(s)", s.len()));
+            s
+        }
+        Err(e) => {
+            log(&format!("the secrets on stdin are not a JSON object of strings ({e}); daemons start without them"));
+            BTreeMap::new()
+        }
+    }
+}
+
+/// The names of the secrets a daemon may hold.
+fn owned_by(name: &str) -> Vec<String> {
+    let list = match name {
+        "egress" => "BB_EGRESS_SECRETS",
+        "git-gate" => "BB_GATE_SECRETS",
+        _ => return Vec::new(),
+    };
+    std::env::var(list)
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn start(name: &str, secrets: &BTreeMap<String, String>) -> Option<Child> {
     let exe = std::env::current_exe().ok()?;
     let mut cmd = Command::new(exe);
     cmd.arg(name);
+    for secret in owned_by(name) {
+        if let Some(value) = secrets.get(&secret) {
+            cmd.env(&secret, value);
+        }
+    }
     // Each daemon gets only its own secrets: route tokens are egress's,
     // remote keys the gate's (bb lists their names).
     for (owner, list) in [
@@ -103,6 +152,7 @@ fn ensure_passwd_entry() {
 
 pub fn run(requested: &[String], grace: Duration) -> ExitCode {
     ensure_passwd_entry();
+    let secrets = read_secrets();
     let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1]) {
         Ok(s) => s,
         Err(e) => {
@@ -118,7 +168,7 @@ pub fn run(requested: &[String], grace: Duration) -> ExitCode {
             ));
             continue;
         }
-        if let Some(c) = start(name) {
+        if let Some(c) = start(name, &secrets) {
             children.insert(name.clone(), c);
         }
     }
@@ -136,7 +186,7 @@ pub fn run(requested: &[String], grace: Duration) -> ExitCode {
                 // Restart daemons that died, leaving running ones alone.
                 for name in requested.iter().filter(|n| AVAILABLE.contains(&n.as_str())) {
                     if !children.contains_key(name) {
-                        if let Some(c) = start(name) {
+                        if let Some(c) = start(name, &secrets) {
                             children.insert(name.clone(), c);
                         }
                     }

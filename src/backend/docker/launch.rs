@@ -249,6 +249,28 @@ pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
     })
 }
 
+/// The bundle's tmpfs for what its daemons must write but no disk may hold.
+const RUNTIME_DIR: &str = "/run/bb";
+
+/// Write the secrets to the bundle's init as one JSON line, then close its
+/// stdin.
+async fn hand_over_secrets(
+    mut attached: bollard::container::AttachContainerResults,
+    secrets: &std::collections::BTreeMap<&str, &str>,
+) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let mut line = serde_json::to_vec(secrets).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    attached
+        .input
+        .write_all(&line)
+        .await
+        .map_err(|e| e.to_string())?;
+    attached.input.flush().await.map_err(|e| e.to_string())?;
+    attached.input.shutdown().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Where the bundle keeps the extra upstream roots (config.yaml `upstream_ca`).
 const UPSTREAM_CA_GUEST: &str = "/etc/bb/upstream-ca.pem";
 
@@ -502,14 +524,20 @@ async fn make(
     use std::os::unix::fs::MetadataExt;
     let owner = std::fs::metadata(&dir).map_err(|e| LaunchError::State(e.to_string()))?;
     let (uid, gid) = (owner.uid() as u64, owner.gid() as u64);
-    let mut env: Vec<String> = host
+    // Secrets go to init on stdin at start, never into the container's
+    // config (which `docker inspect` and the engine's disk hold).
+    let mut env: Vec<String> = vec![
+        format!("BB_SLUG={}", plan.slug),
+        format!("BB_AGENT={}", plan.agent),
+        "BB_SECRETS_ON_STDIN=1".to_string(),
+        format!("BB_RUNTIME_DIR={RUNTIME_DIR}"),
+    ];
+    let secrets: std::collections::BTreeMap<&str, &str> = host
         .secrets
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .chain(host.gate_keys.iter())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    env.push(format!("BB_SLUG={}", plan.slug));
-    env.push(format!("BB_AGENT={}", plan.agent));
-    env.extend(host.gate_keys.iter().map(|(k, v)| format!("{k}={v}")));
     // init gives each daemon only its own secrets.
     let names = |list: &[(String, String)]| {
         list.iter()
@@ -532,11 +560,19 @@ async fn make(
                 user: Some(format!("{uid}:{gid}")),
                 cmd: Some(vec!["init".into(), "--daemons".into(), daemons.join(",")]),
                 env: Some(env),
+                open_stdin: Some(true),
+                stdin_once: Some(true),
+                attach_stdin: Some(true),
                 labels: Some(labels),
                 host_config: Some(HostConfig {
                     network_mode: Some(n.egress.clone()),
                     runtime: runtime.clone(),
                     binds: Some(vec![format!("{}:/var/lib/bb", dir.display())]),
+                    // Keys the daemons write for their tools live in memory.
+                    tmpfs: Some(HashMap::from([(
+                        RUNTIME_DIR.to_string(),
+                        format!("rw,noexec,nosuid,size=16m,mode=0700,uid={uid},gid={gid}"),
+                    )])),
                     // ExtraHosts pin upstream addresses for the gate alone.
                     extra_hosts: Some(
                         plan.remotes
@@ -582,6 +618,17 @@ async fn make(
     let bundle_files =
         context::archive(&bundle_entries).map_err(|e| LaunchError::State(e.to_string()))?;
     upload(docker, &n.sidecars, bundle_files).await?;
+    let stdin = docker
+        .attach_container(
+            &n.sidecars,
+            Some(bollard::query_parameters::AttachContainerOptions {
+                stdin: true,
+                stream: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(docker_err("attaching to the sidecar bundle"))?;
     docker
         .start_container(
             &n.sidecars,
@@ -589,6 +636,12 @@ async fn make(
         )
         .await
         .map_err(docker_err("starting the sidecar bundle"))?;
+    hand_over_secrets(stdin, &secrets)
+        .await
+        .map_err(|detail| LaunchError::Docker {
+            doing: "handing the secrets to the sidecar bundle".into(),
+            detail,
+        })?;
     say(format!(
         "sidecar bundle {} up ({})",
         n.sidecars,
