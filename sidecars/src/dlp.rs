@@ -2,6 +2,7 @@
 //! the git gate scans pushes with. A finding names its rule, never the
 //! secret.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -120,6 +121,54 @@ fn scan_named(text: &str) -> Option<Finding> {
     })
 }
 
+/// Whether wallet seed phrases are looked for (off by default, as in the
+/// system bb replaces: ordinary English can run to a dozen list words).
+static BIP39: AtomicBool = AtomicBool::new(false);
+
+/// Turn the BIP-39 seed phrase detector on or off for this process. The
+/// git gate's hook learns it from `BB_DLP_BIP39=1`.
+pub fn set_bip39(on: bool) {
+    BIP39.store(on, Ordering::Relaxed);
+}
+
+fn bip39_on() -> bool {
+    BIP39.load(Ordering::Relaxed) || std::env::var("BB_DLP_BIP39").as_deref() == Ok("1")
+}
+
+/// A BIP-39 mnemonic: 12 to 24 consecutive words of the English list whose
+/// checksum holds (so a run of list words in prose is not enough).
+fn bip39_phrase(text: &str) -> Option<usize> {
+    let words: Vec<(usize, &str)> = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(|w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
+        .collect();
+    let list = bip39::Language::English;
+    let mut run_start = 0;
+    for i in 0..=words.len() {
+        let in_list = words
+            .get(i)
+            .is_some_and(|(_, w)| list.find_word(&w.to_ascii_lowercase()).is_some());
+        if in_list {
+            continue;
+        }
+        let run = &words[run_start..i];
+        for start in 0..run.len() {
+            for n in [24, 21, 18, 15, 12] {
+                if let Some(window) = run.get(start..start + n) {
+                    let phrase: Vec<String> =
+                        window.iter().map(|(_, w)| w.to_ascii_lowercase()).collect();
+                    if bip39::Mnemonic::parse_in_normalized(list, &phrase.join(" ")).is_ok() {
+                        return Some(window[0].0);
+                    }
+                }
+            }
+        }
+        run_start = i + 1;
+    }
+    None
+}
+
 /// The first secret shape in `text` as it stands.
 fn scan_plain(text: &str) -> Option<Finding> {
     for r in rules() {
@@ -130,10 +179,19 @@ fn scan_plain(text: &str) -> Option<Finding> {
             });
         }
     }
-    high_entropy(text).map(|at| Finding {
-        rule: "high-entropy-string",
-        at,
-    })
+    if let Some(at) = high_entropy(text) {
+        return Some(Finding {
+            rule: "high-entropy-string",
+            at,
+        });
+    }
+    if bip39_on() {
+        return bip39_phrase(text).map(|at| Finding {
+            rule: "bip39-seed-phrase",
+            at,
+        });
+    }
+    None
 }
 
 /// Runs of `min` or more characters of `class` in `text`: (start, run).
@@ -452,6 +510,21 @@ mod tests {
         ] {
             assert_eq!(scan(ok), None, "{ok}");
         }
+    }
+
+    #[test]
+    fn seed_phrases_are_found_when_asked_for() {
+        // The BIP-39 test vector for all-zero entropy: a valid checksum.
+        let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+        let text = format!("my wallet: {phrase}.");
+        assert_eq!(bip39_phrase(&text), Some("my wallet: ".len()));
+        // Twelve list words with a wrong checksum are prose, not a seed.
+        assert_eq!(bip39_phrase("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon"), None);
+        assert_eq!(bip39_phrase("the quick brown fox"), None);
+        assert_eq!(scan(&text).map(|f| f.rule), None, "off by default");
+        set_bip39(true);
+        assert_eq!(scan(&text).map(|f| f.rule), Some("bip39-seed-phrase"));
+        set_bip39(false);
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct GateConfig {
     /// Largest push accepted, in bytes.
     #[serde(default = "default_push_cap")]
     pub push_bytes: usize,
+    /// Also look for BIP-39 seed phrases in pushes.
+    #[serde(default)]
+    pub bip39: bool,
 }
 
 fn default_push_cap() -> usize {
@@ -276,6 +279,7 @@ impl Gate {
             .env("REMOTE_ADDR", "agent")
             .env("REMOTE_USER", "agent")
             .env("BB_GATE_REMOTE", &remote.name)
+            .env("BB_DLP_BIP39", if self.config.bip39 { "1" } else { "0" })
             .env(
                 "BB_GATE_ALLOW_FORCE_PUSH",
                 if remote.allow_force_push { "1" } else { "0" },

@@ -78,6 +78,7 @@ async fn start_gate_with(dir: &Path, upstream: &str, allow_force_push: bool) -> 
         }],
         hook_binary: Some(env!("CARGO_BIN_EXE_bb-sidecar").into()),
         push_bytes: 64 * 1024 * 1024,
+        bip39: false,
     });
     gate.prepare().await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

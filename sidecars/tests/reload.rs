@@ -61,7 +61,7 @@ async fn sighup_reloads_the_allowlist_and_open_tunnels_survive() {
     assert_eq!(status, 403, "not allowed before the reload");
 
     s.write_config(
-        json!([passthrough, {"host": "127.0.0.1", "ssrf_ip_allowlist": ["127.0.0.1/32"]}]),
+        json!([passthrough, {"host": "127.0.0.1", "ssrf_ip_allowlist": ["127.0.0.1/32"], "ports": [plain.addr.port()]}]),
         json!({}),
     );
     let pid = child.id().unwrap();

@@ -15,6 +15,13 @@ use crate::suggest::did_you_mean;
 pub struct EgressDoc {
     routes: Option<Vec<RouteDoc>>,
     allowlist: Option<Vec<String>>,
+    dlp: Option<DlpDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DlpDoc {
+    bip39: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,7 +90,11 @@ pub fn validate(doc: EgressDoc, at: &[Seg]) -> Result<Egress, Issue> {
         }
         allowlist.push(host);
     }
-    Ok(Egress { routes, allowlist })
+    Ok(Egress {
+        routes,
+        allowlist,
+        bip39: doc.dlp.and_then(|d| d.bip39).unwrap_or(false),
+    })
 }
 
 fn validate_route(r: RouteDoc, at: &[Seg]) -> Result<Route, Issue> {

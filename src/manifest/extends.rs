@@ -161,6 +161,7 @@ mod tests {
             egress: Some(Egress {
                 routes: vec![Route::bare("a.example")],
                 allowlist: vec![],
+                bip39: false,
             }),
             remotes: Some(BTreeMap::new()),
             ..Default::default()
@@ -169,6 +170,7 @@ mod tests {
             egress: Some(Egress {
                 routes: vec![Route::bare("b.example")],
                 allowlist: vec![],
+                bip39: false,
             }),
             ..Default::default()
         };

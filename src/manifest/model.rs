@@ -131,6 +131,8 @@ pub struct Egress {
     pub routes: Vec<Route>,
     /// Bare hosts: no auth, no path filter.
     pub allowlist: Vec<String>,
+    /// Also look for BIP-39 seed phrases (egress and the git gate).
+    pub bip39: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -164,6 +164,8 @@ pub struct BottlePlan {
     pub daemons: Vec<Daemon>,
     /// The user's code copied in, if any.
     pub workspace: Option<crate::workspace::Workspace>,
+    /// Also look for BIP-39 seed phrases in what leaves.
+    pub bip39: bool,
     /// The agent container's memory and process ceilings.
     pub limits: crate::manifest::Limits,
     /// The provider's token endpoint egress answers for the agent.
@@ -348,6 +350,7 @@ pub fn resolve(
         token_endpoint,
         upstream_ca: Vec::new(),
         limits: bottle.limits,
+        bip39: bottle.egress.bip39,
     }
 }
 

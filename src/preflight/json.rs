@@ -73,6 +73,8 @@ pub struct PromptJson {
 pub struct EgressJson {
     pub routes: Vec<RouteJson>,
     pub tls_interception: TlsJson,
+    /// Whether BIP-39 seed phrases are also refused.
+    pub dlp_bip39: bool,
     /// Extra CA files egress trusts for upstreams (config.yaml upstream_ca).
     pub upstream_ca: Vec<String>,
     /// The provider token endpoint egress answers for the agent, if any.
@@ -261,6 +263,7 @@ impl Preflight {
                     enabled: true,
                     ca_fingerprint: None,
                 },
+                dlp_bip39: plan.bip39,
                 upstream_ca: plan
                     .upstream_ca
                     .iter()

@@ -127,6 +127,13 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
         "tls intercept",
         "per-bottle ephemeral CA, generated at launch",
     );
+    if plan.bip39 {
+        row(
+            &mut out,
+            "dlp",
+            "also BIP-39 seed phrases (egress.dlp.bip39)",
+        );
+    }
     if !plan.upstream_ca.is_empty() {
         let mut trust = vec!["the system's roots".to_string()];
         trust.extend(

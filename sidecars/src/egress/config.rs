@@ -21,6 +21,8 @@ pub struct Config {
     pub upstream_ca: Option<PathBuf>,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub dlp: DlpConfig,
     /// Provider token endpoints egress answers for the agent.
     #[serde(default)]
     pub token_refresh: Vec<super::tokens::RefreshConfig>,
@@ -51,6 +53,14 @@ impl RouteConfig {
             self.ports.contains(&port)
         }
     }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlpConfig {
+    /// Also look for BIP-39 seed phrases.
+    #[serde(default)]
+    pub bip39: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -24,6 +24,7 @@ pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
     };
+    crate::dlp::set_bip39(config.dlp.bip39);
     let minter = certs::Minter::new(&read(&config.ca_cert)?, &read(&config.ca_key)?)?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {

@@ -64,6 +64,7 @@ impl Shared {
     }
 
     pub fn replace_config(&self, c: Config) {
+        crate::dlp::set_bip39(c.dlp.bip39);
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
     }
 }

@@ -245,6 +245,7 @@ pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
     serde_json::json!({
         "listen": format!("0.0.0.0:{}", crate::plan::GIT_HTTP_PORT),
         "repos_dir": "/var/lib/bb/git",
+        "bip39": plan.bip39,
         "remotes": remotes,
     })
 }
@@ -322,6 +323,7 @@ pub fn egress_config(plan: &BottlePlan) -> serde_json::Value {
         "ca_key": "/etc/bb/ca.key",
         "audit_log": "/var/lib/bb/audit.jsonl",
         "upstream_ca": (!plan.upstream_ca.is_empty()).then_some(UPSTREAM_CA_GUEST),
+        "dlp": {"bip39": plan.bip39},
         "token_refresh": plan.token_endpoint.iter().map(|t| serde_json::json!({
             "host": t.host,
             "path": t.path,

@@ -127,6 +127,7 @@ pub fn config_to_egress(config: &Value) -> crate::manifest::Egress {
     crate::manifest::Egress {
         routes,
         allowlist: Vec::new(),
+        bip39: config["dlp"]["bip39"].as_bool().unwrap_or(false),
     }
 }
 
