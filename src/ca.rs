@@ -62,9 +62,11 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 impl BottleCa {
     /// Write `ca.crt` (0644) and `ca.key` (0600) into `dir`.
+    /// Keep the certificate in the state dir. The key is never written to
+    /// disk: it goes to the bundle's egress in memory, and a new bottle
+    /// gets a new CA.
     pub fn write(&self, dir: &Path) -> Result<(), CaError> {
-        write_file(&dir.join("ca.crt"), self.cert_pem.as_bytes(), 0o644)?;
-        write_file(&dir.join("ca.key"), self.key_pem.as_bytes(), 0o600)
+        write_file(&dir.join("ca.crt"), self.cert_pem.as_bytes(), 0o644)
     }
 }
 
@@ -100,8 +102,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         ca.write(d.path()).unwrap();
         let mode = |f: &str| fs::metadata(d.path().join(f)).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode("ca.key"), 0o600);
         assert_eq!(mode("ca.crt"), 0o644);
+        assert!(
+            !d.path().join("ca.key").exists(),
+            "the key never touches a disk"
+        );
         assert_ne!(
             mint("alpha-abc123").unwrap().fingerprint,
             ca.fingerprint,

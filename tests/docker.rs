@@ -138,7 +138,10 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700);
-    assert_eq!(mode(&state.join("ca.key")), 0o600);
+    assert!(
+        !state.join("ca.key").exists(),
+        "the CA key lives in memory only"
+    );
     assert_eq!(mode(&state.join("metadata.json")), 0o600);
 
     // Secrets reach the egress daemon alone, handed over at start: they are
@@ -158,8 +161,8 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     assert!(!environ("supervise").contains("s3cr3t"));
     let layer = docker(&["diff", &bundle]);
     assert!(
-        !layer.contains("git-gate-keys"),
-        "keys stay in the tmpfs: {layer}"
+        !layer.contains("git-gate-keys") && !layer.contains("ca.key"),
+        "keys stay in memory and the tmpfs: {layer}"
     );
     assert!(
         !envs.contains("s3cr3t"),

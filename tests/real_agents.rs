@@ -328,6 +328,19 @@ impl Home {
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     }
 
+    /// Trust `mock`, start `agent`'s bottle, put the mock on its egress
+    /// network, then open bb and attach to the agent (its CLI starts now).
+    fn launch_with(&self, mock: &Mock, agent: &str) -> (String, Bottle, Bb) {
+        self.trust_mock();
+        let slug = self.start(agent);
+        let bottle = Bottle(slug.clone());
+        mock.attach(&slug);
+        let mut bb = self.workspace();
+        bb.wait_text("detached");
+        bb.keys("\r");
+        (slug, bottle, bb)
+    }
+
     fn workspace(&self) -> Bb {
         let pairs: Vec<(&str, &str)> = self
             .env
@@ -468,14 +481,7 @@ fn claude_code_talks_to_the_api_with_the_real_token_it_never_holds() {
     let token = "sk-ant-oat01-bb-test-real-token-0123456789abcdef";
     let home = Home::new("claude", &[("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN", token)]);
     let mock = Mock::start(&home.mock_dir(), token, 0);
-    home.trust_mock();
-    let slug = home.start("claude-helper");
-    let _bottle = Bottle(slug.clone());
-    mock.attach(&slug);
-
-    let mut bb = home.workspace();
-    bb.wait_text("detached");
-    bb.keys("\r");
+    let (slug, _bottle, mut bb) = home.launch_with(&mock, "claude-helper");
     let screen = wait_screen(&bb, "Claude Code's prompt", |s| {
         s.contains("bypass permissions")
     });
@@ -567,15 +573,8 @@ fn codex_signs_in_with_the_host_login_and_outlives_its_access_token() {
     // Tokens live 25 s: the second turn comes after the first expired.
     let ttl = 25;
     let mock = Mock::start(&home.mock_dir(), &access, ttl);
-    home.trust_mock();
     let started = Instant::now();
-    let slug = home.start("codex-helper");
-    let _bottle = Bottle(slug.clone());
-    mock.attach(&slug);
-
-    let mut bb = home.workspace();
-    bb.wait_text("detached");
-    bb.keys("\r");
+    let (slug, _bottle, mut bb) = home.launch_with(&mock, "codex-helper");
     let screen = wait_screen(&bb, "the mock's reply to the prompt file", |s| {
         s.contains("Hello from the mock API")
     });

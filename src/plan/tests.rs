@@ -146,13 +146,19 @@ fn codex_host_credentials_ride_on_its_api_hosts() {
     );
 }
 
+/// The starter bottle `name` as `bb init` writes it.
+fn starter(name: &str) -> &'static str {
+    let path = format!("bottles/{name}.md");
+    crate::firstrun::STARTERS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, text)| *text)
+        .unwrap()
+}
+
 #[test]
 fn the_codex_starter_refreshes_through_egress_and_every_route_is_handled_on_purpose() {
-    let starter = crate::firstrun::STARTERS
-        .iter()
-        .find(|(name, _)| *name == "bottles/codex.md")
-        .map(|(_, text)| *text)
-        .unwrap();
+    let starter = starter("codex");
     let (_d, m) = manifest(&[
         ("bottles/codex.md", starter),
         ("agents/c.md", "---\nbottle: codex\n---\n"),
@@ -189,11 +195,7 @@ fn the_codex_starter_refreshes_through_egress_and_every_route_is_handled_on_purp
 
 #[test]
 fn a_credentialed_passthrough_route_is_intercepted_and_a_bare_one_tunnelled() {
-    let starter = crate::firstrun::STARTERS
-        .iter()
-        .find(|(name, _)| *name == "bottles/claude.md")
-        .map(|(_, text)| *text)
-        .unwrap();
+    let starter = starter("claude");
     let (_d, m) = manifest(&[
         ("bottles/claude.md", starter),
         ("agents/a.md", "---\nbottle: claude\n---\n"),

@@ -13,7 +13,11 @@ pub struct Config {
     pub listen: String,
     pub routes: Vec<RouteConfig>,
     pub ca_cert: PathBuf,
-    pub ca_key: PathBuf,
+    /// The bottle CA's key: a file, or (as bb runs it) an env var.
+    #[serde(default)]
+    pub ca_key: Option<PathBuf>,
+    #[serde(default)]
+    pub ca_key_env: Option<String>,
     pub audit_log: Option<PathBuf>,
     /// Extra roots to trust for upstream TLS, beside the system's (a
     /// corporate TLS proxy's CA; the tests' mock APIs).

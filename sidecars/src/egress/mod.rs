@@ -25,7 +25,15 @@ pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {
         std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
     };
     crate::dlp::set_bip39(config.dlp.bip39);
-    let minter = certs::Minter::new(&read(&config.ca_cert)?, &read(&config.ca_key)?)?;
+    let key = match (&config.ca_key_env, &config.ca_key) {
+        (Some(var), _) => std::env::var(var)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("the bottle CA key ({var}) was not handed over"))?,
+        (None, Some(path)) => read(path)?,
+        (None, None) => anyhow::bail!("the config names no CA key (ca_key or ca_key_env)"),
+    };
+    let minter = certs::Minter::new(&read(&config.ca_cert)?, &key)?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);

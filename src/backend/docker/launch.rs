@@ -250,6 +250,9 @@ pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
     })
 }
 
+/// The env var (of egress alone) holding the bottle CA's private key.
+const CA_KEY_ENV: &str = "BB_CA_KEY";
+
 /// The bundle's tmpfs for what its daemons must write but no disk may hold.
 const RUNTIME_DIR: &str = "/run/bb";
 
@@ -320,7 +323,7 @@ pub fn egress_config(plan: &BottlePlan) -> serde_json::Value {
         "listen": format!("0.0.0.0:{EGRESS_PORT}"),
         "routes": routes,
         "ca_cert": "/etc/bb/ca.crt",
-        "ca_key": "/etc/bb/ca.key",
+        "ca_key_env": CA_KEY_ENV,
         "audit_log": "/var/lib/bb/audit.jsonl",
         "upstream_ca": (!plan.upstream_ca.is_empty()).then_some(UPSTREAM_CA_GUEST),
         "dlp": {"bip39": plan.bip39},
@@ -534,10 +537,13 @@ async fn make(
         "BB_SECRETS_ON_STDIN=1".to_string(),
         format!("BB_RUNTIME_DIR={RUNTIME_DIR}"),
     ];
+    // The bottle CA's key is egress's secret too: it exists only in memory.
+    let ca_key = [(CA_KEY_ENV.to_string(), ca.key_pem.clone())];
     let secrets: std::collections::BTreeMap<&str, &str> = host
         .secrets
         .iter()
         .chain(host.gate_keys.iter())
+        .chain(ca_key.iter())
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     // init gives each daemon only its own secrets.
@@ -547,7 +553,10 @@ async fn make(
             .collect::<Vec<_>>()
             .join(",")
     };
-    env.push(format!("BB_EGRESS_SECRETS={}", names(&host.secrets)));
+    env.push(format!(
+        "BB_EGRESS_SECRETS={},{CA_KEY_ENV}",
+        names(&host.secrets)
+    ));
     env.push(format!("BB_GATE_SECRETS={}", names(&host.gate_keys)));
     // The bundle shares the state dir: the egress audit log and the
     // proposal queue land where bb (and the operator) read them.
@@ -612,7 +621,6 @@ async fn make(
         )
         .owned(uid, gid),
         Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(uid, gid),
-        Entry::new("/etc/bb/ca.key", ca.key_pem.clone(), 0o600).owned(uid, gid),
     ];
     if let Some(pem) = upstream_ca {
         bundle_entries.push(Entry::new(UPSTREAM_CA_GUEST, pem, 0o644).owned(uid, gid));
