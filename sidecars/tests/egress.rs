@@ -639,3 +639,70 @@ async fn only_the_routes_ports_are_reachable() {
     }
     assert_eq!(other.hits(), 0);
 }
+
+#[tokio::test]
+async fn malformed_requests_get_the_right_status() {
+    let s = Setup::new();
+    let up = Upstream::start(None).await;
+    let proxy = s
+        .start_proxy(json!([route("localhost", &[up.addr.port()])]), json!({}))
+        .await;
+    for target in ["localhost", "localhost:99999", "localhost:0"] {
+        let (_, status) = connect(proxy, target).await;
+        assert_eq!(status, 400, "CONNECT {target}");
+    }
+    let (status, body) = raw(
+        proxy,
+        &format!("POST http://localhost:{}/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", up.addr.port()),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test]
+async fn tunnels_hold_a_slot_and_a_silent_upstream_times_out() {
+    let s = Setup::new();
+    let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
+    // An upstream that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            held.push(c);
+        }
+    });
+    let proxy = s
+        .start_proxy(
+            json!([
+                {"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": [up.addr.port()]},
+                {"host": "127.0.0.1", "ssrf_ip_allowlist": ["127.0.0.1/32"], "ports": [silent_port]}
+            ]),
+            json!({"max_connections": 3, "response_timeout_secs": 1}),
+        )
+        .await;
+    let (status, body) = get(proxy, &format!("http://127.0.0.1:{silent_port}/"), "").await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("no answer within 1 s"), "{body}");
+    // Three idle tunnels take every slot; the next client is told so.
+    let mut tunnels = Vec::new();
+    for _ in 0..3 {
+        let (t, status) = connect(proxy, &format!("localhost:{}", up.addr.port())).await;
+        assert_eq!(status, 200);
+        tunnels.push(t);
+    }
+    let (status, _) = get(proxy, &format!("http://127.0.0.1:{silent_port}/"), "").await;
+    assert_eq!(status, 503, "the tunnels hold their slots");
+    drop(tunnels);
+    let mut freed = false;
+    for _ in 0..100 {
+        let (_, status) = connect(proxy, &format!("localhost:{}", up.addr.port())).await;
+        if status == 200 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(freed, "closed tunnels give their slots back");
+}

@@ -90,6 +90,8 @@ pub struct Limits {
     pub connect_timeout_secs: u64,
     /// The audit log rotates past this size (one older file is kept).
     pub audit_bytes: u64,
+    /// Seconds an upstream may take to start its answer.
+    pub response_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -102,6 +104,7 @@ impl Default for Limits {
             max_connections: 256,
             connect_timeout_secs: 10,
             audit_bytes: 16 * 1024 * 1024,
+            response_timeout_secs: 600,
         }
     }
 }

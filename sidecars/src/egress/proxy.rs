@@ -96,7 +96,16 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
 /// Accept connections until the listener fails.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
     loop {
-        let (stream, peer) = listener.accept().await?;
+        // Out of file descriptors (or another passing error): wait and go
+        // on; the bottle must not lose its way out.
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bb-sidecar egress: accept failed ({e}); retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let shared = shared.clone();
         let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
             // Over the connection limit: say so and close, at once.
@@ -107,12 +116,16 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Resul
             continue;
         };
         tokio::spawn(async move {
-            let _permit = permit;
+            let slot: Slot = Arc::new(std::sync::Mutex::new(Some(permit)));
             let _ = stream.set_nodelay(true);
-            serve_http(stream, peer, shared, None).await;
+            serve_http(stream, peer, shared, None, slot).await;
         });
     }
 }
+
+/// A connection's place under `max_connections`. A CONNECT hands it on to
+/// the tunnel, which keeps it for as long as it lives.
+type Slot = Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>;
 
 /// Serve HTTP/1 on a stream: the client's own connection, or the decrypted
 /// inside of an intercepted tunnel (`tunnel` names its host and port).
@@ -121,6 +134,7 @@ async fn serve_http<S>(
     peer: SocketAddr,
     shared: Arc<Shared>,
     tunnel: Option<(String, u16)>,
+    slot: Slot,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -129,7 +143,8 @@ async fn serve_http<S>(
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = svc_shared.clone();
         let tunnel = tunnel.clone();
-        async move { Ok::<_, Infallible>(handle(req, peer, shared, tunnel).await) }
+        let slot = slot.clone();
+        async move { Ok::<_, Infallible>(handle(req, peer, shared, tunnel, slot).await) }
     });
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -151,7 +166,9 @@ fn serve_tunnel(
     host: String,
     port: u16,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    Box::pin(serve_http(stream, peer, shared, Some((host, port))))
+    // The tunnel task holds the slot; its inside needs none.
+    let slot: Slot = Arc::new(std::sync::Mutex::new(None));
+    Box::pin(serve_http(stream, peer, shared, Some((host, port)), slot))
 }
 
 struct Target {
@@ -165,8 +182,9 @@ fn handle(
     peer: SocketAddr,
     shared: Arc<Shared>,
     tunnel: Option<(String, u16)>,
+    slot: Slot,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>> {
-    Box::pin(handle_inner(req, peer, shared, tunnel))
+    Box::pin(handle_inner(req, peer, shared, tunnel, slot))
 }
 
 async fn handle_inner(
@@ -174,6 +192,7 @@ async fn handle_inner(
     peer: SocketAddr,
     shared: Arc<Shared>,
     tunnel: Option<(String, u16)>,
+    slot: Slot,
 ) -> Response<Body> {
     let config = shared.config();
     if req.method() == Method::CONNECT {
@@ -183,7 +202,7 @@ async fn handle_inner(
                 "CONNECT inside a tunnel is not supported",
             );
         }
-        return connect(req, peer, shared, config).await;
+        return connect(req, peer, shared, config, slot).await;
     }
     let target = match &tunnel {
         Some((host, port)) => {
@@ -289,12 +308,26 @@ async fn connect(
     peer: SocketAddr,
     shared: Arc<Shared>,
     config: Arc<Config>,
+    slot: Slot,
 ) -> Response<Body> {
     let Some(authority) = req.uri().authority().cloned() else {
         return plain(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     };
     let host = authority.host().to_ascii_lowercase();
-    let port = authority.port_u16().unwrap_or(443);
+    let Some(port) = authority.port_u16().filter(|p| *p != 0) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "CONNECT needs host:port with a port from 1 to 65535",
+        );
+    };
+    // The tunnel keeps the connection's slot for as long as it lives.
+    let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let Some(slot) = taken.or_else(|| shared.permits.clone().try_acquire_owned().ok()) else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many open connections; try again shortly",
+        );
+    };
     // Data smuggled in a subdomain (`<secret>.allowed.example`).
     if let Some(f) = dlp::scan_host(&host) {
         let b = Block::Secret {
@@ -344,6 +377,7 @@ async fn connect(
         audit(&shared, peer, &host, "CONNECT", "", "tunnel", None);
         let shared2 = shared.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let Ok(upgraded) = hyper::upgrade::on(req).await else {
                 return;
             };
@@ -380,6 +414,7 @@ async fn connect(
     };
     audit(&shared, peer, &host, "CONNECT", "", "intercept", None);
     tokio::spawn(async move {
+        let _slot = slot;
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
             return;
         };
@@ -592,7 +627,15 @@ async fn forward(
                 .await
             {
                 Ok(Ok(b)) => b.to_bytes(),
-                Ok(Err(_)) => return deny(Block::BodyTooLarge(cap), StatusCode::PAYLOAD_TOO_LARGE),
+                Ok(Err(e))
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some() =>
+                {
+                    return deny(Block::BodyTooLarge(cap), StatusCode::PAYLOAD_TOO_LARGE)
+                }
+                Ok(Err(_)) => {
+                    return plain(StatusCode::BAD_REQUEST, "the request body is malformed")
+                }
                 Err(_) => {
                     return plain(
                         StatusCode::REQUEST_TIMEOUT,
@@ -796,6 +839,7 @@ async fn send(
     config: &Config,
 ) -> Result<Response<Incoming>, String> {
     let timeout = Duration::from_secs(config.limits.connect_timeout_secs);
+    let answer = Duration::from_secs(config.limits.response_timeout_secs);
     let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timed out".to_string())?
@@ -808,10 +852,20 @@ async fn send(
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;
-        exchange(TokioIo::new(tls), req).await
+        within(answer, exchange(TokioIo::new(tls), req)).await
     } else {
-        exchange(TokioIo::new(tcp), req).await
+        within(answer, exchange(TokioIo::new(tcp), req)).await
     }
+}
+
+/// An upstream that never answers must not hold the agent forever.
+async fn within(
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<Response<Incoming>, String>>,
+) -> Result<Response<Incoming>, String> {
+    tokio::time::timeout(limit, f)
+        .await
+        .map_err(|_| format!("no answer within {} s", limit.as_secs()))?
 }
 
 async fn exchange<S>(io: S, req: Request<Body>) -> Result<Response<Incoming>, String>
