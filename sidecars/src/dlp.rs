@@ -420,6 +420,35 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A request body as its content encoding says to read it. Encodings the
+/// scanner cannot read are refused rather than passed unscanned; a body
+/// that inflates past `cap` is refused too.
+pub fn decode_body<'a>(
+    encoding: &str,
+    bytes: &'a [u8],
+    cap: usize,
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    use std::io::Read;
+    let inflate = |r: &mut dyn Read| -> Result<std::borrow::Cow<'a, [u8]>, String> {
+        let mut out = Vec::new();
+        r.take(cap as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("the {encoding} body does not decode ({e})"))?;
+        if out.len() > cap {
+            return Err(format!("the {encoding} body inflates past {cap} bytes"));
+        }
+        Ok(std::borrow::Cow::Owned(out))
+    };
+    match encoding {
+        "" | "identity" => Ok(std::borrow::Cow::Borrowed(bytes)),
+        "gzip" | "x-gzip" => inflate(&mut flate2::read::GzDecoder::new(bytes)),
+        "deflate" => inflate(&mut flate2::read::ZlibDecoder::new(bytes)),
+        other => Err(format!(
+            "the body's content encoding {other:?} cannot be scanned; send it uncompressed, gzip or deflate"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

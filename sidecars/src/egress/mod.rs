@@ -7,6 +7,8 @@ pub mod policy;
 pub mod proxy;
 pub mod scrub;
 pub mod tokens;
+mod tunnel;
+mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

@@ -18,8 +18,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::audit::{now_ms, Audit, Record};
@@ -27,6 +27,8 @@ use super::certs::Minter;
 use super::config::{Config, RouteConfig};
 use super::policy::{self, Block, Handling};
 use super::tokens::{self, Tokens};
+use super::tunnel;
+use super::upstream;
 use crate::dlp;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -69,13 +71,13 @@ impl Shared {
     }
 }
 
-fn full(text: impl Into<Bytes>) -> Body {
+pub(super) fn full(text: impl Into<Bytes>) -> Body {
     Full::new(text.into())
         .map_err(|never| match never {})
         .boxed()
 }
 
-fn refuse(status: StatusCode, block: &Block) -> Response<Body> {
+pub(super) fn refuse(status: StatusCode, block: &Block) -> Response<Body> {
     let mut r = Response::new(full(block.body()));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -87,7 +89,7 @@ fn refuse(status: StatusCode, block: &Block) -> Response<Body> {
     r
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Body> {
+pub(super) fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut r = Response::new(full(format!("bb egress: {text}\n")));
     *r.status_mut() = status;
     r
@@ -125,11 +127,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Resul
 
 /// A connection's place under `max_connections`. A CONNECT hands it on to
 /// the tunnel, which keeps it for as long as it lives.
-type Slot = Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>;
+pub(super) type Slot = Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>;
 
 /// Serve HTTP/1 on a stream: the client's own connection, or the decrypted
 /// inside of an intercepted tunnel (`tunnel` names its host and port).
-async fn serve_http<S>(
+pub(super) async fn serve_http<S>(
     stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
@@ -155,26 +157,10 @@ async fn serve_http<S>(
         .await;
 }
 
-type Tls = tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>;
-
-/// The inside of an intercepted tunnel. Boxed: serving it handles requests,
-/// which may open tunnels, so the future type would otherwise recurse.
-fn serve_tunnel(
-    stream: Tls,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    host: String,
-    port: u16,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    // The tunnel task holds the slot; its inside needs none.
-    let slot: Slot = Arc::new(std::sync::Mutex::new(None));
-    Box::pin(serve_http(stream, peer, shared, Some((host, port)), slot))
-}
-
-struct Target {
-    https: bool,
-    host: String,
-    port: u16,
+pub(super) struct Target {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
 }
 
 fn handle(
@@ -202,7 +188,7 @@ async fn handle_inner(
                 "CONNECT inside a tunnel is not supported",
             );
         }
-        return connect(req, peer, shared, config, slot).await;
+        return tunnel::connect(req, peer, shared, config, slot).await;
     }
     let target = match &tunnel {
         Some((host, port)) => {
@@ -263,7 +249,7 @@ async fn handle_inner(
     forward(req, target, peer, shared, config).await
 }
 
-fn audit(
+pub(super) fn audit(
     shared: &Shared,
     peer: SocketAddr,
     host: &str,
@@ -284,7 +270,11 @@ fn audit(
 }
 
 /// Resolve `host` and pick the first address the route may reach.
-async fn resolve(route: &RouteConfig, host: &str, port: u16) -> Result<SocketAddr, Block> {
+pub(super) async fn resolve(
+    route: &RouteConfig,
+    host: &str,
+    port: u16,
+) -> Result<SocketAddr, Block> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
@@ -301,191 +291,6 @@ async fn resolve(route: &RouteConfig, host: &str, port: u16) -> Result<SocketAdd
         }
     }
     Err(last)
-}
-
-async fn connect(
-    req: Request<Incoming>,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    config: Arc<Config>,
-    slot: Slot,
-) -> Response<Body> {
-    let Some(authority) = req.uri().authority().cloned() else {
-        return plain(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
-    };
-    let host = authority.host().to_ascii_lowercase();
-    let Some(port) = authority.port_u16().filter(|p| *p != 0) else {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "CONNECT needs host:port with a port from 1 to 65535",
-        );
-    };
-    // The tunnel keeps the connection's slot for as long as it lives.
-    let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-    let Some(slot) = taken.or_else(|| shared.permits.clone().try_acquire_owned().ok()) else {
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many open connections; try again shortly",
-        );
-    };
-    // Data smuggled in a subdomain (`<secret>.allowed.example`).
-    if let Some(f) = dlp::scan_host(&host) {
-        let b = Block::Secret {
-            rule: f.rule,
-            place: "host",
-        };
-        audit(
-            &shared,
-            peer,
-            "[redacted]",
-            "CONNECT",
-            "",
-            "blocked",
-            Some(b.rule()),
-        );
-        return refuse(StatusCode::FORBIDDEN, &b);
-    }
-    let blocked = |b: Block| {
-        audit(
-            &shared,
-            peer,
-            &host,
-            "CONNECT",
-            "",
-            "blocked",
-            Some(b.rule()),
-        );
-        refuse(StatusCode::FORBIDDEN, &b)
-    };
-    let route = match policy::check_host(&config, &host) {
-        Ok(r) => r.clone(),
-        Err(b) => return blocked(b),
-    };
-    if !route.allows_port(port) {
-        return blocked(Block::PortNotAllowed {
-            host: host.clone(),
-            port,
-        });
-    }
-    let idle = Duration::from_secs(config.limits.idle_timeout_secs);
-    let connect_timeout = Duration::from_secs(config.limits.connect_timeout_secs);
-    if route.handling() == Handling::Tunnel {
-        let addr = match resolve(&route, &host, port).await {
-            Ok(a) => a,
-            Err(b) => return blocked(b),
-        };
-        audit(&shared, peer, &host, "CONNECT", "", "tunnel", None);
-        let shared2 = shared.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let Ok(upgraded) = hyper::upgrade::on(req).await else {
-                return;
-            };
-            let mut client = TokioIo::new(upgraded);
-            // Only the SNI is checked: it must name a host this route allows.
-            let (hello, sni) = match read_client_hello(&mut client).await {
-                Some(x) => x,
-                None => return,
-            };
-            let sni_ok = sni
-                .as_deref()
-                .map(|s| s == host || policy::host_matches(&route.host, s))
-                .unwrap_or(false);
-            if !sni_ok {
-                let rule = Some(format!("sni-mismatch:{}", sni.unwrap_or_default()));
-                audit(&shared2, peer, &host, "CONNECT", "", "blocked", rule);
-                return;
-            }
-            let Ok(Ok(mut upstream)) =
-                tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await
-            else {
-                return;
-            };
-            if upstream.write_all(&hello).await.is_err() {
-                return;
-            }
-            pump(&mut client, &mut upstream, idle).await;
-        });
-        return Response::new(full(""));
-    }
-    let tls = match shared.minter.server_config(&host) {
-        Ok(c) => c,
-        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
-    audit(&shared, peer, &host, "CONNECT", "", "intercept", None);
-    tokio::spawn(async move {
-        let _slot = slot;
-        let Ok(upgraded) = hyper::upgrade::on(req).await else {
-            return;
-        };
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let Ok(Ok(stream)) =
-            tokio::time::timeout(idle, acceptor.accept(TokioIo::new(upgraded))).await
-        else {
-            return;
-        };
-        serve_tunnel(stream, peer, shared, host, port).await;
-    });
-    Response::new(full(""))
-}
-
-/// Read the TLS ClientHello (buffering it to replay upstream) and its SNI.
-async fn read_client_hello<S: AsyncRead + Unpin>(s: &mut S) -> Option<(Vec<u8>, Option<String>)> {
-    let mut acceptor = rustls::server::Acceptor::default();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if buf.len() > 64 * 1024 {
-            return None;
-        }
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut reader = &chunk[..n];
-        acceptor.read_tls(&mut reader).ok()?;
-        match acceptor.accept() {
-            Ok(Some(accepted)) => {
-                let sni = accepted
-                    .client_hello()
-                    .server_name()
-                    .map(|s| s.to_ascii_lowercase());
-                return Some((buf, sni));
-            }
-            Ok(None) => continue,
-            Err(_) => return None,
-        }
-    }
-}
-
-/// Copy both ways until either side closes or nothing moves for `idle`.
-async fn pump<A, B>(a: &mut A, b: &mut B, idle: Duration)
-where
-    A: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    let mut abuf = vec![0u8; 16 * 1024];
-    let mut bbuf = vec![0u8; 16 * 1024];
-    loop {
-        let step = tokio::time::timeout(idle, async {
-            tokio::select! {
-                r = ar.read(&mut abuf) => match r { Ok(0) | Err(_) => false, Ok(n) => bw.write_all(&abuf[..n]).await.is_ok() },
-                r = br.read(&mut bbuf) => match r { Ok(0) | Err(_) => false, Ok(n) => aw.write_all(&bbuf[..n]).await.is_ok() },
-            }
-        })
-        .await;
-        if !matches!(step, Ok(true)) {
-            break;
-        }
-    }
-    let _ = aw.shutdown().await;
-    let _ = bw.shutdown().await;
 }
 
 /// Check, rewrite and send one request upstream; stream the answer back.
@@ -652,7 +457,7 @@ async fn forward(
                 .unwrap_or("")
                 .trim()
                 .to_ascii_lowercase();
-            let plain = match decoded_body(&encoding, &bytes, cap) {
+            let plain = match dlp::decode_body(&encoding, &bytes, cap) {
                 Ok(p) => p,
                 Err(why) => return deny(Block::Undecodable(why), StatusCode::FORBIDDEN),
             };
@@ -740,7 +545,7 @@ async fn forward(
     }
     let outgoing = Request::from_parts(parts, body);
     audit(&shared, peer, &target.host, &method, &path, "allowed", None);
-    let resp = match send(outgoing, &target, addr, &shared, &config).await {
+    let resp = match upstream::send(outgoing, &target, addr, &shared, &config).await {
         Ok(resp) => resp,
         Err(e) => {
             return plain(
@@ -759,35 +564,6 @@ async fn forward(
             Response::from_parts(parts, super::scrub::Scrubbed::new(body, &token).boxed())
         }
         _ => resp.map(|b| b.boxed()),
-    }
-}
-
-/// A request body as its content encoding says to read it. Encodings the
-/// scanner cannot read are refused rather than passed unscanned; a body
-/// that inflates past `cap` is refused too.
-fn decoded_body<'a>(
-    encoding: &str,
-    bytes: &'a [u8],
-    cap: usize,
-) -> Result<std::borrow::Cow<'a, [u8]>, String> {
-    use std::io::Read;
-    let inflate = |r: &mut dyn Read| -> Result<std::borrow::Cow<'a, [u8]>, String> {
-        let mut out = Vec::new();
-        r.take(cap as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("the {encoding} body does not decode ({e})"))?;
-        if out.len() > cap {
-            return Err(format!("the {encoding} body inflates past {cap} bytes"));
-        }
-        Ok(std::borrow::Cow::Owned(out))
-    };
-    match encoding {
-        "" | "identity" => Ok(std::borrow::Cow::Borrowed(bytes)),
-        "gzip" | "x-gzip" => inflate(&mut flate2::read::GzDecoder::new(bytes)),
-        "deflate" => inflate(&mut flate2::read::ZlibDecoder::new(bytes)),
-        other => Err(format!(
-            "the body's content encoding {other:?} cannot be scanned; send it uncompressed, gzip or deflate"
-        )),
     }
 }
 
@@ -829,54 +605,4 @@ async fn keep_issued(
         parts.headers.remove(h);
     }
     Response::from_parts(parts, full(answer))
-}
-
-async fn send(
-    req: Request<Body>,
-    target: &Target,
-    addr: SocketAddr,
-    shared: &Shared,
-    config: &Config,
-) -> Result<Response<Incoming>, String> {
-    let timeout = Duration::from_secs(config.limits.connect_timeout_secs);
-    let answer = Duration::from_secs(config.limits.response_timeout_secs);
-    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let _ = tcp.set_nodelay(true);
-    if target.https {
-        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-            .map_err(|e| e.to_string())?;
-        let tls = tokio_rustls::TlsConnector::from(shared.upstream_tls.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        within(answer, exchange(TokioIo::new(tls), req)).await
-    } else {
-        within(answer, exchange(TokioIo::new(tcp), req)).await
-    }
-}
-
-/// An upstream that never answers must not hold the agent forever.
-async fn within(
-    limit: Duration,
-    f: impl std::future::Future<Output = Result<Response<Incoming>, String>>,
-) -> Result<Response<Incoming>, String> {
-    tokio::time::timeout(limit, f)
-        .await
-        .map_err(|_| format!("no answer within {} s", limit.as_secs()))?
-}
-
-async fn exchange<S>(io: S, req: Request<Body>) -> Result<Response<Incoming>, String>
-where
-    S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    sender.send_request(req).await.map_err(|e| e.to_string())
 }

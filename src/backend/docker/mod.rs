@@ -1,5 +1,6 @@
 //! The Docker backend, through bollard: bottles as real containers.
 
+pub mod bundle;
 pub mod capability;
 pub mod context;
 pub mod exec;

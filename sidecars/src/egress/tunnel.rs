@@ -1,0 +1,220 @@
+//! CONNECT: a blind tunnel with only the SNI checked on passthrough
+//! routes, otherwise TLS intercepted with a leaf from the bottle CA and the
+//! inside served as HTTP with every check. A tunnel keeps its connection's
+//! slot under `max_connections` for as long as it lives.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::config::Config;
+use super::policy::{self, Block, Handling};
+use super::proxy::{audit, full, plain, refuse, resolve, serve_http, Body, Shared, Slot};
+use crate::dlp;
+
+type Tls = tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// The inside of an intercepted tunnel. Boxed: serving it handles requests,
+/// which may open tunnels, so the future type would otherwise recurse.
+fn serve_tunnel(
+    stream: Tls,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    host: String,
+    port: u16,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    // The tunnel task holds the slot; its inside needs none.
+    let slot: Slot = Arc::new(std::sync::Mutex::new(None));
+    Box::pin(serve_http(stream, peer, shared, Some((host, port)), slot))
+}
+
+pub(super) async fn connect(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+    slot: Slot,
+) -> Response<Body> {
+    let Some(authority) = req.uri().authority().cloned() else {
+        return plain(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+    };
+    let host = authority.host().to_ascii_lowercase();
+    let Some(port) = authority.port_u16().filter(|p| *p != 0) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "CONNECT needs host:port with a port from 1 to 65535",
+        );
+    };
+    // The tunnel keeps the connection's slot for as long as it lives.
+    let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let Some(slot) = taken.or_else(|| shared.permits.clone().try_acquire_owned().ok()) else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many open connections; try again shortly",
+        );
+    };
+    // Data smuggled in a subdomain (`<secret>.allowed.example`).
+    if let Some(f) = dlp::scan_host(&host) {
+        let b = Block::Secret {
+            rule: f.rule,
+            place: "host",
+        };
+        audit(
+            &shared,
+            peer,
+            "[redacted]",
+            "CONNECT",
+            "",
+            "blocked",
+            Some(b.rule()),
+        );
+        return refuse(StatusCode::FORBIDDEN, &b);
+    }
+    let blocked = |b: Block| {
+        audit(
+            &shared,
+            peer,
+            &host,
+            "CONNECT",
+            "",
+            "blocked",
+            Some(b.rule()),
+        );
+        refuse(StatusCode::FORBIDDEN, &b)
+    };
+    let route = match policy::check_host(&config, &host) {
+        Ok(r) => r.clone(),
+        Err(b) => return blocked(b),
+    };
+    if !route.allows_port(port) {
+        return blocked(Block::PortNotAllowed {
+            host: host.clone(),
+            port,
+        });
+    }
+    let idle = Duration::from_secs(config.limits.idle_timeout_secs);
+    let connect_timeout = Duration::from_secs(config.limits.connect_timeout_secs);
+    if route.handling() == Handling::Tunnel {
+        let addr = match resolve(&route, &host, port).await {
+            Ok(a) => a,
+            Err(b) => return blocked(b),
+        };
+        audit(&shared, peer, &host, "CONNECT", "", "tunnel", None);
+        let shared2 = shared.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Ok(upgraded) = hyper::upgrade::on(req).await else {
+                return;
+            };
+            let mut client = TokioIo::new(upgraded);
+            // Only the SNI is checked: it must name a host this route allows.
+            let (hello, sni) = match read_client_hello(&mut client).await {
+                Some(x) => x,
+                None => return,
+            };
+            let sni_ok = sni
+                .as_deref()
+                .map(|s| s == host || policy::host_matches(&route.host, s))
+                .unwrap_or(false);
+            if !sni_ok {
+                let rule = Some(format!("sni-mismatch:{}", sni.unwrap_or_default()));
+                audit(&shared2, peer, &host, "CONNECT", "", "blocked", rule);
+                return;
+            }
+            let Ok(Ok(mut upstream)) =
+                tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await
+            else {
+                return;
+            };
+            if upstream.write_all(&hello).await.is_err() {
+                return;
+            }
+            pump(&mut client, &mut upstream, idle).await;
+        });
+        return Response::new(full(""));
+    }
+    let tls = match shared.minter.server_config(&host) {
+        Ok(c) => c,
+        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    audit(&shared, peer, &host, "CONNECT", "", "intercept", None);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let Ok(upgraded) = hyper::upgrade::on(req).await else {
+            return;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let Ok(Ok(stream)) =
+            tokio::time::timeout(idle, acceptor.accept(TokioIo::new(upgraded))).await
+        else {
+            return;
+        };
+        serve_tunnel(stream, peer, shared, host, port).await;
+    });
+    Response::new(full(""))
+}
+
+/// Read the TLS ClientHello (buffering it to replay upstream) and its SNI.
+async fn read_client_hello<S: AsyncRead + Unpin>(s: &mut S) -> Option<(Vec<u8>, Option<String>)> {
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut reader = &chunk[..n];
+        acceptor.read_tls(&mut reader).ok()?;
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let sni = accepted
+                    .client_hello()
+                    .server_name()
+                    .map(|s| s.to_ascii_lowercase());
+                return Some((buf, sni));
+            }
+            Ok(None) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Copy both ways until either side closes or nothing moves for `idle`.
+async fn pump<A, B>(a: &mut A, b: &mut B, idle: Duration)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let mut abuf = vec![0u8; 16 * 1024];
+    let mut bbuf = vec![0u8; 16 * 1024];
+    loop {
+        let step = tokio::time::timeout(idle, async {
+            tokio::select! {
+                r = ar.read(&mut abuf) => match r { Ok(0) | Err(_) => false, Ok(n) => bw.write_all(&abuf[..n]).await.is_ok() },
+                r = br.read(&mut bbuf) => match r { Ok(0) | Err(_) => false, Ok(n) => aw.write_all(&bbuf[..n]).await.is_ok() },
+            }
+        })
+        .await;
+        if !matches!(step, Ok(true)) {
+            break;
+        }
+    }
+    let _ = aw.shutdown().await;
+    let _ = bw.shutdown().await;
+}
