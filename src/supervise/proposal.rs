@@ -90,6 +90,19 @@ pub struct LiveRoute {
     pub tls_passthrough: bool,
 }
 
+/// The routes a plan starts a bottle with, as the proposal diff shows them.
+pub fn live_routes(plan: &crate::plan::BottlePlan) -> Vec<LiveRoute> {
+    plan.routes
+        .iter()
+        .map(|r| LiveRoute {
+            host: r.host.clone(),
+            path_allowlist: r.path_allowlist.clone(),
+            token_ref: r.auth.as_ref().map(|a| a.token_ref.clone()),
+            tls_passthrough: r.tls_passthrough,
+        })
+        .collect()
+}
+
 /// Apply an approved egress request: a new host is appended; an existing
 /// host gets the union of paths (an empty list means "any path" and wins).
 pub fn merge_egress(routes: &[LiveRoute], req: &EgressRequest) -> Vec<LiveRoute> {

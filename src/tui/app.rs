@@ -646,7 +646,7 @@ impl App {
                 plan.bottle,
                 plan.backend.name()
             )],
-            routes: live_routes(&plan),
+            routes: crate::supervise::proposal::live_routes(&plan),
         });
         self.set_focus(self.entries.len() - 1);
         let spec = self.spec();
@@ -1434,19 +1434,6 @@ pub fn osc52(data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(data);
     out.push(0x07);
     out
-}
-
-/// The routes a plan starts a bottle with, as the proposal diff shows them.
-pub fn live_routes(plan: &BottlePlan) -> Vec<LiveRoute> {
-    plan.routes
-        .iter()
-        .map(|r| LiveRoute {
-            host: r.host.clone(),
-            path_allowlist: r.path_allowlist.clone(),
-            token_ref: r.auth.as_ref().map(|a| a.token_ref.clone()),
-            tls_passthrough: r.tls_passthrough,
-        })
-        .collect()
 }
 
 #[cfg(test)]

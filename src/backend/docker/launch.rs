@@ -335,7 +335,7 @@ async fn make(
             fresh: plan.commands.fresh.clone(),
             resume: plan.commands.resume.clone(),
             history: plan.commands.history.clone(),
-            routes: crate::tui::app::live_routes(plan),
+            routes: crate::supervise::proposal::live_routes(plan),
             ca_fingerprint: ca.fingerprint.clone(),
             workspace_source: plan
                 .workspace
