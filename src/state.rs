@@ -36,12 +36,24 @@ pub fn dir(home: &Path, slug: &str) -> PathBuf {
     crate::home::state_dir(home).join(slug)
 }
 
+/// The state dir's mode: the bundle's daemons (each its own user, in the
+/// user's group) write the audit log and proposals there; sticky, so none
+/// can remove or replace a file it does not own. Its parent is private to
+/// the user, so the group is no wider door.
+pub const MODE: u32 = 0o1770;
+
 /// Make the state dir, private to the user.
 pub fn create(home: &Path, slug: &str) -> io::Result<PathBuf> {
+    let parent = crate::home::state_dir(home);
+    fs::create_dir_all(&parent)?;
+    fs::set_permissions(&parent, fs::Permissions::from_mode(0o700))?;
     let d = dir(home, slug);
     fs::create_dir_all(&d)?;
-    fs::set_permissions(&d, fs::Permissions::from_mode(0o700))?;
-    fs::create_dir_all(d.join("proposals"))?;
+    fs::set_permissions(&d, fs::Permissions::from_mode(MODE))?;
+    // supervise files proposals here and bb answers beside them.
+    let proposals = d.join("proposals");
+    fs::create_dir_all(&proposals)?;
+    fs::set_permissions(&proposals, fs::Permissions::from_mode(0o770))?;
     Ok(d)
 }
 
@@ -114,10 +126,9 @@ mod tests {
     fn state_dirs_are_private_and_settle_unless_preserved() {
         let d = tempfile::tempdir().unwrap();
         let s = create(d.path(), "a-1").unwrap();
-        assert_eq!(
-            fs::metadata(&s).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&s), MODE);
+        assert_eq!(mode(s.parent().unwrap()), 0o700);
         assert_eq!(slugs(d.path()), vec!["a-1"]);
         fs::write(s.join(".preserve"), "").unwrap();
         assert!(!settle(d.path(), "a-1").unwrap());

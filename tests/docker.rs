@@ -136,8 +136,9 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     assert!(!docker(&["exec", &agent, "sh", "-c", "ls /etc/bb 2>&1; true"]).contains("ca.key"));
     // The state dir is private.
     use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&state), 0o700);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&state), 0o1770, "the user's and the bundle daemons'");
+    assert_eq!(mode(state.parent().unwrap()), 0o700);
     assert!(
         !state.join("ca.key").exists(),
         "the CA key lives in memory only"
@@ -151,9 +152,17 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         "docker inspect shows a secret"
     );
     assert!(!docker(&["exec", &bundle, "env"]).contains("s3cr3t"));
+    // Read as the daemon's own user: no other may.
     let environ = |daemon: &str| {
+        use std::os::unix::fs::MetadataExt;
+        let gid = std::fs::metadata(&state).unwrap().gid();
+        let user = if daemon == "egress" {
+            format!("10901:{gid}")
+        } else {
+            format!("10903:{gid}")
+        };
         docker(&[
-            "exec", &bundle, "sh", "-c",
+            "exec", "-u", &user, &bundle, "sh", "-c",
             &format!("for p in /proc/[0-9]*; do if grep -q '{daemon}' $p/cmdline 2>/dev/null; then tr '\\0' '\\n' < $p/environ; fi; done"),
         ])
     };
@@ -506,25 +515,6 @@ fn a_capability_change_rebuilds_the_agent_and_keeps_its_work() {
         "",
         "the bottle's own image went with it"
     );
-}
-
-#[test]
-fn the_sidecar_image_runs_as_any_host_uid() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    if !docker_ok() {
-        return;
-    }
-    // A launch builds the sidecar image; then run it as a uid it never saw.
-    let env = Env::new("");
-    let slug = env.start();
-    let out = docker(&[
-        "run", "--rm", "-u", "4321:4321", "--entrypoint", "sh", "bb-sidecars:latest", "-c",
-        "bb-sidecar init --daemons none --grace 1 >/dev/null 2>&1 & sleep 1; ssh -G git.example 2>&1 | grep '^user '",
-    ]);
-    assert_eq!(out, "user bb", "ssh works for the bundle's uid");
-    let o = env.bb(&["stop", &slug]);
-    assert!(o.status.success());
-    assert_eq!(left_behind(&slug), "");
 }
 
 #[test]

@@ -88,9 +88,10 @@ fn the_proxy_refuses_each_way_around_it() {
     let audit = std::fs::read_to_string(&audit_path).unwrap();
     assert!(!audit.to_ascii_uppercase().contains(KEY), "{audit}");
     assert!(!audit.contains(&hex), "{audit}");
+    // egress writes it, the user's group (bb) reads it, nobody else.
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&audit_path).unwrap().permissions().mode() & 0o777,
-        0o600
+        0o640
     );
 }

@@ -61,7 +61,63 @@ fn owned_by(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The user each daemon runs as (images/sidecars.Dockerfile names them):
+/// distinct, so none can read another's memory, environment or files.
+pub fn uid_of(name: &str) -> Option<u32> {
+    match name {
+        "egress" => Some(10901),
+        "git-gate" => Some(10902),
+        "supervise" => Some(10903),
+        _ => None,
+    }
+}
+
+/// Where the bottle's state dir is mounted; egress (audit log) and
+/// supervise (proposals) write there, in the group of its host owner so
+/// bb can read and remove what they wrote.
+const STATE_DIR: &str = "/var/lib/bb";
+
+/// Who a daemon runs as, and its own directory on the bundle's tmpfs.
+struct Identity {
+    uid: u32,
+    gid: u32,
+    runtime: Option<std::path::PathBuf>,
+}
+
+/// As root, give the daemon its user, group and a private runtime dir;
+/// otherwise (an older bundle run as the host user) it runs as init does.
+fn identity(name: &str) -> Option<Identity> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return None;
+    }
+    let uid = uid_of(name)?;
+    let gid = match name {
+        // The gate never touches the state dir: its own group.
+        "git-gate" => uid,
+        _ => std::fs::metadata(STATE_DIR).map(|m| m.gid()).unwrap_or(uid),
+    };
+    let runtime = std::env::var_os("BB_RUNTIME_DIR").map(|base| {
+        let dir = std::path::Path::new(&base).join(name);
+        let made = std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(e),
+            })
+            .and_then(|()| std::os::unix::fs::chown(&dir, Some(uid), Some(gid)));
+        if let Err(e) = made {
+            log(&format!("cannot make {}: {e}", dir.display()));
+        }
+        dir
+    });
+    Some(Identity { uid, gid, runtime })
+}
+
 fn start(name: &str, secrets: &BTreeMap<String, String>) -> Option<Child> {
+    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().ok()?;
     let mut cmd = Command::new(exe);
     cmd.arg(name);
@@ -84,6 +140,21 @@ fn start(name: &str, secrets: &BTreeMap<String, String>) -> Option<Child> {
             {
                 cmd.env_remove(secret);
             }
+        }
+    }
+    if let Some(id) = identity(name) {
+        // std drops the supplementary groups before setuid.
+        cmd.uid(id.uid).gid(id.gid);
+        if let Some(dir) = id.runtime {
+            cmd.env("BB_RUNTIME_DIR", dir);
+        }
+        // What they write in the state dir is the owner's group's too.
+        // SAFETY: umask is async-signal-safe and cannot fail.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0o007);
+                Ok(())
+            });
         }
     }
     match cmd.spawn() {
@@ -129,29 +200,7 @@ fn reap(children: &mut BTreeMap<String, Child>) {
     }
 }
 
-/// ssh (for the git gate) refuses to run for a uid with no passwd entry;
-/// the bundle runs as the host user's uid, which the image does not know.
-fn ensure_passwd_entry() {
-    // SAFETY: getuid/getgid/getpwuid have no preconditions; the result is
-    // only checked for null.
-    let (uid, gid, known) = unsafe {
-        let uid = libc::getuid();
-        (uid, libc::getgid(), !libc::getpwuid(uid).is_null())
-    };
-    if known {
-        return;
-    }
-    let line = format!("bb:x:{uid}:{gid}:bb sidecars:/tmp:/bin/sh\n");
-    match std::fs::OpenOptions::new().append(true).open("/etc/passwd") {
-        Ok(mut f) => {
-            let _ = std::io::Write::write_all(&mut f, line.as_bytes());
-        }
-        Err(e) => log(&format!("uid {uid} has no passwd entry and /etc/passwd is not writable ({e}); ssh to git remotes will fail")),
-    }
-}
-
 pub fn run(requested: &[String], grace: Duration) -> ExitCode {
-    ensure_passwd_entry();
     let secrets = read_secrets();
     let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1]) {
         Ok(s) => s,

@@ -210,7 +210,9 @@ impl Supervise {
             use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                // bb (the state dir's group) reads proposals and
+                // writes decisions beside them.
+                .mode(0o770)
                 .create(&self.queue)
                 .and_then(|_| {
                     use std::io::Write;
@@ -218,7 +220,7 @@ impl Supervise {
                         .write(true)
                         .create(true)
                         .truncate(true)
-                        .mode(0o600)
+                        .mode(0o640)
                         .open(&tmp)?
                         .write_all(&bytes)
                 })

@@ -39,11 +39,15 @@ pub struct Audit {
 
 const REDACTED: &str = "[redacted]";
 
+/// The owner (egress) writes; the state dir's group (its host owner, bb)
+/// reads; nobody else.
+const LOG_MODE: u32 = 0o640;
+
 fn open(path: &Path) -> Option<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .mode(0o600)
+        .mode(LOG_MODE)
         .open(path)
         .ok()
 }
@@ -75,7 +79,7 @@ fn clean_rule(rule: &str) -> String {
 }
 
 impl Audit {
-    /// Open (or create, 0600) the log at `path`, rotating past `cap` bytes.
+    /// Open (or create, 0640) the log at `path`, rotating past `cap` bytes.
     pub fn open(path: Option<&Path>, cap: u64) -> Audit {
         let file = path.and_then(|p| {
             if let Some(dir) = p.parent() {
@@ -84,7 +88,7 @@ impl Audit {
             let file = open(p)?;
             // A log made before this rule may be wider open.
             let _ =
-                std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600));
+                std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(LOG_MODE));
             let written = file.metadata().map(|m| m.len()).unwrap_or(0);
             Some(Mutex::new(Open {
                 file,
@@ -175,7 +179,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o600
+            0o640
         );
         for _ in 0..20 {
             audit.record(record("ok.example", "/a/fairly/ordinary/path", None));

@@ -44,7 +44,8 @@ pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "listen": format!("0.0.0.0:{}", crate::plan::GIT_HTTP_PORT),
-        "repos_dir": "/var/lib/bb/git",
+        // The gate's own home: no other daemon can read or change a mirror.
+        "repos_dir": "/var/lib/bb-gate/git",
         "bip39": plan.bip39,
         "remotes": remotes,
     })

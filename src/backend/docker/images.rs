@@ -224,3 +224,23 @@ pub async fn ensure(
     let _ = progress.send(format!("built {}", src.tag));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SIDECARS;
+
+    #[test]
+    fn the_sidecar_image_has_a_user_for_each_daemon() {
+        for (daemon, user) in [
+            ("egress", "bb-egress"),
+            ("git-gate", "bb-gate"),
+            ("supervise", "bb-supervise"),
+        ] {
+            let uid = bb_sidecar::init::uid_of(daemon).unwrap();
+            assert!(
+                SIDECARS.contains(&format!("'{user}:x:{uid}:{uid}:")),
+                "{daemon} runs as uid {uid}, which the image must name"
+            );
+        }
+    }
+}

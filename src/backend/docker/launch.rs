@@ -394,12 +394,13 @@ async fn make(
     let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_SIDECARS);
     labels.insert(names::DAEMONS.into(), daemons.join(","));
     labels.insert(names::STARTED.into(), started_at.clone());
-    // The bundle runs as the user who owns the state dir it writes to
-    // (audit log, proposals), so bb can always read and remove what it
-    // wrote; it needs no root.
+    // init starts as root and runs each daemon as its own user, in the
+    // group of the state dir's owner so bb can read and remove what they
+    // write there (audit log, proposals).
     use std::os::unix::fs::MetadataExt;
     let owner = std::fs::metadata(&dir).map_err(|e| LaunchError::State(e.to_string()))?;
-    let (uid, gid) = (owner.uid() as u64, owner.gid() as u64);
+    let gid = owner.gid() as u64;
+    let gate_uid = u64::from(bb_sidecar::init::uid_of("git-gate").unwrap_or(0));
     // Secrets go to init on stdin at start, never into the container's
     // config (which `docker inspect` and the engine's disk hold).
     let mut env: Vec<String> = vec![
@@ -439,7 +440,7 @@ async fn make(
             }),
             ContainerCreateBody {
                 image: Some(crate::plan::SIDECAR_IMAGE.to_string()),
-                user: Some(format!("{uid}:{gid}")),
+                user: Some("0:0".into()),
                 cmd: Some(vec!["init".into(), "--daemons".into(), daemons.join(",")]),
                 env: Some(env),
                 open_stdin: Some(true),
@@ -450,11 +451,21 @@ async fn make(
                     network_mode: Some(n.egress.clone()),
                     runtime: runtime.clone(),
                     binds: Some(vec![format!("{}:/var/lib/bb", dir.display())]),
-                    // Keys the daemons write for their tools live in memory.
+                    // Keys the daemons write for their tools live in memory,
+                    // each daemon's in its own dir there.
                     tmpfs: Some(HashMap::from([(
                         RUNTIME_DIR.to_string(),
-                        format!("rw,noexec,nosuid,size=16m,mode=0700,uid={uid},gid={gid}"),
+                        "rw,noexec,nosuid,size=16m,mode=0711,uid=0,gid=0".to_string(),
                     )])),
+                    // init needs only to hand each daemon its user (and to
+                    // signal them); the daemons keep nothing.
+                    cap_drop: Some(vec!["ALL".to_string()]),
+                    cap_add: Some(
+                        ["SETUID", "SETGID", "CHOWN", "KILL"]
+                            .map(String::from)
+                            .to_vec(),
+                    ),
+                    security_opt: Some(vec!["no-new-privileges:true".to_string()]),
                     // ExtraHosts pin upstream addresses for the gate alone.
                     extra_hosts: Some(
                         plan.remotes
@@ -484,17 +495,18 @@ async fn make(
         .await
         .map_err(docker_err("joining the bundle to the internal network"))?;
     let mut bundle_entries = vec![
-        Entry::new("/etc/bb/egress.json", config, 0o600).owned(uid, gid),
+        // egress and supervise (the state dir's group) read the routes.
+        Entry::new("/etc/bb/egress.json", config, 0o640).owned(0, gid),
         Entry::new(
             "/etc/bb/git-gate.json",
             serde_json::to_vec_pretty(&gate_config(plan)).unwrap_or_default(),
             0o600,
         )
-        .owned(uid, gid),
-        Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(uid, gid),
+        .owned(gate_uid, gate_uid),
+        Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(0, 0),
     ];
     if let Some(pem) = upstream_ca {
-        bundle_entries.push(Entry::new(UPSTREAM_CA_GUEST, pem, 0o644).owned(uid, gid));
+        bundle_entries.push(Entry::new(UPSTREAM_CA_GUEST, pem, 0o644).owned(0, 0));
     }
     let bundle_files =
         context::archive(&bundle_entries).map_err(|e| LaunchError::State(e.to_string()))?;

@@ -182,8 +182,10 @@ pub async fn apply_config(
     crate::ca::write_file(&tmp, &bytes, 0o600).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
     let owner = std::fs::metadata(&dir).map_err(|e| e.to_string())?;
-    let tar = context::archive(&[Entry::new("/etc/bb/.egress.json.new", bytes, 0o600)
-        .owned(owner.uid() as u64, owner.gid() as u64)])
+    // As at launch: root's, readable by egress and supervise (the group).
+    let tar = context::archive(&[
+        Entry::new("/etc/bb/.egress.json.new", bytes, 0o640).owned(0, owner.gid() as u64)
+    ])
     .map_err(|e| e.to_string())?;
     let bundle = names(slug).sidecars;
     docker
@@ -197,11 +199,10 @@ pub async fn apply_config(
         )
         .await
         .map_err(|e| format!("cannot update {bundle}: {e}"))?;
-    let user = format!("{}:{}", owner.uid(), owner.gid());
     let (code, out) = super::exec::run(
         docker,
         &bundle,
-        &user,
+        "0:0",
         &["mv", "/etc/bb/.egress.json.new", "/etc/bb/egress.json"],
     )
     .await
