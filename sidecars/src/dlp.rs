@@ -5,8 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use regex::Regex;
-
 /// A rule that matched, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -17,31 +15,47 @@ pub struct Finding {
 
 struct Rule {
     name: &'static str,
-    re: Regex,
+    re: regex::bytes::Regex,
 }
 
-fn rules() -> &'static [Rule] {
-    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+/// The named rules, and all of them as one set: one pass over the text
+/// says whether any matches (most text: none), and only then is each
+/// rule run to say which and where.
+struct Rules {
+    each: Vec<Rule>,
+    any: regex::bytes::RegexSet,
+}
+
+fn rules() -> &'static Rules {
+    static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| {
+        // Word boundaries are ASCII ((?-u:\b)): Unicode ones stop the
+        // regex engine's DFA on any non-ASCII text, a hundredfold slower.
         let table: &[(&str, &str)] = &[
             (
                 "aws-access-key-id",
-                r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
+                r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)",
             ),
             (
                 "aws-secret-access-key",
-                r#"(?i)aws.{0,20}(?:secret|key).{0,20}['"=:\s]([A-Za-z0-9/+]{40})\b"#,
+                r#"aws.{0,20}(?:secret|key).{0,20}['"=:\s]([A-Za-z0-9/+]{40})(?-u:\b)"#,
             ),
-            ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"),
+            (
+                "github-token",
+                r"(?-u:\b)gh[pousr]_[A-Za-z0-9]{36,255}(?-u:\b)",
+            ),
             (
                 "github-fine-grained-token",
-                r"\bgithub_pat_[A-Za-z0-9_]{80,255}\b",
+                r"(?-u:\b)github_pat_[A-Za-z0-9_]{80,255}(?-u:\b)",
             ),
             (
                 "gitlab-token",
-                r"\bgl(?:pat|dt|ptt|rt)-[A-Za-z0-9_\-]{20,}\b",
+                r"(?-u:\b)gl(?:pat|dt|ptt|rt)-[A-Za-z0-9_\-]{20,}(?-u:\b)",
             ),
-            ("slack-token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}\b"),
+            (
+                "slack-token",
+                r"(?-u:\b)xox[abposr]-[A-Za-z0-9\-]{10,}(?-u:\b)",
+            ),
             (
                 "slack-webhook",
                 r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
@@ -52,33 +66,41 @@ fn rules() -> &'static [Rule] {
             ),
             (
                 "jwt",
-                r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+                r"(?-u:\b)eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
             ),
             (
                 "openai-api-key",
-                r"\bsk-(?:proj-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}\b",
+                r"(?-u:\b)sk-(?:proj-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}(?-u:\b)",
             ),
             (
                 "anthropic-api-key",
-                r"\bsk-ant-(?:api|admin|oat)\d{2}-[A-Za-z0-9_\-]{80,}\b",
+                r"(?-u:\b)sk-ant-(?:api|admin|oat)\d{2}-[A-Za-z0-9_\-]{80,}(?-u:\b)",
             ),
         ];
-        table
+        // In any case: a key lower-cased is still the key. The rules run
+        // on the upper-cased text, upper-cased themselves: as fast as
+        // matching case, where (?i) would be several times slower.
+        let each: Vec<Rule> = table
             .iter()
-            .filter_map(|(name, pattern)| Regex::new(pattern).ok().map(|re| Rule { name, re }))
-            .collect()
+            .filter_map(|(name, pattern)| {
+                regex::bytes::Regex::new(&upper_pattern(pattern))
+                    .ok()
+                    .map(|re| Rule { name, re })
+            })
+            .collect();
+        let any = regex::bytes::RegexSet::new(each.iter().map(|r| r.re.as_str()))
+            .unwrap_or_else(|_| regex::bytes::RegexSet::empty());
+        Rules { each, any }
     })
 }
 
 /// Long runs of base64/hex-ish characters with high entropy: the shape of
 /// keys no named rule knows.
-fn high_entropy(text: &str) -> Option<usize> {
-    static TOKEN: OnceLock<Regex> = OnceLock::new();
-    let re = TOKEN.get_or_init(|| {
-        Regex::new(r"[A-Za-z0-9+/_\-]{32,}={0,2}").unwrap_or_else(|_| Regex::new("$^").unwrap())
-    });
-    for m in re.find_iter(text) {
-        let s = m.as_str().trim_end_matches('=');
+fn high_entropy<'a>(runs: impl IntoIterator<Item = &'a (usize, &'a str)>) -> Option<usize> {
+    for &(start, s) in runs {
+        if s.len() < 32 {
+            continue;
+        }
         let has_digit = s.chars().any(|c| c.is_ascii_digit());
         let has_upper = s.chars().any(|c| c.is_ascii_uppercase());
         let has_lower = s.chars().any(|c| c.is_ascii_lowercase());
@@ -93,7 +115,7 @@ fn high_entropy(text: &str) -> Option<usize> {
             continue;
         }
         if entropy(s) >= 4.5 {
-            return Some(m.start());
+            return Some(start);
         }
     }
     None
@@ -116,14 +138,71 @@ pub fn entropy(s: &str) -> f64 {
         .sum()
 }
 
-/// The first named secret shape in `text` (no entropy rule).
+/// A rule's pattern for upper-cased text: its letters upper-cased, except
+/// in escapes (`\d`, `\s`, `\b`) and flag groups (`(?-u:`).
+fn upper_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '(' if chars.peek() == Some(&'?') => {
+                out.push(c);
+                for n in chars.by_ref() {
+                    out.push(n);
+                    if n == ':' || n == ')' {
+                        break;
+                    }
+                }
+            }
+            _ => out.push(c.to_ascii_uppercase()),
+        }
+    }
+    out
+}
+
+/// Text is upper-cased and matched a block at a time: no copy of a large
+/// body, and the block stays in cache.
+const BLOCK: usize = 256 * 1024;
+/// Blocks overlap by more than the longest shortest match of any rule, so
+/// a shape across a block edge is whole in one of the two.
+const OVERLAP: usize = 1024;
+
+/// The first named secret shape in `text`, in any case (no entropy rule).
 fn scan_named(text: &str) -> Option<Finding> {
-    rules().iter().find_map(|r| {
-        r.re.find(text).map(|m| Finding {
-            rule: r.name,
-            at: m.start(),
-        })
-    })
+    let rules = rules();
+    let b = text.as_bytes();
+    let mut upper = Vec::with_capacity(BLOCK.min(b.len()));
+    let mut start = 0;
+    loop {
+        let end = (start + BLOCK).min(b.len());
+        upper.clear();
+        upper.extend(b[start..end].iter().map(u8::to_ascii_uppercase));
+        let block = upper.as_slice();
+        // Past the first block, byte 0 is context (a word boundary there
+        // is the text's, not the block's); the previous block saw it.
+        let from = usize::from(start > 0);
+        if rules.any.is_match_at(block, from) {
+            let found = rules.each.iter().find_map(|r| {
+                r.re.find_at(block, from).map(|m| Finding {
+                    rule: r.name,
+                    at: start + m.start(),
+                })
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        if end == b.len() {
+            return None;
+        }
+        start = end - OVERLAP;
+    }
 }
 
 /// Whether wallet seed phrases are looked for (off by default, as in the
@@ -176,15 +255,15 @@ fn bip39_phrase(text: &str) -> Option<usize> {
 
 /// The first secret shape in `text` as it stands.
 fn scan_plain(text: &str) -> Option<Finding> {
-    for r in rules() {
-        if let Some(m) = r.re.find(text) {
-            return Some(Finding {
-                rule: r.name,
-                at: m.start(),
-            });
-        }
+    scan_plain_with(text, &encoded_runs(text))
+}
+
+/// As `scan_plain`, with the text's encoded runs already found.
+fn scan_plain_with(text: &str, runs: &[(usize, &str)]) -> Option<Finding> {
+    if let Some(f) = scan_named(text) {
+        return Some(f);
     }
-    if let Some(at) = high_entropy(text) {
+    if let Some(at) = high_entropy(runs) {
         return Some(Finding {
             rule: "high-entropy-string",
             at,
@@ -199,32 +278,102 @@ fn scan_plain(text: &str) -> Option<Finding> {
     None
 }
 
-/// Runs of `min` or more characters of `class` in `text`: (start, run).
-fn runs(text: &str, min: usize, class: fn(u8) -> bool) -> Vec<(usize, &str)> {
+/// The base64 alphabet (both kinds): the bytes encoded runs are made of.
+const ENCODED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+        c += 1;
+    }
+    t
+};
+
+/// The shortest run the decoders try.
+const MIN_RUN: usize = 24;
+
+/// Runs of 24 or more base64-alphabet characters (hex is a subset, so
+/// hex runs lie inside them): (start, run). It probes the last byte of
+/// each 24-byte window first, so ordinary text (short words) is skipped
+/// mostly without reading every byte.
+fn encoded_runs(text: &str) -> Vec<(usize, &str)> {
     let b = text.as_bytes();
+    let mut out = Vec::new();
+    // Invariant: `i` is 0 or follows a byte outside the alphabet.
+    let mut i = 0;
+    while i + MIN_RUN <= b.len() {
+        let probe = i + MIN_RUN - 1;
+        if !ENCODED[b[probe] as usize] {
+            i = probe + 1;
+            continue;
+        }
+        let mut j = probe;
+        while j > i && ENCODED[b[j - 1] as usize] {
+            j -= 1;
+        }
+        if j > i {
+            // Too short a run so far: look again from where it starts.
+            i = j;
+            continue;
+        }
+        let mut end = probe + 1;
+        while end < b.len() && ENCODED[b[end] as usize] {
+            end += 1;
+        }
+        // ASCII bytes only, so these are character boundaries.
+        out.push((i, &text[i..end]));
+        i = end + 1;
+    }
+    out
+}
+
+/// How many bytes at the end of a scanned window of a streamed body to
+/// hold back and scan again with the next: at least `tail`, starting on a
+/// character; where the window ends inside an encoded run, starting a
+/// whole number of base64 quanta into the run, so the next window decodes
+/// it in step.
+pub fn held_back(buf: &[u8], tail: usize) -> usize {
+    if buf.len() <= tail {
+        return buf.len();
+    }
+    let run_start = buf
+        .iter()
+        .rposition(|b| !ENCODED[*b as usize])
+        .map_or(0, |i| i + 1);
+    let mut start = buf.len() - tail;
+    if run_start < buf.len() && run_start <= start {
+        start -= (start - run_start) % 4;
+    }
+    while start > 0 && buf[start] & 0xC0 == 0x80 {
+        start -= 1;
+    }
+    buf.len() - start
+}
+
+/// Runs of 32 or more hex digits inside `run`: (offset, run).
+fn hex_runs(run: &str) -> Vec<(usize, &str)> {
+    let b = run.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if class(b[i]) {
-            let start = i;
-            while i < b.len() && class(b[i]) {
-                i += 1;
-            }
-            if i - start >= min {
-                out.push((start, &text[start..i]));
-            }
-        } else {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_hexdigit() {
             i += 1;
         }
+        if i - start >= 32 {
+            out.push((start, &run[start..i]));
+        }
+        i += 1;
     }
     out
 }
 
 fn hex_decode(run: &str) -> Option<Vec<u8>> {
-    let run = &run[..run.len() & !1];
-    (0..run.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&run[i..i + 2], 16).ok())
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    run.as_bytes()
+        .chunks_exact(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
         .collect()
 }
 
@@ -238,14 +387,25 @@ fn base64_decode(run: &str) -> Option<Vec<u8>> {
     } else {
         run
     };
-    STANDARD_NO_PAD
-        .decode(run)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(run))
-        .ok()
+    let whole = |run: &str| {
+        STANDARD_NO_PAD
+            .decode(run)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(run))
+            .ok()
+    };
+    // A run cut short (at the edge of a streamed window) ends mid-quantum:
+    // read the whole quanta.
+    whole(run).or_else(|| whole(&run[..run.len() - run.len() % 4]))
 }
 
 /// Decoded bytes worth scanning: mostly printable text.
 fn printable(bytes: &[u8]) -> Option<String> {
+    // Most decoded runs are noise: judge the first few hundred bytes
+    // before reading them all.
+    const PEEK: usize = 512;
+    if bytes.len() > 2 * PEEK && printable(&bytes[..PEEK]).is_none() {
+        return None;
+    }
     let text = String::from_utf8_lossy(bytes);
     let good = text
         .chars()
@@ -260,37 +420,99 @@ fn printable(bytes: &[u8]) -> Option<String> {
 /// base64 runs (two layers deep). The one rule set of the proxy and the
 /// gate; a finding in a decoded view points at the run that held it.
 pub fn scan(text: &str) -> Option<Finding> {
-    scan_views(text, 0)
+    let parts = parts(text);
+    if parts.len() < 2 {
+        return scan_views(text, 0);
+    }
+    // Large texts are scanned a part per core; the first finding by
+    // position wins, as in one pass.
+    std::thread::scope(|scope| {
+        let running: Vec<_> = parts
+            .iter()
+            .map(|&(start, end)| {
+                scope.spawn(move || {
+                    scan_views(&text[start..end], 0).map(|f| Finding {
+                        at: start + f.at,
+                        ..f
+                    })
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .min_by_key(|f| f.at)
+    })
+}
+
+/// Below this a text is scanned in one piece.
+const PARALLEL_FROM: usize = 1 << 20;
+/// How far parts overlap each way: more than any shape, or the stretch
+/// read around a percent escape, can reach.
+const PART_OVERLAP: usize = 4 * PERCENT_REACH;
+
+/// Overlapping parts of a large text, one per core, each starting and
+/// ending outside an encoded run (so every run is whole in a part).
+fn parts(text: &str) -> Vec<(usize, usize)> {
+    if text.len() < PARALLEL_FROM {
+        return vec![(0, text.len())];
+    }
+    // Asking costs file reads (cgroup quotas): once per process.
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if cores < 2 {
+        return vec![(0, text.len())];
+    }
+    let b = text.as_bytes();
+    // The nearest byte outside the alphabet at or after `i`, or None.
+    let edge = |i: usize| (i..b.len()).find(|&j| !ENCODED[b[j] as usize]);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for k in 1..cores {
+        let cut = text.len() * k / cores;
+        let (Some(end), Some(next)) = (
+            edge(cut + PART_OVERLAP),
+            edge(cut.saturating_sub(PART_OVERLAP).max(start)),
+        ) else {
+            break;
+        };
+        // Both edges are ASCII bytes, so character boundaries.
+        out.push((start, end));
+        start = next;
+    }
+    out.push((start, text.len()));
+    out
 }
 
 fn scan_views(text: &str, depth: usize) -> Option<Finding> {
-    if let Some(f) = scan_plain(text) {
+    // One pass finds the runs both the entropy rule and the decoders read.
+    let b64 = encoded_runs(text);
+    if let Some(f) = scan_plain_with(text, &b64) {
         return Some(f);
     }
-    if let Some(f) = scan_named(&text.to_ascii_uppercase()) {
-        return Some(f);
-    }
-    if text.contains('%') {
-        let decoded = percent_decode(text);
-        if decoded != text {
-            if let Some(f) =
-                scan_plain(&decoded).or_else(|| scan_named(&decoded.to_ascii_uppercase()))
-            {
-                return Some(f);
-            }
+    // Percent-encoding: only around the escapes, since a secret hidden by
+    // them holds at least one.
+    for (start, end) in percent_windows(text) {
+        let decoded = percent_decode(&text[start..end]);
+        if let Some(f) = scan_plain(&decoded) {
+            return Some(Finding {
+                rule: f.rule,
+                at: start,
+            });
         }
     }
     if depth >= 2 {
         return None;
     }
-    let hex = runs(text, 32, |b| b.is_ascii_hexdigit());
-    let b64 = runs(text, 24, |b| {
-        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
-    });
-    for (at, run) in hex {
-        if let Some(inner) = hex_decode(run).as_deref().and_then(printable) {
-            if let Some(f) = scan_views(&inner, depth + 1) {
-                return Some(Finding { rule: f.rule, at });
+    for (start, run) in &b64 {
+        for (offset, hex) in hex_runs(run) {
+            if let Some(inner) = hex_decode(hex).as_deref().and_then(printable) {
+                if let Some(f) = scan_views(&inner, depth + 1) {
+                    return Some(Finding {
+                        rule: f.rule,
+                        at: start + offset,
+                    });
+                }
             }
         }
     }
@@ -340,7 +562,12 @@ pub fn scan_bytes(bytes: &[u8]) -> Option<Finding> {
             return Some(f);
         }
     }
-    scan(&String::from_utf8_lossy(bytes))
+    // Valid UTF-8 (nearly all text) is read in place; the lossy path is
+    // several times slower.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => scan(text),
+        Err(_) => scan(&String::from_utf8_lossy(bytes)),
+    }
 }
 
 /// `bytes` as UTF-16 text, when they look like it (a BOM, or a zero in
@@ -353,9 +580,18 @@ fn utf16(bytes: &[u8]) -> Option<String> {
         [0xff, 0xfe, rest @ ..] => (true, rest),
         [0xfe, 0xff, rest @ ..] => (false, rest),
         _ => {
+            // UTF-16 of text has a zero in nearly every other byte: the
+            // first few KiB say whether to count the rest.
+            let zeros =
+                |b: &[u8], skip: usize| b.iter().skip(skip).step_by(2).filter(|b| **b == 0).count();
+            let head = &bytes[..bytes.len().min(4096)];
+            let half = head.len() / 4;
+            if zeros(head, 0) < half && zeros(head, 1) < half {
+                return None;
+            }
             let pairs = bytes.len() / 2;
-            let odd = bytes.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
-            let even = bytes.iter().step_by(2).filter(|b| **b == 0).count();
+            let odd = zeros(bytes, 1);
+            let even = zeros(bytes, 0);
             if odd * 10 >= pairs * 9 {
                 (true, bytes)
             } else if even * 10 >= pairs * 9 {
@@ -389,15 +625,46 @@ pub fn scan_joined<'a>(values: impl Iterator<Item = &'a str>) -> Option<Finding>
                 continue;
             }
             let joined = format!(" {}{} ", a.trim(), b.trim());
-            let found = scan_named(&joined)
-                .or_else(|| scan_named(&joined.to_ascii_uppercase()))
-                .or_else(|| scan_named(&percent_decode(&joined)));
+            let found = scan_named(&joined).or_else(|| scan_named(&percent_decode(&joined)));
             if found.is_some() {
                 return found;
             }
         }
     }
     None
+}
+
+/// How far around a percent escape a secret it hides can reach: longer
+/// than any named shape.
+const PERCENT_REACH: usize = 1024;
+
+/// The stretches of `text` around its percent escapes (`%` and two hex
+/// digits), merged, on character boundaries.
+fn percent_windows(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find('%').map(|i| i + from) {
+        from = i + 1;
+        if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        {
+            continue;
+        }
+        let mut start = i.saturating_sub(PERCENT_REACH);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (i + 3 + PERCENT_REACH).min(b.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        match out.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
 }
 
 /// Percent-decode (for URL paths and queries) so `%41KIA...` is still seen.
@@ -467,6 +734,76 @@ mod tests {
         for (rule, text) in cases {
             assert_eq!(scan(text).map(|f| f.rule), Some(rule), "{text}");
         }
+    }
+
+    /// Runs the plain way: every byte read.
+    fn naive_runs(text: &str) -> Vec<(usize, &str)> {
+        let b = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let start = i;
+            while i < b.len() && ENCODED[b[i] as usize] {
+                i += 1;
+            }
+            if i - start >= MIN_RUN {
+                out.push((start, &text[start..i]));
+            }
+            i = i.max(start + 1);
+        }
+        out
+    }
+
+    #[test]
+    fn encoded_runs_skips_ahead_but_finds_every_run() {
+        // Pseudo-random mixes of alphabet and other bytes, runs of every
+        // length around the minimum, at every offset.
+        let mut seed = 7u64;
+        for _ in 0..500 {
+            let mut text = String::new();
+            for _ in 0..40 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let len = (seed >> 33) as usize % 40;
+                text.push_str(&"aZ9+/-_".repeat(6)[..len]);
+                text.push(if seed & 1 == 0 { ' ' } else { '.' });
+            }
+            assert_eq!(encoded_runs(&text), naive_runs(&text), "{text}");
+        }
+        assert_eq!(encoded_runs(&"a".repeat(24)), vec![(0, &*"a".repeat(24))]);
+        assert!(encoded_runs(&"a".repeat(23)).is_empty());
+    }
+
+    #[test]
+    fn large_texts_are_scanned_in_parts_that_miss_nothing() {
+        let filler = "ordinary words, and some more of them; ".repeat(100_000);
+        let key = "AKIAIOSFODNN7EXAMPLE";
+        let parts = parts(&filler);
+        // One part per core (this machine may have one).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(parts.len(), cores);
+        for w in parts.windows(2) {
+            assert!(w[1].0 + PART_OVERLAP <= w[0].1, "{parts:?}");
+        }
+        // A secret at each part's edge, encoded or not, is still found,
+        // at its own position.
+        for &(_, end) in &parts {
+            for at in [end.saturating_sub(10), end.saturating_sub(PART_OVERLAP / 2)] {
+                let at = (at..).find(|&i| filler.is_char_boundary(i)).unwrap();
+                let mut text = filler.clone();
+                text.insert_str(at, &format!(" {key} "));
+                assert_eq!(scan(&text).map(|f| f.at), Some(at + 1), "plain at {at}");
+                let mut text = filler.clone();
+                let hex: String = format!("key={key}")
+                    .bytes()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                text.insert_str(at, &format!(" {hex} "));
+                assert!(scan(&text).is_some(), "hex at {at}");
+            }
+        }
+        assert_eq!(scan(&filler), None);
     }
 
     #[test]

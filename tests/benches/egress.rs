@@ -1,141 +1,567 @@
-//! Egress proxy cost: requests per second and added latency against a
-//! direct connection to the same local upstream, for plain HTTP, CONNECT
-//! passthrough and intercepted HTTPS. Each request is a new connection, as
-//! an agent's tools mostly make them. Run: `cargo bench --bench egress`.
+//! The egress proxy against a direct connection to the same local
+//! upstream, in one run: plain HTTP, intercepted HTTPS and passthrough
+//! HTTPS; keep-alive and a new connection per request; 1, 16 and 64
+//! concurrent clients; 100 MiB up and down; the proxy's memory (it runs as
+//! the real `bb-sidecar egress` process) under 64 concurrent 15 MB uploads
+//! and under tens of thousands of wildcard names; and the DLP scan's
+//! throughput on text. Where `mitmdump` is on
+//! PATH the same load goes through mitmproxy too. Ratios are bb / direct
+//! (and bb / mitmproxy).
+//!
+//! Run: `cargo bench -p bb-sidecar --bench egress`. `BENCH_QUICK=1` runs a
+//! tenth of the load; `BENCH_NAMES=N` sets the wildcard names (60000).
 
 #[path = "../../sidecars/tests/support/mod.rs"]
 mod support;
 
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde_json::json;
 use support::*;
 use tokio::net::TcpStream;
 
-const REQUESTS: usize = 400;
+const MIB: usize = 1024 * 1024;
 
-struct Run {
-    name: &'static str,
-    direct: Duration,
-    proxied: Duration,
+/// `BENCH_ONLY=text`: only the scenarios whose name holds `text`.
+fn wanted(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| name.contains(&only))
 }
 
-impl Run {
-    fn report(&self) {
-        let rps = |d: Duration| REQUESTS as f64 / d.as_secs_f64();
-        let per = |d: Duration| d.as_secs_f64() * 1000.0 / REQUESTS as f64;
-        println!(
-            "{:<22} direct {:>7.0} req/s  proxied {:>7.0} req/s  ratio {:.2}x  added latency {:+.3} ms/request",
-            self.name,
-            rps(self.direct),
-            rps(self.proxied),
-            rps(self.proxied) / rps(self.direct),
-            per(self.proxied) - per(self.direct)
-        );
+fn scale(n: usize) -> usize {
+    if std::env::var_os("BENCH_QUICK").is_some() {
+        (n / 10).max(1)
+    } else {
+        n
     }
 }
 
-async fn time<F, Fut>(mut f: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = u16>,
-{
-    // Warm up (leaf certificate minting, caches), then measure.
-    for _ in 0..10 {
-        assert_eq!(f().await, 200);
-    }
-    let start = Instant::now();
-    for _ in 0..REQUESTS {
-        assert_eq!(f().await, 200);
-    }
-    start.elapsed()
+/// A proxy process: bb-sidecar egress, or mitmdump.
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+    /// The CA its clients must trust for intercepted HTTPS.
+    ca_pem: String,
 }
 
-async fn direct_http(addr: SocketAddr) -> u16 {
-    raw(
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn status(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+    /// Resident memory now, MiB.
+    fn rss(&self) -> f64 {
+        self.status("VmRSS:") as f64 / 1024.0
+    }
+    /// Peak resident memory, MiB.
+    fn peak(&self) -> f64 {
+        self.status("VmHWM:") as f64 / 1024.0
+    }
+    fn alive(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .is_ok_and(|s| !s.contains(") Z "))
+    }
+    fn reset_peak(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_listening(addr: SocketAddr) {
+    for _ in 0..300 {
+        if TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {addr}");
+}
+
+async fn start_bb(s: &Setup, routes: serde_json::Value, limits: serde_json::Value) -> Proc {
+    let port = free_port();
+    let path = s.write_config(routes, limits);
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["listen"] = json!(format!("127.0.0.1:{port}"));
+    cfg["audit_log"] = serde_json::Value::Null;
+    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_bb-sidecar"))
+        .args(["egress", "--config"])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr).await;
+    Proc {
+        child,
         addr,
-        "GET /bench HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .0
+        ca_pem: s.bottle_ca.cert_pem.clone(),
+    }
 }
 
-async fn direct_https(addr: SocketAddr, ca: &str) -> u16 {
-    let s = TcpStream::connect(addr).await.unwrap();
-    https_via(
-        s,
-        ca,
-        "localhost",
-        "GET /bench HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .unwrap()
-    .0
+/// mitmproxy, trusting the test upstream CA, when it is installed.
+async fn start_mitm(s: &Setup) -> Option<Proc> {
+    let ok = Command::new("mitmdump")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        return None;
+    }
+    let port = free_port();
+    let confdir = s.dir.path().join("mitm");
+    let child = Command::new("mitmdump")
+        .args(["-q", "--listen-host", "127.0.0.1", "--listen-port"])
+        .arg(port.to_string())
+        .arg("--set")
+        .arg(format!("confdir={}", confdir.display()))
+        .arg("--set")
+        .arg(format!(
+            "ssl_verify_upstream_trusted_ca={}",
+            s.dir.path().join("upstream-ca.crt").display()
+        ))
+        .arg("--set")
+        .arg("connection_strategy=lazy")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr).await;
+    let ca_pem = std::fs::read_to_string(confdir.join("mitmproxy-ca-cert.pem")).ok()?;
+    Some(Proc {
+        child,
+        addr,
+        ca_pem,
+    })
 }
 
-async fn tunnelled_https(proxy: SocketAddr, target: &str, ca: &str) -> u16 {
-    let (s, status) = connect(proxy, target).await;
-    assert_eq!(status, 200);
-    https_via(
-        s,
-        ca,
-        "localhost",
-        &format!("GET /bench HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"),
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Plain,
+    Intercepted,
+    Passthrough,
+}
+
+/// How a client reaches the upstream: directly, or through a proxy.
+#[derive(Clone)]
+struct Path {
+    kind: Kind,
+    upstream: SocketAddr,
+    /// The proxy and the CA to trust through it; None: direct.
+    via: Option<(SocketAddr, String)>,
+    upstream_ca: String,
+}
+
+impl Path {
+    fn target(&self) -> String {
+        format!("localhost:{}", self.upstream.port())
+    }
+
+    async fn open(&self) -> Sender {
+        match (&self.via, self.kind) {
+            (None, Kind::Plain) => {
+                let s = TcpStream::connect(self.upstream).await.unwrap();
+                let _ = s.set_nodelay(true);
+                client_over(s).await
+            }
+            (None, _) => {
+                let s = TcpStream::connect(self.upstream).await.unwrap();
+                let _ = s.set_nodelay(true);
+                let tls = tokio_rustls::TlsConnector::from(client_tls(&self.upstream_ca))
+                    .connect(
+                        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                        s,
+                    )
+                    .await
+                    .unwrap();
+                client_over(tls).await
+            }
+            (Some((proxy, _)), Kind::Plain) => proxy_client(*proxy).await,
+            (Some((proxy, ca)), Kind::Intercepted) => {
+                tunnel_client(*proxy, &self.target(), ca).await
+            }
+            (Some((proxy, _)), Kind::Passthrough) => {
+                tunnel_client(*proxy, &self.target(), &self.upstream_ca).await
+            }
+        }
+    }
+
+    fn uri(&self, path: &str) -> String {
+        match (&self.via, self.kind) {
+            (Some(_), Kind::Plain) => format!("http://{}{path}", self.target()),
+            _ => path.to_string(),
+        }
+    }
+
+    async fn request(&self, sender: &mut Sender, method: &str, path: &str, body: Bytes) -> usize {
+        let (status, len) = send(sender, method, &self.uri(path), &self.target(), body).await;
+        assert_eq!(status, 200, "{method} {path}");
+        len
+    }
+}
+
+/// Requests per second: `clients` at once, `total` requests in all, on one
+/// connection each (keep-alive) or a new connection per request.
+async fn rate(path: &Path, clients: usize, total: usize, keep_alive: bool) -> f64 {
+    // Warm up: certificates minted, pools and caches filled.
+    let mut warm = path.open().await;
+    for _ in 0..5 {
+        path.request(&mut warm, "GET", "/bench", Bytes::new()).await;
+    }
+    drop(warm);
+    let per = (total / clients).max(1);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let path = path.clone();
+        tasks.push(tokio::spawn(async move {
+            if keep_alive {
+                let mut s = path.open().await;
+                for _ in 0..per {
+                    path.request(&mut s, "GET", "/bench", Bytes::new()).await;
+                }
+            } else {
+                for _ in 0..per {
+                    let mut s = path.open().await;
+                    path.request(&mut s, "GET", "/bench", Bytes::new()).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (per * clients) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `bytes` of text, as an agent uploads (a file, a long prompt).
+fn text_body(bytes: usize) -> Bytes {
+    let readme = include_str!("../../README.md");
+    Bytes::from(readme.repeat(bytes / readme.len() + 1).into_bytes()).slice(..bytes)
+}
+
+/// MB/s moving `bytes` up (a POST body) or down (the answer).
+async fn transfer(path: &Path, bytes: usize, up: bool) -> f64 {
+    let mut s = path.open().await;
+    let start = Instant::now();
+    if up {
+        let body = text_body(bytes);
+        path.request(&mut s, "POST", "/upload", body).await;
+    } else {
+        let got = path.request(&mut s, "GET", "/download", Bytes::new()).await;
+        assert_eq!(got, bytes);
+    }
+    bytes as f64 / 1e6 / start.elapsed().as_secs_f64()
+}
+
+/// Concurrent uploads through `proxy`: its peak and settled memory (MiB).
+async fn upload_memory(path: &Path, proxy: &Proc, clients: usize, bytes: usize) -> (f64, f64) {
+    proxy.reset_peak();
+    let body = text_body(bytes);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let path = path.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = path.open().await;
+            path.request(&mut s, "POST", "/upload", body).await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let peak = proxy.peak();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    (peak, proxy.rss())
+}
+
+/// TLS handshakes for `n` distinct names under a wildcard route, 16 at a
+/// time: the proxy's peak and settled memory (MiB).
+async fn many_names(proxy: &Proc, n: usize) -> (f64, f64, f64) {
+    proxy.reset_peak();
+    let start = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let next = next.clone();
+        let (addr, ca) = (proxy.addr, proxy.ca_pem.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let name = format!("n{i}.wild.test");
+                let (s, status) = connect(addr, &format!("{name}:443")).await;
+                assert_eq!(status, 200);
+                let tls = tokio_rustls::TlsConnector::from(client_tls(&ca))
+                    .connect(rustls::pki_types::ServerName::try_from(name).unwrap(), s)
+                    .await;
+                assert!(tls.is_ok(), "handshake for a wildcard name");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let peak = proxy.peak();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    (peak, proxy.rss(), rate)
+}
+
+/// A steady client's latency (p50, p99, ms; new connection per request)
+/// while `slow` slowloris connections and `idle` idle tunnels are open.
+async fn under_siege(
+    proxy: &Proc,
+    http: SocketAddr,
+    tls_target: &str,
+    slow: usize,
+    idle: usize,
+) -> (f64, f64, usize) {
+    use tokio::io::AsyncWriteExt;
+    let url = format!("http://localhost:{}/bench", http.port());
+    let mut held = Vec::new();
+    for _ in 0..slow {
+        if let Ok(mut c) = TcpStream::connect(proxy.addr).await {
+            let _ = c
+                .write_all(format!("GET {url} HTTP/1.1\r\nHost: localhost\r\n").as_bytes())
+                .await;
+            held.push(c);
+        }
+    }
+    for _ in 0..idle {
+        let (c, _) = connect(proxy.addr, tls_target).await;
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut times = Vec::new();
+    let mut failed = 0;
+    for _ in 0..200 {
+        let start = Instant::now();
+        if get(proxy.addr, &url, "").await.0 != 200 {
+            failed += 1;
+        }
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    times.sort_by(f64::total_cmp);
+    drop(held);
+    (
+        times[times.len() / 2],
+        times[times.len() * 99 / 100],
+        failed,
     )
-    .await
-    .unwrap()
-    .0
+}
+
+fn row(name: &str, direct: f64, bb: f64, mitm: Option<f64>, unit: &str) {
+    let vs_mitm = mitm
+        .map(|m| format!("{m:>9.0} {:>7.1}x", bb / m))
+        .unwrap_or_else(|| format!("{:>9} {:>8}", "-", "-"));
+    println!(
+        "{name:<44} {direct:>9.0} {bb:>9.0} {:>6.2}x {vs_mitm}  {unit}",
+        bb / direct
+    );
+}
+
+/// DLP throughput on text (the README, repeated to 64 MiB), MB/s: the
+/// median of 5 scans.
+fn dlp_rate() -> f64 {
+    let readme = include_str!("../../README.md");
+    let text = readme.repeat((64 * MIB) / readme.len() + 1);
+    let mut rates: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            assert!(bb_sidecar::dlp::scan_bytes(text.as_bytes()).is_none());
+            text.len() as f64 / 1e6 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[2]
 }
 
 #[tokio::main]
 async fn main() {
-    let s = Setup::new();
-    let http_up = Upstream::start(None).await;
-    let tls_up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
-    let intercepting = s
-        .start_proxy(
-            json!([route(
-                "localhost",
-                &[http_up.addr.port(), tls_up.addr.port()]
-            )]),
-            json!({}),
-        )
-        .await;
-    let s2 = Setup::new();
-    let tls_up2 = Upstream::start(Some(server_tls(&s2.upstream_ca))).await;
-    let passthrough = s2
-        .start_proxy(
-            json!([{"host": "localhost", "tls_passthrough": true, "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": [tls_up2.addr.port()]}]),
-            json!({}),
-        )
-        .await;
-    let http_url = format!("http://localhost:{}/bench", http_up.addr.port());
-    let tls_target = format!("localhost:{}", tls_up.addr.port());
-    let up_ca = s.upstream_ca.cert_pem.clone();
-    let up_ca2 = s2.upstream_ca.cert_pem.clone();
-    let tls_target2 = format!("localhost:{}", tls_up2.addr.port());
-    let bottle_ca = s.bottle_ca.cert_pem.clone();
-
-    println!("egress proxy benchmark: {REQUESTS} sequential requests, a new connection each");
-    let runs = [
-        Run {
-            name: "plain HTTP",
-            direct: time(|| direct_http(http_up.addr)).await,
-            proxied: time(|| async { get(intercepting, &http_url, "").await.0 }).await,
-        },
-        Run {
-            name: "CONNECT passthrough",
-            direct: time(|| direct_https(tls_up2.addr, &up_ca2)).await,
-            proxied: time(|| tunnelled_https(passthrough, &tls_target2, &up_ca2)).await,
-        },
-        Run {
-            name: "intercepted HTTPS",
-            direct: time(|| direct_https(tls_up.addr, &up_ca)).await,
-            proxied: time(|| tunnelled_https(intercepting, &tls_target, &bottle_ca)).await,
-        },
-    ];
-    for r in &runs {
-        r.report();
+    // Thousands of sockets for the siege.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
+    let s = Setup::new();
+    let download = scale(100 * MIB);
+    let big = Arc::new("x".repeat(download));
+    let handler: Handler = Arc::new(move |r: Seen| {
+        if r.uri.ends_with("/download") {
+            (200, big.as_str().to_owned())
+        } else {
+            (200, format!("ok {}\n", r.body.len()))
+        }
+    });
+    let http_up = Upstream::start_with(None, handler.clone()).await;
+    let tls_up = Upstream::start_with(Some(server_tls(&s.upstream_ca)), handler.clone()).await;
+    let ports = [http_up.addr.port(), tls_up.addr.port()];
+    let limits = json!({"body_bytes": 128 * MIB, "max_connections": 1024});
+    let bb = start_bb(
+        &s,
+        json!([
+            route("localhost", &ports),
+            {"host": "*.wild.test", "ssrf_ip_allowlist": ["127.0.0.1/32"]},
+        ]),
+        limits.clone(),
+    )
+    .await;
+    // Passthrough needs its own route table: one route per host.
+    let s2 = Setup::new();
+    std::fs::write(
+        s2.dir.path().join("upstream-ca.crt"),
+        &s.upstream_ca.cert_pem,
+    )
+    .unwrap();
+    let bb_pass = start_bb(
+        &s2,
+        json!([{"host": "localhost", "tls_passthrough": true,
+                "ssrf_ip_allowlist": ["127.0.0.1/32", "::1/128"], "ports": ports}]),
+        limits,
+    )
+    .await;
+    let mitm = start_mitm(&s).await;
+    let up_ca = s.upstream_ca.cert_pem.clone();
+    let path = |kind: Kind, via: Option<&Proc>| Path {
+        kind,
+        upstream: if kind == Kind::Plain {
+            http_up.addr
+        } else {
+            tls_up.addr
+        },
+        via: via.map(|p| (p.addr, p.ca_pem.clone())),
+        upstream_ca: up_ca.clone(),
+    };
+
+    println!(
+        "egress benchmark (bb-sidecar egress vs a direct connection{}); bb idle RSS {:.1} MiB",
+        if mitm.is_some() {
+            " and mitmproxy"
+        } else {
+            "; mitmdump not installed"
+        },
+        bb.rss()
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>7} {:>9} {:>8}",
+        "scenario", "direct", "bb", "bb/dir", "mitm", "bb/mitm"
+    );
+    for (kind, label) in [
+        (Kind::Plain, "plain HTTP"),
+        (Kind::Intercepted, "HTTPS intercepted"),
+        (Kind::Passthrough, "HTTPS passthrough"),
+    ] {
+        let bb_proc = if kind == Kind::Passthrough {
+            &bb_pass
+        } else {
+            &bb
+        };
+        for keep_alive in [true, false] {
+            for clients in [1, 16, 64] {
+                let conn = if keep_alive { "keep-alive" } else { "new conn" };
+                let name = format!("{label}, {conn}, c={clients}");
+                if !wanted(&name) {
+                    continue;
+                }
+                let total = scale(if keep_alive { 4000 } else { 1000 });
+                let direct = rate(&path(kind, None), clients, total, keep_alive).await;
+                let proxied = rate(&path(kind, Some(bb_proc)), clients, total, keep_alive).await;
+                // mitmproxy intercepts everything (no passthrough route here).
+                let m = match (&mitm, kind) {
+                    (Some(m), Kind::Plain | Kind::Intercepted) => {
+                        Some(rate(&path(kind, Some(m)), clients, total, keep_alive).await)
+                    }
+                    _ => None,
+                };
+                row(&name, direct, proxied, m, "req/s");
+            }
+        }
+    }
+    let size = download;
+    for (up, label) in [(true, "upload"), (false, "download")] {
+        let name = format!("{} MiB {label}, intercepted", size / MIB);
+        if !wanted(&name) {
+            continue;
+        }
+        let direct = transfer(&path(Kind::Intercepted, None), size, up).await;
+        let proxied = transfer(&path(Kind::Intercepted, Some(&bb)), size, up).await;
+        let m = match &mitm {
+            Some(m) => Some(transfer(&path(Kind::Intercepted, Some(m)), size, up).await),
+            None => None,
+        };
+        row(&name, direct, proxied, m, "MB/s");
+    }
+    if !wanted("memory") {
+        return;
+    }
+    let (peak, after) = upload_memory(
+        &path(Kind::Intercepted, Some(&bb)),
+        &bb,
+        64,
+        scale(15_000_000),
+    )
+    .await;
+    println!(
+        "bb memory, 64 concurrent 15 MB uploads: peak {peak:.1} MiB, 2 s after {after:.1} MiB"
+    );
+    if let Some(m) = &mitm {
+        let (peak, after) =
+            upload_memory(&path(Kind::Intercepted, Some(m)), m, 64, scale(15_000_000)).await;
+        println!("mitmproxy memory, same load: peak {peak:.1} MiB, 2 s after {after:.1} MiB");
+    }
+    println!("DLP on text: {:.0} MB/s", dlp_rate());
+    let (p50, p99, failed) = under_siege(
+        &bb,
+        http_up.addr,
+        &format!("localhost:{}", tls_up.addr.port()),
+        1000,
+        1000,
+    )
+    .await;
+    println!(
+        "steady client during 1000 slowloris + 1000 idle tunnels: p50 {p50:.1} ms, p99 {p99:.1} ms, {failed} of 200 failed; proxy {}",
+        if bb.alive() { "up" } else { "DOWN" }
+    );
+    let names = std::env::var("BENCH_NAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(scale(60_000));
+    let (peak, after, per_s) = many_names(&bb, names).await;
+    println!(
+        "bb memory, {names} wildcard names: peak {peak:.1} MiB, 2 s after {after:.1} MiB ({per_s:.0} handshakes/s)"
+    );
 }

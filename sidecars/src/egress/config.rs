@@ -101,7 +101,7 @@ impl Default for Limits {
             header_bytes: 64 * 1024,
             header_timeout_secs: 10,
             idle_timeout_secs: 300,
-            max_connections: 256,
+            max_connections: 1024,
             connect_timeout_secs: 10,
             audit_bytes: 16 * 1024 * 1024,
             response_timeout_secs: 600,

@@ -1,11 +1,13 @@
 //! `bb-sidecar egress`: the bottle's only way off its network.
 
 pub mod audit;
+mod body;
 pub mod certs;
 pub mod config;
 pub mod policy;
 pub mod proxy;
 pub mod scrub;
+pub mod slots;
 pub mod tokens;
 mod tunnel;
 mod upstream;
@@ -16,7 +18,6 @@ use std::sync::{Arc, RwLock};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 pub use config::Config;
 pub use proxy::Shared;
@@ -45,26 +46,59 @@ pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {
             roots.add(cert)?;
         }
     }
-    let mut upstream = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let upstream = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    upstream.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // ALPN (http/1.1) is set by the pool's connector.
+    let config = Arc::new(config);
     Ok(Arc::new(Shared {
         audit: audit::Audit::open(config.audit_log.as_deref(), config.limits.audit_bytes),
-        permits: Arc::new(Semaphore::new(config.limits.max_connections)),
-        config: RwLock::new(Arc::new(config)),
+        slots: slots::Slots::new(config.limits.max_connections.min(fd_budget())),
+        upstream: RwLock::new(upstream::Upstream::new(config.clone(), upstream.clone())),
+        upstream_tls: upstream,
+        config: RwLock::new(config),
         minter,
         tokens: tokens::Tokens::default(),
         refreshing: tokio::sync::Mutex::new(()),
-        upstream_tls: Arc::new(upstream),
     }))
+}
+
+/// Connections the file limit allows: each may take two descriptors
+/// (the agent's side and upstream's), with some kept for the rest.
+fn fd_budget() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return usize::MAX;
+    }
+    (lim.rlim_cur as usize).saturating_sub(64) / 2
+}
+
+/// Raise the soft file limit to the hard one: a busy agent opens many
+/// connections, and each is two descriptors here.
+fn raise_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 /// Run until the process ends; SIGHUP reloads `path`, keeping open tunnels.
 pub async fn run(path: PathBuf) -> anyhow::Result<()> {
+    raise_file_limit();
     let config = Config::load(&path)?;
     let listener = TcpListener::bind(&config.listen)
         .await

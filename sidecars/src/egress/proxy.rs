@@ -20,18 +20,22 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use super::audit::{now_ms, Audit, Record};
+use super::body;
 use super::certs::Minter;
 use super::config::{Config, RouteConfig};
 use super::policy::{self, Block, Handling};
+use super::slots::{Slot, Slots};
 use super::tokens::{self, Tokens};
 use super::tunnel;
 use super::upstream;
 use crate::dlp;
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
+/// Any error a body can end with (the agent's, upstream's, or a scan's).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub type Body = BoxBody<Bytes, BoxError>;
 
 /// Headers that carry credentials; removed from what the agent sends on
 /// routes where the proxy injects one.
@@ -53,8 +57,10 @@ pub struct Shared {
     /// must wait for the token the first one brings.
     pub refreshing: tokio::sync::Mutex<()>,
     pub audit: Audit,
-    pub upstream_tls: Arc<rustls::ClientConfig>,
-    pub permits: Arc<Semaphore>,
+    /// Rebuilt with the config: pooled connections follow the rules.
+    pub upstream: RwLock<upstream::Upstream>,
+    pub upstream_tls: rustls::ClientConfig,
+    pub slots: Arc<Slots>,
 }
 
 impl Shared {
@@ -65,9 +71,19 @@ impl Shared {
             .clone()
     }
 
+    pub fn upstream(&self) -> upstream::Upstream {
+        self.upstream
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn replace_config(&self, c: Config) {
         crate::dlp::set_bip39(c.dlp.bip39);
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
+        let c = Arc::new(c);
+        *self.upstream.write().unwrap_or_else(|p| p.into_inner()) =
+            upstream::Upstream::new(c.clone(), self.upstream_tls.clone());
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = c;
     }
 }
 
@@ -103,31 +119,73 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Resul
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
+                // Out of file descriptors: the idlest connection makes room.
+                shared.slots.shed_idlest();
                 eprintln!("bb-sidecar egress: accept failed ({e}); retrying");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
         let shared = shared.clone();
-        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-            // Over the connection limit: say so and close, at once.
-            tokio::spawn(async move {
+        tokio::spawn(async move {
+            // All slots taken: the idlest connection makes way; only when
+            // every one is busy is this one refused.
+            let Some(slot) = shared.slots.take(Duration::from_secs(1)).await else {
                 let mut s = stream;
                 let _ = s.write_all(b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n").await;
-            });
-            continue;
-        };
-        tokio::spawn(async move {
-            let slot: Slot = Arc::new(std::sync::Mutex::new(Some(permit)));
+                return;
+            };
             let _ = stream.set_nodelay(true);
-            serve_http(stream, peer, shared, None, slot).await;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+            let shed = slot.shed_signal();
+            let held: Held = Arc::new(std::sync::Mutex::new(Some(slot)));
+            let conn = serve_http(stream, peer, shared, None, held.clone());
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = &mut conn => {}
+                _ = shed.notified() => {
+                    // Shed before it ever got a request through (slow or
+                    // silent): tell it why. The socket is still open: the
+                    // connection future is alive until this block ends.
+                    let never_served = held
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .is_some_and(|s| !s.served());
+                    if never_served {
+                        send_now(fd, b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+                    }
+                }
+            }
         });
     }
 }
 
-/// A connection's place under `max_connections`. A CONNECT hands it on to
+/// Write what fits into the socket without waiting, and never raise
+/// SIGPIPE: a last word before a shed connection is dropped.
+fn send_now(fd: std::os::fd::RawFd, bytes: &[u8]) {
+    // SAFETY: `fd` is the open socket of a connection whose stream is still
+    // alive in the caller's scope; the buffer is valid for its length.
+    unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
+    }
+}
+
+/// A connection's slot under `max_connections`. A CONNECT hands it on to
 /// the tunnel, which keeps it for as long as it lives.
-pub(super) type Slot = Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>;
+pub(super) type Held = Arc<std::sync::Mutex<Option<Slot>>>;
+
+/// Run `f` on the slot, if this connection still holds it.
+pub(super) fn with_slot(held: &Held, f: impl FnOnce(&Slot)) {
+    if let Some(s) = held.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        f(s);
+    }
+}
 
 /// Serve HTTP/1 on a stream: the client's own connection, or the decrypted
 /// inside of an intercepted tunnel (`tunnel` names its host and port).
@@ -136,7 +194,7 @@ pub(super) async fn serve_http<S>(
     peer: SocketAddr,
     shared: Arc<Shared>,
     tunnel: Option<(String, u16)>,
-    slot: Slot,
+    held: Held,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -145,8 +203,13 @@ pub(super) async fn serve_http<S>(
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = svc_shared.clone();
         let tunnel = tunnel.clone();
-        let slot = slot.clone();
-        async move { Ok::<_, Infallible>(handle(req, peer, shared, tunnel, slot).await) }
+        let held = held.clone();
+        async move {
+            with_slot(&held, Slot::busy);
+            let resp = handle(req, peer, shared, tunnel, held.clone()).await;
+            // Idle again once the answer has gone out.
+            Ok::<_, Infallible>(resp.map(|b| Idles { inner: b, held }.boxed()))
+        }
     });
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -155,6 +218,38 @@ pub(super) async fn serve_http<S>(
         .serve_connection(TokioIo::new(stream), svc)
         .with_upgrades()
         .await;
+}
+
+/// A response body that marks its connection idle when it is done.
+struct Idles {
+    inner: Body,
+    held: Held,
+}
+
+impl hyper::body::Body for Idles {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Idles {
+    fn drop(&mut self) {
+        with_slot(&self.held, Slot::idle);
+    }
 }
 
 pub(super) struct Target {
@@ -168,9 +263,9 @@ fn handle(
     peer: SocketAddr,
     shared: Arc<Shared>,
     tunnel: Option<(String, u16)>,
-    slot: Slot,
+    held: Held,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>> {
-    Box::pin(handle_inner(req, peer, shared, tunnel, slot))
+    Box::pin(handle_inner(req, peer, shared, tunnel, held))
 }
 
 async fn handle_inner(
@@ -178,7 +273,7 @@ async fn handle_inner(
     peer: SocketAddr,
     shared: Arc<Shared>,
     tunnel: Option<(String, u16)>,
-    slot: Slot,
+    held: Held,
 ) -> Response<Body> {
     let config = shared.config();
     if req.method() == Method::CONNECT {
@@ -188,7 +283,7 @@ async fn handle_inner(
                 "CONNECT inside a tunnel is not supported",
             );
         }
-        return tunnel::connect(req, peer, shared, config, slot).await;
+        return tunnel::connect(req, peer, shared, config, held).await;
     }
     let target = match &tunnel {
         Some((host, port)) => {
@@ -426,71 +521,71 @@ async fn forward(
     };
     let scan_body = route.handling() != (Handling::Intercept { scan_body: false });
     let cap = config.limits.body_bytes;
+    let encoding = parts
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if scan_body && declared.is_some_and(|n| n > cap) {
+        return deny(Block::BodyTooLarge(cap), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let mut verdict = None;
     let body: Body = if scan_body || refresh.is_some() {
-        let bytes =
-            match tokio::time::timeout(Duration::from_secs(120), Limited::new(body, cap).collect())
-                .await
-            {
-                Ok(Ok(b)) => b.to_bytes(),
-                Ok(Err(e))
-                    if e.downcast_ref::<http_body_util::LengthLimitError>()
-                        .is_some() =>
-                {
-                    return deny(Block::BodyTooLarge(cap), StatusCode::PAYLOAD_TOO_LARGE)
-                }
-                Ok(Err(_)) => {
-                    return plain(StatusCode::BAD_REQUEST, "the request body is malformed")
-                }
-                Err(_) => {
-                    return plain(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "the request body took too long",
-                    )
-                }
-            };
-        if scan_body {
-            // Scanned as the upstream will read it: decompressed, or refused.
-            let encoding = parts
-                .headers
-                .get(http::header::CONTENT_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            let plain = match dlp::decode_body(&encoding, &bytes, cap) {
-                Ok(p) => p,
-                Err(why) => return deny(Block::Undecodable(why), StatusCode::FORBIDDEN),
-            };
-            if let Some(f) = dlp::scan_bytes(&plain) {
-                return deny(
-                    Block::Secret {
-                        rule: f.rule,
-                        place: "body",
+        // Compressed bodies are decoded to be scanned, and a token grant is
+        // rewritten: those are read whole. Plain ones stream when large.
+        let stream_ok = refresh.is_none() && matches!(encoding.as_str(), "" | "identity");
+        let scanned = if scan_body {
+            body::scan(body, &encoding, cap, stream_ok).await
+        } else {
+            body::scan(body, "", cap, false).await
+        };
+        match scanned {
+            Err(body::Refused::Block(b, status)) => return deny(b, status),
+            Err(body::Refused::Malformed) => {
+                return plain(StatusCode::BAD_REQUEST, "the request body is malformed")
+            }
+            Err(body::Refused::TooSlow) => {
+                return plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body took too long",
+                )
+            }
+            Ok(body::Scanned::Streaming(b, v)) => {
+                verdict = Some(v);
+                b
+            }
+            Ok(body::Scanned::Whole(bytes)) => {
+                let bytes = match &refresh {
+                    // The agent's grant names a placeholder; upstream gets
+                    // the real one.
+                    Some(r) => match tokens::rewrite_grant(
+                        &bytes,
+                        &shared.tokens.get(&r.refresh_env).unwrap_or_default(),
+                    ) {
+                        Some(b) => {
+                            parts.headers.remove(http::header::CONTENT_LENGTH);
+                            // The answer is read and rewritten: ask for it
+                            // uncompressed.
+                            parts.headers.remove(http::header::ACCEPT_ENCODING);
+                            Bytes::from(b)
+                        }
+                        None => bytes,
                     },
-                    StatusCode::FORBIDDEN,
-                );
+                    None => bytes,
+                };
+                full(bytes)
             }
         }
-        let bytes = match &refresh {
-            // The agent's grant names a placeholder; upstream gets the real one.
-            Some(r) => match tokens::rewrite_grant(
-                &bytes,
-                &shared.tokens.get(&r.refresh_env).unwrap_or_default(),
-            ) {
-                Some(b) => {
-                    parts.headers.remove(http::header::CONTENT_LENGTH);
-                    // The answer is read and rewritten: ask for it uncompressed.
-                    parts.headers.remove(http::header::ACCEPT_ENCODING);
-                    Bytes::from(b)
-                }
-                None => bytes,
-            },
-            None => bytes,
-        };
-        full(bytes)
     } else {
         // Not scanned: streamed, never held whole.
-        body.boxed()
+        body.map_err(BoxError::from).boxed()
     };
     // Credentials: strip what the agent sent, inject the real one.
     for h in CREDENTIAL_HEADERS {
@@ -523,17 +618,24 @@ async fn forward(
             }
         }
     }
-    let addr = match resolve(&route, &target.host, target.port).await {
-        Ok(a) => a,
-        Err(b) => return deny(b, StatusCode::FORBIDDEN),
-    };
-    // Origin-form on the wire, with the Host the route is for.
+    // Absolute form for the pool (it keys connections by scheme, host and
+    // port, and dials only what the route allows); origin form on the wire,
+    // with the Host the route is for.
+    let scheme = if target.https { "https" } else { "http" };
     let pq = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    parts.uri = pq.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
+    let authority = if target.host.contains(':') && !target.host.starts_with('[') {
+        format!("[{}]:{}", target.host, target.port)
+    } else {
+        format!("{}:{}", target.host, target.port)
+    };
+    parts.uri = match format!("{scheme}://{authority}{pq}").parse::<Uri>() {
+        Ok(u) => u,
+        Err(_) => return plain(StatusCode::BAD_REQUEST, "the request target is malformed"),
+    };
     let default_port = if target.https { 443 } else { 80 };
     let host_header = if target.port == default_port {
         target.host.clone()
@@ -544,16 +646,28 @@ async fn forward(
         parts.headers.insert(HOST, v);
     }
     let outgoing = Request::from_parts(parts, body);
-    audit(&shared, peer, &target.host, &method, &path, "allowed", None);
-    let resp = match upstream::send(outgoing, &target, addr, &shared, &config).await {
+    let sent = shared.upstream().send(outgoing).await;
+    // A streamed body the scan refused part-way: the upstream request was
+    // aborted before the refused window; the agent gets the refusal.
+    if let Some(b) = verdict.as_ref().and_then(body::Verdict::refused) {
+        let status = match b {
+            Block::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::FORBIDDEN,
+        };
+        return deny(b, status);
+    }
+    let resp = match sent {
         Ok(resp) => resp,
-        Err(e) => {
+        Err(upstream::DialError::Blocked(b)) => return deny(b, StatusCode::FORBIDDEN),
+        Err(upstream::DialError::Failed(e)) => {
+            audit(&shared, peer, &target.host, &method, &path, "allowed", None);
             return plain(
                 StatusCode::BAD_GATEWAY,
                 &format!("upstream {} failed: {e}", target.host),
-            )
+            );
         }
     };
+    audit(&shared, peer, &target.host, &method, &path, "allowed", None);
     match (refresh, injected) {
         (Some(r), _) if resp.status().is_success() => keep_issued(resp, &r, &shared).await,
         (_, Some(token)) => {
@@ -561,9 +675,14 @@ async fn forward(
             super::scrub::headers(&mut parts.headers, &token);
             // The length may change where a token is replaced.
             parts.headers.remove(http::header::CONTENT_LENGTH);
-            Response::from_parts(parts, super::scrub::Scrubbed::new(body, &token).boxed())
+            Response::from_parts(
+                parts,
+                super::scrub::Scrubbed::new(body, &token)
+                    .map_err(BoxError::from)
+                    .boxed(),
+            )
         }
-        _ => resp.map(|b| b.boxed()),
+        _ => resp.map(|b| b.map_err(BoxError::from).boxed()),
     }
 }
 

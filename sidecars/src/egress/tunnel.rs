@@ -15,7 +15,8 @@ use tokio::net::TcpStream;
 
 use super::config::Config;
 use super::policy::{self, Block, Handling};
-use super::proxy::{audit, full, plain, refuse, resolve, serve_http, Body, Shared, Slot};
+use super::proxy::{audit, full, plain, refuse, resolve, serve_http, Body, Held, Shared};
+use super::slots::Slot;
 use crate::dlp;
 
 type Tls = tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -28,10 +29,25 @@ fn serve_tunnel(
     shared: Arc<Shared>,
     host: String,
     port: u16,
+    held: Held,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    // The tunnel task holds the slot; its inside needs none.
-    let slot: Slot = Arc::new(std::sync::Mutex::new(None));
-    Box::pin(serve_http(stream, peer, shared, Some((host, port)), slot))
+    Box::pin(serve_http(stream, peer, shared, Some((host, port)), held))
+}
+
+/// The slot a new tunnel lives in: its connection's, handed on.
+fn take_slot(held: &Held, shared: &Shared) -> Option<Slot> {
+    let taken = held.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let slot = taken.or_else(|| shared.slots.try_take())?;
+    // Busy with the CONNECT until now; a tunnel is idle until bytes move.
+    slot.idle();
+    Some(slot)
+}
+
+fn too_many() -> Response<Body> {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many open connections; try again shortly",
+    )
 }
 
 pub(super) async fn connect(
@@ -39,7 +55,7 @@ pub(super) async fn connect(
     peer: SocketAddr,
     shared: Arc<Shared>,
     config: Arc<Config>,
-    slot: Slot,
+    held: Held,
 ) -> Response<Body> {
     let Some(authority) = req.uri().authority().cloned() else {
         return plain(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
@@ -49,14 +65,6 @@ pub(super) async fn connect(
         return plain(
             StatusCode::BAD_REQUEST,
             "CONNECT needs host:port with a port from 1 to 65535",
-        );
-    };
-    // The tunnel keeps the connection's slot for as long as it lives.
-    let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-    let Some(slot) = taken.or_else(|| shared.permits.clone().try_acquire_owned().ok()) else {
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many open connections; try again shortly",
         );
     };
     // Data smuggled in a subdomain (`<secret>.allowed.example`).
@@ -105,10 +113,16 @@ pub(super) async fn connect(
             Ok(a) => a,
             Err(b) => return blocked(b),
         };
+        // The tunnel keeps the connection's slot for as long as it lives.
+        let Some(slot) = take_slot(&held, &shared) else {
+            return too_many();
+        };
         audit(&shared, peer, &host, "CONNECT", "", "tunnel", None);
         let shared2 = shared.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
+        // Shed, at any stage, when it is the idlest and a new connection
+        // needs room.
+        let shed = slot.shed_signal();
+        let work = async move {
             let Ok(upgraded) = hyper::upgrade::on(req).await else {
                 return;
             };
@@ -135,7 +149,13 @@ pub(super) async fn connect(
             if upstream.write_all(&hello).await.is_err() {
                 return;
             }
-            pump(&mut client, &mut upstream, idle).await;
+            pump(&mut client, &mut upstream, idle, &slot).await;
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = work => {}
+                _ = shed.notified() => {}
+            }
         });
         return Response::new(full(""));
     }
@@ -143,9 +163,13 @@ pub(super) async fn connect(
         Ok(c) => c,
         Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
+    let Some(slot) = take_slot(&held, &shared) else {
+        return too_many();
+    };
     audit(&shared, peer, &host, "CONNECT", "", "intercept", None);
-    tokio::spawn(async move {
-        let _slot = slot;
+    let shed = slot.shed_signal();
+    let work = async move {
+        let held: Held = Arc::new(std::sync::Mutex::new(Some(slot)));
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
             return;
         };
@@ -155,7 +179,13 @@ pub(super) async fn connect(
         else {
             return;
         };
-        serve_tunnel(stream, peer, shared, host, port).await;
+        serve_tunnel(stream, peer, shared, host, port, held).await;
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = work => {}
+            _ = shed.notified() => {}
+        }
     });
     Response::new(full(""))
 }
@@ -194,7 +224,7 @@ async fn read_client_hello<S: AsyncRead + Unpin>(s: &mut S) -> Option<(Vec<u8>, 
 }
 
 /// Copy both ways until either side closes or nothing moves for `idle`.
-async fn pump<A, B>(a: &mut A, b: &mut B, idle: Duration)
+async fn pump<A, B>(a: &mut A, b: &mut B, idle: Duration, slot: &Slot)
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
@@ -214,6 +244,8 @@ where
         if !matches!(step, Ok(true)) {
             break;
         }
+        // Bytes moved: not idle.
+        slot.idle();
     }
     let _ = aw.shutdown().await;
     let _ = bw.shutdown().await;

@@ -80,6 +80,8 @@ pub fn client_tls(ca_pem: &str) -> Arc<rustls::ClientConfig> {
 pub struct Upstream {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
+    /// Connections accepted.
+    pub connections: Arc<AtomicUsize>,
 }
 
 /// What a scripted upstream sees of a request.
@@ -117,12 +119,16 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
         let h = hits.clone();
+        let c = connections.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
                 };
+                c.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.set_nodelay(true);
                 let h = h.clone();
                 let tls = tls.clone();
                 let handler = handler.clone();
@@ -174,7 +180,11 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, hits }
+        Upstream {
+            addr,
+            hits,
+            connections,
+        }
     }
 
     pub fn hits(&self) -> usize {
@@ -351,4 +361,69 @@ pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// A keep-alive HTTP/1 client on one connection.
+pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// An HTTP/1 client over `io`, its connection driven in the background.
+pub async fn client_over<S>(io: S) -> Sender
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender
+}
+
+/// One keep-alive connection to the proxy, for absolute-form requests.
+pub async fn proxy_client(proxy: SocketAddr) -> Sender {
+    let s = TcpStream::connect(proxy).await.unwrap();
+    let _ = s.set_nodelay(true);
+    client_over(s).await
+}
+
+/// One keep-alive HTTPS connection through a CONNECT tunnel, trusting
+/// `ca_pem` alone.
+pub async fn tunnel_client(proxy: SocketAddr, target: &str, ca_pem: &str) -> Sender {
+    let (s, status) = connect(proxy, target).await;
+    assert_eq!(status, 200, "CONNECT {target}");
+    let _ = s.set_nodelay(true);
+    let host = target.rsplit_once(':').map(|(h, _)| h).unwrap_or(target);
+    let tls = tokio_rustls::TlsConnector::from(client_tls(ca_pem))
+        .connect(ServerName::try_from(host.to_string()).unwrap(), s)
+        .await
+        .unwrap();
+    client_over(tls).await
+}
+
+/// Send one request on `sender`; the status and the body's length.
+pub async fn send(
+    sender: &mut Sender,
+    method: &str,
+    uri: &str,
+    host: &str,
+    body: Bytes,
+) -> (u16, usize) {
+    sender.ready().await.unwrap();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", host)
+        .body(Full::new(body))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut len = 0;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            len += data.len();
+        }
+    }
+    (status, len)
 }
