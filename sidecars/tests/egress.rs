@@ -278,7 +278,7 @@ async fn a_token_endpoint_refreshes_the_injected_token_and_the_agent_gets_placeh
     let config = bb_sidecar::egress::Config::load(&s.config_path()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = listener.local_addr().unwrap();
-    tokio::spawn(bb_sidecar::egress::proxy::serve(
+    tokio::spawn(bb_sidecar::egress::conn::serve(
         listener,
         bb_sidecar::egress::shared(config).unwrap(),
     ));

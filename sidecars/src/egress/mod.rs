@@ -4,6 +4,7 @@ pub mod audit;
 mod body;
 pub mod certs;
 pub mod config;
+pub mod conn;
 pub mod policy;
 pub mod proxy;
 pub mod scrub;
@@ -127,6 +128,6 @@ pub async fn run(path: PathBuf) -> anyhow::Result<()> {
             }
         }
     });
-    proxy::serve(listener, shared).await?;
+    conn::serve(listener, shared).await?;
     Ok(())
 }

@@ -14,8 +14,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::config::Config;
+use super::conn::{serve_http, Held};
 use super::policy::{self, Block, Handling};
-use super::proxy::{audit, full, plain, refuse, resolve, serve_http, Body, Held, Shared};
+use super::proxy::{audit, full, plain, refuse, resolve, Body, Shared};
 use super::slots::Slot;
 use crate::dlp;
 

@@ -250,7 +250,7 @@ impl Setup {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = bb_sidecar::egress::shared(config).unwrap();
-        tokio::spawn(bb_sidecar::egress::proxy::serve(listener, shared));
+        tokio::spawn(bb_sidecar::egress::conn::serve(listener, shared));
         addr
     }
 }
