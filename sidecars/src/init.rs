@@ -121,27 +121,29 @@ fn start(name: &str, secrets: &BTreeMap<String, String>) -> Option<Child> {
     let exe = std::env::current_exe().ok()?;
     let mut cmd = Command::new(exe);
     cmd.arg(name);
-    for secret in owned_by(name) {
-        if let Some(value) = secrets.get(&secret) {
-            cmd.env(&secret, value);
-        }
-    }
-    // Each daemon gets only its own secrets: route tokens are egress's,
-    // remote keys the gate's (bb lists their names).
-    for (owner, list) in [
+    // Each daemon gets only its own secrets (route tokens are egress's,
+    // remote keys the gate's; bb lists their names), on its stdin: never in
+    // an environment, which every process it starts would inherit.
+    let own: BTreeMap<&str, &str> = owned_by(name)
+        .iter()
+        .filter_map(|k| secrets.get_key_value(k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    for (_, list) in [
         ("egress", "BB_EGRESS_SECRETS"),
         ("git-gate", "BB_GATE_SECRETS"),
     ] {
-        if name != owner {
-            for secret in std::env::var(list)
-                .unwrap_or_default()
-                .split(',')
-                .filter(|s| !s.is_empty())
-            {
-                cmd.env_remove(secret);
-            }
+        for secret in std::env::var(list)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+        {
+            cmd.env_remove(secret);
         }
     }
+    cmd.env(crate::secrets::ON_STDIN, "1")
+        .env_remove("BB_SECRETS_ON_STDIN")
+        .stdin(std::process::Stdio::piped());
     if let Some(id) = identity(name) {
         // std drops the supplementary groups before setuid.
         cmd.uid(id.uid).gid(id.gid);
@@ -158,8 +160,15 @@ fn start(name: &str, secrets: &BTreeMap<String, String>) -> Option<Child> {
         }
     }
     match cmd.spawn() {
-        Ok(c) => {
+        Ok(mut c) => {
             log(&format!("started {name} (pid {})", c.id()));
+            if let Some(mut stdin) = c.stdin.take() {
+                let mut line = serde_json::to_vec(&own).unwrap_or_else(|_| b"{}".to_vec());
+                line.push(b'\n');
+                // A daemon that died at once cannot read it: it is logged
+                // as exited anyway.
+                let _ = std::io::Write::write_all(&mut stdin, &line);
+            }
             Some(c)
         }
         Err(e) => {

@@ -5,4 +5,5 @@ pub mod egress;
 pub mod gate;
 pub mod init;
 pub mod jwt;
+pub mod secrets;
 pub mod supervise;

@@ -60,7 +60,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // The daemons (not init, not the gate's hook, whose stdin is git's)
+    // take their secrets from init on stdin.
+    if matches!(
+        cli.command,
+        Command::Egress { .. } | Command::GitGate { .. } | Command::Supervise { .. }
+    ) {
+        bb_sidecar::secrets::load();
+    }
+    match cli.command {
         Command::Init { daemons, grace } => {
             init::run(&daemons, std::time::Duration::from_secs(grace))
         }

@@ -30,8 +30,7 @@ pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {
     };
     crate::dlp::set_bip39(config.dlp.bip39);
     let key = match (&config.ca_key_env, &config.ca_key) {
-        (Some(var), _) => std::env::var(var)
-            .ok()
+        (Some(var), _) => crate::secrets::get(var)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| anyhow::anyhow!("the bottle CA key ({var}) was not handed over"))?,
         (None, Some(path)) => read(path)?,

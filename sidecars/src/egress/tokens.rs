@@ -36,7 +36,7 @@ impl Tokens {
         let live = self.live.read().unwrap_or_else(|p| p.into_inner());
         live.get(name)
             .cloned()
-            .or_else(|| std::env::var(name).ok())
+            .or_else(|| crate::secrets::get(name))
             .filter(|v| !v.is_empty())
     }
 

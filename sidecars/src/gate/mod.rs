@@ -66,7 +66,7 @@ pub struct RemoteConfig {
 /// Per-remote credentials as files only the gate can read.
 fn ssh_command(keys: &Path, r: &RemoteConfig) -> Option<String> {
     let key_env = r.identity_env.as_ref()?;
-    let key = std::env::var(key_env).ok()?;
+    let key = crate::secrets::get(key_env)?;
     let _ = std::fs::create_dir_all(keys);
     let key_path = keys.join(format!("{}.key", r.name));
     let kh_path = keys.join(format!("{}.known_hosts", r.name));
