@@ -192,84 +192,9 @@ async fn the_body_cap_holds_for_streamed_and_declared_bodies() {
     );
 }
 
-/// The real egress binary, on a free port, with `nofile` as its file limit.
-struct Egress {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Drop for Egress {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Egress {
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-async fn spawn_egress(
-    s: &Setup,
-    routes: serde_json::Value,
-    limits: serde_json::Value,
-    nofile: Option<u64>,
-) -> Egress {
-    use std::os::unix::process::CommandExt;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let path = s.write_config(routes, limits);
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    cfg["listen"] = json!(format!("127.0.0.1:{port}"));
-    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bb-sidecar"));
-    cmd.args(["egress", "--config"])
-        .arg(&path)
-        .stderr(std::process::Stdio::null());
-    if let Some(n) = nofile {
-        // SAFETY: setrlimit is async-signal-safe; the struct is ours.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: n,
-                    rlim_max: n,
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-                Ok(())
-            });
-        }
-    }
-    let child = cmd.spawn().unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    Egress { child, addr }
-}
-
-/// Let this test process hold thousands of sockets.
-fn raise_own_file_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on a struct we own.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-}
-
 #[tokio::test]
 async fn idle_tunnels_past_the_file_limit_never_take_the_proxy_down() {
-    raise_own_file_limit();
+    raise_file_limit();
     let s = Setup::new();
     let up = Upstream::start(Some(server_tls(&s.upstream_ca))).await;
     // 256 descriptors: room for about 96 connections.
@@ -308,7 +233,7 @@ async fn idle_tunnels_past_the_file_limit_never_take_the_proxy_down() {
 
 #[tokio::test]
 async fn slowloris_connections_are_shed_with_408_and_a_steady_client_is_served() {
-    raise_own_file_limit();
+    raise_file_limit();
     let s = Setup::new();
     let up = Upstream::start(None).await;
     let mut egress = spawn_egress(

@@ -99,24 +99,10 @@ async fn wait_listening(addr: SocketAddr) {
 }
 
 async fn start_bb(s: &Setup, routes: serde_json::Value, limits: serde_json::Value) -> Proc {
-    let port = free_port();
-    let path = s.write_config(routes, limits);
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    cfg["listen"] = json!(format!("127.0.0.1:{port}"));
-    cfg["audit_log"] = serde_json::Value::Null;
-    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_bb-sidecar"))
-        .args(["egress", "--config"])
-        .arg(&path)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr).await;
+    let egress = spawn_egress(s, routes, limits, None).await;
     Proc {
-        child,
-        addr,
+        addr: egress.addr,
+        child: egress.into_child(),
         ca_pem: s.bottle_ca.cert_pem.clone(),
     }
 }
@@ -407,16 +393,7 @@ fn dlp_rate() -> f64 {
 #[tokio::main]
 async fn main() {
     // Thousands of sockets for the siege.
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on a struct we own.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
+    raise_file_limit();
     let s = Setup::new();
     let download = scale(100 * MIB);
     let big = Arc::new("x".repeat(download));

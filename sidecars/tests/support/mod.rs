@@ -427,3 +427,95 @@ pub async fn send(
     }
     (status, len)
 }
+
+/// The real `bb-sidecar egress` on a free port (no audit log), with
+/// `nofile` as its file limit; killed when dropped.
+pub struct Egress {
+    child: Option<std::process::Child>,
+    pub addr: SocketAddr,
+}
+
+impl Egress {
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// The process, for a caller that manages it from here on.
+    pub fn into_child(mut self) -> std::process::Child {
+        self.child.take().unwrap()
+    }
+}
+
+impl Drop for Egress {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub async fn spawn_egress(
+    s: &Setup,
+    routes: serde_json::Value,
+    limits: serde_json::Value,
+    nofile: Option<u64>,
+) -> Egress {
+    use std::os::unix::process::CommandExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = s.write_config(routes, limits);
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["listen"] = serde_json::json!(format!("127.0.0.1:{port}"));
+    cfg["audit_log"] = serde_json::Value::Null;
+    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bb-sidecar"));
+    cmd.args(["egress", "--config"])
+        .arg(&path)
+        .stderr(std::process::Stdio::null());
+    if let Some(n) = nofile {
+        // SAFETY: setrlimit is async-signal-safe; the struct is ours.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                Ok(())
+            });
+        }
+    }
+    let child = cmd.spawn().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..300 {
+        if TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Egress {
+        child: Some(child),
+        addr,
+    }
+}
+
+/// Let this process hold thousands of sockets (soft file limit to hard).
+pub fn raise_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
