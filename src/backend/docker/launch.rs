@@ -7,18 +7,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
-};
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, RemoveContainerOptions, UploadToContainerOptions,
 };
 use bollard::Docker;
 
-use super::bundle::{
-    egress_config, gate_config, gate_key_env, hand_over_secrets, upstream_ca_bundle, CA_KEY_ENV,
-    RUNTIME_DIR, UPSTREAM_CA_GUEST,
-};
+use super::bundle::{egress_config, gate_key_env, upstream_ca_bundle};
 use super::context::{self, Entry};
 use super::exec::run as run_exec;
 use super::names::{self, names, Names, EGRESS_PORT, SIDECAR_ALIAS};
@@ -51,7 +46,7 @@ pub enum LaunchError {
     Docker { doing: String, detail: String },
 }
 
-fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> LaunchError + '_ {
+pub(super) fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> LaunchError + '_ {
     move |e| match &e {
         bollard::errors::Error::DockerResponseServerError {
             status_code: 409,
@@ -66,9 +61,9 @@ fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> LaunchError + '
 
 /// What has been made so far, to take down again on failure.
 #[derive(Default)]
-struct Made {
-    containers: Vec<String>,
-    networks: Vec<String>,
+pub(super) struct Made {
+    pub(super) containers: Vec<String>,
+    pub(super) networks: Vec<String>,
 }
 
 impl Made {
@@ -208,7 +203,11 @@ pub async fn install_ca(docker: &Docker, container: &str) -> Result<(), String> 
     Ok(())
 }
 
-async fn upload(docker: &Docker, container: &str, tar: Vec<u8>) -> Result<(), LaunchError> {
+pub(super) async fn upload(
+    docker: &Docker,
+    container: &str,
+    tar: Vec<u8>,
+) -> Result<(), LaunchError> {
     docker
         .upload_to_container(
             container,
@@ -389,152 +388,22 @@ async fn make(
         say("gVisor (runsc) is registered: the bottle runs under it".into());
     }
 
-    // The sidecar bundle: secrets in its env only.
-    let daemons: Vec<&str> = plan.daemons.iter().map(|d| d.name()).collect();
-    let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_SIDECARS);
-    labels.insert(names::DAEMONS.into(), daemons.join(","));
-    labels.insert(names::STARTED.into(), started_at.clone());
-    // init starts as root and runs each daemon as its own user, in the
-    // group of the state dir's owner so bb can read and remove what they
-    // write there (audit log, proposals).
-    use std::os::unix::fs::MetadataExt;
-    let owner = std::fs::metadata(&dir).map_err(|e| LaunchError::State(e.to_string()))?;
-    let gid = owner.gid() as u64;
-    let gate_uid = u64::from(bb_sidecar::init::uid_of("git-gate").unwrap_or(0));
-    // Secrets go to init on stdin at start, never into the container's
-    // config (which `docker inspect` and the engine's disk hold).
-    let mut env: Vec<String> = vec![
-        format!("BB_SLUG={}", plan.slug),
-        format!("BB_AGENT={}", plan.agent),
-        "BB_SECRETS_ON_STDIN=1".to_string(),
-        format!("BB_RUNTIME_DIR={RUNTIME_DIR}"),
-    ];
-    // The bottle CA's key is egress's secret too: it exists only in memory.
-    let ca_key = [(CA_KEY_ENV.to_string(), ca.key_pem.clone())];
-    let secrets: std::collections::BTreeMap<&str, &str> = host
-        .secrets
-        .iter()
-        .chain(host.gate_keys.iter())
-        .chain(ca_key.iter())
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    // init gives each daemon only its own secrets.
-    let names = |list: &[(String, String)]| {
-        list.iter()
-            .map(|(k, _)| k.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    env.push(format!(
-        "BB_EGRESS_SECRETS={},{CA_KEY_ENV}",
-        names(&host.secrets)
-    ));
-    env.push(format!("BB_GATE_SECRETS={}", names(&host.gate_keys)));
-    // The bundle shares the state dir: the egress audit log and the
-    // proposal queue land where bb (and the operator) read them.
-    docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(n.sidecars.clone()),
-                ..Default::default()
-            }),
-            ContainerCreateBody {
-                image: Some(crate::plan::SIDECAR_IMAGE.to_string()),
-                user: Some("0:0".into()),
-                cmd: Some(vec!["init".into(), "--daemons".into(), daemons.join(",")]),
-                env: Some(env),
-                open_stdin: Some(true),
-                stdin_once: Some(true),
-                attach_stdin: Some(true),
-                labels: Some(labels),
-                host_config: Some(HostConfig {
-                    network_mode: Some(n.egress.clone()),
-                    runtime: runtime.clone(),
-                    binds: Some(vec![format!("{}:/var/lib/bb", dir.display())]),
-                    // Keys the daemons write for their tools live in memory,
-                    // each daemon's in its own dir there.
-                    tmpfs: Some(HashMap::from([(
-                        RUNTIME_DIR.to_string(),
-                        "rw,noexec,nosuid,size=16m,mode=0711,uid=0,gid=0".to_string(),
-                    )])),
-                    // init needs only to hand each daemon its user (and to
-                    // signal them); the daemons keep nothing.
-                    cap_drop: Some(vec!["ALL".to_string()]),
-                    cap_add: Some(
-                        ["SETUID", "SETGID", "CHOWN", "KILL"]
-                            .map(String::from)
-                            .to_vec(),
-                    ),
-                    security_opt: Some(vec!["no-new-privileges:true".to_string()]),
-                    // ExtraHosts pin upstream addresses for the gate alone.
-                    extra_hosts: Some(
-                        plan.remotes
-                            .iter()
-                            .flat_map(|r| r.extra_hosts.iter().map(|(h, ip)| format!("{h}:{ip}")))
-                            .collect(),
-                    ),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(docker_err("creating the sidecar bundle"))?;
-    made.containers.push(n.sidecars.clone());
-    docker
-        .connect_network(
-            &n.internal,
-            NetworkConnectRequest {
-                container: n.sidecars.clone(),
-                endpoint_config: Some(EndpointSettings {
-                    aliases: Some(vec![SIDECAR_ALIAS.to_string()]),
-                    ..Default::default()
-                }),
-            },
-        )
-        .await
-        .map_err(docker_err("joining the bundle to the internal network"))?;
-    let mut bundle_entries = vec![
-        // egress and supervise (the state dir's group) read the routes.
-        Entry::new("/etc/bb/egress.json", config, 0o640).owned(0, gid),
-        Entry::new(
-            "/etc/bb/git-gate.json",
-            serde_json::to_vec_pretty(&gate_config(plan)).unwrap_or_default(),
-            0o600,
-        )
-        .owned(gate_uid, gate_uid),
-        Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(0, 0),
-    ];
-    if let Some(pem) = upstream_ca {
-        bundle_entries.push(Entry::new(UPSTREAM_CA_GUEST, pem, 0o644).owned(0, 0));
-    }
-    let bundle_files =
-        context::archive(&bundle_entries).map_err(|e| LaunchError::State(e.to_string()))?;
-    upload(docker, &n.sidecars, bundle_files).await?;
-    let stdin = docker
-        .attach_container(
-            &n.sidecars,
-            Some(bollard::query_parameters::AttachContainerOptions {
-                stdin: true,
-                stream: true,
-                ..Default::default()
-            }),
-        )
-        .await
-        .map_err(docker_err("attaching to the sidecar bundle"))?;
-    docker
-        .start_container(
-            &n.sidecars,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-        .map_err(docker_err("starting the sidecar bundle"))?;
-    hand_over_secrets(stdin, &secrets)
-        .await
-        .map_err(|detail| LaunchError::Docker {
-            doing: "handing the secrets to the sidecar bundle".into(),
-            detail,
-        })?;
+    // The sidecar bundle, given its configs and, on init's stdin, secrets.
+    let daemons = super::sidecars::start(
+        docker,
+        &super::sidecars::Bundle {
+            plan,
+            host,
+            ca: &ca,
+            dir: &dir,
+            egress_config: config,
+            upstream_ca,
+            runtime: runtime.clone(),
+            started_at: &started_at,
+        },
+        made,
+    )
+    .await?;
     say(format!(
         "sidecar bundle {} up ({})",
         n.sidecars,

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod launch;
 pub mod live;
 pub mod names;
+mod sidecars;
 
 use std::path::PathBuf;
 use std::time::Duration;

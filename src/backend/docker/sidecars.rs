@@ -1,0 +1,184 @@
+//! Creating and starting a bottle's sidecar bundle: one container on the
+//! egress network, joined to the internal one as `sidecars`, given its
+//! configs as files and its secrets on init's stdin (never in its config).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest};
+use bollard::query_parameters::CreateContainerOptions;
+use bollard::Docker;
+
+use super::bundle::{gate_config, hand_over_secrets, CA_KEY_ENV, RUNTIME_DIR, UPSTREAM_CA_GUEST};
+use super::context::{self, Entry};
+use super::launch::{docker_err, upload, HostValues, LaunchError, Made};
+use super::names::{self, names, SIDECAR_ALIAS};
+use crate::plan::BottlePlan;
+
+/// What the bundle is made from.
+pub(super) struct Bundle<'a> {
+    pub plan: &'a BottlePlan,
+    pub host: &'a HostValues,
+    pub ca: &'a crate::ca::BottleCa,
+    pub dir: &'a Path,
+    pub egress_config: Vec<u8>,
+    pub upstream_ca: Option<String>,
+    pub runtime: Option<String>,
+    pub started_at: &'a str,
+}
+
+/// Create, fill and start the bundle; the daemons it runs.
+pub(super) async fn start(
+    docker: &Docker,
+    b: &Bundle<'_>,
+    made: &mut Made,
+) -> Result<Vec<String>, LaunchError> {
+    let (plan, host, ca) = (b.plan, b.host, b.ca);
+    let n = names(&plan.slug);
+    let daemons: Vec<&str> = plan.daemons.iter().map(|d| d.name()).collect();
+    let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_SIDECARS);
+    labels.insert(names::DAEMONS.into(), daemons.join(","));
+    labels.insert(names::STARTED.into(), b.started_at.to_string());
+    // init starts as root and runs each daemon as its own user, in the
+    // group of the state dir's owner so bb can read and remove what they
+    // write there (audit log, proposals).
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(b.dir).map_err(|e| LaunchError::State(e.to_string()))?;
+    let gid = owner.gid() as u64;
+    let gate_uid = u64::from(bb_sidecar::init::uid_of("git-gate").unwrap_or(0));
+    // Secrets go to init on stdin at start, never into the container's
+    // config (which `docker inspect` and the engine's disk hold).
+    let mut env: Vec<String> = vec![
+        format!("BB_SLUG={}", plan.slug),
+        format!("BB_AGENT={}", plan.agent),
+        "BB_SECRETS_ON_STDIN=1".to_string(),
+        format!("BB_RUNTIME_DIR={RUNTIME_DIR}"),
+    ];
+    // The bottle CA's key is egress's secret too: it exists only in memory.
+    let ca_key = [(CA_KEY_ENV.to_string(), ca.key_pem.clone())];
+    let secrets: std::collections::BTreeMap<&str, &str> = host
+        .secrets
+        .iter()
+        .chain(host.gate_keys.iter())
+        .chain(ca_key.iter())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // init gives each daemon only its own secrets.
+    let names = |list: &[(String, String)]| {
+        list.iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    env.push(format!(
+        "BB_EGRESS_SECRETS={},{CA_KEY_ENV}",
+        names(&host.secrets)
+    ));
+    env.push(format!("BB_GATE_SECRETS={}", names(&host.gate_keys)));
+    // The bundle shares the state dir: the egress audit log and the
+    // proposal queue land where bb (and the operator) read them.
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(n.sidecars.clone()),
+                ..Default::default()
+            }),
+            ContainerCreateBody {
+                image: Some(crate::plan::SIDECAR_IMAGE.to_string()),
+                user: Some("0:0".into()),
+                cmd: Some(vec!["init".into(), "--daemons".into(), daemons.join(",")]),
+                env: Some(env),
+                open_stdin: Some(true),
+                stdin_once: Some(true),
+                attach_stdin: Some(true),
+                labels: Some(labels),
+                host_config: Some(HostConfig {
+                    network_mode: Some(n.egress.clone()),
+                    runtime: b.runtime.clone(),
+                    binds: Some(vec![format!("{}:/var/lib/bb", b.dir.display())]),
+                    // Keys the daemons write for their tools live in memory,
+                    // each daemon's in its own dir there.
+                    tmpfs: Some(HashMap::from([(
+                        RUNTIME_DIR.to_string(),
+                        "rw,noexec,nosuid,size=16m,mode=0711,uid=0,gid=0".to_string(),
+                    )])),
+                    // init needs only to hand each daemon its user (and to
+                    // signal them); the daemons keep nothing.
+                    cap_drop: Some(vec!["ALL".to_string()]),
+                    cap_add: Some(
+                        ["SETUID", "SETGID", "CHOWN", "KILL"]
+                            .map(String::from)
+                            .to_vec(),
+                    ),
+                    security_opt: Some(vec!["no-new-privileges:true".to_string()]),
+                    // ExtraHosts pin upstream addresses for the gate alone.
+                    extra_hosts: Some(
+                        plan.remotes
+                            .iter()
+                            .flat_map(|r| r.extra_hosts.iter().map(|(h, ip)| format!("{h}:{ip}")))
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(docker_err("creating the sidecar bundle"))?;
+    made.containers.push(n.sidecars.clone());
+    docker
+        .connect_network(
+            &n.internal,
+            NetworkConnectRequest {
+                container: n.sidecars.clone(),
+                endpoint_config: Some(EndpointSettings {
+                    aliases: Some(vec![SIDECAR_ALIAS.to_string()]),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .map_err(docker_err("joining the bundle to the internal network"))?;
+    let mut bundle_entries = vec![
+        // egress and supervise (the state dir's group) read the routes.
+        Entry::new("/etc/bb/egress.json", b.egress_config.clone(), 0o640).owned(0, gid),
+        Entry::new(
+            "/etc/bb/git-gate.json",
+            serde_json::to_vec_pretty(&gate_config(plan)).unwrap_or_default(),
+            0o600,
+        )
+        .owned(gate_uid, gate_uid),
+        Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(0, 0),
+    ];
+    if let Some(pem) = b.upstream_ca.clone() {
+        bundle_entries.push(Entry::new(UPSTREAM_CA_GUEST, pem, 0o644).owned(0, 0));
+    }
+    let bundle_files =
+        context::archive(&bundle_entries).map_err(|e| LaunchError::State(e.to_string()))?;
+    upload(docker, &n.sidecars, bundle_files).await?;
+    let stdin = docker
+        .attach_container(
+            &n.sidecars,
+            Some(bollard::query_parameters::AttachContainerOptions {
+                stdin: true,
+                stream: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(docker_err("attaching to the sidecar bundle"))?;
+    docker
+        .start_container(
+            &n.sidecars,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .map_err(docker_err("starting the sidecar bundle"))?;
+    hand_over_secrets(stdin, &secrets)
+        .await
+        .map_err(|detail| LaunchError::Docker {
+            doing: "handing the secrets to the sidecar bundle".into(),
+            detail,
+        })?;
+    Ok(daemons.iter().map(|d| d.to_string()).collect())
+}
