@@ -6,6 +6,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// The sidecar ships as a static musl binary (it must run on any host's
+// image); musl's own allocator halves the proxy's upload throughput.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Freed pages go back to the system within a second of a burst. One
+/// arena: with more, 64 concurrent uploads peaked near 90 MiB instead of
+/// 52 (tcaches keep small allocations per thread anyway).
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8; 53] = b"background_thread:true,dirty_decay_ms:1000,narenas:1\0";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "bb-sidecar",
@@ -125,7 +137,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Egress { config } => {
+            // Body scans are CPU-bound: more threads than cores only add
+            // per-thread allocator caches (memory), not speed.
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             let rt = match tokio::runtime::Builder::new_multi_thread()
+                .max_blocking_threads(cores * 2)
                 .enable_all()
                 .build()
             {

@@ -96,22 +96,6 @@ fn raise_file_limit() {
     }
 }
 
-/// After a burst (large uploads, many connections) the allocator keeps
-/// the freed memory; when the proxy is quiet, hand it back to the system.
-async fn give_back_memory(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        if shared.slots.open() < 8 {
-            #[cfg(target_env = "gnu")]
-            // SAFETY: malloc_trim only returns free heap pages to the system.
-            unsafe {
-                libc::malloc_trim(0);
-            }
-        }
-    }
-}
-
 /// Run until the process ends; SIGHUP reloads `path`, keeping open tunnels.
 pub async fn run(path: PathBuf) -> anyhow::Result<()> {
     raise_file_limit();
@@ -143,7 +127,6 @@ pub async fn run(path: PathBuf) -> anyhow::Result<()> {
             }
         }
     });
-    tokio::spawn(give_back_memory(shared.clone()));
     conn::serve(listener, shared).await?;
     Ok(())
 }

@@ -475,7 +475,10 @@ pub async fn spawn_egress(
     cfg["listen"] = serde_json::json!(format!("127.0.0.1:{port}"));
     cfg["audit_log"] = serde_json::Value::Null;
     std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bb-sidecar"));
+    // BB_SIDECAR_BIN: measure another build (the static one bb ships).
+    let bin = std::env::var_os("BB_SIDECAR_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_bb-sidecar").into());
+    let mut cmd = std::process::Command::new(bin);
     cmd.args(["egress", "--config"])
         .arg(&path)
         .stderr(std::process::Stdio::null());
