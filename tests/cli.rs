@@ -78,7 +78,7 @@ fn init_then_agents_info_and_preflight() {
 
     let o = bb(&home, &["preflight", "claude-helper", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
     assert_eq!(
         v["egress"]["tls_interception"]["ca_fingerprint"],
         serde_json::Value::Null

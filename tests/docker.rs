@@ -305,7 +305,7 @@ fn a_failed_build_shows_its_step_and_leaves_nothing() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(
-        err.contains("building bb-agent-fake:latest failed"),
+        err.contains("building bb-agent-fake:") && err.contains(" failed"),
         "{err}"
     );
     assert!(
@@ -328,6 +328,36 @@ fn a_failed_build_shows_its_step_and_leaves_nothing() {
         ]),
         ""
     );
+}
+
+#[test]
+fn a_base_image_that_cannot_be_pulled_says_what_to_do() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let o = env
+        .command(
+            Path::new(env!("CARGO_BIN_EXE_bb")),
+            &["start", "faker", "--yes"],
+        )
+        .env("BB_BASE_IMAGE", "bb-test-no-such-base:1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("building bb-sidecars:")
+            && line.contains("its base image bb-test-no-such-base:1 cannot be pulled")
+            && line.contains("BB_BASE_IMAGE"),
+        "{err}"
+    );
+    assert!(env.slugs().is_empty(), "{:?}", env.slugs());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Result};
 
 use super::Ctx;
-use crate::backend::docker::{inventory, DockerBackend};
+use crate::backend::docker::{images, inventory, DockerBackend};
 use crate::backend::{Backend, BackendError};
 use crate::plan::{self, BackendKind, BottlePlan};
 use crate::system::SystemHost;
@@ -125,7 +125,7 @@ pub fn cleanup(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
         let engine = backend.engine().await?;
-        let found = inventory::orphans(&engine.docker, &ctx.home).await?;
+        let found = inventory::orphans(&engine.docker, &ctx.home, &images::current_tags()?).await?;
         if found.is_empty() {
             println!("Nothing to clean up.");
             return Ok(ExitCode::SUCCESS);

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::Ctx;
+use crate::backend::docker::images::{self, Freshness, ImageSource};
 use crate::backend::docker::Engine;
-use crate::plan::{self, BackendKind, Blocker, SIDECAR_IMAGE};
+use crate::plan::{self, BackendKind, Blocker};
 use crate::system::SystemHost;
 
 /// The key for "the host has no Codex login" among missing secrets.
@@ -33,7 +34,14 @@ impl Report {
 
 pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let mut r = Report::default();
-    let mut images: BTreeSet<String> = BTreeSet::from([SIDECAR_IMAGE.to_string()]);
+    // The images a launch would need, by repository.
+    let mut sources: BTreeMap<String, ImageSource> = BTreeMap::new();
+    match images::sidecar_source() {
+        Ok(src) => {
+            sources.insert(src.repository.clone(), src);
+        }
+        Err(e) => r.fail(e.to_string()),
+    }
     let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
 
     if !ctx.home.is_dir() {
@@ -70,7 +78,12 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
             .filter_map(|a| m.bottles.get(&a.bottle).map(|b| (a, b)))
         {
             let p = plan::resolve(agent, bottle, &host, BackendKind::Docker, "doctor");
-            images.insert(p.image.reference.clone());
+            match images::agent_source(&p) {
+                Ok(src) => {
+                    sources.insert(src.repository.clone(), src);
+                }
+                Err(e) => r.fail(e.to_string()),
+            }
             for b in p.blockers() {
                 match b {
                     Blocker::MissingSecret(name) => {
@@ -113,10 +126,18 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
                     Ok(false) => r.warn("gVisor (runsc) is not registered: bottles run under Docker's default runtime"),
                     Err(e) => r.warn(e.to_string()),
                 }
-                for image in &images {
-                    match engine.image_exists(image).await {
-                        Ok(true) => r.ok(format!("image {image} is built")),
-                        Ok(false) => r.warn(format!("image {image} is not built yet: bb builds it at the first launch that needs it")),
+                for src in sources.values() {
+                    let tag = match src.materialise() {
+                        Ok(m) => m.tag,
+                        Err(e) => {
+                            r.fail(e.to_string());
+                            continue;
+                        }
+                    };
+                    match images::freshness(&engine.docker, src, &tag).await {
+                        Ok(Freshness::Built) => r.ok(format!("image {tag} is built")),
+                        Ok(Freshness::Stale) => r.warn(format!("image {} is out of date (built from other files or another bb): the next launch builds {tag}", src.repository)),
+                        Ok(Freshness::Missing) => r.warn(format!("image {tag} is not built yet: bb builds it at the first launch that needs it")),
                         Err(e) => r.fail(e.to_string()),
                     }
                 }

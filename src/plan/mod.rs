@@ -23,8 +23,9 @@ pub use slug::{random_suffix, slug};
 use crate::manifest::{Agent, Bottle, EnvValue, Role, Source, Template};
 use provider::{runtime, CODEX_HOST_TOKEN_REF, OAUTH_PLACEHOLDER};
 
-/// The sidecar bundle's image (bb-sidecar and git), built from images/.
-pub const SIDECAR_IMAGE: &str = "bb-sidecars:latest";
+/// The sidecar bundle's image repository (bb-sidecar and git, from
+/// images/); each build is tagged with its content hash.
+pub const SIDECAR_IMAGE: &str = "bb-sidecars";
 
 /// Where a bottle's agent runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -62,7 +63,7 @@ pub enum Dockerfile {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Image {
-    pub reference: String,
+    pub repository: String,
     pub dockerfile: Dockerfile,
 }
 
@@ -229,7 +230,7 @@ pub fn resolve(
     let has_prompt = !agent.prompt.is_empty();
     let image = match &bottle.provider.dockerfile {
         None => Image {
-            reference: format!("{}:latest", rt.image),
+            repository: rt.image.to_string(),
             dockerfile: Dockerfile::Builtin {
                 name: rt.dockerfile.to_string(),
             },
@@ -237,7 +238,7 @@ pub fn resolve(
         Some(raw) => {
             let path = expand_path(host, raw);
             Image {
-                reference: format!("bb-agent-{}:latest", bottle.name),
+                repository: format!("bb-agent-{}", bottle.name),
                 dockerfile: Dockerfile::Custom {
                     present: host.file_exists(&path),
                     path,

@@ -329,5 +329,5 @@ fn custom_dockerfiles_resolve_against_the_cwd() {
             present: false
         }
     );
-    assert_eq!(p.image.reference, "bb-agent-c:latest");
+    assert_eq!(p.image.repository, "bb-agent-c");
 }

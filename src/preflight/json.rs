@@ -1,4 +1,5 @@
-//! The preflight JSON contract, version 1. These structs are the contract:
+//! The preflight JSON contract, version 2 (1 had `image.reference`, a tag;
+//! images are now tagged by content at build). These structs are the contract:
 //! they are separate from the plan's own types so the plan can change
 //! without breaking scripts. Add fields freely; removing or renaming one
 //! needs a new version.
@@ -9,7 +10,7 @@ use serde::Serialize;
 
 use crate::plan::{BottlePlan, Dockerfile, FieldSource, Handling, SecretOrigin};
 
-pub const JSON_VERSION: u32 = 1;
+pub const JSON_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct Preflight {
@@ -51,7 +52,8 @@ pub struct BottleJson {
 
 #[derive(Debug, Serialize)]
 pub struct ImageJson {
-    pub reference: String,
+    /// The image's repository; each build is tagged with its content hash.
+    pub repository: String,
     /// `images/<name>` for bb's own Dockerfiles, else the custom path.
     pub dockerfile: String,
     pub custom: bool,
@@ -215,7 +217,7 @@ impl Preflight {
             provider: plan.template.name().into(),
             backend: plan.backend.name().into(),
             image: ImageJson {
-                reference: plan.image.reference.clone(),
+                repository: plan.image.repository.clone(),
                 dockerfile,
                 custom,
             },

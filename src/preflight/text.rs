@@ -51,11 +51,11 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
     row(&mut out, "backend", plan.backend.name());
     let image = match &plan.image.dockerfile {
         Dockerfile::Builtin { name } => {
-            format!("{} (built from images/{name})", plan.image.reference)
+            format!("{} (built from images/{name})", plan.image.repository)
         }
         Dockerfile::Custom { path, present } => format!(
             "{} (built from {}{})",
-            plan.image.reference,
+            plan.image.repository,
             display_path(path, home),
             if *present { "" } else { ", MISSING" }
         ),

@@ -42,7 +42,7 @@ pub fn docker_ok() -> bool {
         let made = Command::new("bash").arg(script).arg(BASE).status().unwrap();
         assert!(made.success(), "tests/images/make-base.sh failed");
     }
-    for bin in ["bb-sidecar", "fake-agent", "mock-llm"] {
+    for bin in ["fake-agent", "mock-llm"] {
         assert!(
             target_dir().join(bin).exists(),
             "{bin} is not built; the test command is `cargo build --workspace && cargo test --workspace`"
@@ -145,14 +145,22 @@ impl Env {
     }
 
     pub fn bb(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bb"));
+        self.command(Path::new(env!("CARGO_BIN_EXE_bb")), args)
+            .output()
+            .unwrap()
+    }
+
+    /// `binary ARGS` in this home, as `bb` is run here.
+    pub fn command(&self, binary: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary);
         cmd.args(args)
             .current_dir(self.project())
-            .env_remove("BB_HOME");
+            .env_remove("BB_HOME")
+            .env_remove("BB_SIDECAR_BIN");
         for (k, v) in self.envs() {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        cmd
     }
 
     pub fn start(&self) -> String {

@@ -42,16 +42,11 @@ pub async fn apply(
         .ok_or("the agent container has no image")?;
     let config = info.config.clone().unwrap_or_default();
     let old_host = info.host_config.clone().unwrap_or_default();
-    let tag = format!(
-        "bb-agent-{slug}:capability-{}",
-        crate::state::now_rfc3339()
-            .replace([':', '-'], "")
-            .to_ascii_lowercase()
-    );
-    images::ensure(
+    // Tagged by content like every image; removed with the bottle.
+    let tag = images::ensure(
         docker,
         &ImageSource {
-            tag: tag.clone(),
+            repository: format!("bb-agent-{slug}"),
             context: Context::Files(vec![Entry::new(
                 "Dockerfile",
                 dockerfile(&base, lines),

@@ -88,6 +88,22 @@ pub fn archive(entries: &[Entry]) -> std::io::Result<Vec<u8>> {
 /// A directory tree under `prefix`, owned by uid:gid; symlinks are kept as
 /// links. The caller has already checked its size.
 pub fn archive_dir(dir: &Path, prefix: &str, uid: u64, gid: u64) -> std::io::Result<Vec<u8>> {
+    archive_dir_with(dir, prefix, uid, gid, true)
+}
+
+/// A Dockerfile's folder as a build context: times zeroed, so the tar (and
+/// the image's content tag) depends on what the files hold alone.
+pub fn archive_build_context(dir: &Path) -> std::io::Result<Vec<u8>> {
+    archive_dir_with(dir, "", 0, 0, false)
+}
+
+fn archive_dir_with(
+    dir: &Path,
+    prefix: &str,
+    uid: u64,
+    gid: u64,
+    keep_mtime: bool,
+) -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
     let prefix = prefix.trim_start_matches('/').trim_end_matches('/');
@@ -119,6 +135,9 @@ pub fn archive_dir(dir: &Path, prefix: &str, uid: u64, gid: u64) -> std::io::Res
             h.set_metadata(&meta);
             h.set_uid(uid);
             h.set_gid(gid);
+            if !keep_mtime {
+                h.set_mtime(0);
+            }
             if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&path)?;
                 b.append_link(&mut h, &name, target)?;
@@ -206,6 +225,36 @@ mod tests {
         assert!(
             names.contains(&"home/node/workspace/link".to_string()),
             "{names:?}"
+        );
+    }
+
+    #[test]
+    fn build_contexts_depend_on_content_not_times() {
+        let make = |secs: i64, text: &str| {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join("Dockerfile"), text).unwrap();
+            let f = std::fs::File::options()
+                .write(true)
+                .open(d.path().join("Dockerfile"))
+                .unwrap();
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64))
+                .unwrap();
+            d
+        };
+        let (a, b) = (make(1_000, "FROM x\n"), make(2_000, "FROM x\n"));
+        assert_eq!(
+            archive_build_context(a.path()).unwrap(),
+            archive_build_context(b.path()).unwrap()
+        );
+        let c = make(1_000, "FROM y\n");
+        assert_ne!(
+            archive_build_context(a.path()).unwrap(),
+            archive_build_context(c.path()).unwrap()
+        );
+        // A workspace copy keeps its times.
+        assert_ne!(
+            archive_dir(a.path(), "", 0, 0).unwrap(),
+            archive_dir(b.path(), "", 0, 0).unwrap()
         );
     }
 }

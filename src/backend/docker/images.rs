@@ -12,18 +12,28 @@ use futures_util::StreamExt;
 use super::context::{self, Entry};
 use super::names::CONTENT_HASH;
 use crate::backend::Progress;
+use crate::manifest::Template;
+use crate::plan::provider::runtime;
 use crate::plan::{BottlePlan, Dockerfile, SIDECAR_IMAGE};
 
 const AGENT_CLAUDE: &str = include_str!("../../../images/agent-claude.Dockerfile");
 const AGENT_CODEX: &str = include_str!("../../../images/agent-codex.Dockerfile");
 const SIDECARS: &str = include_str!("../../../images/sidecars.Dockerfile");
 
+/// The static Linux bb-sidecar bb carries (build.rs builds it for musl),
+/// so the image runs whatever the host's libc, and nothing need sit
+/// beside an installed `bb`.
+static EMBEDDED_SIDECAR: &[u8] = include_bytes!(env!("BB_SIDECAR_EMBEDDED"));
+
 /// What an image is built from.
 pub struct ImageSource {
-    pub tag: String,
+    /// The image's repository; its tag is the content hash, so two bb
+    /// homes or versions with different content never retag each other's.
+    pub repository: String,
     pub context: Context,
-    /// Build arguments; BASE_IMAGE comes from `BB_BASE_IMAGE` when set, so
-    /// the images build where no public base can be pulled.
+    /// Build arguments: BASE_IMAGE from `BB_BASE_IMAGE` (the sidecar image's
+    /// Debian base) or `BB_NODE_IMAGE` (the built-in agent images' Node
+    /// base), so the images build where no public base can be pulled.
     pub build_args: BTreeMap<String, String>,
 }
 
@@ -41,91 +51,158 @@ pub enum ImageError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("bb-sidecar is not beside bb ({path}); build the workspace with `cargo build` (it builds both), or set BB_SIDECAR_BIN")]
-    NoSidecarBinary { path: PathBuf },
+    #[error("cannot read the sidecar binary BB_SIDECAR_BIN names ({path}): {source}; unset it to use the one bb carries")]
+    SidecarBinary {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("building {tag} failed: {message}{output}", output = if .output.is_empty() { String::new() } else { format!("\n{}", .output) })]
     Build {
         tag: String,
         message: String,
         output: String,
     },
+    #[error("building {tag} failed: its base image {base} cannot be pulled ({message}); make it available to Docker (`docker pull {base}` where a registry reaches, or `docker load`), or name a local one with {variable}")]
+    BasePull {
+        tag: String,
+        base: String,
+        variable: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Docker(String),
 }
 
-fn build_args() -> BTreeMap<String, String> {
+/// Which variable replaces an image's public base.
+#[derive(Clone, Copy)]
+enum Base {
+    /// debian:bookworm-slim, under the sidecar image.
+    Debian,
+    /// node:22-slim, under the built-in agent images.
+    Node,
+}
+
+impl Base {
+    fn variable(self) -> &'static str {
+        match self {
+            Base::Debian => "BB_BASE_IMAGE",
+            Base::Node => "BB_NODE_IMAGE",
+        }
+    }
+}
+
+fn build_args(base: Base) -> BTreeMap<String, String> {
     let mut args = BTreeMap::new();
-    if let Ok(base) = std::env::var("BB_BASE_IMAGE") {
-        if !base.is_empty() {
-            args.insert("BASE_IMAGE".to_string(), base);
+    if let Ok(image) = std::env::var(base.variable()) {
+        if !image.is_empty() {
+            args.insert("BASE_IMAGE".to_string(), image);
         }
     }
     args
 }
 
+/// The tag this bb builds now for each image it builds for every bottle:
+/// the sidecar image and the built-in agent images.
+pub fn current_tags() -> Result<BTreeMap<String, String>, ImageError> {
+    let mut out = BTreeMap::new();
+    for template in [Template::Claude, Template::Codex] {
+        let rt = runtime(template);
+        let src = builtin_agent_source(rt.image, rt.dockerfile);
+        out.insert(src.repository.clone(), src.materialise()?.tag);
+    }
+    let src = sidecar_source()?;
+    out.insert(src.repository.clone(), src.materialise()?.tag);
+    Ok(out)
+}
+
+fn builtin_agent_source(repository: &str, dockerfile: &str) -> ImageSource {
+    let text = if dockerfile.contains("codex") {
+        AGENT_CODEX
+    } else {
+        AGENT_CLAUDE
+    };
+    ImageSource {
+        repository: repository.to_string(),
+        context: Context::Files(vec![Entry::new("Dockerfile", text, 0o644)]),
+        build_args: build_args(Base::Node),
+    }
+}
+
 /// The agent image a plan names.
 pub fn agent_source(plan: &BottlePlan) -> Result<ImageSource, ImageError> {
-    let context = match &plan.image.dockerfile {
+    let (context, build_args) = match &plan.image.dockerfile {
         Dockerfile::Builtin { name } => {
-            let text = if name.contains("codex") {
-                AGENT_CODEX
-            } else {
-                AGENT_CLAUDE
-            };
-            Context::Files(vec![Entry::new("Dockerfile", text, 0o644)])
+            return Ok(builtin_agent_source(&plan.image.repository, name))
         }
-        Dockerfile::Custom { path, .. } => Context::Dir {
-            dir: path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
-            dockerfile: path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "Dockerfile".into()),
-        },
+        // A user's Dockerfile names its own base.
+        Dockerfile::Custom { path, .. } => (
+            Context::Dir {
+                dir: path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from(".")),
+                dockerfile: path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "Dockerfile".into()),
+            },
+            BTreeMap::new(),
+        ),
     };
     Ok(ImageSource {
-        tag: plan.image.reference.clone(),
+        repository: plan.image.repository.clone(),
         context,
-        build_args: build_args(),
+        build_args,
     })
 }
 
-/// Where the bb-sidecar binary is: `BB_SIDECAR_BIN`, else beside bb.
-pub fn sidecar_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("BB_SIDECAR_BIN") {
-        return PathBuf::from(p);
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("bb-sidecar")))
-        .unwrap_or_else(|| PathBuf::from("bb-sidecar"))
-}
-
 pub fn sidecar_source() -> Result<ImageSource, ImageError> {
-    let path = sidecar_binary();
-    let binary =
-        std::fs::read(&path).map_err(|_| ImageError::NoSidecarBinary { path: path.clone() })?;
+    // For developers trying a sidecar build without rebuilding bb.
+    let binary = match std::env::var_os("BB_SIDECAR_BIN") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            std::fs::read(&path).map_err(|source| ImageError::SidecarBinary { path, source })?
+        }
+        None => EMBEDDED_SIDECAR.to_vec(),
+    };
     Ok(ImageSource {
-        tag: SIDECAR_IMAGE.to_string(),
+        repository: SIDECAR_IMAGE.to_string(),
         context: Context::Files(vec![
             Entry::new("Dockerfile", SIDECARS, 0o644),
             Entry::new("bb-sidecar", binary, 0o755),
         ]),
-        build_args: build_args(),
+        build_args: build_args(Base::Debian),
     })
 }
 
+/// The content an image is built from, and the tag that names it.
+pub struct Materialised {
+    tar: Vec<u8>,
+    hash: String,
+    dockerfile: String,
+    pub tag: String,
+}
+
+/// Whether the image for some content is there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// Built from exactly this content.
+    Built,
+    /// The repository holds images, none from this content (bb or its
+    /// files changed): the next launch rebuilds.
+    Stale,
+    Missing,
+}
+
 impl ImageSource {
-    /// The tar context and its content hash.
-    fn materialise(&self) -> Result<(Vec<u8>, String, String), ImageError> {
+    /// The tar context, its content hash and the tag naming it.
+    pub fn materialise(&self) -> Result<Materialised, ImageError> {
         let args: Vec<u8> = self
             .build_args
             .iter()
             .flat_map(|(k, v)| format!("{k}={v}\n").into_bytes())
             .collect();
-        match &self.context {
+        let (tar, hash, dockerfile) = match &self.context {
             Context::Files(entries) => {
                 let mut parts: Vec<(&str, &[u8])> = entries
                     .iter()
@@ -134,42 +211,104 @@ impl ImageSource {
                 parts.push(("build-args", &args));
                 let tar =
                     context::archive(entries).map_err(|e| ImageError::Docker(e.to_string()))?;
-                Ok((tar, context::content_hash(&parts), "Dockerfile".into()))
+                (tar, context::content_hash(&parts), "Dockerfile".into())
             }
             Context::Dir { dir, dockerfile } => {
                 let read = |source| ImageError::Read {
                     path: dir.clone(),
                     source,
                 };
-                let tar = context::archive_dir(dir, "", 0, 0).map_err(read)?;
+                let tar = context::archive_build_context(dir).map_err(read)?;
                 let hash = context::content_hash(&[("context", &tar), ("build-args", &args)]);
-                Ok((tar, hash, dockerfile.clone()))
+                (tar, hash, dockerfile.clone())
             }
-        }
+        };
+        Ok(Materialised {
+            tag: format!("{}:{}", self.repository, &hash[..16]),
+            tar,
+            hash,
+            dockerfile,
+        })
+    }
+
+    /// The public base this image starts from, when bb's own Dockerfile
+    /// names it: the BASE_IMAGE argument, else the Dockerfile's default.
+    fn base(&self) -> Option<(String, &'static str)> {
+        let Context::Files(entries) = &self.context else {
+            return None;
+        };
+        let text = entries.iter().find(|e| e.path == "Dockerfile")?;
+        let variable = if text.bytes.as_slice() == SIDECARS.as_bytes() {
+            Base::Debian.variable()
+        } else {
+            Base::Node.variable()
+        };
+        let default = std::str::from_utf8(&text.bytes)
+            .ok()?
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("ARG BASE_IMAGE="))?
+            .trim()
+            .to_string();
+        let base = self
+            .build_args
+            .get("BASE_IMAGE")
+            .cloned()
+            .unwrap_or(default);
+        Some((base, variable))
     }
 }
 
-/// Build `src` unless an image with the same content hash exists.
+/// Whether the image `tag` (from `src.materialise()`) is built, or another
+/// of its repository.
+pub async fn freshness(
+    docker: &Docker,
+    src: &ImageSource,
+    tag: &str,
+) -> Result<Freshness, ImageError> {
+    match docker.inspect_image(tag).await {
+        Ok(_) => return Ok(Freshness::Built),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
+        Err(e) => return Err(ImageError::Docker(e.to_string())),
+    }
+    let others = docker
+        .list_images(Some(bollard::query_parameters::ListImagesOptions {
+            filters: Some(HashMap::from([(
+                "reference".to_string(),
+                vec![src.repository.clone()],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| ImageError::Docker(e.to_string()))?;
+    Ok(if others.is_empty() {
+        Freshness::Missing
+    } else {
+        Freshness::Stale
+    })
+}
+
+/// Build `src` unless its content's image exists; the tag to run.
 pub async fn ensure(
     docker: &Docker,
     src: &ImageSource,
     progress: &Progress,
-) -> Result<(), ImageError> {
-    let (tar, hash, dockerfile) = src.materialise()?;
-    if let Ok(img) = docker.inspect_image(&src.tag).await {
-        let current = img
-            .config
-            .and_then(|c| c.labels)
-            .and_then(|l| l.get(CONTENT_HASH).cloned());
-        if current.as_deref() == Some(hash.as_str()) {
-            let _ = progress.send(format!("image {} is up to date", src.tag));
-            return Ok(());
-        }
+) -> Result<String, ImageError> {
+    let Materialised {
+        tar,
+        hash,
+        dockerfile,
+        tag,
+    } = src.materialise()?;
+    if docker.inspect_image(&tag).await.is_ok() {
+        let _ = progress.send(format!("image {tag} is up to date"));
+        return Ok(tag);
     }
-    let _ = progress.send(format!("building image {}", src.tag));
+    let _ = progress.send(format!("building image {tag}"));
     let options = BuildImageOptions {
         dockerfile,
-        t: Some(src.tag.clone()),
+        t: Some(tag.clone()),
         rm: true,
         forcerm: true,
         buildargs: Some(
@@ -188,11 +327,8 @@ pub async fn ensure(
         match item {
             Ok(info) => {
                 if let Some(detail) = info.error_detail {
-                    return Err(ImageError::Build {
-                        tag: src.tag.clone(),
-                        message: detail.message.unwrap_or_else(|| "unknown error".into()),
-                        output: recent.join("\n"),
-                    });
+                    let message = detail.message.unwrap_or_else(|| "unknown error".into());
+                    return Err(build_error(src, tag, message, &recent));
                 }
                 if let Some(text) = info.stream {
                     for line in text
@@ -212,17 +348,51 @@ pub async fn ensure(
                     }
                 }
             }
-            Err(e) => {
-                return Err(ImageError::Build {
-                    tag: src.tag.clone(),
-                    message: e.to_string(),
-                    output: recent.join("\n"),
-                })
-            }
+            Err(e) => return Err(build_error(src, tag, e.to_string(), &recent)),
         }
     }
-    let _ = progress.send(format!("built {}", src.tag));
-    Ok(())
+    let _ = progress.send(format!("built {tag}"));
+    Ok(tag)
+}
+
+/// A failed build; one that failed fetching its base says what to do.
+fn build_error(src: &ImageSource, tag: String, message: String, recent: &[String]) -> ImageError {
+    // The step that failed heads `recent` (it restarts at each step).
+    let on_from = recent
+        .first()
+        .is_some_and(|l| l.starts_with("Step ") && l.contains(" : FROM "));
+    let lower = message.to_ascii_lowercase();
+    let pulling = [
+        "pull access denied",
+        "registry",
+        "failed to resolve",
+        "manifest unknown",
+        "not found",
+        "dial tcp",
+        "no such host",
+    ]
+    .iter()
+    .any(|k| lower.contains(k));
+    match src.base() {
+        Some((base, variable)) if on_from || (recent.is_empty() && pulling) => {
+            ImageError::BasePull {
+                tag,
+                base,
+                variable,
+                message: message
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            }
+        }
+        _ => ImageError::Build {
+            tag,
+            message,
+            output: recent.join("\n"),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -189,6 +189,11 @@ pub enum Orphan {
     StateDir {
         slug: String,
     },
+    /// An image bb built from content this bb no longer builds (another
+    /// version's sidecar, an older agent Dockerfile) that no container uses.
+    Image {
+        tag: String,
+    },
 }
 
 impl std::fmt::Display for Orphan {
@@ -201,11 +206,20 @@ impl std::fmt::Display for Orphan {
                 write!(f, "network {name} (bottle {slug}, no containers)")
             }
             Orphan::StateDir { slug } => write!(f, "state dir {slug} (no containers)"),
+            Orphan::Image { tag } => write!(f, "image {tag} (not this bb's build, no containers)"),
         }
     }
 }
 
-pub async fn orphans(docker: &Docker, home: &Path) -> Result<Vec<Orphan>, bollard::errors::Error> {
+/// What no bottle owns. `current` maps each image repository bb builds
+/// for every bottle (the sidecar and built-in agent images) to the tag
+/// this bb would build now; other tags of those repositories that no
+/// container uses are orphans (a bb that wants one again rebuilds it).
+pub async fn orphans(
+    docker: &Docker,
+    home: &Path,
+    current: &BTreeMap<String, String>,
+) -> Result<Vec<Orphan>, bollard::errors::Error> {
     let all = containers(docker, &[(names::SLUG, "")]).await?;
     let with_agent: BTreeSet<&str> = all
         .iter()
@@ -231,6 +245,44 @@ pub async fn orphans(docker: &Docker, home: &Path) -> Result<Vec<Orphan>, bollar
             out.push(Orphan::StateDir { slug });
         }
     }
+    out.extend(stale_images(docker, current).await?);
+    Ok(out)
+}
+
+async fn stale_images(
+    docker: &Docker,
+    current: &BTreeMap<String, String>,
+) -> Result<Vec<Orphan>, bollard::errors::Error> {
+    let in_use: BTreeSet<String> = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await?
+        .into_iter()
+        .filter_map(|c| c.image_id)
+        .collect();
+    let mut out = Vec::new();
+    for (repository, keep) in current {
+        let images = docker
+            .list_images(Some(ListImagesOptions {
+                filters: Some(std::collections::HashMap::from([(
+                    "reference".to_string(),
+                    vec![repository.clone()],
+                )])),
+                ..Default::default()
+            }))
+            .await?;
+        for img in images.iter().filter(|i| !in_use.contains(&i.id)) {
+            // Only what bb built: its content label is on every build.
+            if !img.labels.contains_key(names::CONTENT_HASH) {
+                continue;
+            }
+            for tag in img.repo_tags.iter().filter(|t| *t != keep) {
+                out.push(Orphan::Image { tag: tag.clone() });
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -251,6 +303,12 @@ pub async fn remove_orphan(docker: &Docker, home: &Path, o: &Orphan) -> Result<(
             docker.remove_network(name).await.map_err(|e| e.to_string())
         }
         Orphan::StateDir { slug } => crate::state::settle(home, slug)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        // Not forced: an image a container took meanwhile stays.
+        Orphan::Image { tag } => docker
+            .remove_image(tag, None::<RemoveImageOptions>, None)
+            .await
             .map(|_| ())
             .map_err(|e| e.to_string()),
     }

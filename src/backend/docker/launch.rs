@@ -345,8 +345,10 @@ async fn make(
     .map_err(|e| LaunchError::State(e.to_string()))?;
 
     // Images.
-    super::images::ensure(docker, &super::images::sidecar_source()?, progress).await?;
-    super::images::ensure(docker, &super::images::agent_source(plan)?, progress).await?;
+    let sidecar_image =
+        super::images::ensure(docker, &super::images::sidecar_source()?, progress).await?;
+    let agent_image =
+        super::images::ensure(docker, &super::images::agent_source(plan)?, progress).await?;
 
     // Networks.
     for (name, internal) in [(&n.internal, true), (&n.egress, false)] {
@@ -394,6 +396,7 @@ async fn make(
         &super::sidecars::Bundle {
             plan,
             host,
+            image: &sidecar_image,
             ca: &ca,
             dir: &dir,
             egress_config: config,
@@ -420,7 +423,7 @@ async fn make(
                 ..Default::default()
             }),
             ContainerCreateBody {
-                image: Some(plan.image.reference.clone()),
+                image: Some(agent_image),
                 user: Some("node".into()),
                 cmd: Some(vec!["sleep".into(), "infinity".into()]),
                 entrypoint: Some(vec![]),

@@ -18,6 +18,8 @@ use crate::plan::BottlePlan;
 /// What the bundle is made from.
 pub(super) struct Bundle<'a> {
     pub plan: &'a BottlePlan,
+    /// The sidecar image's content tag.
+    pub image: &'a str,
     pub host: &'a HostValues,
     pub ca: &'a crate::ca::BottleCa,
     pub dir: &'a Path,
@@ -84,7 +86,7 @@ pub(super) async fn start(
                 ..Default::default()
             }),
             ContainerCreateBody {
-                image: Some(crate::plan::SIDECAR_IMAGE.to_string()),
+                image: Some(b.image.to_string()),
                 user: Some("0:0".into()),
                 cmd: Some(vec!["init".into(), "--daemons".into(), daemons.join(",")]),
                 env: Some(env),
