@@ -129,11 +129,19 @@ pub trait Backend: Send + Sync {
         )))
     }
 
-    /// Replace a running bottle's egress config (the operator's edit).
+    /// A running bottle's egress routes, in the manifest's shape.
+    async fn live_egress(&self, slug: &str) -> Result<crate::manifest::Egress, BackendError> {
+        Err(BackendError::Failed(format!(
+            "bottle {slug}: this backend cannot change egress while running"
+        )))
+    }
+
+    /// Replace a running bottle's egress routes (the operator's edit) and
+    /// reload; a credential the bottle was not started with is refused.
     async fn replace_egress(
         &self,
         slug: &str,
-        _config: serde_json::Value,
+        _egress: &crate::manifest::Egress,
     ) -> Result<(), BackendError> {
         Err(BackendError::Failed(format!(
             "bottle {slug}: this backend cannot change egress while running"

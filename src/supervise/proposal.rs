@@ -90,17 +90,48 @@ pub struct LiveRoute {
     pub tls_passthrough: bool,
 }
 
+impl LiveRoute {
+    fn new(
+        host: &str,
+        paths: &[String],
+        auth: Option<&crate::manifest::RouteAuth>,
+        tls_passthrough: bool,
+    ) -> LiveRoute {
+        LiveRoute {
+            host: host.to_string(),
+            path_allowlist: paths.to_vec(),
+            token_ref: auth.map(|a| a.token_ref.clone()),
+            tls_passthrough,
+        }
+    }
+}
+
+impl From<&crate::plan::PlannedRoute> for LiveRoute {
+    fn from(r: &crate::plan::PlannedRoute) -> LiveRoute {
+        LiveRoute::new(
+            &r.host,
+            &r.path_allowlist,
+            r.auth.as_ref(),
+            r.tls_passthrough,
+        )
+    }
+}
+
+/// A bottle's live egress route, as the diff shows it.
+impl From<&crate::manifest::Route> for LiveRoute {
+    fn from(r: &crate::manifest::Route) -> LiveRoute {
+        LiveRoute::new(
+            &r.host,
+            &r.path_allowlist,
+            r.auth.as_ref(),
+            r.tls_passthrough,
+        )
+    }
+}
+
 /// The routes a plan starts a bottle with, as the proposal diff shows them.
 pub fn live_routes(plan: &crate::plan::BottlePlan) -> Vec<LiveRoute> {
-    plan.routes
-        .iter()
-        .map(|r| LiveRoute {
-            host: r.host.clone(),
-            path_allowlist: r.path_allowlist.clone(),
-            token_ref: r.auth.as_ref().map(|a| a.token_ref.clone()),
-            tls_passthrough: r.tls_passthrough,
-        })
-        .collect()
+    plan.routes.iter().map(LiveRoute::from).collect()
 }
 
 /// Apply an approved egress request: a new host is appended; an existing

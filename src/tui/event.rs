@@ -4,10 +4,10 @@
 use crossterm::event::Event;
 
 use crate::backend::ActiveBottle;
-use crate::manifest::Manifest;
-use crate::plan::BackendKind;
+use crate::manifest::{Egress, Manifest};
+use crate::plan::{BackendKind, BottlePlan};
 use crate::session::{Session, SessionEvent};
-use crate::supervise::{EgressRequest, Proposal};
+use crate::supervise::{EgressRequest, Proposal, Request};
 
 pub enum AppEvent {
     Term(Event),
@@ -18,6 +18,9 @@ pub enum AppEvent {
     Discovered(Vec<ActiveBottle>),
     /// Manifests read for the agent picker.
     Manifest(Box<Manifest>),
+    /// An agent's plan, resolved and its workspace measured, for review;
+    /// or why there is none.
+    Preflight(Result<Box<PreflightReady>, String>),
     /// Backends that can run bottles now.
     Usable(Vec<BackendKind>),
     /// Every pending proposal, from the queue watcher.
@@ -28,9 +31,38 @@ pub enum AppEvent {
         applied: Option<EgressRequest>,
         outcome: Result<String, String>,
     },
+    /// What the operator did in $EDITOR.
+    Edited(Edited),
     Tick,
     /// SIGTERM or SIGHUP: leave, restoring the terminal.
     Signal(&'static str),
+}
+
+pub enum Edited {
+    /// A proposal's request as edited: the new request, None when the
+    /// operator cancelled, or why it cannot be used.
+    Proposal {
+        proposal: Proposal,
+        result: Result<Option<Request>, String>,
+    },
+    /// A bottle's live egress as edited: None when unchanged.
+    Egress {
+        slug: String,
+        result: Result<Option<EgressEdit>, String>,
+    },
+}
+
+pub struct EgressEdit {
+    pub egress: Egress,
+    /// Both as manifest text, for the decision log.
+    pub before: String,
+    pub after: String,
+}
+
+pub struct PreflightReady {
+    pub plan: BottlePlan,
+    /// The plan as preflight text.
+    pub lines: Vec<String>,
 }
 
 pub enum BottleMsg {
@@ -40,6 +72,8 @@ pub enum BottleMsg {
     /// A resume was asked for but there was nothing to continue.
     Failed(String),
     Stopped,
+    /// An approved capability change is recorded; the image is being rebuilt.
+    Rebuilding,
     /// A capability change was built and the agent container recreated.
     Rebuilt(Result<(), String>),
     StopFailed(String),

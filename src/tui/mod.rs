@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod config;
+pub mod effect;
 pub mod event;
 pub mod input;
 pub mod keymap;

@@ -23,10 +23,11 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use super::app::{App, Paths, Suspend};
 use super::config::Config;
-use super::event::AppEvent;
+use super::effect::{self, Effect};
+use super::event::{AppEvent, Edited, EgressEdit};
 use super::view;
 use crate::backend::SharedBackend;
-use crate::supervise::{self, Decision};
+use crate::supervise;
 
 /// The shortest time between two frames drawn for program output; keys
 /// draw at once.
@@ -220,22 +221,12 @@ async fn event_loop(
     let mut last_draw = Instant::now() - FRAME;
     while let Some(ev) = rx.recv().await {
         let mut input = is_input(&ev);
-        app.update(ev);
+        let mut effects = app.update(ev);
         while let Ok(ev) = rx.try_recv() {
             input |= is_input(&ev);
-            app.update(ev);
+            effects.extend(app.update(ev));
         }
-        if !app.outer.is_empty() {
-            let mut out = io::stdout();
-            for bytes in app.outer.drain(..) {
-                let _ = out.write_all(&bytes);
-            }
-            let _ = out.flush();
-        }
-        if let Some(job) = app.suspend.take() {
-            run_suspended(term, &mut app, job)?;
-            input = true;
-        }
+        input |= perform(term, &mut app, effects, &tx).await?;
         if app.quit {
             break;
         }
@@ -254,37 +245,60 @@ async fn event_loop(
         .count())
 }
 
-/// Hand the terminal to $EDITOR, then take it back.
-fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result<()> {
-    match job {
-        Suspend::EditEgress(slug) => edit_egress(term, app, &slug)?,
+/// The one runner of what `update` asks for: background work is spawned
+/// (its results come back as events); what needs the terminal is done
+/// here, between frames. Whether the terminal was handed over.
+async fn perform(
+    term: &mut Term,
+    app: &mut App,
+    effects: Vec<Effect>,
+    tx: &UnboundedSender<AppEvent>,
+) -> anyhow::Result<bool> {
+    let mut queue: std::collections::VecDeque<Effect> = effects.into();
+    let mut suspended = false;
+    let mut out = io::stdout();
+    while let Some(effect) = queue.pop_front() {
+        match effect::spawn(effect, tx) {
+            None => {}
+            Some(Effect::Outer(bytes)) => {
+                let _ = out.write_all(&bytes);
+                let _ = out.flush();
+            }
+            Some(Effect::Suspend(job)) => {
+                // What the operator did in the editor is an event like any
+                // other; what it asks for joins the queue.
+                let edited = run_suspended(term, app, job).await?;
+                queue.extend(app.update(AppEvent::Edited(edited)));
+                suspended = true;
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(suspended)
+}
+
+/// Hand the terminal to $EDITOR, then take it back; what was edited.
+async fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result<Edited> {
+    Ok(match job {
+        Suspend::EditEgress(slug) => {
+            let result = edit_egress(term, app, &slug).await?;
+            Edited::Egress { slug, result }
+        }
         Suspend::EditProposal(p) => {
             let dir = app.paths.state_dir().join(&p.slug);
             let _ = std::fs::create_dir_all(&dir);
             let path = dir.join(format!("proposal-{}.edit.yaml", p.id));
-            let text = match edit_text(term, app, &path, &supervise::edit::render(&p.request))? {
-                Ok(t) => t,
-                Err(e) => {
-                    app.error(format!("{e}; the proposal stays pending"));
-                    return Ok(());
-                }
-            };
-            match supervise::edit::parse(&p.request, &text) {
-                Ok(None) => app.info("modification cancelled; the proposal stays pending"),
-                Ok(Some(request)) => app.decide(
-                    &p,
-                    Decision::Approved {
-                        request,
-                        note: Some("modified by the operator".into()),
-                    },
-                ),
-                Err(e) => app.error(format!(
-                    "the edited change is invalid ({e}); the proposal stays pending"
-                )),
+            let result = edit_text(term, app, &path, &supervise::edit::render(&p.request))?
+                .and_then(|text| {
+                    supervise::edit::parse(&p.request, &text)
+                        .map_err(|e| format!("the edited change is invalid ({e})"))
+                });
+            Edited::Proposal {
+                proposal: p,
+                result,
             }
         }
-    }
-    Ok(())
+    })
 }
 
 /// Let the operator edit `initial` in $EDITOR (via a file at `path`,
@@ -332,48 +346,41 @@ fn run_editor(term: &mut Term, path: &std::path::Path) -> anyhow::Result<Result<
 }
 
 /// `e`: the bottle's live routes in $EDITOR, validated by the manifest's
-/// rules, then applied with a reload.
-fn edit_egress(term: &mut Term, app: &mut App, slug: &str) -> anyhow::Result<()> {
-    use crate::backend::docker::live;
-    let home = app.paths.home.clone();
-    let config = match live::read_config(&home, slug) {
-        Ok(c) => c,
-        Err(e) => {
-            app.error(e);
-            return Ok(());
-        }
+/// rules; the edit (None: unchanged), or why there is none.
+async fn edit_egress(
+    term: &mut Term,
+    app: &mut App,
+    slug: &str,
+) -> anyhow::Result<Result<Option<EgressEdit>, String>> {
+    let live = match app.backend_of(slug) {
+        Some(backend) => backend.live_egress(slug).await.map_err(|e| e.to_string()),
+        None => Err(format!("no backend runs {slug}")),
     };
-    let before = crate::manifest::render_egress_block(&live::config_to_egress(&config));
-    let path = crate::state::dir(&home, slug).join("egress-edit.yaml");
+    let live = match live {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e)),
+    };
+    let before = crate::manifest::render_egress_block(&live);
+    let path = crate::state::dir(&app.paths.home, slug).join("egress-edit.yaml");
     let header = format!(
         "# The live egress of {slug}, in the manifest's shape. Save and quit to apply\n# (validated first, then egress reloads; open connections stay up).\n"
     );
     let text = match edit_text(term, app, &path, &format!("{header}{before}"))? {
         Ok(t) => t,
-        Err(e) => {
-            app.error(format!("{e}; nothing changed"));
-            return Ok(());
-        }
+        Err(e) => return Ok(Err(format!("{e}; nothing changed"))),
     };
-    let edited = match crate::manifest::parse_egress_block(&text) {
+    let egress = match crate::manifest::parse_egress_block(&text) {
         Ok(e) => e,
         Err(e) => {
-            app.error(format!(
+            return Ok(Err(format!(
                 "the edited egress is invalid ({e}); nothing changed"
-            ));
-            return Ok(());
+            )))
         }
     };
-    let after = crate::manifest::render_egress_block(&edited);
-    if after == before {
-        app.info("egress unchanged");
-        return Ok(());
-    }
-    let mut new_config = config;
-    if let Err(e) = live::egress_into_config(&mut new_config, &edited) {
-        app.error(format!("{e}; nothing changed"));
-        return Ok(());
-    }
-    app.apply_egress_edit(slug, new_config, before, after);
-    Ok(())
+    let after = crate::manifest::render_egress_block(&egress);
+    Ok(Ok((after != before).then_some(EgressEdit {
+        egress,
+        before,
+        after,
+    })))
 }

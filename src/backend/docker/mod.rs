@@ -214,12 +214,19 @@ impl Backend for DockerBackend {
             .map_err(BackendError::Failed)
     }
 
+    async fn live_egress(&self, slug: &str) -> Result<crate::manifest::Egress, BackendError> {
+        let config = live::read_config(&self.home, slug).map_err(BackendError::Failed)?;
+        Ok(live::config_to_egress(&config))
+    }
+
     async fn replace_egress(
         &self,
         slug: &str,
-        config: serde_json::Value,
+        egress: &crate::manifest::Egress,
     ) -> Result<(), BackendError> {
         let docker = self.docker().await?;
+        let mut config = live::read_config(&self.home, slug).map_err(BackendError::Failed)?;
+        live::egress_into_config(&mut config, egress).map_err(BackendError::Failed)?;
         live::apply_config(docker, &self.home, slug, &config)
             .await
             .map_err(BackendError::Failed)

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 
 use super::*;
 use crate::session::{RecordingIo, SharedTerm, Term};
-use crate::supervise::{EgressRequest, Request};
+use crate::supervise::{Decision, EgressRequest, Request};
 
 fn app() -> (App, tokio::sync::mpsc::UnboundedReceiver<AppEvent>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -42,8 +42,8 @@ fn add(a: &mut App, agent: &str, id: u64, phase: Phase) -> RecordingIo {
     io
 }
 
-fn key(a: &mut App, code: KeyCode, m: KeyModifiers) {
-    a.update(AppEvent::Term(Event::Key(KeyEvent::new(code, m))));
+fn key(a: &mut App, code: KeyCode, m: KeyModifiers) -> Vec<Effect> {
+    a.update(AppEvent::Term(Event::Key(KeyEvent::new(code, m))))
 }
 
 fn written(io: &RecordingIo) -> Vec<u8> {
@@ -87,7 +87,7 @@ fn switching_and_unread_marks() {
     let (mut a, _rx) = app();
     add(&mut a, "alpha", 1, Phase::Running);
     add(&mut a, "beta", 2, Phase::Running);
-    a.update(AppEvent::Session(SessionEvent::Output(2)));
+    let _ = a.update(AppEvent::Session(SessionEvent::Output(2)));
     assert!(a.entries[1].unread);
     assert!(!a.entries[0].unread, "the focused pane is being looked at");
     key(&mut a, KeyCode::Char('2'), KeyModifiers::ALT);
@@ -106,15 +106,15 @@ fn switching_and_unread_marks() {
 fn resizes_are_debounced_and_same_sizes_skipped() {
     let (mut a, _rx) = app();
     let io = add(&mut a, "alpha", 1, Phase::Running);
-    a.update(AppEvent::Term(Event::Resize(100, 30)));
-    a.update(AppEvent::Term(Event::Resize(120, 40)));
+    let _ = a.update(AppEvent::Term(Event::Resize(100, 30)));
+    let _ = a.update(AppEvent::Term(Event::Resize(120, 40)));
     assert!(
         io.sizes.lock().unwrap().is_empty(),
         "nothing before the debounce"
     );
     a.on_tick(Instant::now() + RESIZE_DEBOUNCE * 2);
     assert_eq!(*io.sizes.lock().unwrap(), vec![(37, 90)]);
-    a.update(AppEvent::Term(Event::Resize(120, 40)));
+    let _ = a.update(AppEvent::Term(Event::Resize(120, 40)));
     a.on_tick(Instant::now() + RESIZE_DEBOUNCE * 2);
     assert_eq!(io.sizes.lock().unwrap().len(), 1, "same size: no resize");
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
@@ -131,7 +131,7 @@ fn resizes_are_debounced_and_same_sizes_skipped() {
 fn pastes_are_bracketed_when_the_program_asks() {
     let (mut a, _rx) = app();
     let io = add(&mut a, "alpha", 1, Phase::Running);
-    a.update(AppEvent::Term(Event::Paste("a\nb".into())));
+    let _ = a.update(AppEvent::Term(Event::Paste("a\nb".into())));
     assert_eq!(written(&io), b"a\rb");
     a.entries[0]
         .session
@@ -139,7 +139,7 @@ fn pastes_are_bracketed_when_the_program_asks() {
         .unwrap()
         .term
         .feed(b"\x1b[?2004h");
-    a.update(AppEvent::Term(Event::Paste("a\nb".into())));
+    let _ = a.update(AppEvent::Term(Event::Paste("a\nb".into())));
     assert_eq!(written(&io), b"\x1b[200~a\rb\x1b[201~");
 }
 
@@ -159,14 +159,14 @@ fn the_wheel_scrolls_history_or_goes_to_programs_that_want_the_mouse() {
             modifiers: KeyModifiers::NONE,
         }))
     };
-    a.update(wheel(MouseEventKind::ScrollUp));
+    let _ = a.update(wheel(MouseEventKind::ScrollUp));
     assert_eq!(term.lock().scroll_offset(), 3);
     assert!(written(&io).is_empty());
     term.feed(b"\x1b[?1000h\x1b[?1006h");
-    a.update(wheel(MouseEventKind::ScrollUp));
+    let _ = a.update(wheel(MouseEventKind::ScrollUp));
     assert_eq!(written(&io), b"\x1b[<64;17;10M", "relative to the pane");
     term.feed(b"\x1b[?1000l\x1b[?1049h");
-    a.update(wheel(MouseEventKind::ScrollDown));
+    let _ = a.update(wheel(MouseEventKind::ScrollDown));
     assert_eq!(
         written(&io),
         b"\x1b[B\x1b[B\x1b[B",
@@ -186,7 +186,7 @@ fn exited_panes_offer_stop_and_typing_resumes_the_live_view() {
     key(&mut a, KeyCode::Char('z'), KeyModifiers::NONE);
     assert_eq!(term.lock().scroll_offset(), 0);
     assert_eq!(written(&io), b"z");
-    a.update(AppEvent::Session(SessionEvent::Exited(1, Some(2))));
+    let _ = a.update(AppEvent::Session(SessionEvent::Exited(1, Some(2))));
     assert_eq!(a.entries[0].phase, Phase::Exited(Some(2)));
     key(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
     assert!(matches!(a.modal, Some(Modal::ConfirmStop { .. })));
@@ -196,10 +196,8 @@ fn exited_panes_offer_stop_and_typing_resumes_the_live_view() {
 }
 
 #[test]
-fn approving_and_rejecting_proposals_records_decisions() {
+fn approving_and_rejecting_proposals_asks_for_decisions_to_be_recorded() {
     let (mut a, _rx) = app();
-    let dir = tempfile::tempdir().unwrap();
-    a.paths.home = dir.path().to_path_buf();
     add(&mut a, "alpha", 1, Phase::Running);
     let p = |id: &str| Proposal {
         id: id.into(),
@@ -212,30 +210,96 @@ fn approving_and_rejecting_proposals_records_decisions() {
             path_allowlist: vec![],
         }),
     };
-    std::fs::create_dir_all(dir.path().join("state/alpha-x/proposals")).unwrap();
-    a.update(AppEvent::Proposals(vec![p("1"), p("2")]));
+    let _ = a.update(AppEvent::Proposals(vec![p("1"), p("2")]));
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
     assert!(matches!(a.modal, Some(Modal::Proposal(_))));
-    key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
+    let effects = key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
+    // The local backend cannot change egress live: record, nothing else.
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Decide {
+                proposal,
+                decision: Decision::Approved { .. },
+                apply: Apply::Nothing { applied: Some(req) },
+                ..
+            }] if proposal.id == "1" && req.host == "pypi.org"
+        ),
+        "one decision to record"
+    );
     assert_eq!(a.proposals.len(), 1);
+    // Recorded: the bottle's known routes take the approved host.
+    let _ = a.update(AppEvent::Decided {
+        slug: "alpha-x".into(),
+        applied: Some(EgressRequest {
+            host: "pypi.org".into(),
+            path_allowlist: vec![],
+        }),
+        outcome: Ok("approved: alpha egress pypi.org".into()),
+    });
     assert_eq!(a.entries[0].routes[0].host, "pypi.org");
-    let approved =
-        std::fs::read_to_string(dir.path().join("state/alpha-x/proposals/1.decision.json"))
-            .unwrap();
-    assert!(approved.contains("approved"));
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
     key(&mut a, KeyCode::Char('r'), KeyModifiers::NONE);
     for c in "no".chars() {
         key(&mut a, KeyCode::Char(c), KeyModifiers::NONE);
     }
-    key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+    let effects = key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
     assert!(a.proposals.is_empty());
-    let rejected =
-        std::fs::read_to_string(dir.path().join("state/alpha-x/proposals/2.decision.json"))
-            .unwrap();
-    assert!(rejected.contains("\"reason\": \"no\""), "{rejected}");
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Decide {
+            decision: Decision::Rejected { reason },
+            ..
+        }] if reason == "no"
+    ));
+}
+
+#[test]
+fn the_preflight_is_prepared_off_the_ui_thread() {
+    let (mut a, _rx) = app();
+    a.usable = vec![BackendKind::Docker];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bottles")).unwrap();
+    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+    std::fs::write(dir.path().join("bottles/q.md"), "---\n---\n").unwrap();
+    std::fs::write(dir.path().join("agents/q.md"), "---\nbottle: q\n---\n").unwrap();
+    let m = crate::manifest::load(&crate::manifest::Layout {
+        home: dir.path().into(),
+        repo: None,
+    });
+    let effects = key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    assert!(effects.is_empty());
+    let effects = key(&mut a, KeyCode::Char('n'), KeyModifiers::NONE);
+    assert!(matches!(effects.as_slice(), [Effect::LoadManifest(_)]));
+    let _ = a.update(AppEvent::Manifest(Box::new(m.clone())));
+    assert!(matches!(a.modal, Some(Modal::Picker(_))));
+    // Choosing the agent asks for the preflight; the workspace is not
+    // measured here, and no modal waits on it.
+    let effects = key(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Preflight(job)] if job.agent == "q"),
+        "the preflight is an effect"
+    );
+    assert!(a.modal.is_none());
+    let (agent, bottle) = m.agent("q").unwrap();
+    let plan = crate::plan::resolve(
+        agent,
+        bottle,
+        &crate::plan::FixedHost::default(),
+        BackendKind::Docker,
+        "x",
+    );
+    let _ = a.update(AppEvent::Preflight(Ok(Box::new(
+        crate::tui::event::PreflightReady {
+            plan,
+            lines: vec!["agent : q".into()],
+        },
+    ))));
+    assert!(matches!(a.modal, Some(Modal::Preflight(_))));
+    let _ = a.update(AppEvent::Preflight(Err("too big".into())));
+    assert_eq!(a.status.as_ref().unwrap().text, "too big");
 }
 
 #[test]
@@ -253,7 +317,7 @@ fn a_credentialed_route_is_not_approved_before_a_token_is_picked() {
             token_ref: None,
         },
     };
-    a.update(AppEvent::Proposals(vec![p.clone()]));
+    let _ = a.update(AppEvent::Proposals(vec![p.clone()]));
     a.decide(
         &p,
         Decision::Approved {

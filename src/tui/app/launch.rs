@@ -1,0 +1,314 @@
+//! The new-agent flow (picker, backend, preflight, launch) and each
+//! bottle's lifecycle: attaching, stopping, and what the backends report.
+
+use super::{App, Effect, Entry, Phase};
+use crate::backend::{ActiveBottle, Attach, BottleState};
+use crate::manifest::Manifest;
+use crate::plan::{BackendKind, BottlePlan};
+use crate::tui::effect::PreflightJob;
+use crate::tui::event::{BottleMsg, PreflightReady};
+use crate::tui::modal::{BackendChoice, Modal, PickItem, Picker, PreflightModal};
+
+impl App {
+    // ---- the new-agent flow: picker -> backend -> preflight -> launch ----
+
+    pub(super) fn load_manifest_for_picker(&mut self) {
+        let layout = crate::home::layout(&self.paths.home, &self.paths.cwd);
+        self.effects.push(Effect::LoadManifest(layout));
+    }
+
+    pub(super) fn open_picker(&mut self, m: &Manifest) {
+        if !m.home_exists {
+            self.error(format!(
+                "no manifest directory at {}: run `bb init` to write starter bottles and agents",
+                self.paths.home.display()
+            ));
+            return;
+        }
+        if let Some(first) = m.errors.first() {
+            let more = if m.errors.len() > 1 {
+                format!(" (+{} more; `bb agents` lists them)", m.errors.len() - 1)
+            } else {
+                String::new()
+            };
+            self.error(format!("{first}{more}"));
+        }
+        let items: Vec<PickItem> = m
+            .agents
+            .values()
+            .map(|a| PickItem {
+                name: a.name.clone(),
+                detail: format!(
+                    "{} · {} · {}",
+                    a.bottle,
+                    m.bottles
+                        .get(&a.bottle)
+                        .map(|b| b.provider.template.name())
+                        .unwrap_or("?"),
+                    a.source.as_str()
+                ),
+                running: self.entries.iter().filter(|e| e.agent == a.name).count(),
+            })
+            .collect();
+        if items.is_empty() {
+            self.error(format!("no agents in {}/agents", self.paths.home.display()));
+            return;
+        }
+        self.picker_manifest = Some(m.clone());
+        self.modal = Some(Modal::Picker(Picker::new(items)));
+        self.dirty = true;
+    }
+
+    pub(super) fn choose_agent(&mut self, agent: String) {
+        match self.usable.len() {
+            0 => {
+                let reason = if self.backends.is_empty() {
+                    "no backend is configured".to_string()
+                } else {
+                    "no backend can run bottles now (`bb doctor` says why)".to_string()
+                };
+                self.modal = None;
+                self.error(reason);
+            }
+            1 => self.preflight(&agent, self.usable[0]),
+            _ => {
+                self.modal = Some(Modal::Backend(BackendChoice {
+                    agent,
+                    options: self.usable.clone(),
+                    selected: 0,
+                }))
+            }
+        }
+    }
+
+    /// Ask for the agent's plan, resolved and its workspace measured off
+    /// the UI thread (a large workspace takes a while).
+    pub(super) fn preflight(&mut self, agent: &str, backend: BackendKind) {
+        let Some(manifest) = self.picker_manifest.clone() else {
+            self.modal = None;
+            return;
+        };
+        self.modal = None;
+        self.info(format!("preparing the preflight of {agent}…"));
+        self.effects.push(Effect::Preflight(Box::new(PreflightJob {
+            manifest,
+            agent: agent.to_string(),
+            backend,
+            cwd: self.paths.cwd.clone(),
+            user_home: self.paths.user_home.clone(),
+            upstream_ca: self.config.upstream_ca.clone(),
+            workspace_limit_mb: self.config.workspace_limit_mb,
+        })));
+    }
+
+    /// The preflight is ready: show it, unless the operator moved on to
+    /// another dialog meanwhile.
+    pub(super) fn open_preflight(&mut self, ready: Result<Box<PreflightReady>, String>) {
+        match ready {
+            Err(e) => self.error(e),
+            Ok(_) if self.modal.is_some() => {}
+            Ok(ready) => {
+                let PreflightReady { plan, lines } = *ready;
+                self.status = None;
+                self.modal = Some(Modal::Preflight(Box::new(PreflightModal {
+                    lines,
+                    plan,
+                    scroll: 0,
+                })));
+            }
+        }
+    }
+
+    pub(super) fn launch(&mut self, plan: BottlePlan) {
+        let Some(backend) = self.backend(plan.backend) else {
+            self.error(format!(
+                "the {} backend is not available",
+                plan.backend.name()
+            ));
+            return;
+        };
+        self.entries.push(Entry {
+            slug: plan.slug.clone(),
+            agent: plan.agent.clone(),
+            bottle: plan.bottle.clone(),
+            backend: plan.backend,
+            phase: Phase::Launching,
+            session: None,
+            active: None,
+            unread: false,
+            log: vec![format!(
+                "launching {} in bottle {} ({})",
+                plan.agent,
+                plan.bottle,
+                plan.backend.name()
+            )],
+            routes: crate::supervise::proposal::live_routes(&plan),
+        });
+        self.set_focus(self.entries.len() - 1);
+        let spec = self.spec();
+        self.effects.push(Effect::Launch {
+            backend,
+            plan: Box::new(plan),
+            spec,
+        });
+    }
+
+    /// Start a new session in the focused bottle, continuing its last
+    /// conversation when there is one.
+    pub(super) fn reattach(&mut self) {
+        self.attach_focused(Attach::Resume);
+    }
+
+    pub(super) fn attach_focused(&mut self, how: Attach) {
+        self.attach_at(self.focus, how);
+    }
+
+    /// Start a session in entry `idx`'s bottle.
+    pub(super) fn attach_at(&mut self, idx: usize, how: Attach) {
+        let spec = self.spec();
+        let Some(active) = self.entries.get(idx).and_then(|e| e.active.clone()) else {
+            return;
+        };
+        let Some(backend) = self.backend(active.backend) else {
+            self.error(format!(
+                "the {} backend is not available",
+                active.backend.name()
+            ));
+            return;
+        };
+        let e = &mut self.entries[idx];
+        e.phase = Phase::Launching;
+        e.log = vec![match how {
+            Attach::Resume => format!(
+                "attaching to {} (continuing the last conversation if there is one)",
+                e.slug
+            ),
+            Attach::Fresh => format!("starting the agent in {}", e.slug),
+        }];
+        self.effects.push(Effect::Attach {
+            backend,
+            bottle: active,
+            how,
+            spec,
+        });
+    }
+
+    pub(super) fn stop(&mut self, slug: &str) {
+        let Some(e) = self.entries.iter_mut().find(|e| e.slug == slug) else {
+            return;
+        };
+        e.phase = Phase::Stopping;
+        if let Some(s) = &e.session {
+            s.kill();
+        }
+        let kind = e.backend;
+        let Some(backend) = self.backend(kind) else {
+            return;
+        };
+        self.effects.push(Effect::Stop {
+            backend,
+            slug: slug.to_string(),
+        });
+    }
+
+    pub(super) fn on_bottle(&mut self, slug: &str, msg: BottleMsg) {
+        self.dirty = true;
+        let Some(idx) = self.entries.iter().position(|e| e.slug == slug) else {
+            return;
+        };
+        match msg {
+            BottleMsg::Progress(line) => self.entries[idx].log.push(line),
+            BottleMsg::Launched(active) => {
+                let e = &mut self.entries[idx];
+                e.log.push("bottle is up; starting the agent".into());
+                e.active = Some(active);
+            }
+            BottleMsg::Attached(session) => {
+                let (rows, cols) = self.pane_size();
+                session.resize(rows, cols);
+                let e = &mut self.entries[idx];
+                e.session = Some(*session);
+                e.phase = Phase::Running;
+                e.log.clear();
+                let agent = e.agent.clone();
+                self.info(format!("{agent} is running ({slug})"));
+            }
+            BottleMsg::Failed(why) => {
+                let e = &mut self.entries[idx];
+                e.log.push(format!("failed: {why}"));
+                e.phase = Phase::Failed(why.clone());
+                let agent = e.agent.clone();
+                self.error(format!("{agent}: {why}"));
+            }
+            BottleMsg::Stopped => {
+                let focused = self.focus == idx;
+                self.entries.remove(idx);
+                if self.focus >= self.entries.len() {
+                    self.focus = self.entries.len().saturating_sub(1);
+                } else if self.focus > idx {
+                    self.focus -= 1;
+                }
+                if focused {
+                    if let Some(e) = self.entries.get_mut(self.focus) {
+                        e.unread = false;
+                    }
+                }
+                self.info(format!("stopped {slug}"));
+            }
+            BottleMsg::StopFailed(why) => {
+                self.entries[idx].phase = Phase::Unreachable;
+                self.error(format!("could not stop {slug}: {why}"));
+            }
+            BottleMsg::Rebuilding => {
+                let e = &mut self.entries[idx];
+                e.phase = Phase::Launching;
+                e.log = vec![format!(
+                    "rebuilding {}'s image with the approved change",
+                    e.agent
+                )];
+            }
+            BottleMsg::Rebuilt(Ok(())) => {
+                self.info(format!("{slug} rebuilt; continuing the conversation"));
+                self.attach_at(idx, Attach::Resume);
+            }
+            BottleMsg::Rebuilt(Err(why)) => {
+                self.entries[idx].phase = Phase::Failed(why.clone());
+                self.error(format!("rebuilding {slug} failed: {why}"));
+            }
+        }
+    }
+
+    pub(super) fn on_discovered(&mut self, bottles: Vec<ActiveBottle>) {
+        for b in bottles {
+            if self.entries.iter().any(|e| e.slug == b.slug) {
+                continue;
+            }
+            let phase = match b.state {
+                BottleState::Running | BottleState::Starting => Phase::Detached,
+                BottleState::AgentDown => Phase::Exited(None),
+                BottleState::Unreachable => Phase::Unreachable,
+            };
+            self.entries.push(Entry {
+                slug: b.slug.clone(),
+                agent: b.agent.clone(),
+                bottle: b.bottle.clone(),
+                backend: b.backend,
+                phase,
+                session: None,
+                unread: false,
+                log: Vec::new(),
+                routes: Vec::new(),
+                active: Some(b),
+            });
+        }
+        if let Some(slug) = self.attach_on_discovery.take() {
+            if let Some(i) = self.entries.iter().position(|e| e.slug == slug) {
+                self.set_focus(i);
+                if self.entries[i].phase == Phase::Detached {
+                    self.attach_focused(Attach::Fresh);
+                }
+            }
+        }
+        self.dirty = true;
+    }
+}

@@ -1,0 +1,374 @@
+//! The workspace's state and the one place it changes: [`App::update`],
+//! which returns the [`Effect`]s it wants (launching, stopping, attaching,
+//! reading manifests, recording decisions); the run loop performs them and
+//! their results come back as events. `update` never waits on I/O.
+//!
+//! Split by concern: keys and actions (`keys`), modals (`modals`), the
+//! new-agent flow and bottles' lifecycle (`launch`), proposals
+//! (`proposals`), scrolling, copying and the mouse (`scroll`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, KeyEventKind};
+use ratatui::layout::Rect;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::config::Config;
+pub use super::effect::Suspend;
+use super::effect::{Apply, Effect};
+use super::event::AppEvent;
+use super::modal::Modal;
+use super::view::layout::{layout, Layout};
+use crate::backend::{ActiveBottle, SessionSpec, SharedBackend};
+use crate::manifest::Manifest;
+use crate::plan::BackendKind;
+use crate::session::{Notify, Session, SessionEvent, SessionId};
+use crate::supervise::proposal::LiveRoute;
+use crate::supervise::Proposal;
+
+mod keys;
+mod launch;
+mod modals;
+mod proposals;
+mod scroll;
+
+/// How long a run of resizes must settle before sessions are told.
+pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(80);
+/// How long an informational status message stays.
+const STATUS_TTL: Duration = Duration::from_secs(6);
+
+/// Where things are, for the workspace.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    pub home: PathBuf,
+    pub user_home: PathBuf,
+    pub cwd: PathBuf,
+}
+
+impl Paths {
+    pub fn state_dir(&self) -> PathBuf {
+        crate::home::state_dir(&self.home)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Being made; progress lines are in `Entry::log`.
+    Launching,
+    Running,
+    /// The session ended with this code (None: unknown).
+    Exited(Option<i32>),
+    /// A bottle found running, with no session attached yet.
+    Detached,
+    Failed(String),
+    Stopping,
+    Unreachable,
+}
+
+impl Phase {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Phase::Launching => "starting",
+            Phase::Running => "running",
+            Phase::Exited(_) => "exited",
+            Phase::Detached => "detached",
+            Phase::Failed(_) => "failed",
+            Phase::Stopping => "stopping",
+            Phase::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// One agent's bottle in the list.
+pub struct Entry {
+    pub slug: String,
+    pub agent: String,
+    pub bottle: String,
+    pub backend: BackendKind,
+    pub phase: Phase,
+    pub session: Option<Session>,
+    pub active: Option<ActiveBottle>,
+    /// Output arrived since the user last looked at this pane.
+    pub unread: bool,
+    /// Launch progress, or what went wrong.
+    pub log: Vec<String>,
+    /// The bottle's egress routes as last known, for proposal diffs.
+    pub routes: Vec<LiveRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+    pub at: Instant,
+}
+
+/// Keyboard scrolling and copying in the focused pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScrollMode {
+    /// The highlighted row, in view coordinates.
+    pub cursor: u16,
+    /// Where a selection started, as an absolute line number.
+    pub anchor: Option<usize>,
+}
+
+pub struct App {
+    pub paths: Paths,
+    pub config: Config,
+    pub backends: Vec<SharedBackend>,
+    /// Backends that answered they can run bottles.
+    pub usable: Vec<BackendKind>,
+    pub entries: Vec<Entry>,
+    pub focus: usize,
+    pub sidebar: bool,
+    pub zoom: bool,
+    pub armed: bool,
+    pub scroll: Option<ScrollMode>,
+    pub modal: Option<Modal>,
+    pub status: Option<Status>,
+    pub proposals: Vec<Proposal>,
+    /// The terminal's size.
+    pub area: Rect,
+    pub quit: bool,
+    pub dirty: bool,
+    /// The manifest the open picker was built from.
+    picker_manifest: Option<Manifest>,
+    /// A bottle to focus and start a fresh session in once it is found
+    /// (`bb start` launched it just before opening the workspace).
+    pub attach_on_discovery: Option<String>,
+    /// Where sessions report (their notify hook).
+    tx: UnboundedSender<AppEvent>,
+    /// What this update asks the run loop to do.
+    effects: Vec<Effect>,
+    next_id: SessionId,
+    resize_due: Option<Instant>,
+    /// The size sessions were last given.
+    session_size: (u16, u16),
+}
+
+impl App {
+    pub fn new(
+        paths: Paths,
+        config: Config,
+        backends: Vec<SharedBackend>,
+        area: Rect,
+        tx: UnboundedSender<AppEvent>,
+    ) -> App {
+        let mut app = App {
+            paths,
+            config,
+            backends,
+            usable: Vec::new(),
+            entries: Vec::new(),
+            focus: 0,
+            sidebar: true,
+            zoom: false,
+            armed: false,
+            scroll: None,
+            modal: None,
+            status: None,
+            proposals: Vec::new(),
+            area,
+            quit: false,
+            dirty: true,
+            picker_manifest: None,
+            attach_on_discovery: None,
+            tx,
+            effects: Vec::new(),
+            next_id: 1,
+            resize_due: None,
+            session_size: (0, 0),
+        };
+        app.session_size = app.pane_size();
+        app
+    }
+
+    pub fn layout(&self) -> Layout {
+        layout(self.area, self.sidebar, self.zoom)
+    }
+
+    /// The size every session should have: the pane's inner area.
+    pub fn pane_size(&self) -> (u16, u16) {
+        let inner = self.layout().pane_inner;
+        (inner.height.max(1), inner.width.max(1))
+    }
+
+    pub fn focused(&self) -> Option<&Entry> {
+        self.entries.get(self.focus)
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: false,
+            at: Instant::now(),
+        });
+        self.dirty = true;
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: true,
+            at: Instant::now(),
+        });
+        self.dirty = true;
+    }
+
+    fn notify(&self) -> Notify {
+        let tx = self.tx.clone();
+        Arc::new(move |e| {
+            let _ = tx.send(AppEvent::Session(e));
+        })
+    }
+
+    fn spec(&mut self) -> SessionSpec {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (rows, cols) = self.pane_size();
+        SessionSpec {
+            id,
+            rows,
+            cols,
+            scrollback: self.config.scrollback,
+            notify: self.notify(),
+        }
+    }
+
+    pub fn backend(&self, kind: BackendKind) -> Option<SharedBackend> {
+        self.backends.iter().find(|b| b.kind() == kind).cloned()
+    }
+
+    /// The backend running bottle `slug`.
+    pub fn backend_of(&self, slug: &str) -> Option<SharedBackend> {
+        let e = self.entries.iter().find(|e| e.slug == slug)?;
+        self.backend(e.backend)
+    }
+
+    /// React to one event; what it needs done, for the run loop.
+    #[must_use]
+    pub fn update(&mut self, ev: AppEvent) -> Vec<Effect> {
+        self.on_event(ev);
+        std::mem::take(&mut self.effects)
+    }
+
+    fn on_event(&mut self, ev: AppEvent) {
+        match ev {
+            AppEvent::Term(Event::Key(k)) if k.kind != KeyEventKind::Release => self.on_key(k),
+            AppEvent::Term(Event::Paste(text)) => self.on_paste(&text),
+            AppEvent::Term(Event::Mouse(m)) => self.on_mouse(m),
+            AppEvent::Term(Event::Resize(w, h)) => {
+                self.area = Rect::new(0, 0, w, h);
+                self.request_resize();
+            }
+            AppEvent::Term(_) => {}
+            AppEvent::Session(SessionEvent::Output(id)) => self.on_output(id),
+            AppEvent::Session(SessionEvent::Exited(id, code)) => {
+                if let Some(e) = self
+                    .entries
+                    .iter_mut()
+                    .find(|e| e.session.as_ref().is_some_and(|s| s.id == id))
+                {
+                    if let Some(s) = &mut e.session {
+                        s.exit = Some(code);
+                    }
+                    if e.phase == Phase::Running {
+                        e.phase = Phase::Exited(code);
+                    }
+                    self.dirty = true;
+                }
+            }
+            AppEvent::Bottle(slug, msg) => self.on_bottle(&slug, msg),
+            AppEvent::Discovered(bottles) => self.on_discovered(bottles),
+            AppEvent::Manifest(m) => self.open_picker(&m),
+            AppEvent::Preflight(ready) => self.open_preflight(ready),
+            AppEvent::Usable(kinds) => self.usable = kinds,
+            AppEvent::Proposals(list) => {
+                if list != self.proposals {
+                    self.proposals = list;
+                    self.dirty = true;
+                }
+            }
+            AppEvent::Decided {
+                slug,
+                applied,
+                outcome,
+            } => self.on_decided(&slug, applied, outcome),
+            AppEvent::Edited(edited) => self.on_edited(edited),
+            AppEvent::Tick => self.on_tick(Instant::now()),
+            AppEvent::Signal(_) => self.quit = true,
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        if self.resize_due.is_some_and(|due| now >= due) {
+            self.resize_due = None;
+            self.apply_resize();
+        }
+        if self
+            .status
+            .as_ref()
+            .is_some_and(|s| !s.error && now.duration_since(s.at) > STATUS_TTL)
+        {
+            self.status = None;
+            self.dirty = true;
+        }
+    }
+
+    pub fn request_resize(&mut self) {
+        self.resize_due = Some(Instant::now() + RESIZE_DEBOUNCE);
+        self.dirty = true;
+    }
+
+    /// Give every session the pane's size; unchanged sizes are skipped.
+    pub fn apply_resize(&mut self) {
+        let (rows, cols) = self.pane_size();
+        self.session_size = (rows, cols);
+        for e in &self.entries {
+            if let Some(s) = &e.session {
+                s.resize(rows, cols);
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn on_output(&mut self, id: SessionId) {
+        let focus = self.focus;
+        let mut copies = Vec::new();
+        for (i, e) in self.entries.iter_mut().enumerate() {
+            let Some(s) = &e.session else { continue };
+            if s.id != id {
+                continue;
+            }
+            s.term.mark_seen();
+            if let Some(data) = s.term.lock().take_clipboard() {
+                copies.push(data);
+            }
+            if i != focus {
+                e.unread = true;
+            }
+        }
+        for data in copies {
+            self.effects.push(Effect::Outer(osc52(&data)));
+        }
+        self.dirty = true;
+    }
+
+    /// Pending proposals of one bottle.
+    pub fn proposals_for(&self, slug: &str) -> usize {
+        self.proposals.iter().filter(|p| p.slug == slug).count()
+    }
+}
+
+/// Copy base64 `data` to the outer terminal's clipboard.
+pub fn osc52(data: &[u8]) -> Vec<u8> {
+    let mut out = b"\x1b]52;c;".to_vec();
+    out.extend_from_slice(data);
+    out.push(0x07);
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Proposals: showing the next one, and carrying out the operator's
+//! decision (applied by the run loop, then recorded for the agent).
+
+use super::{App, Apply, Effect};
+use crate::manifest::Egress;
+use crate::supervise::proposal::LiveRoute;
+use crate::supervise::{Decision, EgressRequest, Proposal, Request};
+use crate::tui::event::{Edited, EgressEdit};
+use crate::tui::modal::{Modal, ProposalModal};
+
+impl App {
+    pub(super) fn open_proposal(&mut self) {
+        let slug = self.focused().map(|e| e.slug.clone());
+        // The focused agent's first, else the oldest.
+        let pick = self
+            .proposals
+            .iter()
+            .find(|p| Some(&p.slug) == slug.as_ref())
+            .or_else(|| self.proposals.first())
+            .cloned();
+        match pick {
+            None => self.info("no pending proposals"),
+            Some(p) => {
+                let routes = self
+                    .entries
+                    .iter()
+                    .find(|e| e.slug == p.slug)
+                    .map(|e| e.routes.clone())
+                    .unwrap_or_default();
+                self.modal = Some(Modal::Proposal(Box::new(ProposalModal::new(p, &routes))));
+            }
+        }
+    }
+
+    /// Record the operator's decision, applying it first where it changes
+    /// the bottle; the supervise sidecar answers the agent from the record.
+    pub fn decide(&mut self, p: &Proposal, decision: Decision) {
+        self.proposals.retain(|q| q.id != p.id);
+        let backend = self
+            .entries
+            .iter()
+            .find(|e| e.slug == p.slug)
+            .and_then(|e| self.backend(e.backend));
+        let apply = match &decision {
+            Decision::Approved {
+                request: Request::Credentialed { host, token_ref },
+                ..
+            } => {
+                let Some(token) = token_ref.clone() else {
+                    self.proposals.insert(0, p.clone());
+                    self.error(
+                        "pick the token first: m opens the request in $EDITOR to set token_ref",
+                    );
+                    return;
+                };
+                let Some(backend) = backend.filter(|b| b.applies_egress()) else {
+                    self.proposals.insert(0, p.clone());
+                    self.error("only a running Docker bottle's egress can be changed");
+                    return;
+                };
+                self.info(format!("applying: {} {}", p.agent, p.request.summary()));
+                Apply::Credentialed {
+                    backend,
+                    host: host.clone(),
+                    token,
+                }
+            }
+            Decision::Approved {
+                request: Request::Capability { dockerfile },
+                ..
+            } => match backend.filter(|b| b.applies_capability()) {
+                Some(backend) => Apply::Capability {
+                    backend,
+                    lines: dockerfile.clone(),
+                },
+                None => {
+                    let reason = "capability changes (a rebuilt image) need the Docker backend; nothing was changed".to_string();
+                    self.effects.push(Effect::Decide {
+                        state: self.paths.state_dir(),
+                        proposal: p.clone(),
+                        decision: Decision::Rejected {
+                            reason: reason.clone(),
+                        },
+                        apply: Apply::Refused { reason },
+                    });
+                    return;
+                }
+            },
+            Decision::Approved {
+                request: Request::Egress(req),
+                ..
+            } => match backend.filter(|b| b.applies_egress()) {
+                Some(backend) => {
+                    self.info(format!("applying: {} {}", p.agent, p.request.summary()));
+                    Apply::Egress {
+                        backend,
+                        req: req.clone(),
+                    }
+                }
+                None => Apply::Nothing {
+                    applied: Some(req.clone()),
+                },
+            },
+            _ => Apply::Nothing { applied: None },
+        };
+        self.effects.push(Effect::Decide {
+            state: self.paths.state_dir(),
+            proposal: p.clone(),
+            decision,
+            apply,
+        });
+    }
+
+    /// What the operator did in $EDITOR.
+    pub(super) fn on_edited(&mut self, edited: Edited) {
+        match edited {
+            Edited::Proposal { proposal, result } => match result {
+                Err(e) => self.error(format!("{e}; the proposal stays pending")),
+                Ok(None) => self.info("modification cancelled; the proposal stays pending"),
+                Ok(Some(request)) => self.decide(
+                    &proposal,
+                    Decision::Approved {
+                        request,
+                        note: Some("modified by the operator".into()),
+                    },
+                ),
+            },
+            Edited::Egress { slug, result } => match result {
+                Err(e) => self.error(e),
+                Ok(None) => self.info("egress unchanged"),
+                Ok(Some(EgressEdit {
+                    egress,
+                    before,
+                    after,
+                })) => self.apply_egress_edit(&slug, egress, before, after),
+            },
+        }
+    }
+
+    /// Apply the operator's edit of a bottle's live egress, and log it.
+    fn apply_egress_edit(&mut self, slug: &str, egress: Egress, before: String, after: String) {
+        let Some(entry) = self.entries.iter_mut().find(|e| e.slug == slug) else {
+            return;
+        };
+        let kind = entry.backend;
+        entry.routes = egress.routes.iter().map(LiveRoute::from).collect();
+        let Some(backend) = self.backend(kind) else {
+            return;
+        };
+        self.info(format!("applying the edited egress of {slug}"));
+        self.effects.push(Effect::EditEgress {
+            backend,
+            state: self.paths.state_dir(),
+            slug: slug.to_string(),
+            egress: Box::new(egress),
+            before,
+            after,
+        });
+    }
+
+    pub(super) fn on_decided(
+        &mut self,
+        slug: &str,
+        applied: Option<EgressRequest>,
+        outcome: Result<String, String>,
+    ) {
+        match outcome {
+            Ok(text) => {
+                if let (Some(req), Some(e)) =
+                    (applied, self.entries.iter_mut().find(|e| e.slug == slug))
+                {
+                    e.routes = crate::supervise::proposal::merge_egress(&e.routes, &req);
+                }
+                self.info(text);
+            }
+            Err(text) => self.error(text),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Scroll mode, copying to the outer clipboard, and the mouse.
+
+use base64::Engine as _;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Position;
+
+use super::{osc52, App, Effect};
+use crate::tui::input::{encode_key, encode_mouse, Modes};
+
+impl App {
+    pub(super) fn on_scroll_key(&mut self, key: KeyEvent) {
+        let Some(mut mode) = self.scroll else { return };
+        let rows = self.pane_size().0;
+        let Some(s) = self.focused().and_then(|e| e.session.as_ref()) else {
+            self.scroll = None;
+            return;
+        };
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let mut term = s.term.lock();
+        let page = rows.saturating_sub(1).max(1) as isize;
+        let mut copied = None;
+        let mut exit = false;
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => {
+                if mode.cursor == 0 {
+                    term.scroll_by(1);
+                } else {
+                    mode.cursor -= 1;
+                }
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                if mode.cursor + 1 >= rows {
+                    term.scroll_by(-1);
+                } else {
+                    mode.cursor += 1;
+                }
+            }
+            KeyCode::PageUp | KeyCode::Char('b') => term.scroll_by(page),
+            KeyCode::Char('u') if ctrl => term.scroll_by(page / 2),
+            KeyCode::PageDown | KeyCode::Char('f') | KeyCode::Char(' ') => term.scroll_by(-page),
+            KeyCode::Char('d') if ctrl => term.scroll_by(-page / 2),
+            KeyCode::Char('g') | KeyCode::Home => {
+                term.scroll_to_top();
+                mode.cursor = 0;
+            }
+            KeyCode::Char('G') | KeyCode::End => {
+                term.scroll_to_live();
+                mode.cursor = rows.saturating_sub(1);
+            }
+            KeyCode::Char('v') => {
+                let abs = term.history_len() - term.scroll_offset() + mode.cursor as usize;
+                mode.anchor = if mode.anchor.is_some() {
+                    None
+                } else {
+                    Some(abs)
+                };
+            }
+            KeyCode::Char('y') | KeyCode::Enter => {
+                let cursor_abs = term.history_len() - term.scroll_offset() + mode.cursor as usize;
+                let (from, to) = match mode.anchor {
+                    Some(a) => (a.min(cursor_abs), a.max(cursor_abs)),
+                    None => (cursor_abs, cursor_abs),
+                };
+                copied = Some((to - from + 1, lines_between(&mut term, from, to)));
+                exit = true;
+            }
+            KeyCode::Esc | KeyCode::Char('q') => exit = true,
+            _ => {}
+        }
+        if exit {
+            term.scroll_to_live();
+        }
+        drop(term);
+        self.scroll = if exit { None } else { Some(mode) };
+        if let Some((n, text)) = copied {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+            self.effects.push(Effect::Outer(osc52(b64.as_bytes())));
+            self.info(format!(
+                "copied {n} line{} to the clipboard",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+    }
+
+    pub(super) fn on_mouse(&mut self, m: MouseEvent) {
+        if self.modal.is_some() {
+            return;
+        }
+        self.dirty = true;
+        let l = self.layout();
+        let pos = Position::new(m.column, m.row);
+        if l.pane_inner.contains(pos) {
+            let Some(s) = self.focused().and_then(|e| e.session.as_ref()) else {
+                return;
+            };
+            let mut term = s.term.lock();
+            let screen = term.screen();
+            let (mode, encoding) = (
+                screen.mouse_protocol_mode(),
+                screen.mouse_protocol_encoding(),
+            );
+            let (col, row) = (m.column - l.pane_inner.x, m.row - l.pane_inner.y);
+            if mode != vt100::MouseProtocolMode::None {
+                if let Some(bytes) = encode_mouse(m.kind, m.modifiers, col, row, mode, encoding) {
+                    drop(term);
+                    s.write(&bytes);
+                }
+                return;
+            }
+            let up = match m.kind {
+                MouseEventKind::ScrollUp => true,
+                MouseEventKind::ScrollDown => false,
+                _ => return,
+            };
+            if screen.alternate_screen() {
+                // No history on the alternate screen: scroll the program,
+                // as terminals do, with arrow keys.
+                let modes = Modes::of(screen);
+                let arrow = KeyEvent::new(
+                    if up { KeyCode::Up } else { KeyCode::Down },
+                    KeyModifiers::NONE,
+                );
+                let bytes = encode_key(&arrow, modes).repeat(3);
+                drop(term);
+                s.write(&bytes);
+            } else {
+                term.scroll_by(if up { 3 } else { -3 });
+            }
+            return;
+        }
+        if let (Some(side), MouseEventKind::Down(MouseButton::Left)) = (l.sidebar, m.kind) {
+            if l.agents.contains(pos) && side.contains(pos) {
+                let row = m.row.saturating_sub(l.agents.y + 1) as usize;
+                let idx = row / 2;
+                if idx < self.entries.len() {
+                    self.set_focus(idx);
+                }
+            }
+        }
+    }
+}
+
+/// Lines `from..=to` of a terminal's history and screen, as text.
+fn lines_between(term: &mut crate::session::Term, from: usize, to: usize) -> String {
+    let saved = term.scroll_offset();
+    let history = term.history_len();
+    let mut out = Vec::new();
+    for abs in from..=to {
+        let (offset, row) = if abs < history {
+            (history - abs, 0u16)
+        } else {
+            (0, (abs - history) as u16)
+        };
+        term.scroll_to_live();
+        term.scroll_by(offset as isize);
+        out.push(term.rows_text(row, row));
+    }
+    term.scroll_to_live();
+    term.scroll_by(saved as isize);
+    out.join("\n")
+}

@@ -1,0 +1,411 @@
+//! What `App::update` asks for and the one runner that does it: the only
+//! place in the workspace that spawns tasks, touches files or calls a
+//! backend. Slow work reports back as an [`AppEvent`].
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::event::{AppEvent, BottleMsg, PreflightReady};
+use crate::backend::{ActiveBottle, Attach, SessionSpec, SharedBackend};
+use crate::manifest::{Egress, Manifest};
+use crate::plan::{self, BackendKind, BottlePlan};
+use crate::supervise::{Decision, EgressRequest, Proposal};
+
+pub enum Effect {
+    /// Read the manifests for the agent picker.
+    LoadManifest(crate::manifest::Layout),
+    /// Resolve an agent's plan and measure its workspace for the preflight.
+    Preflight(Box<PreflightJob>),
+    Launch {
+        backend: SharedBackend,
+        plan: Box<BottlePlan>,
+        spec: SessionSpec,
+    },
+    Attach {
+        backend: SharedBackend,
+        bottle: ActiveBottle,
+        how: Attach,
+        spec: SessionSpec,
+    },
+    Stop {
+        backend: SharedBackend,
+        slug: String,
+    },
+    /// Record the operator's decision (for the supervise sidecar, and in the
+    /// bottle's decision log), after or before applying it.
+    Decide {
+        state: PathBuf,
+        proposal: Proposal,
+        decision: Decision,
+        apply: Apply,
+    },
+    /// Replace a bottle's live egress with the operator's edit, and log it.
+    EditEgress {
+        backend: SharedBackend,
+        state: PathBuf,
+        slug: String,
+        egress: Box<Egress>,
+        before: String,
+        after: String,
+    },
+    /// Bytes for the outer terminal (OSC 52 copies).
+    Outer(Vec<u8>),
+    /// Work that needs the real terminal ($EDITOR), between frames.
+    Suspend(Suspend),
+}
+
+/// What a decision changes besides being recorded.
+pub enum Apply {
+    /// Nothing: record and report. `applied` is the egress request the
+    /// decision approved, for the bottle's known routes.
+    Nothing { applied: Option<EgressRequest> },
+    /// Recorded, but the operator's choice could not be carried out: say
+    /// why.
+    Refused { reason: String },
+    /// Add the approved route to the live egress first (the agent's retry
+    /// must find it).
+    Egress {
+        backend: SharedBackend,
+        req: EgressRequest,
+    },
+    /// Add a route for `host` carrying `token` (one the bottle holds) first.
+    Credentialed {
+        backend: SharedBackend,
+        host: String,
+        token: String,
+    },
+    /// Record, then rebuild the agent's image with these Dockerfile lines
+    /// and continue the conversation.
+    Capability {
+        backend: SharedBackend,
+        lines: String,
+    },
+}
+
+/// Work that needs the real terminal, done by the run loop between frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suspend {
+    /// Edit a proposal's request in $EDITOR, then apply it.
+    EditProposal(Proposal),
+    /// Edit a running bottle's live egress routes.
+    EditEgress(String),
+}
+
+pub struct PreflightJob {
+    pub manifest: Manifest,
+    pub agent: String,
+    pub backend: BackendKind,
+    pub cwd: PathBuf,
+    pub user_home: PathBuf,
+    pub upstream_ca: Vec<String>,
+    pub workspace_limit_mb: u64,
+}
+
+/// Start `effect`; what needs the terminal (`Outer`, `Suspend`) is the run
+/// loop's and is handed back.
+pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
+    let tx = tx.clone();
+    match effect {
+        Effect::LoadManifest(layout) => {
+            tokio::task::spawn_blocking(move || {
+                let m = crate::manifest::load(&layout);
+                let _ = tx.send(AppEvent::Manifest(Box::new(m)));
+            });
+        }
+        Effect::Preflight(job) => {
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(AppEvent::Preflight(preflight(*job).map(Box::new)));
+            });
+        }
+        Effect::Launch {
+            backend,
+            plan,
+            spec,
+        } => {
+            tokio::spawn(async move {
+                let slug = plan.slug.clone();
+                let (progress, forward) = forward_progress(&tx, &slug);
+                let send = |m| {
+                    let _ = tx.send(AppEvent::Bottle(slug.clone(), m));
+                };
+                match backend.launch(&plan, progress).await {
+                    Err(e) => send(BottleMsg::Failed(e.to_string())),
+                    Ok(active) => {
+                        send(BottleMsg::Launched(active.clone()));
+                        match backend.attach(&active, Attach::Fresh, spec).await {
+                            Ok(s) => send(BottleMsg::Attached(Box::new(s))),
+                            Err(e) => send(BottleMsg::Failed(e.to_string())),
+                        }
+                    }
+                }
+                let _ = forward.await;
+            });
+        }
+        Effect::Attach {
+            backend,
+            bottle,
+            how,
+            spec,
+        } => {
+            tokio::spawn(async move {
+                let msg = match backend.attach(&bottle, how, spec).await {
+                    Ok(s) => BottleMsg::Attached(Box::new(s)),
+                    Err(e) => BottleMsg::Failed(e.to_string()),
+                };
+                let _ = tx.send(AppEvent::Bottle(bottle.slug, msg));
+            });
+        }
+        Effect::Stop { backend, slug } => {
+            tokio::spawn(async move {
+                let msg = match backend.stop(&slug).await {
+                    Ok(()) => BottleMsg::Stopped,
+                    Err(e) => BottleMsg::StopFailed(e.to_string()),
+                };
+                let _ = tx.send(AppEvent::Bottle(slug, msg));
+            });
+        }
+        Effect::Decide {
+            state,
+            proposal,
+            decision,
+            apply,
+        } => {
+            tokio::spawn(decide(tx, state, proposal, decision, apply));
+        }
+        Effect::EditEgress {
+            backend,
+            state,
+            slug,
+            egress,
+            before,
+            after,
+        } => {
+            tokio::spawn(async move {
+                let outcome = match backend.replace_egress(&slug, &egress).await {
+                    Ok(()) => {
+                        let line = serde_json::json!({
+                            "time": crate::state::now_rfc3339(),
+                            "slug": slug,
+                            "decision": "edited",
+                            "before": before,
+                            "after": after,
+                        });
+                        let _ = append_line(&state.join(&slug).join("decisions.jsonl"), &line);
+                        Ok(format!("egress of {slug} updated and reloaded"))
+                    }
+                    Err(e) => Err(format!("could not apply the edit to {slug}: {e}")),
+                };
+                let _ = tx.send(AppEvent::Decided {
+                    slug,
+                    applied: None,
+                    outcome,
+                });
+            });
+        }
+        Effect::Outer(_) | Effect::Suspend(_) => return Some(effect),
+    }
+    None
+}
+
+fn preflight(job: PreflightJob) -> Result<PreflightReady, String> {
+    let (a, b) = job
+        .manifest
+        .agent(&job.agent)
+        .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())?;
+    let host = crate::system::SystemHost {
+        cwd: job.cwd.clone(),
+        home: job.user_home.clone(),
+    };
+    let mut plan = plan::resolve(a, b, &host, job.backend, &plan::random_suffix())
+        .with_upstream_ca(
+            job.upstream_ca
+                .iter()
+                .map(|f| plan::expand_path(&host, f))
+                .collect(),
+        );
+    if let Some(dir) = crate::workspace::choose(&job.cwd, &job.user_home) {
+        let ws =
+            crate::workspace::measure(&dir, job.workspace_limit_mb).map_err(|e| e.to_string())?;
+        plan = plan.with_workspace(ws);
+    }
+    let lines = crate::preflight::to_text(&plan, &job.user_home)
+        .lines()
+        .map(String::from)
+        .collect();
+    Ok(PreflightReady { plan, lines })
+}
+
+async fn decide(
+    tx: UnboundedSender<AppEvent>,
+    state: PathBuf,
+    p: Proposal,
+    decision: Decision,
+    apply: Apply,
+) {
+    let report = |applied, outcome| {
+        let _ = tx.send(AppEvent::Decided {
+            slug: p.slug.clone(),
+            applied,
+            outcome,
+        });
+    };
+    match apply {
+        Apply::Nothing { applied } => report(applied, record(&state, &p, &decision)),
+        Apply::Refused { reason } => report(None, record(&state, &p, &decision).and(Err(reason))),
+        Apply::Egress { backend, req } => {
+            let outcome = match backend.update_egress(&p.slug, &req).await {
+                Ok(()) => record(&state, &p, &decision),
+                Err(e) => Err(format!(
+                    "could not apply {} for {}: {e}; the proposal stays pending",
+                    p.request.summary(),
+                    p.agent
+                )),
+            };
+            report(Some(req), outcome);
+        }
+        Apply::Credentialed {
+            backend,
+            host,
+            token,
+        } => {
+            let applied = async {
+                let mut egress = backend.live_egress(&p.slug).await?;
+                egress.routes.retain(|r| r.host != host);
+                let mut route = crate::manifest::Route::bare(&host);
+                route.auth = Some(crate::manifest::RouteAuth {
+                    scheme: crate::manifest::AuthScheme::Bearer,
+                    token_ref: token.clone(),
+                });
+                egress.routes.push(route);
+                backend.replace_egress(&p.slug, &egress).await
+            };
+            let outcome = match applied.await {
+                Ok(()) => record(&state, &p, &decision),
+                Err(e) => Err(format!(
+                    "could not apply {}: {e}; the proposal stays pending",
+                    p.request.summary()
+                )),
+            };
+            report(None, outcome);
+        }
+        Apply::Capability { backend, lines } => {
+            if let Err(e) = record(&state, &p, &decision) {
+                report(None, Err(e));
+                return;
+            }
+            let slug = p.slug.clone();
+            let _ = tx.send(AppEvent::Bottle(slug.clone(), BottleMsg::Rebuilding));
+            let (progress, forward) = forward_progress(&tx, &slug);
+            let result = backend
+                .apply_capability(&slug, &lines, progress)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = forward.await;
+            let _ = tx.send(AppEvent::Bottle(slug, BottleMsg::Rebuilt(result)));
+        }
+    }
+}
+
+/// A progress sink whose lines become `BottleMsg::Progress` for `slug`;
+/// await the handle to be sure every line was delivered.
+fn forward_progress(
+    tx: &UnboundedSender<AppEvent>,
+    slug: &str,
+) -> (crate::backend::Progress, tokio::task::JoinHandle<()>) {
+    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (tx, slug) = (tx.clone(), slug.to_string());
+    let handle = tokio::spawn(async move {
+        while let Some(line) = prx.recv().await {
+            let _ = tx.send(AppEvent::Bottle(slug.clone(), BottleMsg::Progress(line)));
+        }
+    });
+    (ptx, handle)
+}
+
+/// Write the decision for the supervise sidecar and append it to the
+/// bottle's decision log (when, what, which agent, why).
+pub fn record(
+    state: &std::path::Path,
+    p: &Proposal,
+    decision: &Decision,
+) -> Result<String, String> {
+    crate::supervise::queue::decide(state, p, decision)
+        .map_err(|e| format!("could not record the decision for {}: {e}", p.agent))?;
+    let (verb, reason) = match decision {
+        Decision::Approved { note, .. } => ("approved", note.clone().unwrap_or_default()),
+        Decision::Rejected { reason } => ("rejected", reason.clone()),
+    };
+    let line = serde_json::json!({
+        "time": crate::state::now_rfc3339(),
+        "agent": p.agent,
+        "slug": p.slug,
+        "proposal": p.id,
+        "request": p.request,
+        "agent_reason": p.reason,
+        "decision": verb,
+        "operator_note": reason,
+    });
+    let log = state.join(&p.slug).join("decisions.jsonl");
+    append_line(&log, &line)
+        .map_err(|e| format!("{verb}, but could not write {}: {e}", log.display()))?;
+    Ok(format!("{verb}: {} {}", p.agent, p.request.summary()))
+}
+
+fn append_line(path: &std::path::Path, line: &serde_json::Value) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(format!("{line}\n").as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervise::Request;
+
+    #[test]
+    fn a_recorded_decision_answers_the_agent_and_is_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("alpha-x/proposals")).unwrap();
+        let p = Proposal {
+            id: "1".into(),
+            slug: "alpha-x".into(),
+            agent: "alpha".into(),
+            created_at: "1".into(),
+            reason: "need it".into(),
+            request: Request::Egress(EgressRequest {
+                host: "pypi.org".into(),
+                path_allowlist: vec![],
+            }),
+        };
+        let said = record(
+            dir.path(),
+            &p,
+            &Decision::Rejected {
+                reason: "no".into(),
+            },
+        )
+        .unwrap();
+        assert!(said.starts_with("rejected: alpha"), "{said}");
+        let answer =
+            std::fs::read_to_string(dir.path().join("alpha-x/proposals/1.decision.json")).unwrap();
+        assert!(answer.contains("\"reason\": \"no\""), "{answer}");
+        let log = std::fs::read_to_string(dir.path().join("alpha-x/decisions.jsonl")).unwrap();
+        assert!(
+            log.contains("\"decision\":\"rejected\"") && log.contains("\"operator_note\":\"no\""),
+            "{log}"
+        );
+        // No state dir: the error names what could not be written.
+        let gone = record(
+            &dir.path().join("nope"),
+            &p,
+            &Decision::Rejected { reason: "x".into() },
+        );
+        assert!(gone
+            .unwrap_err()
+            .contains("could not record the decision for alpha"));
+    }
+}
