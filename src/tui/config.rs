@@ -1,13 +1,14 @@
 //! Workspace settings: defaults in assets/config.yaml, overridden by
 //! `<bb home>/config.yaml`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crossterm::event::KeyModifiers;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::keymap::{Action, Key, Keymap};
+use super::keymap::{Action, Key, Keymap, ACTIONS};
 use crate::manifest::yaml;
 
 pub const DEFAULTS: &str = include_str!("../../assets/config.yaml");
@@ -31,23 +32,9 @@ struct ConfigDoc {
     upstream_ca: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysDoc {
-    prefix: Option<String>,
-    direct_jump: Option<String>,
-    new_agent: Option<OneOrMany>,
-    stop_agent: Option<OneOrMany>,
-    zoom: Option<OneOrMany>,
-    sidebar: Option<OneOrMany>,
-    proposals: Option<OneOrMany>,
-    scroll_mode: Option<OneOrMany>,
-    help: Option<OneOrMany>,
-    leave: Option<OneOrMany>,
-    edit_egress: Option<OneOrMany>,
-    next_agent: Option<OneOrMany>,
-    prev_agent: Option<OneOrMany>,
-}
+/// `keys:`: `prefix`, `direct_jump`, and a key or keys for each action by
+/// its name in [`ACTIONS`].
+type KeysDoc = BTreeMap<String, OneOrMany>;
 
 /// A key, or a list of keys.
 #[derive(Debug, Clone)]
@@ -109,8 +96,29 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
         None => format!(" {e}"),
     })?;
     let keys = doc.keys.unwrap_or_default();
+    for name in keys.keys() {
+        let known = ["prefix", "direct_jump"]
+            .into_iter()
+            .chain(ACTIONS.iter().map(|n| n.name));
+        if !known.clone().any(|k| k == name) {
+            let near = known
+                .map(|k| (strsim::jaro_winkler(k, name), k))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, k)| format!("; did you mean \"{k}\"?"))
+                .unwrap_or_default();
+            return Err(format!(" keys.{name} is not a key setting{near}"));
+        }
+    }
+    let one = |name: &str| -> Result<Option<&str>, String> {
+        match keys.get(name).map(|v| v.0.as_slice()) {
+            None => Ok(None),
+            Some([one]) => Ok(Some(one.as_str())),
+            Some(_) => Err(format!(" keys.{name}: one value, not a list")),
+        }
+    };
     let base_km = base.as_ref().map(|b| b.keymap.clone());
-    let prefix = match &keys.prefix {
+    let prefix = match one("prefix")? {
         Some(p) => Key::parse(p).map_err(|e| format!(" keys.prefix: {e}"))?,
         None => base_km
             .as_ref()
@@ -127,7 +135,7 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
             prefix.label()
         ));
     }
-    let direct_jump = match keys.direct_jump.as_deref() {
+    let direct_jump = match one("direct_jump")? {
         None => base_km.as_ref().and_then(|k| k.direct_jump),
         Some("alt") => Some(KeyModifiers::ALT),
         Some("ctrl") => Some(KeyModifiers::CONTROL),
@@ -138,22 +146,10 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
             ))
         }
     };
-    let fields: [(&str, &Option<OneOrMany>, Action); 11] = [
-        ("new_agent", &keys.new_agent, Action::NewAgent),
-        ("stop_agent", &keys.stop_agent, Action::StopAgent),
-        ("zoom", &keys.zoom, Action::Zoom),
-        ("sidebar", &keys.sidebar, Action::ToggleSidebar),
-        ("proposals", &keys.proposals, Action::Proposals),
-        ("scroll_mode", &keys.scroll_mode, Action::ScrollMode),
-        ("help", &keys.help, Action::Help),
-        ("leave", &keys.leave, Action::Leave),
-        ("edit_egress", &keys.edit_egress, Action::EditEgress),
-        ("next_agent", &keys.next_agent, Action::NextAgent),
-        ("prev_agent", &keys.prev_agent, Action::PrevAgent),
-    ];
     let mut bindings: Vec<(Key, Action)> = Vec::new();
-    for (name, value, action) in fields {
-        let keys: Vec<Key> = match value {
+    for named in ACTIONS {
+        let (name, action) = (named.name, named.action);
+        let keys: Vec<Key> = match keys.get(name) {
             Some(OneOrMany(specs)) => specs
                 .iter()
                 .map(|s| Key::parse(s).map_err(|e| format!(" keys.{name}: {e}")))

@@ -121,6 +121,12 @@ impl Key {
             KeyCode::Char(c) => s.push(c),
             KeyCode::F(n) => s.push_str(&format!("F{n}")),
             KeyCode::BackTab => s.push_str("S-Tab"),
+            KeyCode::Up => s.push('↑'),
+            KeyCode::Down => s.push('↓'),
+            KeyCode::Left => s.push('←'),
+            KeyCode::Right => s.push('→'),
+            KeyCode::PageUp => s.push_str("PgUp"),
+            KeyCode::PageDown => s.push_str("PgDn"),
             other => s.push_str(&format!("{other:?}")),
         }
         s
@@ -148,24 +154,214 @@ pub enum Action {
     SendPrefix,
 }
 
+/// One action bb binds after its prefix: the name the config file uses,
+/// the word the footer shows, and what help says. The one table of them:
+/// the config, the footer, help and the README derive from it.
+pub struct Named {
+    pub action: Action,
+    pub name: &'static str,
+    pub short: &'static str,
+    pub describe: &'static str,
+    /// Shown in the footer's list after the prefix.
+    pub in_footer: bool,
+}
+
+const fn named(
+    action: Action,
+    name: &'static str,
+    short: &'static str,
+    describe: &'static str,
+    in_footer: bool,
+) -> Named {
+    Named {
+        action,
+        name,
+        short,
+        describe,
+        in_footer,
+    }
+}
+
+/// In the order help lists them.
+#[rustfmt::skip]
+pub const ACTIONS: &[Named] = &[
+    named(Action::NewAgent, "new_agent", "new", "new agent", true),
+    named(
+        Action::StopAgent,
+        "stop_agent",
+        "stop",
+        "stop the focused agent's bottle",
+        true,
+    ),
+    named(
+        Action::Zoom,
+        "zoom",
+        "zoom",
+        "zoom the pane to the whole screen",
+        true,
+    ),
+    named(
+        Action::ToggleSidebar,
+        "sidebar",
+        "sidebar",
+        "show or hide the sidebar",
+        true,
+    ),
+    named(
+        Action::Proposals,
+        "proposals",
+        "proposals",
+        "review proposals",
+        true,
+    ),
+    named(
+        Action::ScrollMode,
+        "scroll_mode",
+        "scroll",
+        "scroll mode (history, copy)",
+        true,
+    ),
+    named(Action::Help, "help", "help", "this help", true),
+    named(
+        Action::Leave,
+        "leave",
+        "leave",
+        "leave the workspace (bottles keep running)",
+        true,
+    ),
+    named(
+        Action::EditEgress,
+        "edit_egress",
+        "egress",
+        "edit the focused bottle's live egress routes",
+        true,
+    ),
+    named(Action::NextAgent, "next_agent", "next", "next agent", false),
+    named(
+        Action::PrevAgent,
+        "prev_agent",
+        "previous",
+        "previous agent",
+        false,
+    ),
+];
+
 impl Action {
+    fn named(self) -> Option<&'static Named> {
+        ACTIONS.iter().find(|n| n.action == self)
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
-            Action::NewAgent => "new agent",
-            Action::StopAgent => "stop the focused agent's bottle",
-            Action::Zoom => "zoom the pane to the whole screen",
-            Action::ToggleSidebar => "show or hide the sidebar",
-            Action::Proposals => "review proposals",
-            Action::ScrollMode => "scroll mode (history, copy)",
-            Action::Help => "this help",
-            Action::Leave => "leave the workspace (bottles keep running)",
-            Action::EditEgress => "edit the focused bottle's live egress routes",
-            Action::NextAgent => "next agent",
-            Action::PrevAgent => "previous agent",
             Action::Focus(_) => "focus agent N",
             Action::SendPrefix => "send the prefix key to the agent",
+            a => a.named().map_or("", |n| n.describe),
         }
     }
+
+    /// The footer's word for it.
+    pub fn short(self) -> &'static str {
+        self.named().map_or("", |n| n.short)
+    }
+}
+
+/// A fixed key of one mode: what it does, and how help and the footer
+/// show it. Each mode's table is the one place its keys are known.
+pub struct ModeKey<A: 'static> {
+    pub keys: &'static [Key],
+    pub action: A,
+    /// The footer's words; empty: not in the footer.
+    pub short: &'static str,
+    pub describe: &'static str,
+}
+
+/// The action of the first entry in `table` that has `ev`'s key.
+pub fn mode_action<A: Copy>(table: &'static [ModeKey<A>], ev: &KeyEvent) -> Option<A> {
+    let key = Key::of(ev);
+    table
+        .iter()
+        .find(|m| m.keys.contains(&key))
+        .map(|m| m.action)
+}
+
+const fn plain(code: KeyCode) -> Key {
+    Key {
+        code,
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::CONTROL,
+    }
+}
+
+const fn ch(c: char) -> Key {
+    plain(KeyCode::Char(c))
+}
+
+/// Scroll mode (`C-b [`): moving through history, selecting, copying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scroll {
+    LineUp,
+    LineDown,
+    PageUp,
+    PageDown,
+    HalfPageUp,
+    HalfPageDown,
+    Top,
+    Bottom,
+    Select,
+    Copy,
+    Back,
+}
+
+#[rustfmt::skip]
+pub const SCROLL_KEYS: &[ModeKey<Scroll>] = &[
+    ModeKey { keys: &[plain(KeyCode::Up), ch('k')], action: Scroll::LineUp, short: "↑↓/j k line", describe: "a line up" },
+    ModeKey { keys: &[plain(KeyCode::Down), ch('j')], action: Scroll::LineDown, short: "", describe: "a line down" },
+    ModeKey { keys: &[plain(KeyCode::PageUp), ch('b')], action: Scroll::PageUp, short: "PgUp/PgDn page", describe: "a page up" },
+    ModeKey { keys: &[plain(KeyCode::PageDown), ch('f'), ch(' ')], action: Scroll::PageDown, short: "", describe: "a page down" },
+    ModeKey { keys: &[ctrl('u')], action: Scroll::HalfPageUp, short: "", describe: "half a page up" },
+    ModeKey { keys: &[ctrl('d')], action: Scroll::HalfPageDown, short: "", describe: "half a page down" },
+    ModeKey { keys: &[ch('g'), plain(KeyCode::Home)], action: Scroll::Top, short: "g/G top/bottom", describe: "the oldest line" },
+    ModeKey { keys: &[ch('G'), plain(KeyCode::End)], action: Scroll::Bottom, short: "", describe: "the live screen" },
+    ModeKey { keys: &[ch('v')], action: Scroll::Select, short: "v select", describe: "start or clear a selection" },
+    ModeKey { keys: &[ch('y'), plain(KeyCode::Enter)], action: Scroll::Copy, short: "y copy", describe: "copy the line or selection (OSC 52) and leave" },
+    ModeKey { keys: &[ch('q'), plain(KeyCode::Esc)], action: Scroll::Back, short: "q/Esc back", describe: "back to the live screen" },
+];
+
+/// A pane whose session ended, or whose bottle was found running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    NewSession,
+    Stop,
+}
+
+#[rustfmt::skip]
+pub const ENDED_KEYS: &[ModeKey<Ended>] = &[
+    ModeKey { keys: &[plain(KeyCode::Enter)], action: Ended::NewSession, short: "Enter new session", describe: "start a new session, continuing the conversation when there is one" },
+    ModeKey { keys: &[ch('x')], action: Ended::Stop, short: "x stop", describe: "stop the bottle (a failed launch: dismiss it)" },
+];
+
+impl<A> ModeKey<A> {
+    /// How help lists the keys: `↑ k`.
+    pub fn label(&self) -> String {
+        let labels: Vec<String> = self.keys.iter().map(Key::label).collect();
+        labels.join(" ")
+    }
+}
+
+/// `table`'s footer words, joined.
+pub fn mode_hints<A>(table: &[ModeKey<A>]) -> String {
+    let parts: Vec<&str> = table
+        .iter()
+        .map(|m| m.short)
+        .filter(|s| !s.is_empty())
+        .collect();
+    parts.join(" · ")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +419,12 @@ impl Keymap {
             .iter()
             .find(|(_, a)| *a == action)
             .map(|(k, _)| *k)
+    }
+
+    /// How direct jumps are written (`M-1..9`), if there are any.
+    pub fn direct_jump_label(&self) -> Option<String> {
+        let m = self.direct_jump?;
+        Some(Key::new(KeyCode::Char('1'), m).label() + "..9")
     }
 
     /// `C-b n` for the footer.

@@ -1,11 +1,11 @@
 //! Keys and actions: the prefix, forwarding to the focused program, and
 //! what each bound action does.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 
 use super::{App, Effect, Phase, ScrollMode, Suspend};
 use crate::tui::input::{encode_key, encode_paste, Modes};
-use crate::tui::keymap::{Action, Resolved};
+use crate::tui::keymap::{mode_action, Action, Ended, Resolved, ENDED_KEYS};
 use crate::tui::modal::Modal;
 
 impl App {
@@ -69,12 +69,14 @@ impl App {
                 drop(term);
                 s.write(&encode_key(&key, modes));
             }
-            (Phase::Exited(_) | Phase::Detached, _) => match key.code {
-                KeyCode::Enter => self.reattach(),
-                KeyCode::Char('x') => self.act(Action::StopAgent),
-                _ => {}
+            (Phase::Exited(_) | Phase::Detached, _) => match mode_action(ENDED_KEYS, &key) {
+                Some(Ended::NewSession) => self.reattach(),
+                Some(Ended::Stop) => self.act(Action::StopAgent),
+                None => {}
             },
-            (Phase::Failed(_), _) if key.code == KeyCode::Char('x') => self.remove_focused(),
+            (Phase::Failed(_), _) if mode_action(ENDED_KEYS, &key) == Some(Ended::Stop) => {
+                self.remove_focused()
+            }
             _ => {}
         }
     }

@@ -6,6 +6,7 @@ use ratatui::layout::Position;
 
 use super::{osc52, App, Effect};
 use crate::tui::input::{encode_key, encode_mouse, Modes};
+use crate::tui::keymap::{mode_action, Scroll, SCROLL_KEYS};
 
 impl App {
     pub(super) fn on_scroll_key(&mut self, key: KeyEvent) {
@@ -15,39 +16,38 @@ impl App {
             self.scroll = None;
             return;
         };
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let mut term = s.term.lock();
         let page = rows.saturating_sub(1).max(1) as isize;
         let mut copied = None;
         let mut exit = false;
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => {
+        match mode_action(SCROLL_KEYS, &key) {
+            Some(Scroll::LineUp) => {
                 if mode.cursor == 0 {
                     term.scroll_by(1);
                 } else {
                     mode.cursor -= 1;
                 }
             }
-            KeyCode::Down | KeyCode::Char('j') => {
+            Some(Scroll::LineDown) => {
                 if mode.cursor + 1 >= rows {
                     term.scroll_by(-1);
                 } else {
                     mode.cursor += 1;
                 }
             }
-            KeyCode::PageUp | KeyCode::Char('b') => term.scroll_by(page),
-            KeyCode::Char('u') if ctrl => term.scroll_by(page / 2),
-            KeyCode::PageDown | KeyCode::Char('f') | KeyCode::Char(' ') => term.scroll_by(-page),
-            KeyCode::Char('d') if ctrl => term.scroll_by(-page / 2),
-            KeyCode::Char('g') | KeyCode::Home => {
+            Some(Scroll::PageUp) => term.scroll_by(page),
+            Some(Scroll::HalfPageUp) => term.scroll_by(page / 2),
+            Some(Scroll::PageDown) => term.scroll_by(-page),
+            Some(Scroll::HalfPageDown) => term.scroll_by(-page / 2),
+            Some(Scroll::Top) => {
                 term.scroll_to_top();
                 mode.cursor = 0;
             }
-            KeyCode::Char('G') | KeyCode::End => {
+            Some(Scroll::Bottom) => {
                 term.scroll_to_live();
                 mode.cursor = rows.saturating_sub(1);
             }
-            KeyCode::Char('v') => {
+            Some(Scroll::Select) => {
                 let abs = term.history_len() - term.scroll_offset() + mode.cursor as usize;
                 mode.anchor = if mode.anchor.is_some() {
                     None
@@ -55,7 +55,7 @@ impl App {
                     Some(abs)
                 };
             }
-            KeyCode::Char('y') | KeyCode::Enter => {
+            Some(Scroll::Copy) => {
                 let cursor_abs = term.history_len() - term.scroll_offset() + mode.cursor as usize;
                 let (from, to) = match mode.anchor {
                     Some(a) => (a.min(cursor_abs), a.max(cursor_abs)),
@@ -64,8 +64,8 @@ impl App {
                 copied = Some((to - from + 1, lines_between(&mut term, from, to)));
                 exit = true;
             }
-            KeyCode::Esc | KeyCode::Char('q') => exit = true,
-            _ => {}
+            Some(Scroll::Back) => exit = true,
+            None => {}
         }
         if exit {
             term.scroll_to_live();

@@ -6,7 +6,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::tui::app::{App, Phase};
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{mode_hints, Action, ACTIONS, ENDED_KEYS, SCROLL_KEYS};
 use crate::tui::modal::Modal;
 
 pub fn status(f: &mut Frame, app: &App, area: Rect) {
@@ -38,27 +38,17 @@ pub fn hints(app: &App) -> String {
         };
     }
     if app.scroll.is_some() {
-        return "↑↓/j k line · PgUp/PgDn page · g/G top/bottom · v select · y copy · q/Esc back"
-            .into();
+        return mode_hints(SCROLL_KEYS);
     }
     if app.armed {
-        let keys: Vec<String> = [
-            Action::NewAgent,
-            Action::StopAgent,
-            Action::Zoom,
-            Action::ToggleSidebar,
-            Action::Proposals,
-            Action::ScrollMode,
-            Action::Help,
-            Action::EditEgress,
-            Action::Leave,
-        ]
-        .iter()
-        .filter_map(|a| {
-            km.key_for(*a)
-                .map(|k| format!("{} {}", k.label(), short(*a)))
-        })
-        .collect();
+        let keys: Vec<String> = ACTIONS
+            .iter()
+            .filter(|n| n.in_footer)
+            .filter_map(|n| {
+                km.key_for(n.action)
+                    .map(|k| format!("{} {}", k.label(), n.short))
+            })
+            .collect();
         return format!(
             "{p} then: {} · 1-9 agent · {p} again: send {p}",
             keys.join(" · ")
@@ -66,17 +56,14 @@ pub fn hints(app: &App) -> String {
     }
     let mut parts = vec![format!("{} new", km.chord(Action::NewAgent))];
     match app.focused().map(|e| &e.phase) {
-        Some(Phase::Exited(_) | Phase::Detached) => {
-            parts.insert(0, "Enter new session · x stop".into());
-        }
+        Some(Phase::Exited(_) | Phase::Detached) => parts.insert(0, mode_hints(ENDED_KEYS)),
         Some(Phase::Failed(_)) => parts.insert(0, "x dismiss".into()),
         Some(_) => {
             if app.entries.len() > 1 {
-                let jump = if km.direct_jump.is_some() {
-                    " / M-1..9"
-                } else {
-                    ""
-                };
+                let jump = km
+                    .direct_jump_label()
+                    .map(|l| format!(" / {l}"))
+                    .unwrap_or_default();
                 parts.push(format!("{p} 1-9{jump} switch"));
             }
             parts.push(format!("{} zoom", km.chord(Action::Zoom)));
@@ -93,21 +80,6 @@ pub fn hints(app: &App) -> String {
     );
     parts.push(format!("{} leave", km.chord(Action::Leave)));
     parts.join(" · ")
-}
-
-fn short(a: Action) -> &'static str {
-    match a {
-        Action::NewAgent => "new",
-        Action::StopAgent => "stop",
-        Action::Zoom => "zoom",
-        Action::ToggleSidebar => "sidebar",
-        Action::Proposals => "proposals",
-        Action::ScrollMode => "scroll",
-        Action::Help => "help",
-        Action::Leave => "leave",
-        Action::EditEgress => "egress",
-        _ => "",
-    }
 }
 
 pub fn footer(f: &mut Frame, app: &App, area: Rect) {

@@ -1,6 +1,7 @@
-//! The help overlay's text: every key bb knows, from the live keymap.
+//! Every key bb knows, from the live keymap and the mode tables: the help
+//! overlay's text, and the README's key tables (a test keeps them equal).
 
-use crate::tui::keymap::{Action, Keymap};
+use crate::tui::keymap::{Keymap, ModeKey, ACTIONS, ENDED_KEYS, SCROLL_KEYS};
 
 pub fn lines(km: &Keymap) -> Vec<String> {
     let p = km.prefix.label();
@@ -10,32 +11,25 @@ pub fn lines(km: &Keymap) -> Vec<String> {
         String::new(),
     ];
     for (key, action) in &km.bindings {
-        out.push(format!("  {:<10} {}", key.label(), action.describe()));
+        out.push(format!("  {:<12} {}", key.label(), action.describe()));
     }
-    out.push(format!("  {:<10} focus agent 1 to 9", "1 … 9"));
-    out.push(format!("  {:<10} send {p} itself to the agent", p));
-    if let Some(m) = km.direct_jump {
-        let label = if m.contains(crossterm::event::KeyModifiers::ALT) {
-            "M"
-        } else {
-            "C"
-        };
+    out.push(format!("  {:<12} focus agent 1 to 9", "1 … 9"));
+    out.push(format!("  {:<12} send {p} itself to the agent", p));
+    if let Some(jump) = km.direct_jump_label() {
         out.push(String::new());
-        out.push(format!(
-            "Without the prefix: {label}-1 … {label}-9 focus agent 1 to 9."
-        ));
+        out.push(format!("Without the prefix: {jump} focus agent 1 to 9."));
     }
+    let mode = |out: &mut Vec<String>, title: &str, rows: Vec<(String, &str)>| {
+        out.push(String::new());
+        out.push(title.to_string());
+        for (label, describe) in rows {
+            out.push(format!("  {label:<12} {describe}"));
+        }
+    };
+    mode(&mut out, "In a pane whose session ended:", rows(ENDED_KEYS));
+    mode(&mut out, "Scroll mode:", rows(SCROLL_KEYS));
     out.extend(
         [
-            "",
-            "In a pane whose session ended: Enter starts a new one (continuing the",
-            "conversation when there is one); x stops the bottle.",
-            "",
-            "Scroll mode:",
-            "  ↑ ↓ j k    move a line        PgUp PgDn b f   a page (also Space)",
-            "  C-u C-d    half a page",
-            "  g G        top, bottom        v               start/clear a selection",
-            "  y Enter    copy (OSC 52)      q Esc           back to the live screen",
             "The mouse wheel scrolls history, or goes to programs that ask for the mouse.",
             "",
             "Agent picker: type to filter, ↑↓ or j k to move, / to filter on j or k,",
@@ -48,6 +42,79 @@ pub fn lines(km: &Keymap) -> Vec<String> {
         .iter()
         .map(|s| s.to_string()),
     );
-    let _ = Action::Help;
     out
+}
+
+fn rows<A>(table: &[ModeKey<A>]) -> Vec<(String, &'static str)> {
+    table.iter().map(|m| (m.label(), m.describe)).collect()
+}
+
+/// The README's key tables for `km`: after the prefix, in an ended pane,
+/// in scroll mode.
+pub fn markdown(km: &Keymap) -> String {
+    let p = km.prefix.label();
+    let code = |s: &str| format!("`{s}`");
+    let mut out = String::from("| keys | what |\n| --- | --- |\n");
+    for n in ACTIONS {
+        let keys: Vec<String> = km
+            .bindings
+            .iter()
+            .filter(|(_, a)| *a == n.action)
+            .map(|(k, _)| code(&format!("{p} {}", k.label())))
+            .collect();
+        if !keys.is_empty() {
+            out.push_str(&format!("| {} | {} |\n", keys.join(" "), n.describe));
+        }
+    }
+    let jump = km
+        .direct_jump_label()
+        .map(|l| format!(", {}", code(&l)))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "| {}…{}{jump} | focus agent 1 to 9 |\n",
+        code(&format!("{p} 1")),
+        code("9")
+    ));
+    out.push_str(&format!(
+        "| {} | send {} itself to the agent |\n",
+        code(&format!("{p} {p}")),
+        code(&p)
+    ));
+    for (title, rows) in [
+        ("In a pane whose session ended", rows(ENDED_KEYS)),
+        ("In scroll mode", rows(SCROLL_KEYS)),
+    ] {
+        out.push_str(&format!("\n{title}:\n\n| keys | what |\n| --- | --- |\n"));
+        for (label, describe) in rows {
+            let keys: Vec<String> = label.split(' ').map(code).collect();
+            out.push_str(&format!("| {} | {describe} |\n", keys.join(" ")));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::config::Config;
+
+    /// The README's key tables are the tables the code uses, written out;
+    /// `BB_BLESS=1` rewrites them.
+    #[test]
+    fn the_readme_lists_every_key() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let (start, end) = ("<!-- keys: generated -->\n", "<!-- /keys -->");
+        let a = readme.find(start).expect("the README marks its key tables") + start.len();
+        let b = a + readme[a..].find(end).expect("the key tables end");
+        let want = super::markdown(&Config::default().keymap);
+        if std::env::var_os("BB_BLESS").is_some() {
+            std::fs::write(&path, format!("{}{want}{}", &readme[..a], &readme[b..])).unwrap();
+            return;
+        }
+        assert_eq!(
+            readme[a..b],
+            want,
+            "README.md's key tables differ from the keymap; BB_BLESS=1 cargo test the_readme_lists_every_key rewrites them"
+        );
+    }
 }

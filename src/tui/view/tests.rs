@@ -246,3 +246,21 @@ impl App {
         }
     }
 }
+
+#[test]
+fn the_footer_shows_direct_jumps_as_configured() {
+    let mut a = app(200, 30);
+    for (agent, slug) in [("alpha", "alpha-1"), ("beta", "beta-1")] {
+        let s = session(1, 10, 10, "");
+        a.entries.push(entry(agent, slug, Phase::Running, Some(s)));
+    }
+    assert!(super::footer::hints(&a).contains("C-b 1-9 / M-1..9 switch"));
+    a.config.keymap.direct_jump = Some(crossterm::event::KeyModifiers::CONTROL);
+    assert!(super::footer::hints(&a).contains("C-b 1-9 / C-1..9 switch"));
+    a.config.keymap.direct_jump = None;
+    let hints = super::footer::hints(&a);
+    assert!(
+        hints.contains("C-b 1-9 switch") && !hints.contains("..9"),
+        "{hints}"
+    );
+}
