@@ -2,6 +2,8 @@
 //! from the keyboard, and resizes. The transport (a local PTY, a Docker
 //! exec stream, a smolvm exec in a PTY) is hidden behind [`SessionIo`].
 
+pub mod draw;
+mod input;
 pub mod pty;
 pub mod term;
 

@@ -101,8 +101,63 @@ impl Term {
         std::mem::take(&mut self.parser.callbacks_mut().to_program)
     }
 
-    pub fn screen(&self) -> &Screen {
-        self.parser.screen()
+    /// The screen, for the drawing adapter.
+    pub fn view(&self) -> &super::draw::VtScreen {
+        use ref_cast::RefCast;
+        super::draw::VtScreen::ref_cast(self.parser.screen())
+    }
+
+    /// Where the program's cursor is on the live screen (row, col).
+    pub fn cursor_position(&self) -> (u16, u16) {
+        self.parser.screen().cursor_position()
+    }
+
+    pub fn hides_cursor(&self) -> bool {
+        self.parser.screen().hide_cursor()
+    }
+
+    /// Whether the program is on the alternate screen (no history there).
+    pub fn alternate_screen(&self) -> bool {
+        self.parser.screen().alternate_screen()
+    }
+
+    /// What the program gets for `key`, in its current modes.
+    pub fn key_bytes(&self, key: &crossterm::event::KeyEvent) -> Vec<u8> {
+        super::input::encode_key(key, self.modes())
+    }
+
+    /// A paste, bracketed when the program asked for that.
+    pub fn paste_bytes(&self, text: &str) -> Vec<u8> {
+        super::input::encode_paste(text, self.modes())
+    }
+
+    /// Whether the program asked for mouse reports.
+    pub fn wants_mouse(&self) -> bool {
+        self.parser.screen().mouse_protocol_mode() != vt100::MouseProtocolMode::None
+    }
+
+    /// A mouse event at (col, row) of the pane, as the program asked for
+    /// mouse reports; None when it does not want this one.
+    pub fn mouse_bytes(
+        &self,
+        kind: crossterm::event::MouseEventKind,
+        mods: crossterm::event::KeyModifiers,
+        col: u16,
+        row: u16,
+    ) -> Option<Vec<u8>> {
+        let screen = self.parser.screen();
+        super::input::encode_mouse(
+            kind,
+            mods,
+            col,
+            row,
+            screen.mouse_protocol_mode(),
+            screen.mouse_protocol_encoding(),
+        )
+    }
+
+    fn modes(&self) -> super::input::Modes {
+        super::input::Modes::of(self.parser.screen())
     }
 
     pub fn size(&self) -> (u16, u16) {
@@ -155,23 +210,47 @@ impl Term {
         self.parser.screen().contents()
     }
 
-    /// The text of visible rows `from..=to` (0-based, in the current view).
-    pub fn rows_text(&self, from: u16, to: u16) -> String {
-        let (_, cols) = self.size();
-        self.parser
-            .screen()
-            .rows(0, cols)
-            .skip(from as usize)
-            .take((to.saturating_sub(from) + 1) as usize)
-            .map(|r| r.trim_end().to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
+    /// Lines `from..=to` counted from the oldest line of history (the live
+    /// screen's first row is `history_len()`), as text; the view is kept.
+    pub fn lines_text(&mut self, from: usize, to: usize) -> String {
+        let screen = self.parser.screen_mut();
+        let saved = screen.scrollback();
+        let history = screen.scrollback_len();
+        let cols = screen.size().1.get();
+        let mut out = Vec::new();
+        for abs in from..=to {
+            // vt100 reads history only through the view: scroll to the
+            // line, read the row, and put the view back.
+            let (offset, row) = if abs < history {
+                (history - abs, 0usize)
+            } else {
+                (0, abs - history)
+            };
+            screen.set_scrollback(offset);
+            let line = screen.rows(0, cols).nth(row).unwrap_or_default();
+            out.push(line.trim_end().to_string());
+        }
+        screen.set_scrollback(saved);
+        out.join("\n")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_across_history_and_screen_read_as_text_and_keep_the_view() {
+        let mut t = Term::new(3, 20, 100);
+        for i in 0..6 {
+            t.feed(format!("line {i}\r\n").as_bytes());
+        }
+        // 4 lines went to history, "line 4", "line 5" and "" are live.
+        assert_eq!(t.history_len(), 4);
+        t.scroll_by(2);
+        assert_eq!(t.lines_text(2, 5), "line 2\nline 3\nline 4\nline 5");
+        assert_eq!(t.scroll_offset(), 2, "the view is where it was");
+    }
 
     #[test]
     fn answers_cursor_position_and_device_attribute_queries() {

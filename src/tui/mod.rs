@@ -4,7 +4,6 @@ pub mod app;
 pub mod config;
 pub mod effect;
 pub mod event;
-pub mod input;
 pub mod keymap;
 pub mod modal;
 pub mod run;

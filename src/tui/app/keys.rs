@@ -4,7 +4,6 @@
 use crossterm::event::KeyEvent;
 
 use super::{App, Effect, Phase, ScrollMode, Suspend};
-use crate::tui::input::{encode_key, encode_paste, Modes};
 use crate::tui::keymap::{mode_action, Action, Ended, Resolved, ENDED_KEYS};
 use crate::tui::modal::Modal;
 
@@ -19,8 +18,8 @@ impl App {
             return;
         }
         if let Some(s) = self.focused().and_then(|e| e.session.as_ref()) {
-            let modes = Modes::of(s.term.lock().screen());
-            s.write(&encode_paste(text, modes));
+            let bytes = s.term.lock().paste_bytes(text);
+            s.write(&bytes);
         }
     }
 
@@ -65,9 +64,9 @@ impl App {
                 if term.scroll_offset() > 0 {
                     term.scroll_to_live();
                 }
-                let modes = Modes::of(term.screen());
+                let bytes = term.key_bytes(&key);
                 drop(term);
-                s.write(&encode_key(&key, modes));
+                s.write(&bytes);
             }
             (Phase::Exited(_) | Phase::Detached, _) => match mode_action(ENDED_KEYS, &key) {
                 Some(Ended::NewSession) => self.reattach(),

@@ -5,7 +5,6 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::layout::Position;
 
 use super::{osc52, App, Effect};
-use crate::tui::input::{encode_key, encode_mouse, Modes};
 use crate::tui::keymap::{mode_action, Scroll, SCROLL_KEYS};
 
 impl App {
@@ -61,7 +60,7 @@ impl App {
                     Some(a) => (a.min(cursor_abs), a.max(cursor_abs)),
                     None => (cursor_abs, cursor_abs),
                 };
-                copied = Some((to - from + 1, lines_between(&mut term, from, to)));
+                copied = Some((to - from + 1, term.lines_text(from, to)));
                 exit = true;
             }
             Some(Scroll::Back) => exit = true,
@@ -94,14 +93,9 @@ impl App {
                 return;
             };
             let mut term = s.term.lock();
-            let screen = term.screen();
-            let (mode, encoding) = (
-                screen.mouse_protocol_mode(),
-                screen.mouse_protocol_encoding(),
-            );
             let (col, row) = (m.column - l.pane_inner.x, m.row - l.pane_inner.y);
-            if mode != vt100::MouseProtocolMode::None {
-                if let Some(bytes) = encode_mouse(m.kind, m.modifiers, col, row, mode, encoding) {
+            if term.wants_mouse() {
+                if let Some(bytes) = term.mouse_bytes(m.kind, m.modifiers, col, row) {
                     drop(term);
                     s.write(&bytes);
                 }
@@ -112,15 +106,14 @@ impl App {
                 MouseEventKind::ScrollDown => false,
                 _ => return,
             };
-            if screen.alternate_screen() {
+            if term.alternate_screen() {
                 // No history on the alternate screen: scroll the program,
                 // as terminals do, with arrow keys.
-                let modes = Modes::of(screen);
                 let arrow = KeyEvent::new(
                     if up { KeyCode::Up } else { KeyCode::Down },
                     KeyModifiers::NONE,
                 );
-                let bytes = encode_key(&arrow, modes).repeat(3);
+                let bytes = term.key_bytes(&arrow).repeat(3);
                 drop(term);
                 s.write(&bytes);
             } else {
@@ -129,33 +122,13 @@ impl App {
             return;
         }
         if let (Some(side), MouseEventKind::Down(MouseButton::Left)) = (l.sidebar, m.kind) {
-            if l.agents.contains(pos) && side.contains(pos) {
-                let row = m.row.saturating_sub(l.agents.y + 1) as usize;
-                let idx = row / 2;
-                if idx < self.entries.len() {
+            if side.contains(pos) {
+                if let Some(idx) =
+                    crate::tui::view::sidebar::agent_at(l.agents, self.entries.len(), pos)
+                {
                     self.set_focus(idx);
                 }
             }
         }
     }
-}
-
-/// Lines `from..=to` of a terminal's history and screen, as text.
-fn lines_between(term: &mut crate::session::Term, from: usize, to: usize) -> String {
-    let saved = term.scroll_offset();
-    let history = term.history_len();
-    let mut out = Vec::new();
-    for abs in from..=to {
-        let (offset, row) = if abs < history {
-            (history - abs, 0u16)
-        } else {
-            (0, (abs - history) as u16)
-        };
-        term.scroll_to_live();
-        term.scroll_by(offset as isize);
-        out.push(term.rows_text(row, row));
-    }
-    term.scroll_to_live();
-    term.scroll_by(saved as isize);
-    out.join("\n")
 }

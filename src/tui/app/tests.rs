@@ -196,6 +196,29 @@ fn exited_panes_offer_stop_and_typing_resumes_the_live_view() {
 }
 
 #[test]
+fn clicking_an_agent_in_the_sidebar_focuses_it() {
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Running);
+    add(&mut a, "beta", 2, Phase::Running);
+    let agents = a.layout().agents;
+    let click = |row| {
+        AppEvent::Term(Event::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(crossterm::event::MouseButton::Left),
+            column: agents.x + 1,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    // The title row, then two rows per agent.
+    let _ = a.update(click(agents.y + 3));
+    assert_eq!(a.focus, 1, "beta's state line");
+    let _ = a.update(click(agents.y + 1));
+    assert_eq!(a.focus, 0, "alpha's name line");
+    let _ = a.update(click(agents.y + 5));
+    assert_eq!(a.focus, 0, "below the last agent: nothing");
+}
+
+#[test]
 fn approving_and_rejecting_proposals_asks_for_decisions_to_be_recorded() {
     let (mut a, _rx) = app();
     add(&mut a, "alpha", 1, Phase::Running);

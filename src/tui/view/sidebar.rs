@@ -1,6 +1,6 @@
 //! The left column: agents, then proposals.
 
-use ratatui::layout::Rect;
+use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
@@ -23,10 +23,27 @@ fn state_style(phase: &Phase) -> Style {
     }
 }
 
-fn agents(f: &mut Frame, app: &App, area: Rect) {
-    let block = Block::default()
+/// Lines each agent takes in the list: its name, then its state.
+const ROWS_PER_AGENT: u16 = 2;
+
+fn agents_block(count: usize) -> Block<'static> {
+    Block::default()
         .borders(Borders::RIGHT | Borders::BOTTOM)
-        .title(format!(" Agents ({}) ", app.entries.len()));
+        .title(format!(" Agents ({count}) "))
+}
+
+/// The agent drawn at `pos` of the agents area, if any (for the mouse).
+pub fn agent_at(area: Rect, count: usize, pos: Position) -> Option<usize> {
+    let inner = agents_block(count).inner(area);
+    if !inner.contains(pos) {
+        return None;
+    }
+    let idx = usize::from((pos.y - inner.y) / ROWS_PER_AGENT);
+    (idx < count).then_some(idx)
+}
+
+fn agents(f: &mut Frame, app: &App, area: Rect) {
+    let block = agents_block(app.entries.len());
     let inner = block.inner(area);
     f.render_widget(block, area);
     let width = inner.width as usize;
@@ -68,6 +85,7 @@ fn agents(f: &mut Frame, app: &App, area: Rect) {
         }
         let used: usize = first.iter().map(|s| s.content.chars().count()).sum();
         first.push(Span::styled(" ".repeat(width.saturating_sub(used)), base));
+        // ROWS_PER_AGENT lines: this one and the state below.
         lines.push(Line::from(first));
         // The state first: it is what changes and what people look for.
         let state = e.phase.label();
