@@ -6,15 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, DownloadFromContainerOptions, RemoveContainerOptions,
-    UploadToContainerOptions,
-};
+use bollard::query_parameters::{DownloadFromContainerOptions, RemoveContainerOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::context::Entry;
+use super::agent::AgentSpec;
+use super::context::{self, Entry};
 use super::images::{self, Context, ImageSource};
 use super::names::names;
 use crate::backend::Progress;
@@ -40,8 +37,6 @@ pub async fn apply(
         .image
         .clone()
         .ok_or("the agent container has no image")?;
-    let config = info.config.clone().unwrap_or_default();
-    let old_host = info.host_config.clone().unwrap_or_default();
     // Tagged by content like every image; removed with the bottle.
     let tag = images::ensure(
         docker,
@@ -81,47 +76,13 @@ pub async fn apply(
         )
         .await
         .map_err(|e| format!("cannot remove the old agent container: {e}"))?;
-    docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(n.agent.clone()),
-                ..Default::default()
-            }),
-            ContainerCreateBody {
-                image: Some(tag.clone()),
-                user: config.user,
-                cmd: config.cmd,
-                entrypoint: config.entrypoint,
-                working_dir: config.working_dir,
-                env: config.env,
-                labels: config.labels,
-                host_config: Some(HostConfig {
-                    network_mode: old_host.network_mode,
-                    runtime: old_host.runtime,
-                    init: old_host.init,
-                    dns: old_host.dns,
-                    // The same confinement as before the rebuild.
-                    security_opt: old_host.security_opt,
-                    cap_drop: old_host.cap_drop,
-                    memory: old_host.memory,
-                    pids_limit: old_host.pids_limit,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
+    // The same confinement as before the rebuild: one description of
+    // the agent container serves launch and rebuild.
+    AgentSpec::of(&info, &n.agent, tag.clone())?
+        .create(docker)
         .await
         .map_err(|e| format!("cannot create the new agent container: {e}"))?;
-    let upload = |path: &str, tar: Vec<u8>| {
-        docker.upload_to_container(
-            &n.agent,
-            Some(UploadToContainerOptions {
-                path: path.into(),
-                ..Default::default()
-            }),
-            bollard::body_full(tar.into()),
-        )
-    };
+    let upload = |path: &'static str, tar: Vec<u8>| context::upload(docker, &n.agent, path, tar);
     upload("/home", home_tar)
         .await
         .map_err(|e| format!("cannot restore /home/node: {e}"))?;

@@ -165,6 +165,26 @@ pub fn content_hash(parts: &[(&str, &[u8])]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Copy a tar's files into a container, under `path`: the one way bb
+/// puts files into its containers.
+pub async fn upload(
+    docker: &bollard::Docker,
+    container: &str,
+    path: &str,
+    tar: Vec<u8>,
+) -> Result<(), bollard::errors::Error> {
+    docker
+        .upload_to_container(
+            container,
+            Some(bollard::query_parameters::UploadToContainerOptions {
+                path: path.into(),
+                ..Default::default()
+            }),
+            bollard::body_full(tar.into()),
+        )
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

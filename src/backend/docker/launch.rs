@@ -7,10 +7,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
-use bollard::query_parameters::{
-    CreateContainerOptions, RemoveContainerOptions, UploadToContainerOptions,
-};
+use bollard::models::NetworkCreateRequest;
+use bollard::query_parameters::RemoveContainerOptions;
 use bollard::Docker;
 
 use super::bundle::{egress_config, gate_key_env, upstream_ca_bundle};
@@ -208,15 +206,7 @@ pub(super) async fn upload(
     container: &str,
     tar: Vec<u8>,
 ) -> Result<(), LaunchError> {
-    docker
-        .upload_to_container(
-            container,
-            Some(UploadToContainerOptions {
-                path: "/".into(),
-                ..Default::default()
-            }),
-            bollard::body_full(tar.into()),
-        )
+    context::upload(docker, container, "/", tar)
         .await
         .map_err(docker_err("copying files into the bottle"))
 }
@@ -416,43 +406,20 @@ async fn make(
     // The agent: internal network only, no ports, the proxy as its way out.
     let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_AGENT);
     labels.insert(names::STARTED.into(), started_at);
-    docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(n.agent.clone()),
-                ..Default::default()
-            }),
-            ContainerCreateBody {
-                image: Some(agent_image),
-                user: Some("node".into()),
-                cmd: Some(vec!["sleep".into(), "infinity".into()]),
-                entrypoint: Some(vec![]),
-                working_dir: Some(plan.workdir().to_string()),
-                env: Some(agent_env(plan, host, progress)),
-                labels: Some(labels),
-                host_config: Some(HostConfig {
-                    network_mode: Some(n.internal.clone()),
-                    runtime,
-                    init: Some(true),
-                    // Nothing in the bottle gains privileges: no setuid or
-                    // file-capability escalation, no capabilities at all
-                    // (bb's own root steps, such as trusting the bottle CA,
-                    // need none), and ceilings on memory and processes.
-                    security_opt: Some(vec!["no-new-privileges:true".to_string()]),
-                    cap_drop: Some(vec!["ALL".to_string()]),
-                    memory: Some((plan.limits.memory_mb * 1024 * 1024) as i64),
-                    pids_limit: Some(plan.limits.pids as i64),
-                    // Docker's embedded resolver still answers container
-                    // names (`sidecars`); external names get no upstream,
-                    // so DNS cannot carry data out.
-                    dns: Some(vec!["127.0.0.1".to_string()]),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(docker_err("creating the agent container"))?;
+    super::agent::AgentSpec {
+        name: n.agent.clone(),
+        image: agent_image,
+        env: agent_env(plan, host, progress),
+        labels,
+        workdir: plan.workdir().to_string(),
+        network: n.internal.clone(),
+        runtime,
+        memory_bytes: (plan.limits.memory_mb * 1024 * 1024) as i64,
+        pids: plan.limits.pids as i64,
+    }
+    .create(docker)
+    .await
+    .map_err(docker_err("creating the agent container"))?;
     made.containers.push(n.agent.clone());
     let files = context::archive(&agent_files(plan, host, &ca.cert_pem))
         .map_err(|e| LaunchError::State(e.to_string()))?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use bollard::query_parameters::{KillContainerOptions, UploadToContainerOptions};
+use bollard::query_parameters::KillContainerOptions;
 use bollard::Docker;
 use serde_json::{json, Value};
 
@@ -188,15 +188,7 @@ pub async fn apply_config(
     ])
     .map_err(|e| e.to_string())?;
     let bundle = names(slug).sidecars;
-    docker
-        .upload_to_container(
-            &bundle,
-            Some(UploadToContainerOptions {
-                path: "/".into(),
-                ..Default::default()
-            }),
-            bollard::body_full(tar.into()),
-        )
+    context::upload(docker, &bundle, "/", tar)
         .await
         .map_err(|e| format!("cannot update {bundle}: {e}"))?;
     let (code, out) = super::exec::run(

@@ -1,5 +1,6 @@
 //! The Docker backend, through bollard: bottles as real containers.
 
+mod agent;
 pub mod bundle;
 pub mod capability;
 pub mod context;

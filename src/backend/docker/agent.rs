@@ -1,0 +1,136 @@
+//! The agent container, as one description made in one place: launch
+//! creates it from a plan, a capability rebuild recreates it from the old
+//! one, and both get the same confinement, so a setting added here can
+//! never be lost on a rebuild.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
+use bollard::query_parameters::CreateContainerOptions;
+use bollard::Docker;
+
+/// What differs between bottles; everything else is fixed below.
+pub struct AgentSpec {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub workdir: String,
+    /// The bottle's internal network, its only one.
+    pub network: String,
+    /// `runsc` under gVisor, else Docker's default.
+    pub runtime: Option<String>,
+    pub memory_bytes: i64,
+    pub pids: i64,
+}
+
+impl AgentSpec {
+    /// The spec an existing agent container was made from, on `image`.
+    pub fn of(
+        info: &ContainerInspectResponse,
+        name: &str,
+        image: String,
+    ) -> Result<AgentSpec, String> {
+        let config = info.config.clone().unwrap_or_default();
+        let host = info.host_config.clone().unwrap_or_default();
+        Ok(AgentSpec {
+            name: name.to_string(),
+            image,
+            env: config.env.unwrap_or_default(),
+            labels: config.labels.unwrap_or_default(),
+            workdir: config.working_dir.unwrap_or_default(),
+            network: host
+                .network_mode
+                .ok_or_else(|| format!("{name} has no network"))?,
+            runtime: host.runtime.filter(|r| r != "runc"),
+            memory_bytes: host.memory.unwrap_or_default(),
+            pids: host.pids_limit.unwrap_or_default(),
+        })
+    }
+
+    fn body(&self) -> ContainerCreateBody {
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            user: Some("node".into()),
+            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            entrypoint: Some(vec![]),
+            working_dir: Some(self.workdir.clone()),
+            env: Some(self.env.clone()),
+            labels: Some(self.labels.clone()),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                runtime: self.runtime.clone(),
+                init: Some(true),
+                // Nothing in the bottle gains privileges: no setuid or
+                // file-capability escalation, no capabilities at all (bb's
+                // own root steps, such as trusting the bottle CA, need
+                // none), and ceilings on memory and processes.
+                security_opt: Some(vec!["no-new-privileges:true".to_string()]),
+                cap_drop: Some(vec!["ALL".to_string()]),
+                memory: Some(self.memory_bytes),
+                pids_limit: Some(self.pids),
+                // Docker's embedded resolver still answers container names
+                // (`sidecars`); external names get no upstream, so DNS
+                // cannot carry data out.
+                dns: Some(vec!["127.0.0.1".to_string()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub async fn create(&self, docker: &Docker) -> Result<(), bollard::errors::Error> {
+        docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(self.name.clone()),
+                    ..Default::default()
+                }),
+                self.body(),
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> AgentSpec {
+        AgentSpec {
+            name: "bb-a-1".into(),
+            image: "bb-agent-a:1".into(),
+            env: vec!["HTTP_PROXY=http://sidecars:9099".into()],
+            labels: HashMap::from([("bb.slug".into(), "a-1".into())]),
+            workdir: "/home/node/workspace".into(),
+            network: "bb-a-1-internal".into(),
+            runtime: Some("runsc".into()),
+            memory_bytes: 1 << 30,
+            pids: 512,
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_agent_gets_everything_the_launched_one_had() {
+        let launched = spec().body();
+        // What Docker reports for the launched container, then the spec
+        // read back from it on a new image.
+        let info = ContainerInspectResponse {
+            config: Some(bollard::models::ContainerConfig {
+                env: launched.env.clone(),
+                labels: launched.labels.clone(),
+                working_dir: launched.working_dir.clone(),
+                ..Default::default()
+            }),
+            host_config: launched.host_config.clone(),
+            ..Default::default()
+        };
+        let rebuilt = AgentSpec::of(&info, "bb-a-1", "bb-agent-a-1:2".into())
+            .unwrap()
+            .body();
+        let mut expected = launched;
+        expected.image = Some("bb-agent-a-1:2".into());
+        assert_eq!(format!("{rebuilt:?}"), format!("{expected:?}"));
+    }
+}
