@@ -5,9 +5,9 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub listen: String,
@@ -32,7 +32,7 @@ pub struct Config {
     pub token_refresh: Vec<super::tokens::RefreshConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub host: String,
@@ -59,7 +59,7 @@ impl RouteConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DlpConfig {
     /// Also look for BIP-39 seed phrases.
@@ -67,7 +67,7 @@ pub struct DlpConfig {
     pub bip39: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub scheme: String,
@@ -75,7 +75,7 @@ pub struct AuthConfig {
 }
 
 /// Bounds that keep a misbehaving agent from taking the proxy down.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Request bodies larger than this are refused (they are scanned whole).
@@ -178,7 +178,13 @@ impl Config {
             path: path.into(),
             source,
         })?;
-        let c: Config = serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+        Config::parse(&text, path)
+    }
+
+    /// A config from its JSON (`path` names it in errors): what egress
+    /// accepts, so bb can check what it writes.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let c: Config = serde_json::from_str(text).map_err(|source| ConfigError::Parse {
             path: path.into(),
             source,
         })?;

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A provider's OAuth token endpoint that egress answers for the agent:
 /// the agent's refresh grant carries a placeholder, egress sends the real
 /// refresh token, keeps what comes back, and hands the agent placeholders.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshConfig {
     pub host: String,

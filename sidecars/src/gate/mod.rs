@@ -21,11 +21,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
     pub listen: String,
@@ -44,10 +44,15 @@ pub struct GateConfig {
 }
 
 fn default_push_cap() -> usize {
-    512 * 1024 * 1024
+    GateConfig::DEFAULT_PUSH_BYTES
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl GateConfig {
+    /// Largest push accepted unless the config says otherwise.
+    pub const DEFAULT_PUSH_BYTES: usize = 512 * 1024 * 1024;
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
     pub name: String,

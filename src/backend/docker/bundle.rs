@@ -2,6 +2,10 @@
 //! rendered from the plan, the extra upstream roots, and the secrets,
 //! handed to its init on stdin rather than put in its container config.
 
+use bb_sidecar::egress::config::{AuthConfig, Config as EgressConfig, DlpConfig, RouteConfig};
+use bb_sidecar::egress::tokens::RefreshConfig;
+use bb_sidecar::gate::{GateConfig, RemoteConfig};
+
 use super::launch::LaunchError;
 use super::names::EGRESS_PORT;
 use crate::plan::{provider, BottlePlan};
@@ -23,8 +27,8 @@ pub fn gate_key_env(name: &str) -> String {
 
 /// The git gate's config: one mirror per remote, its key by env name and
 /// its pinned host key.
-pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
-    let remotes: Vec<serde_json::Value> = plan
+pub fn gate_config(plan: &BottlePlan) -> GateConfig {
+    let remotes = plan
         .remotes
         .iter()
         .map(|r| {
@@ -33,22 +37,24 @@ pub fn gate_config(plan: &BottlePlan) -> serde_json::Value {
             } else {
                 format!("[{}]:{}", r.host, r.port)
             };
-            serde_json::json!({
-                "name": r.name,
-                "upstream": r.upstream,
-                "identity_env": r.identity_file.as_ref().map(|_| gate_key_env(&r.name)),
-                "known_host": r.known_host_key.as_ref().map(|k| format!("{host} {k}")),
-                "allow_force_push": r.allow_force_push,
-            })
+            RemoteConfig {
+                name: r.name.clone(),
+                upstream: r.upstream.clone(),
+                identity_env: r.identity_file.as_ref().map(|_| gate_key_env(&r.name)),
+                known_host: r.known_host_key.as_ref().map(|k| format!("{host} {k}")),
+                allow_force_push: r.allow_force_push,
+            }
         })
         .collect();
-    serde_json::json!({
-        "listen": format!("0.0.0.0:{}", crate::plan::GIT_HTTP_PORT),
+    GateConfig {
+        listen: format!("0.0.0.0:{}", crate::plan::GIT_HTTP_PORT),
         // The gate's own home: no other daemon can read or change a mirror.
-        "repos_dir": "/var/lib/bb-gate/git",
-        "bip39": plan.bip39,
-        "remotes": remotes,
-    })
+        repos_dir: "/var/lib/bb-gate/git".into(),
+        remotes,
+        hook_binary: None,
+        push_bytes: GateConfig::DEFAULT_PUSH_BYTES,
+        bip39: plan.bip39,
+    }
 }
 
 /// The env var (of egress alone) holding the bottle CA's private key.
@@ -107,35 +113,108 @@ pub fn upstream_ca_bundle(plan: &BottlePlan) -> Result<Option<String>, LaunchErr
 
 /// The egress daemon's config: routes, and for credentialed ones the env
 /// variable of the bundle that holds the token (never the token itself).
-pub fn egress_config(plan: &BottlePlan) -> serde_json::Value {
-    let routes: Vec<serde_json::Value> = plan
-        .routes
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "host": r.host,
-                "path_allowlist": r.path_allowlist,
-                "auth": r.auth.as_ref().map(|a| serde_json::json!({"scheme": a.scheme.as_str(), "token_env": a.token_ref})),
-                "tls_passthrough": r.tls_passthrough,
-                "ssrf_ip_allowlist": r.ssrf_ip_allowlist,
-                "ports": r.ports,
+pub fn egress_config(plan: &BottlePlan) -> EgressConfig {
+    EgressConfig {
+        listen: format!("0.0.0.0:{EGRESS_PORT}"),
+        routes: plan
+            .routes
+            .iter()
+            .map(|r| {
+                route_config(
+                    &r.host,
+                    &r.path_allowlist,
+                    r.auth.as_ref(),
+                    r.tls_passthrough,
+                    &r.ssrf_ip_allowlist,
+                    &r.ports,
+                )
             })
-        })
-        .collect();
-    serde_json::json!({
-        "listen": format!("0.0.0.0:{EGRESS_PORT}"),
-        "routes": routes,
-        "ca_cert": "/etc/bb/ca.crt",
-        "ca_key_env": CA_KEY_ENV,
-        "audit_log": "/var/lib/bb/audit.jsonl",
-        "upstream_ca": (!plan.upstream_ca.is_empty()).then_some(UPSTREAM_CA_GUEST),
-        "dlp": {"bip39": plan.bip39},
-        "token_refresh": plan.token_endpoint.iter().map(|t| serde_json::json!({
-            "host": t.host,
-            "path": t.path,
-            "access_env": t.access_ref,
-            "refresh_env": t.refresh_ref,
-            "placeholder": provider::OAUTH_PLACEHOLDER,
-        })).collect::<Vec<_>>(),
-    })
+            .collect(),
+        ca_cert: "/etc/bb/ca.crt".into(),
+        ca_key: None,
+        ca_key_env: Some(CA_KEY_ENV.into()),
+        audit_log: Some("/var/lib/bb/audit.jsonl".into()),
+        upstream_ca: (!plan.upstream_ca.is_empty()).then(|| UPSTREAM_CA_GUEST.into()),
+        limits: Default::default(),
+        dlp: DlpConfig { bip39: plan.bip39 },
+        token_refresh: plan
+            .token_endpoint
+            .iter()
+            .map(|t| RefreshConfig {
+                host: t.host.to_string(),
+                path: t.path.to_string(),
+                access_env: t.access_ref.to_string(),
+                refresh_env: t.refresh_ref.to_string(),
+                placeholder: provider::OAUTH_PLACEHOLDER.into(),
+            })
+            .collect(),
+    }
+}
+
+/// One route as egress reads it (a plan's, or an operator's live edit).
+pub fn route_config(
+    host: &str,
+    paths: &[String],
+    auth: Option<&crate::manifest::RouteAuth>,
+    tls_passthrough: bool,
+    ssrf_ip_allowlist: &[String],
+    ports: &[u16],
+) -> RouteConfig {
+    RouteConfig {
+        host: host.to_string(),
+        path_allowlist: paths.to_vec(),
+        auth: auth.map(|a| AuthConfig {
+            scheme: a.scheme.as_str().into(),
+            token_env: a.token_ref.clone(),
+        }),
+        tls_passthrough,
+        ssrf_ip_allowlist: ssrf_ip_allowlist.to_vec(),
+        ports: ports.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What bb writes for each starter bottle is what egress loads.
+    #[test]
+    fn egress_loads_the_config_bb_writes() {
+        for starter in ["claude", "codex"] {
+            let dir = tempfile::tempdir().unwrap();
+            for (path, text) in crate::firstrun::STARTERS {
+                let p = dir.path().join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            }
+            let m = crate::manifest::load(&crate::manifest::Layout {
+                home: dir.path().into(),
+                repo: None,
+            });
+            let (agent, bottle) = m
+                .agents
+                .values()
+                .find(|a| a.bottle == starter)
+                .map(|a| (a, &m.bottles[&a.bottle]))
+                .unwrap();
+            let plan = crate::plan::resolve(
+                agent,
+                bottle,
+                &crate::plan::FixedHost::default(),
+                crate::plan::BackendKind::Docker,
+                "x",
+            );
+            let text = serde_json::to_string_pretty(&egress_config(&plan)).unwrap();
+            let loaded = EgressConfig::parse(&text, std::path::Path::new("egress.json"))
+                .unwrap_or_else(|e| panic!("{starter}: {e}\n{text}"));
+            assert_eq!(loaded.routes.len(), plan.routes.len());
+            assert_eq!(
+                loaded.token_refresh.len(),
+                plan.token_endpoint.iter().count()
+            );
+            assert_eq!(loaded.ca_key_env.as_deref(), Some(CA_KEY_ENV));
+            let gate = serde_json::to_string(&gate_config(&plan)).unwrap();
+            serde_json::from_str::<GateConfig>(&gate).unwrap();
+        }
+    }
 }

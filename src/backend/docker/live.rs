@@ -1,59 +1,45 @@
 //! Changing a running bottle's egress: the approved route merged into its
 //! config, the config copied into the bundle, and egress told to reload
-//! (SIGHUP through init; open tunnels stay up).
+//! (SIGHUP through init; open tunnels stay up). The config is egress's own
+//! type, so what bb writes is what egress reads.
 
 use std::path::Path;
 
+use bb_sidecar::egress::config::{Config as EgressConfig, RouteConfig};
 use bollard::query_parameters::KillContainerOptions;
 use bollard::Docker;
-use serde_json::{json, Value};
 
+use super::bundle::route_config;
 use super::context::{self, Entry};
 use super::names::names;
 use crate::supervise::proposal::merge_egress;
 use crate::supervise::EgressRequest;
 
-/// Merge one request into a rendered egress config: a new host is
-/// appended; an existing host gets the union of paths (empty = any path).
-/// Credentials and passthrough stay as the operator set them.
-pub fn merge_config(config: &mut Value, req: &EgressRequest) {
+/// Merge one request into an egress config: a new host is appended; an
+/// existing host gets the union of paths (empty = any path). Credentials
+/// and passthrough stay as the operator set them.
+pub fn merge_config(config: &mut EgressConfig, req: &EgressRequest) {
     let host = req.host.to_ascii_lowercase();
-    let routes = config["routes"].as_array_mut();
-    let Some(routes) = routes else {
-        config["routes"] = json!([{"host": host, "path_allowlist": req.path_allowlist, "auth": null, "tls_passthrough": false, "ssrf_ip_allowlist": []}]);
-        return;
-    };
-    match routes
-        .iter_mut()
-        .find(|r| r["host"].as_str() == Some(host.as_str()))
-    {
+    match config.routes.iter_mut().find(|r| r.host == host) {
         Some(r) => {
-            let mut paths: Vec<String> = r["path_allowlist"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if paths.is_empty() || req.path_allowlist.is_empty() {
-                paths.clear();
+            if r.path_allowlist.is_empty() || req.path_allowlist.is_empty() {
+                r.path_allowlist.clear();
             } else {
                 for p in &req.path_allowlist {
-                    if !paths.contains(p) {
-                        paths.push(p.clone());
+                    if !r.path_allowlist.contains(p) {
+                        r.path_allowlist.push(p.clone());
                     }
                 }
             }
-            r["path_allowlist"] = json!(paths);
         }
-        None => routes.push(json!({
-            "host": host,
-            "path_allowlist": req.path_allowlist,
-            "auth": null,
-            "tls_passthrough": false,
-            "ssrf_ip_allowlist": [],
-        })),
+        None => config.routes.push(route_config(
+            &host,
+            &req.path_allowlist,
+            None,
+            false,
+            &[],
+            &[],
+        )),
     }
 }
 
@@ -74,94 +60,80 @@ pub async fn apply_egress(
 }
 
 /// The bottle's live egress config, as bb last wrote it.
-pub fn read_config(home: &Path, slug: &str) -> Result<Value, String> {
+pub fn read_config(home: &Path, slug: &str) -> Result<EgressConfig, String> {
     let path = crate::state::dir(home, slug).join("egress.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    EgressConfig::parse(&text, &path).map_err(|e| e.to_string())
+}
+
+fn auth_of(r: &RouteConfig) -> Option<crate::manifest::RouteAuth> {
+    r.auth.as_ref().map(|a| crate::manifest::RouteAuth {
+        scheme: if a.scheme == "token" {
+            crate::manifest::AuthScheme::Token
+        } else {
+            crate::manifest::AuthScheme::Bearer
+        },
+        token_ref: a.token_env.clone(),
+    })
 }
 
 /// The live routes in the manifest's shape (every host as a route).
-pub fn config_to_egress(config: &Value) -> crate::manifest::Egress {
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let routes = config["routes"]
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .map(|r| crate::manifest::Route {
-                    host: r["host"].as_str().unwrap_or_default().to_string(),
-                    path_allowlist: strings(&r["path_allowlist"]),
-                    auth: r["auth"]["token_env"]
-                        .as_str()
-                        .map(|t| crate::manifest::RouteAuth {
-                            scheme: if r["auth"]["scheme"] == "token" {
-                                crate::manifest::AuthScheme::Token
-                            } else {
-                                crate::manifest::AuthScheme::Bearer
-                            },
-                            token_ref: t.to_string(),
-                        }),
-                    role: None,
-                    tls_passthrough: r["tls_passthrough"].as_bool().unwrap_or(false),
-                    ssrf_ip_allowlist: strings(&r["ssrf_ip_allowlist"]),
-                    ports: r["ports"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|p| p.as_u64().and_then(|p| u16::try_from(p).ok()))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-                .collect()
+pub fn config_to_egress(config: &EgressConfig) -> crate::manifest::Egress {
+    let routes = config
+        .routes
+        .iter()
+        .map(|r| crate::manifest::Route {
+            host: r.host.clone(),
+            path_allowlist: r.path_allowlist.clone(),
+            auth: auth_of(r),
+            role: None,
+            tls_passthrough: r.tls_passthrough,
+            ssrf_ip_allowlist: r.ssrf_ip_allowlist.clone(),
+            ports: r.ports.clone(),
         })
-        .unwrap_or_default();
+        .collect();
     crate::manifest::Egress {
         routes,
         allowlist: Vec::new(),
-        bip39: config["dlp"]["bip39"].as_bool().unwrap_or(false),
+        bip39: config.dlp.bip39,
     }
 }
 
 /// Put edited routes into a live config. A credential the bottle was not
 /// started with has no value in the bundle, so it is refused.
-pub fn egress_into_config(config: &mut Value, e: &crate::manifest::Egress) -> Result<(), String> {
-    let known: Vec<String> = config_to_egress(config)
+pub fn egress_into_config(
+    config: &mut EgressConfig,
+    e: &crate::manifest::Egress,
+) -> Result<(), String> {
+    let known: Vec<&str> = config
         .routes
         .iter()
-        .filter_map(|r| r.auth.as_ref().map(|a| a.token_ref.clone()))
+        .filter_map(|r| r.auth.as_ref().map(|a| a.token_env.as_str()))
         .collect();
     let mut routes = Vec::new();
     for r in &e.routes {
         if let Some(a) = &r.auth {
-            if !known.contains(&a.token_ref) {
+            if !known.contains(&a.token_ref.as_str()) {
                 return Err(format!(
                     "{}: token_ref {} is not one this bottle was started with; add it to the bottle's manifest and restart the bottle",
                     r.host, a.token_ref
                 ));
             }
         }
-        routes.push(json!({
-            "host": r.host,
-            "path_allowlist": r.path_allowlist,
-            "auth": r.auth.as_ref().map(|a| json!({"scheme": a.scheme.as_str(), "token_env": a.token_ref})),
-            "tls_passthrough": r.tls_passthrough,
-            "ssrf_ip_allowlist": r.ssrf_ip_allowlist,
-            "ports": r.ports,
-        }));
+        routes.push(route_config(
+            &r.host,
+            &r.path_allowlist,
+            r.auth.as_ref(),
+            r.tls_passthrough,
+            &r.ssrf_ip_allowlist,
+            &r.ports,
+        ));
     }
     for h in &e.allowlist {
-        routes.push(json!({"host": h, "path_allowlist": [], "auth": null, "tls_passthrough": false, "ssrf_ip_allowlist": []}));
+        routes.push(route_config(h, &[], None, false, &[], &[]));
     }
-    config["routes"] = Value::Array(routes);
+    config.routes = routes;
     Ok(())
 }
 
@@ -171,7 +143,7 @@ pub async fn apply_config(
     docker: &Docker,
     home: &Path,
     slug: &str,
-    config: &Value,
+    config: &EgressConfig,
 ) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let dir = crate::state::dir(home, slug);
@@ -219,7 +191,23 @@ mod tests {
 
     #[test]
     fn merges_like_the_proposal_says() {
-        let mut c = json!({"routes": [{"host": "github.com", "path_allowlist": ["/me/"], "auth": {"scheme": "Bearer", "token_env": "T"}, "tls_passthrough": false, "ssrf_ip_allowlist": []}]});
+        let auth = crate::manifest::RouteAuth {
+            scheme: crate::manifest::AuthScheme::Bearer,
+            token_ref: "T".into(),
+        };
+        let mut c = EgressConfig::parse(
+            r#"{"listen": "0.0.0.0:1", "routes": [], "ca_cert": "/c", "audit_log": null}"#,
+            Path::new("x"),
+        )
+        .unwrap();
+        c.routes.push(route_config(
+            "github.com",
+            &["/me/".into()],
+            Some(&auth),
+            false,
+            &[],
+            &[],
+        ));
         merge_config(
             &mut c,
             &EgressRequest {
@@ -227,8 +215,12 @@ mod tests {
                 path_allowlist: vec!["/you/".into()],
             },
         );
-        assert_eq!(c["routes"][0]["path_allowlist"], json!(["/me/", "/you/"]));
-        assert_eq!(c["routes"][0]["auth"]["token_env"], "T", "credentials stay");
+        assert_eq!(c.routes[0].path_allowlist, ["/me/", "/you/"]);
+        assert_eq!(
+            c.routes[0].auth.as_ref().unwrap().token_env,
+            "T",
+            "credentials stay"
+        );
         merge_config(
             &mut c,
             &EgressRequest {
@@ -236,11 +228,14 @@ mod tests {
                 path_allowlist: vec![],
             },
         );
-        assert_eq!(c["routes"][1]["host"], "pypi.org");
-        assert_eq!(
-            c["routes"][1]["auth"],
-            Value::Null,
+        assert_eq!(c.routes[1].host, "pypi.org");
+        assert!(
+            c.routes[1].auth.is_none(),
             "an agent's request never carries credentials"
         );
+        // What bb writes, egress reads back the same.
+        let text = serde_json::to_string(&c).unwrap();
+        let back = EgressConfig::parse(&text, Path::new("egress.json")).unwrap();
+        assert_eq!(back.routes, c.routes);
     }
 }
