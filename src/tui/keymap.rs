@@ -354,6 +354,63 @@ impl<A> ModeKey<A> {
     }
 }
 
+/// A scrollable text dialog: the preflight (which asks y/N) and help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    Yes,
+    No,
+    LineDown,
+    LineUp,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+}
+
+#[rustfmt::skip]
+pub const PREFLIGHT_KEYS: &[ModeKey<Text>] = &[
+    ModeKey { keys: &[ch('y'), ch('Y')], action: Text::Yes, short: "y launch", describe: "launch the bottle" },
+    ModeKey { keys: &[ch('n'), ch('N'), plain(KeyCode::Esc), ch('q')], action: Text::No, short: "n/Esc cancel", describe: "cancel" },
+    ModeKey { keys: &[plain(KeyCode::Down), ch('j')], action: Text::LineDown, short: "↑↓ PgUp PgDn scroll", describe: "a line down" },
+    ModeKey { keys: &[plain(KeyCode::Up), ch('k')], action: Text::LineUp, short: "", describe: "a line up" },
+    ModeKey { keys: &[plain(KeyCode::PageDown), ch(' ')], action: Text::PageDown, short: "", describe: "a page down" },
+    ModeKey { keys: &[plain(KeyCode::PageUp)], action: Text::PageUp, short: "", describe: "a page up" },
+    ModeKey { keys: &[ch('g'), plain(KeyCode::Home)], action: Text::Top, short: "", describe: "the top" },
+    ModeKey { keys: &[ch('G'), plain(KeyCode::End)], action: Text::Bottom, short: "", describe: "the end" },
+];
+
+#[rustfmt::skip]
+pub const HELP_KEYS: &[ModeKey<Text>] = &[
+    ModeKey { keys: &[plain(KeyCode::Esc), ch('q'), plain(KeyCode::Enter)], action: Text::No, short: "Esc close", describe: "close" },
+    ModeKey { keys: &[plain(KeyCode::Down), ch('j')], action: Text::LineDown, short: "↑↓ scroll", describe: "a line down" },
+    ModeKey { keys: &[plain(KeyCode::Up), ch('k')], action: Text::LineUp, short: "", describe: "a line up" },
+    ModeKey { keys: &[plain(KeyCode::PageDown), ch(' ')], action: Text::PageDown, short: "", describe: "a page down" },
+    ModeKey { keys: &[plain(KeyCode::PageUp)], action: Text::PageUp, short: "", describe: "a page up" },
+    ModeKey { keys: &[ch('g'), plain(KeyCode::Home)], action: Text::Top, short: "", describe: "the top" },
+    ModeKey { keys: &[ch('G'), plain(KeyCode::End)], action: Text::Bottom, short: "", describe: "the end" },
+];
+
+/// A proposal from an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decide {
+    Approve,
+    Modify,
+    Reject,
+    Later,
+    LineDown,
+    LineUp,
+}
+
+#[rustfmt::skip]
+pub const PROPOSAL_KEYS: &[ModeKey<Decide>] = &[
+    ModeKey { keys: &[ch('a')], action: Decide::Approve, short: "a approve", describe: "approve" },
+    ModeKey { keys: &[ch('m')], action: Decide::Modify, short: "m modify in $EDITOR", describe: "modify the request in $EDITOR, then approve it" },
+    ModeKey { keys: &[ch('r')], action: Decide::Reject, short: "r reject", describe: "reject, with a reason the agent is told" },
+    ModeKey { keys: &[plain(KeyCode::Esc), ch('q')], action: Decide::Later, short: "Esc decide later", describe: "decide later (it stays pending)" },
+    ModeKey { keys: &[plain(KeyCode::Down), ch('j')], action: Decide::LineDown, short: "", describe: "a line down" },
+    ModeKey { keys: &[plain(KeyCode::Up), ch('k')], action: Decide::LineUp, short: "", describe: "a line up" },
+];
+
 /// `table`'s footer words, joined.
 pub fn mode_hints<A>(table: &[ModeKey<A>]) -> String {
     let parts: Vec<&str> = table

@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{App, Effect, Suspend};
 use crate::supervise::Decision;
+use crate::tui::keymap::{HELP_KEYS, PREFLIGHT_KEYS};
 use crate::tui::modal::{
     picker::PickerOutcome, proposal::ProposalOutcome, text_key, AskModal, Modal, TextOutcome,
 };
@@ -40,26 +41,28 @@ impl App {
                 }
                 _ => Some(Modal::Backend(c)),
             },
-            Modal::Preflight(mut p) => match text_key(&mut p.scroll, p.lines.len(), &key, true) {
-                TextOutcome::Stay => Some(Modal::Preflight(p)),
-                TextOutcome::No => {
-                    self.info("launch cancelled");
-                    None
-                }
-                TextOutcome::Yes => {
-                    let questions = p.plan.questions();
-                    if questions.is_empty() {
-                        self.launch(p.plan);
+            Modal::Preflight(mut p) => {
+                match text_key(&mut p.scroll, p.lines.len(), &key, PREFLIGHT_KEYS) {
+                    TextOutcome::Stay => Some(Modal::Preflight(p)),
+                    TextOutcome::No => {
+                        self.info("launch cancelled");
                         None
-                    } else {
-                        Some(Modal::Ask(Box::new(AskModal {
-                            plan: p.plan,
-                            questions,
-                            input: String::new(),
-                        })))
+                    }
+                    TextOutcome::Yes => {
+                        let questions = p.plan.questions();
+                        if questions.is_empty() {
+                            self.launch(p.plan);
+                            None
+                        } else {
+                            Some(Modal::Ask(Box::new(AskModal {
+                                plan: p.plan,
+                                questions,
+                                input: String::new(),
+                            })))
+                        }
                     }
                 }
-            },
+            }
             Modal::ConfirmStop { slug, agent } => match key.code {
                 KeyCode::Char('y' | 'Y') => {
                     self.stop(&slug);
@@ -96,7 +99,7 @@ impl App {
             },
             Modal::Help { mut scroll } => {
                 let lines = crate::tui::view::help::lines(&self.config.keymap).len();
-                match text_key(&mut scroll, lines, &key, false) {
+                match text_key(&mut scroll, lines, &key, HELP_KEYS) {
                     TextOutcome::Stay => Some(Modal::Help { scroll }),
                     _ => None,
                 }

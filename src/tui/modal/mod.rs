@@ -5,7 +5,9 @@
 pub mod picker;
 pub mod proposal;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
+
+use super::keymap::{mode_action, ModeKey, Text};
 
 use crate::plan::{BackendKind, BottlePlan};
 pub use picker::{PickItem, Picker, PickerOutcome};
@@ -55,21 +57,25 @@ pub enum TextOutcome {
     No,
 }
 
-/// Scroll keys shared by text modals; y/n answer where asked.
-pub fn text_key(scroll: &mut u16, lines: usize, key: &KeyEvent, answers: bool) -> TextOutcome {
+/// A key in a scrollable text modal, by its table (the preflight's, which
+/// answers y/N, or help's).
+pub fn text_key(
+    scroll: &mut u16,
+    lines: usize,
+    key: &KeyEvent,
+    table: &'static [ModeKey<Text>],
+) -> TextOutcome {
     let max = lines.saturating_sub(1) as u16;
-    match key.code {
-        KeyCode::Char('y' | 'Y') if answers => return TextOutcome::Yes,
-        KeyCode::Char('n' | 'N') if answers => return TextOutcome::No,
-        KeyCode::Esc | KeyCode::Char('q') => return TextOutcome::No,
-        KeyCode::Enter if !answers => return TextOutcome::No,
-        KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(max),
-        KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-        KeyCode::PageDown | KeyCode::Char(' ') => *scroll = (*scroll + 10).min(max),
-        KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-        KeyCode::Home | KeyCode::Char('g') => *scroll = 0,
-        KeyCode::End | KeyCode::Char('G') => *scroll = max,
-        _ => {}
+    match mode_action(table, key) {
+        Some(Text::Yes) => return TextOutcome::Yes,
+        Some(Text::No) => return TextOutcome::No,
+        Some(Text::LineDown) => *scroll = (*scroll + 1).min(max),
+        Some(Text::LineUp) => *scroll = scroll.saturating_sub(1),
+        Some(Text::PageDown) => *scroll = (*scroll + 10).min(max),
+        Some(Text::PageUp) => *scroll = scroll.saturating_sub(10),
+        Some(Text::Top) => *scroll = 0,
+        Some(Text::Bottom) => *scroll = max,
+        None => {}
     }
     TextOutcome::Stay
 }

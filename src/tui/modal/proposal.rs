@@ -3,6 +3,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::tui::keymap::{mode_action, Decide, PROPOSAL_KEYS};
+
 use crate::supervise::proposal::{diff_lines, merge_egress, route_lines, LiveRoute};
 use crate::supervise::{Proposal, Request};
 
@@ -64,23 +66,23 @@ impl ProposalModal {
             }
             return ProposalOutcome::Stay;
         }
-        match key.code {
-            KeyCode::Char('a') => ProposalOutcome::Approve,
-            KeyCode::Char('m') => ProposalOutcome::Modify,
-            KeyCode::Char('r') => {
+        match mode_action(PROPOSAL_KEYS, key) {
+            Some(Decide::Approve) => ProposalOutcome::Approve,
+            Some(Decide::Modify) => ProposalOutcome::Modify,
+            Some(Decide::Reject) => {
                 self.reason = Some(String::new());
                 ProposalOutcome::Stay
             }
-            KeyCode::Esc | KeyCode::Char('q') => ProposalOutcome::Close,
-            KeyCode::Down | KeyCode::Char('j') => {
+            Some(Decide::Later) => ProposalOutcome::Close,
+            Some(Decide::LineDown) => {
                 self.scroll = self.scroll.saturating_add(1);
                 ProposalOutcome::Stay
             }
-            KeyCode::Up | KeyCode::Char('k') => {
+            Some(Decide::LineUp) => {
                 self.scroll = self.scroll.saturating_sub(1);
                 ProposalOutcome::Stay
             }
-            _ => ProposalOutcome::Stay,
+            None => ProposalOutcome::Stay,
         }
     }
 }

@@ -6,7 +6,9 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::tui::app::{App, Phase};
-use crate::tui::keymap::{mode_hints, Action, ACTIONS, ENDED_KEYS, SCROLL_KEYS};
+use crate::tui::keymap::{
+    mode_hints, Action, ACTIONS, ENDED_KEYS, HELP_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS, SCROLL_KEYS,
+};
 use crate::tui::modal::Modal;
 
 pub fn status(f: &mut Frame, app: &App, area: Rect) {
@@ -29,11 +31,11 @@ pub fn hints(app: &App) -> String {
         return match m {
             Modal::Picker(_) => "type to filter · ↑↓/j k move · / filter on j,k · Enter choose · Esc clear, then close".into(),
             Modal::Backend(_) => "↑↓ choose a backend · Enter continue · Esc cancel".into(),
-            Modal::Preflight(_) => "y launch · n/Esc cancel · ↑↓ PgUp PgDn scroll".into(),
+            Modal::Preflight(_) => mode_hints(PREFLIGHT_KEYS),
             Modal::ConfirmStop { .. } => "y stop the bottle · n/Esc keep it".into(),
             Modal::Proposal(p) if p.reason.is_some() => "type the reason · Enter reject · Esc back".into(),
-            Modal::Proposal(_) => "a approve · m modify in $EDITOR · r reject · Esc decide later".into(),
-            Modal::Help { .. } => "↑↓ scroll · Esc close".into(),
+            Modal::Proposal(_) => mode_hints(PROPOSAL_KEYS),
+            Modal::Help { .. } => mode_hints(HELP_KEYS),
             Modal::Ask(_) => "type the value · Enter next · Esc cancel the launch".into(),
         };
     }

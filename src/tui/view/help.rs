@@ -1,7 +1,9 @@
 //! Every key bb knows, from the live keymap and the mode tables: the help
 //! overlay's text, and the README's key tables (a test keeps them equal).
 
-use crate::tui::keymap::{Keymap, ModeKey, ACTIONS, ENDED_KEYS, SCROLL_KEYS};
+use crate::tui::keymap::{
+    Keymap, ModeKey, ACTIONS, ENDED_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS, SCROLL_KEYS,
+};
 
 pub fn lines(km: &Keymap) -> Vec<String> {
     let p = km.prefix.label();
@@ -28,14 +30,14 @@ pub fn lines(km: &Keymap) -> Vec<String> {
     };
     mode(&mut out, "In a pane whose session ended:", rows(ENDED_KEYS));
     mode(&mut out, "Scroll mode:", rows(SCROLL_KEYS));
+    mode(&mut out, "Preflight:", rows(PREFLIGHT_KEYS));
+    mode(&mut out, "A proposal:", rows(PROPOSAL_KEYS));
     out.extend(
         [
             "The mouse wheel scrolls history, or goes to programs that ask for the mouse.",
             "",
             "Agent picker: type to filter, ↑↓ or j k to move, / to filter on j or k,",
             "Enter to choose, Esc clears the filter, then closes.",
-            "Preflight: y launches, n or Esc cancels.",
-            "Proposal: a approves, m opens the change in $EDITOR, r rejects with a reason.",
             "",
             "Keys are set in <bb home>/config.yaml (defaults: assets/config.yaml).",
         ]
@@ -83,6 +85,8 @@ pub fn markdown(km: &Keymap) -> String {
     for (title, rows) in [
         ("In a pane whose session ended", rows(ENDED_KEYS)),
         ("In scroll mode", rows(SCROLL_KEYS)),
+        ("In the preflight", rows(PREFLIGHT_KEYS)),
+        ("On a proposal", rows(PROPOSAL_KEYS)),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | what |\n| --- | --- |\n"));
         for (label, describe) in rows {
