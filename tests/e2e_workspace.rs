@@ -129,6 +129,35 @@ fn sigterm_restores_the_terminal() {
 }
 
 #[test]
+fn closing_the_outer_terminal_ends_bb_cleanly_and_keeps_bottles() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    home(&h, &["shell"]);
+    let mut bb = Bb::spawn(
+        &["--local-backend", SESSIONS],
+        &[("BB_HOME", h.to_str().unwrap())],
+        dir.path(),
+        24,
+        80,
+    );
+    bb.wait_text("No agent is running here yet.");
+    start(&mut bb, "shell");
+    // The help dialog hides the program's cursor: bb must show it again
+    // on leaving, on a terminal that is gone.
+    bb.prefix("?");
+    bb.wait_text("Press C-b, then:");
+    bb.hang_up();
+    let code = bb.wait_exit();
+    let crash = h.join("logs/crash.log");
+    assert!(
+        !crash.exists(),
+        "no panic: {}",
+        std::fs::read_to_string(&crash).unwrap_or_default()
+    );
+    assert_eq!(code, 0, "a clean exit, not a panic (101) or an abort (134)");
+}
+
+#[test]
 fn exited_sessions_keep_their_screen_and_restart_on_enter() {
     let dir = tempfile::tempdir().unwrap();
     let h = dir.path().join("home");

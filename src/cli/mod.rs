@@ -7,7 +7,7 @@ mod doctor;
 mod init;
 mod preflight;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -135,8 +135,11 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
+            // writeln!, not eprintln!: with the terminal gone, saying so
+            // must not panic.
+            let mut err = std::io::stderr();
             for line in format!("{e:#}").lines() {
-                eprintln!("error: {line}");
+                let _ = writeln!(err, "error: {line}");
             }
             ExitCode::FAILURE
         }
@@ -243,7 +246,11 @@ fn workspace(ctx: &Ctx, local_backend: Option<String>, attach: Option<String>) -
     // Tasks still waiting on Docker must not hold the exit.
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     if running > 0 {
-        println!("bb: {running} bottle(s) keep running; `bb` finds them again.");
+        // The terminal may be gone (closed window): never panic saying so.
+        let _ = writeln!(
+            std::io::stdout(),
+            "bb: {running} bottle(s) keep running; `bb` finds them again."
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -88,7 +88,9 @@ fn install_panic_hook(logs: PathBuf) {
         }
         if std::thread::current().id() == ui_thread {
             restore();
-            eprintln!(
+            // Not eprintln!: a second panic here (no terminal) aborts.
+            let _ = writeln!(
+                io::stderr(),
                 "bb crashed: {}; bottles keep running; details in {}",
                 info.to_string().lines().next().unwrap_or("panic"),
                 path.display()
@@ -109,6 +111,12 @@ pub async fn run(
     let mut term = setup()?;
     let result = event_loop(&mut term, paths, config, backends, attach).await;
     restore();
+    // When the outer terminal is gone (closed window: SIGHUP), ratatui's
+    // Drop would report the failed cursor restore with eprintln!, which
+    // panics on a dead tty; then there is nothing left to restore.
+    if term.show_cursor().is_err() {
+        std::mem::forget(term);
+    }
     result
 }
 

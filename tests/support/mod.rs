@@ -14,8 +14,11 @@ use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize}
 
 pub struct Bb {
     pub parser: Arc<Mutex<vt100::Parser>>,
-    writer: Box<dyn Write + Send>,
-    master: Box<dyn MasterPty + Send>,
+    /// Set to make the reader let go of the terminal (see `hang_up`).
+    closing: Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    writer: Option<Box<dyn Write + Send>>,
+    master: Option<Box<dyn MasterPty + Send>>,
     pub child: Box<dyn Child + Send + Sync>,
 }
 
@@ -52,26 +55,44 @@ impl Bb {
             0,
         )));
         let p = parser.clone();
-        std::thread::spawn(move || {
+        let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = closing.clone();
+        let fd = pair.master.as_raw_fd().expect("a unix pty");
+        // Wait for output with poll, not in read, so that `hang_up` can
+        // make this thread drop its copy of the terminal.
+        let reader_thread = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, for the length given.
+                let ready = unsafe { libc::poll(&mut pfd, 1, 20) };
+                if ready <= 0 {
+                    continue;
                 }
-                p.lock().unwrap().process(&buf[..n]);
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => p.lock().unwrap().process(&buf[..n]),
+                }
             }
         });
         Bb {
             parser,
-            writer,
-            master: pair.master,
+            closing,
+            reader: Some(reader_thread),
+            writer: Some(writer),
+            master: Some(pair.master),
             child,
         }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-        self.writer.flush().unwrap();
+        let w = self.writer.as_mut().expect("the terminal is open");
+        w.write_all(bytes).unwrap();
+        w.flush().unwrap();
         // Give bb a moment so separate writes arrive as separate reads.
         std::thread::sleep(Duration::from_millis(60));
     }
@@ -112,6 +133,8 @@ impl Bb {
             std::num::NonZeroU16::new(cols).unwrap(),
         );
         self.master
+            .as_ref()
+            .expect("the terminal is open")
             .resize(PtySize {
                 rows,
                 cols,
@@ -119,6 +142,18 @@ impl Bb {
                 pixel_height: 0,
             })
             .unwrap();
+    }
+
+    /// Close the outer terminal, as closing its window does: bb gets
+    /// SIGHUP and its terminal is gone.
+    pub fn hang_up(&mut self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.writer = None;
+        self.master = None;
     }
 
     /// Wait for bb to exit; its exit code.

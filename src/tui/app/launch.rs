@@ -104,6 +104,7 @@ impl App {
     /// The preflight is ready: show it, unless the operator moved on to
     /// another dialog meanwhile.
     pub(super) fn open_preflight(&mut self, ready: Result<Box<PreflightReady>, String>) {
+        self.dirty = true;
         match ready {
             Err(e) => self.error(e),
             Ok(_) if self.modal.is_some() => {}

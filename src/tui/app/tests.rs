@@ -314,6 +314,7 @@ fn the_preflight_is_prepared_off_the_ui_thread() {
         BackendKind::Docker,
         "x",
     );
+    a.dirty = false;
     let _ = a.update(AppEvent::Preflight(Ok(Box::new(
         crate::tui::event::PreflightReady {
             plan,
@@ -321,6 +322,7 @@ fn the_preflight_is_prepared_off_the_ui_thread() {
         },
     ))));
     assert!(matches!(a.modal, Some(Modal::Preflight(_))));
+    assert!(a.dirty, "the preflight is drawn when it arrives");
     let _ = a.update(AppEvent::Preflight(Err("too big".into())));
     assert_eq!(a.status.as_ref().unwrap().text, "too big");
 }

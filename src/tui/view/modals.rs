@@ -37,7 +37,10 @@ pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
     match modal {
         Modal::Picker(p) => {
             let visible = p.visible();
-            let h = (visible.len() as u16 + 4).clamp(6, full.height.saturating_sub(2));
+            // Never more than the screen holds, however small it is.
+            let h = (visible.len() as u16 + 4)
+                .max(6)
+                .min(full.height.saturating_sub(2));
             let area = centered(full, 64.min(full.width.saturating_sub(4)).max(30), h);
             let inner = frame(f, area, "New agent");
             let mut lines = vec![Line::from(vec![

@@ -264,3 +264,45 @@ fn the_footer_shows_direct_jumps_as_configured() {
         "{hints}"
     );
 }
+
+/// Every state and every modal drawn at every small size, and some odd
+/// large ones: nothing panics (a resize can make the screen any size).
+#[test]
+fn nothing_panics_at_any_size() {
+    let modals = || -> Vec<Modal> {
+        vec![
+            Modal::Picker(Picker::new(vec![PickItem {
+                name: "alpha".into(),
+                detail: "dev · claude · home".into(),
+                running: 1,
+            }])),
+            Modal::Backend(BackendChoice {
+                agent: "alpha".into(),
+                options: vec![BackendKind::Docker, BackendKind::Local],
+                selected: 1,
+            }),
+            Modal::Preflight(Box::new(preflight())),
+            Modal::ConfirmStop {
+                slug: "alpha-abc123".into(),
+                agent: "alpha".into(),
+            },
+            Modal::Proposal(Box::new(ProposalModal::new(proposal(), &[]))),
+            Modal::Help { scroll: 3 },
+        ]
+    };
+    let sizes = (1..=30u16)
+        .flat_map(|w| (1..=12u16).map(move |h| (w * 3, h)))
+        .chain([(1, 1), (2, 200), (400, 3), (300, 100)]);
+    for (w, h) in sizes {
+        let mut a = busy(w, h);
+        a.scroll = Some(ScrollMode {
+            cursor: h,
+            anchor: Some(0),
+        });
+        draw(&a);
+        a.scroll = None;
+        for m in modals() {
+            draw(&app(w, h).with_modal(m));
+        }
+    }
+}
