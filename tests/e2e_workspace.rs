@@ -157,6 +157,82 @@ fn closing_the_outer_terminal_ends_bb_cleanly_and_keeps_bottles() {
     assert_eq!(code, 0, "a clean exit, not a panic (101) or an abort (134)");
 }
 
+/// While $EDITOR has the terminal, bb reads nothing: a line typed into the
+/// editor reaches the editor whole, and nothing of it reaches the agent.
+#[test]
+fn keys_typed_in_the_editor_stay_in_the_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    home(&h, &["shell"]);
+    let typed = dir.path().join("typed");
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        format!(
+            // Key by key, as vi reads: raw, no line discipline to wait for.
+            "#!/bin/sh\nstty raw -echo < /dev/tty\nprintf 'EDITOR-READY\\r\\n' > /dev/tty\nline=$(dd bs=1 count=24 < /dev/tty 2>/dev/null)\nstty sane < /dev/tty\nprintf '%s' \"$line\" > {}\n",
+            typed.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut bb = Bb::spawn(
+        &["--local-backend", SESSIONS],
+        &[
+            ("BB_HOME", h.to_str().unwrap()),
+            ("EDITOR", editor.to_str().unwrap()),
+        ],
+        dir.path(),
+        24,
+        80,
+    );
+    bb.wait_text("No agent is running here yet.");
+    start(&mut bb, "shell");
+    let screen = bb.screen();
+    let slug = screen
+        .split_whitespace()
+        .find(|w| w.starts_with("shell-"))
+        .expect("the pane title names the bottle")
+        .to_string();
+    // A proposal from the agent, modified in $EDITOR.
+    let queue = h.join("state").join(&slug).join("proposals");
+    std::fs::create_dir_all(&queue).unwrap();
+    let p = bb::supervise::Proposal {
+        id: "p1".into(),
+        slug: slug.clone(),
+        agent: "shell".into(),
+        created_at: "2026-12-01T00:00:00Z".into(),
+        reason: "needs the index".into(),
+        request: bb::supervise::Request::Egress(bb::supervise::EgressRequest {
+            host: "pypi.example".into(),
+            path_allowlist: vec![],
+        }),
+    };
+    std::fs::write(queue.join("p1.json"), serde_json::to_string(&p).unwrap()).unwrap();
+    bb.wait_text("!1");
+    bb.prefix("p");
+    bb.wait_text("Proposal from shell");
+    bb.keys("m");
+    bb.wait_text("EDITOR-READY");
+    for c in "echo LEAKED-TO-THE-AGENT".chars() {
+        bb.keys(&c.to_string());
+    }
+    bb.wait_for("the editor to finish", |_| typed.exists());
+    // The request came back unchanged from the editor: approved as is.
+    bb.wait_text("Proposals (0)");
+    assert_eq!(
+        std::fs::read_to_string(&typed).unwrap(),
+        "echo LEAKED-TO-THE-AGENT",
+        "the editor got every key"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !bb.screen().contains("LEAKED"),
+        "nothing reached the agent:\n{}",
+        bb.screen()
+    );
+}
+
 #[test]
 fn exited_sessions_keep_their_screen_and_restart_on_enter() {
     let dir = tempfile::tempdir().unwrap();

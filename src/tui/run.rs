@@ -120,21 +120,69 @@ pub async fn run(
     result
 }
 
-fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], state_dir: PathBuf) {
-    let t = tx.clone();
-    tokio::spawn(async move {
-        let mut events = EventStream::new();
-        while let Some(ev) = events.next().await {
-            match ev {
-                Ok(ev) => {
-                    if t.send(AppEvent::Term(ev)).is_err() {
-                        break;
+/// The terminal's input, read on a task that lets go of the terminal while
+/// another program ($EDITOR) has it, so nothing typed there reaches bb or
+/// an agent.
+struct Input {
+    pause: UnboundedSender<Paused>,
+}
+
+/// A pause: the reader says it stopped, then waits to be resumed.
+struct Paused {
+    stopped: tokio::sync::oneshot::Sender<()>,
+    resume: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Input {
+    fn spawn(tx: UnboundedSender<AppEvent>) -> Input {
+        let (pause, mut pauses) = unbounded_channel::<Paused>();
+        tokio::spawn(async move {
+            loop {
+                let mut events = EventStream::new();
+                let paused = loop {
+                    tokio::select! {
+                        ev = events.next() => match ev {
+                            Some(Ok(ev)) => {
+                                if tx.send(AppEvent::Term(ev)).is_err() {
+                                    return;
+                                }
+                            }
+                            _ => return,
+                        },
+                        p = pauses.recv() => match p {
+                            Some(p) => break p,
+                            None => return,
+                        },
                     }
+                };
+                // Dropping the stream stops crossterm's reader thread.
+                drop(events);
+                let _ = paused.stopped.send(());
+                if paused.resume.await.is_err() {
+                    return;
                 }
-                Err(_) => break,
             }
+        });
+        Input { pause }
+    }
+
+    /// Stop reading the terminal; the returned sender resumes it.
+    async fn pause(&self) -> tokio::sync::oneshot::Sender<()> {
+        let (stopped, stopped_rx) = tokio::sync::oneshot::channel();
+        let (resume_tx, resume) = tokio::sync::oneshot::channel();
+        if self.pause.send(Paused { stopped, resume }).is_ok() {
+            let _ = stopped_rx.await;
         }
-    });
+        resume_tx
+    }
+}
+
+fn spawn_sources(
+    tx: &UnboundedSender<AppEvent>,
+    backends: &[SharedBackend],
+    state_dir: PathBuf,
+) -> Input {
+    let input = Input::spawn(tx.clone());
     let t = tx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(TICK);
@@ -188,6 +236,7 @@ fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], sta
             tokio::time::sleep(PROPOSAL_SCAN).await;
         }
     });
+    input
 }
 
 /// Every pending proposal under the state dir, oldest first.
@@ -216,7 +265,7 @@ async fn event_loop(
     attach: Option<String>,
 ) -> anyhow::Result<usize> {
     let (tx, mut rx) = unbounded_channel();
-    spawn_sources(&tx, &backends, paths.state_dir());
+    let keyboard = spawn_sources(&tx, &backends, paths.state_dir());
     let size = term.size()?;
     let mut app = App::new(
         paths,
@@ -234,7 +283,7 @@ async fn event_loop(
             input |= is_input(&ev);
             effects.extend(app.update(ev));
         }
-        input |= perform(term, &mut app, effects, &tx).await?;
+        input |= perform(term, &mut app, effects, &tx, &keyboard).await?;
         if app.quit {
             break;
         }
@@ -261,6 +310,7 @@ async fn perform(
     app: &mut App,
     effects: Vec<Effect>,
     tx: &UnboundedSender<AppEvent>,
+    keyboard: &Input,
 ) -> anyhow::Result<bool> {
     let mut queue: std::collections::VecDeque<Effect> = effects.into();
     let mut suspended = false;
@@ -275,7 +325,10 @@ async fn perform(
             Some(Effect::Suspend(job)) => {
                 // What the operator did in the editor is an event like any
                 // other; what it asks for joins the queue.
-                let edited = run_suspended(term, app, job).await?;
+                let resume = keyboard.pause().await;
+                let edited = run_suspended(term, app, job).await;
+                let _ = resume.send(());
+                let edited = edited?;
                 queue.extend(app.update(AppEvent::Edited(edited)));
                 suspended = true;
             }
