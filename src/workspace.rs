@@ -29,19 +29,34 @@ pub enum WorkspaceError {
     Unreadable { path: PathBuf, source: io::Error },
 }
 
-/// The directory to copy for a bottle started from `cwd`: none when that
-/// is the user's home or the filesystem root (copying those would hand the
-/// agent the user's keys and dotfiles).
-pub fn choose(cwd: &Path, user_home: &Path) -> Option<PathBuf> {
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    };
-    if same(cwd, Path::new("/")) || (!user_home.as_os_str().is_empty() && same(cwd, user_home)) {
-        None
-    } else {
-        Some(cwd.to_path_buf())
+/// Why a directory is not copied into a bottle.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotCopied {
+    #[error("not copied: {0} is the filesystem root; run bb from a project folder or pass --cwd")]
+    Root(PathBuf),
+    #[error("not copied: {0} is your home directory, with your keys and dotfiles; run bb from a project folder or pass --cwd")]
+    Home(PathBuf),
+    #[error("not copied: {0} is inside bb's home ({1}), which holds every bottle's state and keys; run bb from a project folder or pass --cwd")]
+    BbHome(PathBuf, PathBuf),
+}
+
+/// The directory to copy for a bottle started from `cwd`, or why there is
+/// none: never the filesystem root or the user's home (copying those would
+/// hand the agent the user's keys and dotfiles), never bb's own home or
+/// anything in it (every bottle's state, CA keys among it).
+pub fn choose(cwd: &Path, user_home: &Path, bb_home: &Path) -> Result<PathBuf, NotCopied> {
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let here = real(cwd);
+    if here == Path::new("/") {
+        return Err(NotCopied::Root(cwd.to_path_buf()));
     }
+    if !user_home.as_os_str().is_empty() && here == real(user_home) {
+        return Err(NotCopied::Home(cwd.to_path_buf()));
+    }
+    if !bb_home.as_os_str().is_empty() && here.starts_with(real(bb_home)) {
+        return Err(NotCopied::BbHome(cwd.to_path_buf(), bb_home.to_path_buf()));
+    }
+    Ok(cwd.to_path_buf())
 }
 
 /// Size up a directory, stopping as soon as it is over the limit.
@@ -113,11 +128,25 @@ mod tests {
         assert!(e.to_string().contains("is over 1 MiB"), "{e}");
         assert_eq!(human(1536), "1.5 KiB");
         assert_eq!(human(12), "12 B");
-        assert_eq!(choose(Path::new("/"), Path::new("/home/u")), None);
-        assert_eq!(choose(d.path(), d.path()), None, "never the home directory");
+        let bb = d.path().join(".bot-bottle");
+        fs::create_dir_all(bb.join("state/x")).unwrap();
+        assert!(matches!(
+            choose(Path::new("/"), Path::new("/home/u"), &bb),
+            Err(NotCopied::Root(_))
+        ));
+        let home = choose(d.path(), d.path(), &bb).unwrap_err();
+        assert!(
+            home.to_string().contains("is your home directory"),
+            "never the home directory: {home}"
+        );
+        let state = choose(&bb.join("state/x"), Path::new("/home/u"), &bb).unwrap_err();
+        assert!(
+            state.to_string().contains("inside bb's home"),
+            "never bb's own state: {state}"
+        );
         assert_eq!(
-            choose(&d.path().join("src"), d.path()),
-            Some(d.path().join("src"))
+            choose(&d.path().join("src"), d.path(), &bb),
+            Ok(d.path().join("src"))
         );
     }
 }

@@ -60,7 +60,13 @@ pub fn plan_for(ctx: &Ctx, agent: &str, ws: &WorkspaceArgs) -> Result<BottlePlan
             }
             Some(d)
         }
-        (None, false) => crate::workspace::choose(&ctx.cwd, &ctx.user_home),
+        (None, false) => match crate::workspace::choose(&ctx.cwd, &ctx.user_home, &ctx.home) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                p = p.without_workspace(&why);
+                None
+            }
+        },
     };
     if let Some(d) = dir {
         p = p.with_workspace(crate::workspace::measure(&d, config.workspace_limit_mb)?);

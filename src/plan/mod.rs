@@ -165,6 +165,8 @@ pub struct BottlePlan {
     pub daemons: Vec<Daemon>,
     /// The user's code copied in, if any.
     pub workspace: Option<crate::workspace::Workspace>,
+    /// Why no directory is copied, when bb refused the one it was run from.
+    pub workspace_refused: Option<String>,
     /// Also look for BIP-39 seed phrases in what leaves.
     pub bip39: bool,
     /// The agent container's memory and process ceilings.
@@ -186,6 +188,13 @@ impl BottlePlan {
     /// Copy `ws` into the bottle as the session's working directory.
     pub fn with_workspace(mut self, ws: crate::workspace::Workspace) -> BottlePlan {
         self.workspace = Some(ws);
+        self
+    }
+
+    /// No workspace, and why (shown in the preflight).
+    pub fn without_workspace(mut self, why: &crate::workspace::NotCopied) -> BottlePlan {
+        self.workspace = None;
+        self.workspace_refused = Some(why.to_string());
         self
     }
 
@@ -348,6 +357,7 @@ pub fn resolve(
             .collect(),
         daemons,
         workspace: None,
+        workspace_refused: None,
         token_endpoint,
         upstream_ca: Vec::new(),
         limits: bottle.limits,

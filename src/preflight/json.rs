@@ -32,6 +32,8 @@ pub struct Preflight {
     pub sidecars: Vec<String>,
     /// The directory copied into the bottle, or null.
     pub workspace: Option<WorkspaceJson>,
+    /// Why no directory is copied, when bb refused the one it ran from.
+    pub workspace_refused: Option<String>,
     /// Why launch would fail now; empty when it can go ahead.
     pub blockers: Vec<String>,
 }
@@ -334,6 +336,7 @@ impl Preflight {
                 files: w.files,
                 guest_path: crate::workspace::GUEST_WORKSPACE.to_string(),
             }),
+            workspace_refused: plan.workspace_refused.clone(),
             blockers: plan.blockers().iter().map(|b| b.to_string()).collect(),
         }
     }

@@ -247,7 +247,10 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
             w.files,
             crate::workspace::GUEST_WORKSPACE
         ),
-        None => "(none)".to_string(),
+        None => match &plan.workspace_refused {
+            Some(why) => format!("(none) {why}"),
+            None => "(none)".to_string(),
+        },
     };
     row(&mut out, "workspace", &workspace);
     let daemons: Vec<&str> = plan.daemons.iter().map(|d| d.name()).collect();

@@ -98,6 +98,8 @@ pub struct PreflightJob {
     pub backend: BackendKind,
     pub cwd: PathBuf,
     pub user_home: PathBuf,
+    /// bb's home, never copied as a workspace.
+    pub bb_home: PathBuf,
     pub upstream_ca: Vec<String>,
     pub workspace_limit_mb: u64,
 }
@@ -224,11 +226,12 @@ fn preflight(job: PreflightJob) -> Result<PreflightReady, String> {
                 .map(|f| plan::expand_path(&host, f))
                 .collect(),
         );
-    if let Some(dir) = crate::workspace::choose(&job.cwd, &job.user_home) {
-        let ws =
-            crate::workspace::measure(&dir, job.workspace_limit_mb).map_err(|e| e.to_string())?;
-        plan = plan.with_workspace(ws);
-    }
+    plan = match crate::workspace::choose(&job.cwd, &job.user_home, &job.bb_home) {
+        Ok(dir) => plan.with_workspace(
+            crate::workspace::measure(&dir, job.workspace_limit_mb).map_err(|e| e.to_string())?,
+        ),
+        Err(why) => plan.without_workspace(&why),
+    };
     let lines = crate::preflight::to_text(&plan, &job.user_home)
         .lines()
         .map(String::from)

@@ -96,6 +96,7 @@ impl App {
             backend,
             cwd: self.paths.cwd.clone(),
             user_home: self.paths.user_home.clone(),
+            bb_home: self.paths.home.clone(),
             upstream_ca: self.config.upstream_ca.clone(),
             workspace_limit_mb: self.config.workspace_limit_mb,
         })));
