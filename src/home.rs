@@ -54,6 +54,11 @@ pub fn logs_dir(home: &Path) -> PathBuf {
     home.join("logs")
 }
 
+/// Where a stopped bottle's audit and decision logs are kept.
+pub fn archive_dir(home: &Path) -> PathBuf {
+    home.join("archive")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,12 +67,35 @@ pub fn read_metadata(home: &Path, slug: &str) -> Option<Metadata> {
     serde_json::from_str(&text).ok()
 }
 
-/// Remove a stopped bottle's state dir unless it is marked `.preserve`.
+/// The logs a stopped bottle leaves behind: what its agent tried to reach
+/// and what the operator decided.
+const KEPT_LOGS: [&str; 3] = ["audit.jsonl", "audit.jsonl.1", "decisions.jsonl"];
+
+/// Remove a stopped bottle's state dir unless it is marked `.preserve`,
+/// first moving its audit and decision logs to `<home>/archive/<slug>/`.
 /// Returns whether it was removed.
 pub fn settle(home: &Path, slug: &str) -> io::Result<bool> {
     let d = dir(home, slug);
     if !d.exists() || d.join(".preserve").exists() {
         return Ok(false);
+    }
+    let logs: Vec<PathBuf> = KEPT_LOGS
+        .iter()
+        .map(|name| d.join(name))
+        .filter(|p| p.exists())
+        .collect();
+    if !logs.is_empty() {
+        let archive = crate::home::archive_dir(home).join(slug);
+        fs::create_dir_all(&archive)?;
+        fs::set_permissions(&archive, fs::Permissions::from_mode(0o700))?;
+        for log in logs {
+            let to = archive.join(log.file_name().unwrap_or_default());
+            // The daemons wrote them; bb owns the (sticky) dir, so it may
+            // move them; on another filesystem, copy.
+            if fs::rename(&log, &to).is_err() {
+                fs::copy(&log, &to)?;
+            }
+        }
     }
     fs::remove_dir_all(&d)?;
     Ok(true)
@@ -133,8 +156,19 @@ mod tests {
         fs::write(s.join(".preserve"), "").unwrap();
         assert!(!settle(d.path(), "a-1").unwrap());
         fs::remove_file(s.join(".preserve")).unwrap();
+        fs::write(s.join("audit.jsonl"), "{\"verdict\":\"blocked\"}\n").unwrap();
+        fs::write(s.join("decisions.jsonl"), "{\"decision\":\"approved\"}\n").unwrap();
+        fs::write(s.join("ca.crt"), "cert").unwrap();
         assert!(settle(d.path(), "a-1").unwrap());
         assert!(slugs(d.path()).is_empty());
+        // The logs are kept, privately; nothing else is.
+        let kept = crate::home::archive_dir(d.path()).join("a-1");
+        assert_eq!(mode(&kept), 0o700);
+        assert!(fs::read_to_string(kept.join("audit.jsonl"))
+            .unwrap()
+            .contains("blocked"));
+        assert!(kept.join("decisions.jsonl").exists());
+        assert!(!kept.join("ca.crt").exists());
     }
 
     #[test]

@@ -117,6 +117,10 @@ pub fn stop(ctx: &Ctx, slug: &str) -> Result<ExitCode> {
         match backend.stop(slug).await {
             Ok(()) => {
                 println!("stopped {slug}");
+                let kept = crate::home::archive_dir(&ctx.home).join(slug);
+                if kept.is_dir() {
+                    println!("its audit and decision logs are kept in {}", kept.display());
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(BackendError::NoSuchBottle(_)) => {
