@@ -33,6 +33,9 @@ pub enum BottleState {
     Running,
     /// The agent container is gone or stopped; the bottle can be stopped.
     AgentDown,
+    /// The agent runs but its sidecar bundle does not: no egress, no git
+    /// gate, no proposals.
+    BundleDown,
     /// The backend cannot be asked right now.
     Unreachable,
 }
@@ -43,6 +46,7 @@ impl BottleState {
             BottleState::Starting => "starting",
             BottleState::Running => "running",
             BottleState::AgentDown => "exited",
+            BottleState::BundleDown => "bundle down",
             BottleState::Unreachable => "unreachable",
         }
     }

@@ -14,8 +14,8 @@ pub enum AppEvent {
     Session(SessionEvent),
     /// News about a bottle being launched or (re)attached.
     Bottle(String, BottleMsg),
-    /// Bottles a backend reported at start-up.
-    Discovered(Vec<ActiveBottle>),
+    /// Every bottle a backend has now (at start, then every few seconds).
+    Discovered(BackendKind, Vec<ActiveBottle>),
     /// Manifests read for the agent picker.
     Manifest(Box<Manifest>),
     /// An agent's plan, resolved and its workspace measured, for review;

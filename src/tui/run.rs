@@ -34,6 +34,8 @@ use crate::supervise;
 const FRAME: Duration = Duration::from_millis(16);
 const TICK: Duration = Duration::from_millis(25);
 const PROPOSAL_SCAN: Duration = Duration::from_millis(700);
+/// How often the backends are asked what their bottles are doing.
+const DISCOVERY: Duration = Duration::from_secs(2);
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
 
@@ -217,10 +219,16 @@ fn spawn_sources(
             }
         }
         let _ = t.send(AppEvent::Usable(usable));
-        for b in &all {
-            if let Ok(found) = b.list().await {
-                let _ = t.send(AppEvent::Discovered(found));
+        // At start, then every few seconds: what died shows on its row.
+        loop {
+            for b in &all {
+                if let Ok(found) = b.list().await {
+                    if t.send(AppEvent::Discovered(b.kind(), found)).is_err() {
+                        return;
+                    }
+                }
             }
+            tokio::time::sleep(DISCOVERY).await;
         }
     });
     let t = tx.clone();

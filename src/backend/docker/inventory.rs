@@ -93,10 +93,10 @@ pub async fn bottles(docker: &Docker) -> Result<Vec<ActiveBottle>, bollard::erro
                     .unwrap_or_else(|| "?".into()),
                 backend: BackendKind::Docker,
                 started_at: a.labels.get(names::STARTED).cloned(),
-                state: if a.running {
-                    BottleState::Running
-                } else {
-                    BottleState::AgentDown
+                state: match (a.running, bundle.is_some_and(|b| b.running)) {
+                    (false, _) => BottleState::AgentDown,
+                    (true, false) => BottleState::BundleDown,
+                    (true, true) => BottleState::Running,
                 },
                 sidecars,
             }

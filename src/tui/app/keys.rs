@@ -74,7 +74,7 @@ impl App {
                 None => {}
             },
             (Phase::Failed(_), _) if mode_action(ENDED_KEYS, &key) == Some(Ended::Stop) => {
-                self.remove_focused()
+                self.act(Action::StopAgent)
             }
             _ => {}
         }
@@ -85,7 +85,9 @@ impl App {
             Action::NewAgent => self.load_manifest_for_picker(),
             Action::StopAgent => {
                 if let Some(e) = self.focused() {
-                    if matches!(e.phase, Phase::Failed(_)) {
+                    // A failed launch left nothing to stop: dismiss it. A
+                    // bottle that exists is stopped, after asking.
+                    if matches!(e.phase, Phase::Failed(_)) && e.active.is_none() {
                         self.remove_focused();
                     } else {
                         self.modal = Some(Modal::ConfirmStop {

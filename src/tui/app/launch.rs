@@ -243,6 +243,7 @@ impl App {
                 self.error(format!("{agent}: {why}"));
             }
             BottleMsg::Stopped => {
+                self.stopped.push(slug.to_string());
                 let focused = self.focus == idx;
                 self.entries.remove(idx);
                 if self.focus >= self.entries.len() {
@@ -280,16 +281,58 @@ impl App {
         }
     }
 
-    pub(super) fn on_discovered(&mut self, bottles: Vec<ActiveBottle>) {
+    /// What a backend reports about its bottles, at start and every few
+    /// seconds: new ones are listed; for known ones the state is kept up to
+    /// date (a dead agent or bundle shows on its row).
+    pub(super) fn on_discovered(&mut self, kind: BackendKind, bottles: Vec<ActiveBottle>) {
+        // Gone (stopped elsewhere, or removed): rows with nothing to show.
+        let before = self.entries.len();
+        let focused = self.focused().map(|e| e.slug.clone());
+        self.entries.retain(|e| {
+            e.backend != kind
+                || e.session.is_some()
+                || matches!(
+                    e.phase,
+                    Phase::Launching | Phase::Stopping | Phase::Failed(_)
+                )
+                || bottles.iter().any(|b| b.slug == e.slug)
+        });
+        if self.entries.len() != before {
+            self.focus = focused
+                .and_then(|s| self.entries.iter().position(|e| e.slug == s))
+                .unwrap_or(0);
+            self.dirty = true;
+        }
         for b in bottles {
-            if self.entries.iter().any(|e| e.slug == b.slug) {
+            if self.stopped.contains(&b.slug) {
                 continue;
             }
             let phase = match b.state {
-                BottleState::Running | BottleState::Starting => Phase::Detached,
+                BottleState::Running | BottleState::Starting | BottleState::BundleDown => {
+                    Phase::Detached
+                }
                 BottleState::AgentDown => Phase::Exited(None),
                 BottleState::Unreachable => Phase::Unreachable,
             };
+            if let Some(e) = self.entries.iter_mut().find(|e| e.slug == b.slug) {
+                if e.active.as_ref().map(|a| a.state) != Some(b.state) {
+                    self.dirty = true;
+                }
+                // A pane without a session shows the bottle as it is now.
+                let idle = e.session.is_none()
+                    && matches!(
+                        e.phase,
+                        Phase::Detached | Phase::Exited(_) | Phase::Unreachable
+                    );
+                if idle && e.phase != phase {
+                    e.phase = phase;
+                    self.dirty = true;
+                }
+                if e.phase != Phase::Launching {
+                    e.active = Some(b);
+                }
+                continue;
+            }
             self.entries.push(Entry {
                 slug: b.slug.clone(),
                 agent: b.agent.clone(),
@@ -302,15 +345,19 @@ impl App {
                 routes: Vec::new(),
                 active: Some(b),
             });
+            self.dirty = true;
         }
-        if let Some(slug) = self.attach_on_discovery.take() {
-            if let Some(i) = self.entries.iter().position(|e| e.slug == slug) {
-                self.set_focus(i);
-                if self.entries[i].phase == Phase::Detached {
-                    self.attach_focused(Attach::Fresh);
-                }
+        // `bb start` launched it just before: attach once it is listed.
+        if let Some(i) = self
+            .attach_on_discovery
+            .as_ref()
+            .and_then(|slug| self.entries.iter().position(|e| &e.slug == slug))
+        {
+            self.attach_on_discovery = None;
+            self.set_focus(i);
+            if self.entries[i].phase == Phase::Detached {
+                self.attach_focused(Attach::Fresh);
             }
         }
-        self.dirty = true;
     }
 }

@@ -144,6 +144,9 @@ pub struct App {
     effects: Vec<Effect>,
     next_id: SessionId,
     resize_due: Option<Instant>,
+    /// Bottles stopped here, so a listing taken before they went does not
+    /// bring them back.
+    stopped: Vec<String>,
     /// The size sessions were last given.
     session_size: (u16, u16),
 }
@@ -177,6 +180,7 @@ impl App {
             attach_on_discovery: None,
             tx,
             effects: Vec::new(),
+            stopped: Vec::new(),
             next_id: 1,
             resize_due: None,
             session_size: (0, 0),
@@ -281,7 +285,7 @@ impl App {
                 }
             }
             AppEvent::Bottle(slug, msg) => self.on_bottle(&slug, msg),
-            AppEvent::Discovered(bottles) => self.on_discovered(bottles),
+            AppEvent::Discovered(kind, bottles) => self.on_discovered(kind, bottles),
             AppEvent::Manifest(m) => self.open_picker(&m),
             AppEvent::Preflight(ready) => self.open_preflight(ready),
             AppEvent::Usable(kinds) => self.usable = kinds,

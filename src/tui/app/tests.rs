@@ -406,3 +406,71 @@ fn asked_values_are_collected_before_launch() {
     assert!(a.modal.is_none());
     assert_eq!(a.status.as_ref().unwrap().text, "launch cancelled");
 }
+
+fn found(slug: &str, state: crate::backend::BottleState) -> ActiveBottle {
+    ActiveBottle {
+        slug: slug.into(),
+        agent: slug.split('-').next().unwrap_or(slug).into(),
+        bottle: "dev".into(),
+        backend: BackendKind::Docker,
+        started_at: None,
+        state,
+        sidecars: vec![],
+    }
+}
+
+#[test]
+fn bottles_are_kept_up_to_date_from_the_backend() {
+    use crate::backend::BottleState::{AgentDown, BundleDown, Running};
+    let (mut a, _rx) = app();
+    let _ = a.update(AppEvent::Discovered(
+        BackendKind::Docker,
+        vec![found("alpha-1", Running), found("beta-1", Running)],
+    ));
+    assert_eq!(a.entries.len(), 2);
+    assert!(a.entries.iter().all(|e| e.phase == Phase::Detached));
+    // The agent dies in one, the bundle in the other.
+    let _ = a.update(AppEvent::Discovered(
+        BackendKind::Docker,
+        vec![found("alpha-1", AgentDown), found("beta-1", BundleDown)],
+    ));
+    assert_eq!(a.entries[0].phase, Phase::Exited(None));
+    assert_eq!(
+        a.entries[1].active.as_ref().map(|b| b.state),
+        Some(BundleDown)
+    );
+    // Stopped elsewhere: its row goes.
+    let _ = a.update(AppEvent::Discovered(
+        BackendKind::Docker,
+        vec![found("beta-1", BundleDown)],
+    ));
+    assert_eq!(a.entries.len(), 1);
+    assert_eq!(a.entries[0].slug, "beta-1");
+    // Stopped here: a listing from before does not bring it back.
+    let _ = a.update(AppEvent::Bottle(
+        "beta-1".into(),
+        crate::tui::event::BottleMsg::Stopped,
+    ));
+    let _ = a.update(AppEvent::Discovered(
+        BackendKind::Docker,
+        vec![found("beta-1", Running)],
+    ));
+    assert!(a.entries.is_empty());
+}
+
+#[test]
+fn x_on_a_bottle_that_failed_asks_to_stop_it_and_dismisses_only_failed_launches() {
+    use crate::backend::BottleState::AgentDown;
+    let (mut a, _rx) = app();
+    let _ = a.update(AppEvent::Discovered(
+        BackendKind::Docker,
+        vec![found("alpha-1", AgentDown)],
+    ));
+    a.entries[0].phase = Phase::Failed("the container is gone".into());
+    key(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
+    assert!(matches!(a.modal, Some(Modal::ConfirmStop { .. })));
+    a.modal = None;
+    a.entries[0].active = None;
+    key(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
+    assert!(a.entries.is_empty(), "a failed launch is dismissed");
+}

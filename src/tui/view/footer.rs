@@ -59,7 +59,10 @@ pub fn hints(app: &App) -> String {
     let mut parts = vec![format!("{} new", km.chord(Action::NewAgent))];
     match app.focused().map(|e| &e.phase) {
         Some(Phase::Exited(_) | Phase::Detached) => parts.insert(0, mode_hints(ENDED_KEYS)),
-        Some(Phase::Failed(_)) => parts.insert(0, "x dismiss".into()),
+        Some(Phase::Failed(_)) => {
+            let bottle = app.focused().is_some_and(|e| e.active.is_some());
+            parts.insert(0, if bottle { "x stop" } else { "x dismiss" }.into())
+        }
         Some(_) => {
             if app.entries.len() > 1 {
                 let jump = km

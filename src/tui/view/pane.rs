@@ -102,20 +102,39 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
                 ))),
                 Phase::Failed(why) => {
                     lines.push(Line::from(""));
+                    // A bottle that exists failed to give a session; a
+                    // launch that failed left nothing behind.
+                    let (what, next) = match entry.active {
+                        Some(_) => ("failed", "x: stop the bottle (asks first)".to_string()),
+                        None => (
+                            "launch failed",
+                            format!(
+                                "x: dismiss · {}: try again after fixing it",
+                                app.config.keymap.chord(Action::NewAgent)
+                            ),
+                        ),
+                    };
                     lines.push(Line::from(Span::styled(
-                        format!("launch failed: {why}"),
+                        format!("{what}: {why}"),
                         Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
                     )));
-                    lines.push(Line::from(format!(
-                        "x: dismiss · {}: try again after fixing it",
-                        app.config.keymap.chord(Action::NewAgent)
-                    )));
+                    lines.push(Line::from(next));
                 }
                 Phase::Detached => {
                     lines.push(Line::from(format!(
                         "bottle {} is running without a session here.",
                         entry.slug
                     )));
+                    if entry
+                        .active
+                        .as_ref()
+                        .is_some_and(|a| a.state == crate::backend::BottleState::BundleDown)
+                    {
+                        lines.push(Line::from(Span::styled(
+                            "its sidecar bundle is down: no egress, no git gate, no proposals",
+                            Style::default().fg(Color::Red),
+                        )));
+                    }
                     lines.push(Line::from(
                         "Enter: attach (continues the last conversation) · x: stop the bottle",
                     ));

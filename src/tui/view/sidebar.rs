@@ -88,7 +88,17 @@ fn agents(f: &mut Frame, app: &App, area: Rect) {
         // ROWS_PER_AGENT lines: this one and the state below.
         lines.push(Line::from(first));
         // The state first: it is what changes and what people look for.
-        let state = e.phase.label();
+        // A dead bundle matters more than the agent's own state: the agent
+        // has lost egress, its git gate and proposals.
+        let bundle_down = e
+            .active
+            .as_ref()
+            .is_some_and(|a| a.state == crate::backend::BottleState::BundleDown);
+        let (state, state_style) = if bundle_down {
+            ("bundle down", Style::default().fg(Color::Red))
+        } else {
+            (e.phase.label(), state_style(&e.phase))
+        };
         let rest = format!(" · {} · {}", e.bottle, e.backend.name());
         let rest: String = rest
             .chars()
@@ -97,7 +107,7 @@ fn agents(f: &mut Frame, app: &App, area: Rect) {
         let used = 2 + state.len() + rest.chars().count();
         lines.push(Line::from(vec![
             Span::styled("  ", base),
-            Span::styled(state, base.patch(state_style(&e.phase))),
+            Span::styled(state, base.patch(state_style)),
             Span::styled(rest, base.fg(Color::Gray)),
             Span::styled(" ".repeat(width.saturating_sub(used)), base),
         ]));

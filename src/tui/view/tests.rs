@@ -306,3 +306,22 @@ fn nothing_panics_at_any_size() {
         }
     }
 }
+
+#[test]
+fn a_dead_bundle_shows_on_its_row_and_in_its_pane() {
+    let mut a = app(100, 24);
+    let mut e = entry("alpha", "alpha-abc123", Phase::Detached, None);
+    e.active = Some(crate::backend::ActiveBottle {
+        slug: "alpha-abc123".into(),
+        agent: "alpha".into(),
+        bottle: "dev".into(),
+        backend: BackendKind::Docker,
+        started_at: None,
+        state: crate::backend::BottleState::BundleDown,
+        sidecars: vec![],
+    });
+    a.entries.push(e);
+    let screen = draw(&a);
+    assert!(screen.contains("bundle down"), "{screen}");
+    assert!(screen.contains("its sidecar bundle is down"), "{screen}");
+}
