@@ -101,6 +101,49 @@ pub fn settle(home: &Path, slug: &str) -> io::Result<bool> {
     Ok(true)
 }
 
+/// The file a launch in progress keeps fresh in its state dir.
+const LEASE: &str = ".launching";
+/// A lease not refreshed for this long was left by a launch that died.
+const LEASE_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A launch in progress holds its bottle's lease, so `cleanup` leaves what
+/// it has made so far alone; it lapses by itself if the launch dies.
+pub struct Lease {
+    path: PathBuf,
+    refresh: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    pub fn take(state_dir: &Path) -> io::Result<Lease> {
+        let path = state_dir.join(LEASE);
+        fs::write(&path, std::process::id().to_string())?;
+        let touch = path.clone();
+        let refresh = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_FRESH / 6).await;
+                if let Ok(f) = fs::File::options().write(true).open(&touch) {
+                    let _ = f.set_modified(std::time::SystemTime::now());
+                }
+            }
+        });
+        Ok(Lease { path, refresh })
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.refresh.abort();
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether a launch in progress holds `slug`'s lease.
+pub fn leased(home: &Path, slug: &str) -> bool {
+    fs::metadata(dir(home, slug).join(LEASE))
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < LEASE_FRESH))
+}
+
 /// Slugs that have a state dir.
 pub fn slugs(home: &Path) -> Vec<String> {
     let Ok(entries) = fs::read_dir(crate::home::state_dir(home)) else {
@@ -169,6 +212,27 @@ mod tests {
             .contains("blocked"));
         assert!(kept.join("decisions.jsonl").exists());
         assert!(!kept.join("ca.crt").exists());
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_held_while_its_launch_runs_and_lapses_after() {
+        let d = tempfile::tempdir().unwrap();
+        let s = create(d.path(), "a-1").unwrap();
+        assert!(!leased(d.path(), "a-1"));
+        let lease = Lease::take(&s).unwrap();
+        assert!(leased(d.path(), "a-1"));
+        drop(lease);
+        assert!(!leased(d.path(), "a-1"));
+        // A launch killed with its lease in place: it lapses.
+        fs::write(s.join(LEASE), "1").unwrap();
+        let old = std::time::SystemTime::now() - LEASE_FRESH * 2;
+        fs::File::options()
+            .write(true)
+            .open(s.join(LEASE))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(!leased(d.path(), "a-1"));
     }
 
     #[test]

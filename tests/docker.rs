@@ -331,6 +331,79 @@ fn a_failed_build_shows_its_step_and_leaves_nothing() {
 }
 
 #[test]
+fn two_homes_never_touch_each_others_bottles() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let (a, b) = (Env::new(""), Env::new(""));
+    let slug = a.start();
+    // Home B does not list it, cannot stop it, and does not clean it up.
+    let ls = String::from_utf8_lossy(&b.bb(&["ls"]).stdout).into_owned();
+    assert!(!ls.contains(&slug), "{ls}");
+    let stop = b.bb(&["stop", &slug]);
+    assert!(!stop.status.success());
+    let err = String::from_utf8_lossy(&stop.stderr).into_owned();
+    assert!(err.contains("belongs to bb home"), "{err}");
+    let dry = String::from_utf8_lossy(&b.bb(&["cleanup", "--dry-run"]).stdout).into_owned();
+    assert!(!dry.contains(&slug), "{dry}");
+    assert!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &format!("bb-{slug}")]) == "true",
+        "home A's bottle runs on"
+    );
+    assert!(a.home().join("state").join(&slug).is_dir());
+}
+
+#[test]
+fn cleanup_leaves_a_launch_in_progress_alone() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    // An image that takes a while to build (new each run, so it is never
+    // reused): the launch holds its lease meanwhile.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let env = Env::new(&format!("RUN sleep 6 && echo slow-build-{nonce}\n"));
+    let start = env
+        .command(
+            Path::new(env!("CARGO_BIN_EXE_bb")),
+            &["start", "faker", "--yes"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = env.home().join("state");
+    let mut seen = false;
+    for _ in 0..600 {
+        if std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some()) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(seen, "the launch made its state dir");
+    let cleanup = env.bb(&["cleanup"]);
+    assert!(cleanup.status.success());
+    let said = String::from_utf8_lossy(&cleanup.stdout).into_owned();
+    assert!(!said.contains("state dir"), "{said}");
+    let out = start.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the launch went on: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(env.home().join("state").join(&slug).is_dir());
+    let image = docker(&["inspect", "-f", "{{.Config.Image}}", &format!("bb-{slug}")]);
+    drop(env);
+    docker(&["rmi", "-f", &image]);
+}
+
+#[test]
 fn a_base_image_that_cannot_be_pulled_says_what_to_do() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     if !docker_ok() {

@@ -57,11 +57,15 @@ pub async fn containers(
 }
 
 /// Bottles by their agent containers, with which sidecars are up.
-pub async fn bottles(docker: &Docker) -> Result<Vec<ActiveBottle>, bollard::errors::Error> {
+/// The bottles of bb home `home` (another home's are its bb's business).
+pub async fn bottles(
+    docker: &Docker,
+    home: &Path,
+) -> Result<Vec<ActiveBottle>, bollard::errors::Error> {
     let all = containers(docker, &[(names::SLUG, "")]).await?;
     let mut out: Vec<ActiveBottle> = all
         .iter()
-        .filter(|c| c.role == names::ROLE_AGENT)
+        .filter(|c| c.role == names::ROLE_AGENT && names::belongs_to(&c.labels, home))
         .map(|a| {
             let bundle = all
                 .iter()
@@ -106,8 +110,10 @@ pub async fn bottles(docker: &Docker) -> Result<Vec<ActiveBottle>, bollard::erro
     Ok(out)
 }
 
+/// Networks matching `pairs` that belong to `home`: (name, slug).
 async fn networks(
     docker: &Docker,
+    home: &Path,
     pairs: &[(&str, &str)],
 ) -> Result<Vec<(String, String)>, bollard::errors::Error> {
     let list = docker
@@ -117,21 +123,37 @@ async fn networks(
         .await?;
     Ok(list
         .into_iter()
-        .map(|n| {
-            let slug = n
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(names::SLUG).cloned())
-                .unwrap_or_default();
-            (n.name.unwrap_or_default(), slug)
+        .filter_map(|n| {
+            let labels: BTreeMap<String, String> =
+                n.labels.unwrap_or_default().into_iter().collect();
+            names::belongs_to(&labels, home).then(|| {
+                let slug = labels.get(names::SLUG).cloned().unwrap_or_default();
+                (n.name.unwrap_or_default(), slug)
+            })
         })
         .collect())
 }
 
 /// Remove a bottle's containers and networks; how many things went.
-pub async fn remove_bottle(docker: &Docker, slug: &str) -> Result<usize, bollard::errors::Error> {
+/// Another home's bottle, which this bb must not touch.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("bottle {slug} belongs to bb home {home}; stop it from there (BB_HOME={home} bb stop {slug})")]
+    OtherHome { slug: String, home: String },
+    #[error(transparent)]
+    Docker(#[from] bollard::errors::Error),
+}
+
+pub async fn remove_bottle(docker: &Docker, home: &Path, slug: &str) -> Result<usize, RemoveError> {
+    let found = containers(docker, &[(names::SLUG, slug)]).await?;
+    if let Some(other) = found.iter().find(|c| !names::belongs_to(&c.labels, home)) {
+        return Err(RemoveError::OtherHome {
+            slug: slug.to_string(),
+            home: other.labels.get(names::HOME).cloned().unwrap_or_default(),
+        });
+    }
     let mut removed = 0;
-    for c in containers(docker, &[(names::SLUG, slug)]).await? {
+    for c in found {
         docker
             .remove_container(
                 &c.name,
@@ -144,7 +166,7 @@ pub async fn remove_bottle(docker: &Docker, slug: &str) -> Result<usize, bollard
             .await?;
         removed += 1;
     }
-    for (name, _) in networks(docker, &[(names::SLUG, slug)]).await? {
+    for (name, _) in networks(docker, home, &[(names::SLUG, slug)]).await? {
         docker.remove_network(&name).await?;
         removed += 1;
     }
@@ -220,7 +242,14 @@ pub async fn orphans(
     home: &Path,
     current: &BTreeMap<String, String>,
 ) -> Result<Vec<Orphan>, bollard::errors::Error> {
-    let all = containers(docker, &[(names::SLUG, "")]).await?;
+    let all: Vec<Found> = containers(docker, &[(names::SLUG, "")])
+        .await?
+        .into_iter()
+        .filter(|c| names::belongs_to(&c.labels, home))
+        .collect();
+    // A launch in progress holds a lease: what it has made so far is not
+    // an orphan.
+    let launching = |slug: &str| crate::state::leased(home, slug);
     let with_agent: BTreeSet<&str> = all
         .iter()
         .filter(|c| c.role == names::ROLE_AGENT)
@@ -228,20 +257,23 @@ pub async fn orphans(
         .collect();
     let with_any: BTreeSet<&str> = all.iter().map(|c| c.slug.as_str()).collect();
     let mut out = Vec::new();
-    for c in all.iter().filter(|c| !with_agent.contains(c.slug.as_str())) {
+    for c in all
+        .iter()
+        .filter(|c| !with_agent.contains(c.slug.as_str()) && !launching(&c.slug))
+    {
         out.push(Orphan::Container {
             name: c.name.clone(),
             slug: c.slug.clone(),
         });
     }
-    for (name, slug) in networks(docker, &[(names::SLUG, "")]).await? {
-        if !with_agent.contains(slug.as_str()) {
+    for (name, slug) in networks(docker, home, &[(names::SLUG, "")]).await? {
+        if !with_agent.contains(slug.as_str()) && !launching(&slug) {
             out.push(Orphan::Network { name, slug });
         }
     }
     for slug in crate::state::slugs(home) {
         let preserved = crate::state::dir(home, &slug).join(".preserve").exists();
-        if !with_any.contains(slug.as_str()) && !preserved {
+        if !with_any.contains(slug.as_str()) && !preserved && !launching(&slug) {
             out.push(Orphan::StateDir { slug });
         }
     }

@@ -303,6 +303,8 @@ async fn make(
     // State dir, CA and metadata first: nothing in Docker exists yet.
     let upstream_ca = upstream_ca_bundle(plan)?;
     let dir = state::create(home, &plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
+    // Held until the bottle is made (or its remains removed).
+    let _lease = state::Lease::take(&dir).map_err(|e| LaunchError::State(e.to_string()))?;
     let ca = crate::ca::mint(&plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
     ca.write(&dir)
         .map_err(|e| LaunchError::State(e.to_string()))?;
@@ -342,7 +344,13 @@ async fn make(
 
     // Networks.
     for (name, internal) in [(&n.internal, true), (&n.egress, false)] {
-        let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_NETWORK);
+        let mut labels = names::labels(
+            home,
+            &plan.slug,
+            &plan.agent,
+            &plan.bottle,
+            names::ROLE_NETWORK,
+        );
         labels.insert(
             "bb.network".into(),
             if internal { "internal" } else { "egress" }.into(),
@@ -387,6 +395,7 @@ async fn make(
             plan,
             host,
             image: &sidecar_image,
+            home,
             ca: &ca,
             dir: &dir,
             egress_config: config,
@@ -404,7 +413,13 @@ async fn make(
     ));
 
     // The agent: internal network only, no ports, the proxy as its way out.
-    let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_AGENT);
+    let mut labels = names::labels(
+        home,
+        &plan.slug,
+        &plan.agent,
+        &plan.bottle,
+        names::ROLE_AGENT,
+    );
     labels.insert(names::STARTED.into(), started_at);
     super::agent::AgentSpec {
         name: n.agent.clone(),

@@ -245,16 +245,19 @@ impl Backend for DockerBackend {
     }
 
     async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError> {
-        inventory::bottles(self.docker().await?)
+        inventory::bottles(self.docker().await?, &self.home)
             .await
             .map_err(failed)
     }
 
     async fn stop(&self, slug: &str) -> Result<(), BackendError> {
         let docker = self.docker().await?;
-        let removed = inventory::remove_bottle(docker, slug)
+        let removed = inventory::remove_bottle(docker, &self.home, slug)
             .await
-            .map_err(failed)?;
+            .map_err(|e| match e {
+                inventory::RemoveError::OtherHome { .. } => BackendError::Failed(e.to_string()),
+                inventory::RemoveError::Docker(e) => failed(e),
+            })?;
         let settled = crate::state::settle(&self.home, slug).map_err(failed)?;
         if removed == 0 && !settled {
             return Err(BackendError::NoSuchBottle(slug.to_string()));

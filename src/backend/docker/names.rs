@@ -10,6 +10,8 @@ pub const BOTTLE: &str = "bb.bottle";
 pub const ROLE: &str = "bb.role";
 pub const DAEMONS: &str = "bb.daemons";
 pub const STARTED: &str = "bb.started";
+/// The bb home a bottle belongs to: a bb acts only on its own home's.
+pub const HOME: &str = "bb.home";
 /// On images: a hash of what they were built from.
 pub const CONTENT_HASH: &str = "bb.content-hash";
 
@@ -39,13 +41,37 @@ pub fn names(slug: &str) -> Names {
     }
 }
 
-pub fn labels(slug: &str, agent: &str, bottle: &str, role: &str) -> HashMap<String, String> {
+pub fn labels(
+    home: &std::path::Path,
+    slug: &str,
+    agent: &str,
+    bottle: &str,
+    role: &str,
+) -> HashMap<String, String> {
     HashMap::from([
+        (HOME.to_string(), home_label(home)),
         (SLUG.to_string(), slug.to_string()),
         (AGENT.to_string(), agent.to_string()),
         (BOTTLE.to_string(), bottle.to_string()),
         (ROLE.to_string(), role.to_string()),
     ])
+}
+
+/// How a home is written in the `bb.home` label: its canonical path.
+pub fn home_label(home: &std::path::Path) -> String {
+    home.canonicalize()
+        .unwrap_or_else(|_| home.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Whether labels say a thing belongs to `home`. Things made before homes
+/// were labelled count as this home's, as they always did.
+pub fn belongs_to(
+    labels: &std::collections::BTreeMap<String, String>,
+    home: &std::path::Path,
+) -> bool {
+    labels.get(HOME).is_none_or(|h| *h == home_label(home))
 }
 
 /// A Docker label filter: `{"label": ["k=v", ...]}`.

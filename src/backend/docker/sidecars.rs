@@ -20,6 +20,8 @@ pub(super) struct Bundle<'a> {
     pub plan: &'a BottlePlan,
     /// The sidecar image's content tag.
     pub image: &'a str,
+    /// The bb home the bottle belongs to.
+    pub home: &'a Path,
     pub host: &'a HostValues,
     pub ca: &'a crate::ca::BottleCa,
     pub dir: &'a Path,
@@ -38,7 +40,13 @@ pub(super) async fn start(
     let (plan, host, ca) = (b.plan, b.host, b.ca);
     let n = names(&plan.slug);
     let daemons: Vec<&str> = plan.daemons.iter().map(|d| d.name()).collect();
-    let mut labels = names::labels(&plan.slug, &plan.agent, &plan.bottle, names::ROLE_SIDECARS);
+    let mut labels = names::labels(
+        b.home,
+        &plan.slug,
+        &plan.agent,
+        &plan.bottle,
+        names::ROLE_SIDECARS,
+    );
     labels.insert(names::DAEMONS.into(), daemons.join(","));
     labels.insert(names::STARTED.into(), b.started_at.to_string());
     // init starts as root and runs each daemon as its own user, in the
