@@ -22,6 +22,19 @@ fn start(bb: &mut Bb, agent: &str) {
     bb.wait_text(&format!("{agent} is running"));
 }
 
+/// A home with one `shell` agent, and bb open on it (24x80) with `env`
+/// besides BB_HOME: the temp dir (cwd), the home, and bb.
+fn shell_workspace(env: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf, Bb) {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    home(&h, &["shell"]);
+    let mut vars = vec![("BB_HOME", h.to_str().unwrap())];
+    vars.extend_from_slice(env);
+    let bb = Bb::spawn(&["--local-backend", SESSIONS], &vars, dir.path(), 24, 80);
+    bb.wait_text("No agent is running here yet.");
+    (dir, h, bb)
+}
+
 #[test]
 fn two_sessions_typing_switching_resizing_scrolling_and_leaving() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,17 +116,7 @@ fn two_sessions_typing_switching_resizing_scrolling_and_leaving() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let h = dir.path().join("home");
-    home(&h, &["shell"]);
-    let mut bb = Bb::spawn(
-        &["--local-backend", SESSIONS],
-        &[("BB_HOME", h.to_str().unwrap())],
-        dir.path(),
-        24,
-        80,
-    );
-    bb.wait_text("No agent is running here yet.");
+    let (_dir, _h, mut bb) = shell_workspace(&[]);
     let pid = bb.child.process_id().unwrap();
     std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -130,17 +133,7 @@ fn sigterm_restores_the_terminal() {
 
 #[test]
 fn closing_the_outer_terminal_ends_bb_cleanly_and_keeps_bottles() {
-    let dir = tempfile::tempdir().unwrap();
-    let h = dir.path().join("home");
-    home(&h, &["shell"]);
-    let mut bb = Bb::spawn(
-        &["--local-backend", SESSIONS],
-        &[("BB_HOME", h.to_str().unwrap())],
-        dir.path(),
-        24,
-        80,
-    );
-    bb.wait_text("No agent is running here yet.");
+    let (_dir, h, mut bb) = shell_workspace(&[]);
     start(&mut bb, "shell");
     // The help dialog hides the program's cursor: bb must show it again
     // on leaving, on a terminal that is gone.
@@ -161,11 +154,9 @@ fn closing_the_outer_terminal_ends_bb_cleanly_and_keeps_bottles() {
 /// editor reaches the editor whole, and nothing of it reaches the agent.
 #[test]
 fn keys_typed_in_the_editor_stay_in_the_editor() {
-    let dir = tempfile::tempdir().unwrap();
-    let h = dir.path().join("home");
-    home(&h, &["shell"]);
-    let typed = dir.path().join("typed");
-    let editor = dir.path().join("editor.sh");
+    let scratch = tempfile::tempdir().unwrap();
+    let typed = scratch.path().join("typed");
+    let editor = scratch.path().join("editor.sh");
     std::fs::write(
         &editor,
         format!(
@@ -176,17 +167,7 @@ fn keys_typed_in_the_editor_stay_in_the_editor() {
     )
     .unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut bb = Bb::spawn(
-        &["--local-backend", SESSIONS],
-        &[
-            ("BB_HOME", h.to_str().unwrap()),
-            ("EDITOR", editor.to_str().unwrap()),
-        ],
-        dir.path(),
-        24,
-        80,
-    );
-    bb.wait_text("No agent is running here yet.");
+    let (_dir, h, mut bb) = shell_workspace(&[("EDITOR", editor.to_str().unwrap())]);
     start(&mut bb, "shell");
     let screen = bb.screen();
     let slug = screen

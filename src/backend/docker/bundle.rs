@@ -116,20 +116,7 @@ pub fn upstream_ca_bundle(plan: &BottlePlan) -> Result<Option<String>, LaunchErr
 pub fn egress_config(plan: &BottlePlan) -> EgressConfig {
     EgressConfig {
         listen: format!("0.0.0.0:{EGRESS_PORT}"),
-        routes: plan
-            .routes
-            .iter()
-            .map(|r| {
-                route_config(
-                    &r.host,
-                    &r.path_allowlist,
-                    r.auth.as_ref(),
-                    r.tls_passthrough,
-                    &r.ssrf_ip_allowlist,
-                    &r.ports,
-                )
-            })
-            .collect(),
+        routes: plan.routes.iter().map(planned_route).collect(),
         ca_cert: "/etc/bb/ca.crt".into(),
         ca_key: None,
         ca_key_env: Some(CA_KEY_ENV.into()),
@@ -152,7 +139,7 @@ pub fn egress_config(plan: &BottlePlan) -> EgressConfig {
 }
 
 /// One route as egress reads it (a plan's, or an operator's live edit).
-pub fn route_config(
+fn route_config(
     host: &str,
     paths: &[String],
     auth: Option<&crate::manifest::RouteAuth>,
@@ -171,6 +158,36 @@ pub fn route_config(
         ssrf_ip_allowlist: ssrf_ip_allowlist.to_vec(),
         ports: ports.to_vec(),
     }
+}
+
+/// A route the agent asked for and the operator approved: no credential,
+/// no passthrough, default ports.
+pub fn requested_route(host: &str, paths: &[String]) -> RouteConfig {
+    route_config(host, paths, None, false, &[], &[])
+}
+
+/// A planned route as egress reads it.
+pub fn planned_route(r: &crate::plan::PlannedRoute) -> RouteConfig {
+    route_config(
+        &r.host,
+        &r.path_allowlist,
+        r.auth.as_ref(),
+        r.tls_passthrough,
+        &r.ssrf_ip_allowlist,
+        &r.ports,
+    )
+}
+
+/// A manifest-shaped route (an operator's live edit) as egress reads it.
+pub fn manifest_route(r: &crate::manifest::Route) -> RouteConfig {
+    route_config(
+        &r.host,
+        &r.path_allowlist,
+        r.auth.as_ref(),
+        r.tls_passthrough,
+        &r.ssrf_ip_allowlist,
+        &r.ports,
+    )
 }
 
 #[cfg(test)]

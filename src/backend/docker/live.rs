@@ -9,7 +9,7 @@ use bb_sidecar::egress::config::{Config as EgressConfig, RouteConfig};
 use bollard::query_parameters::KillContainerOptions;
 use bollard::Docker;
 
-use super::bundle::route_config;
+use super::bundle::{manifest_route, requested_route};
 use super::context::{self, Entry};
 use super::names::names;
 use crate::supervise::proposal::merge_egress;
@@ -32,14 +32,9 @@ pub fn merge_config(config: &mut EgressConfig, req: &EgressRequest) {
                 }
             }
         }
-        None => config.routes.push(route_config(
-            &host,
-            &req.path_allowlist,
-            None,
-            false,
-            &[],
-            &[],
-        )),
+        None => config
+            .routes
+            .push(requested_route(&host, &req.path_allowlist)),
     }
 }
 
@@ -121,17 +116,10 @@ pub fn egress_into_config(
                 ));
             }
         }
-        routes.push(route_config(
-            &r.host,
-            &r.path_allowlist,
-            r.auth.as_ref(),
-            r.tls_passthrough,
-            &r.ssrf_ip_allowlist,
-            &r.ports,
-        ));
+        routes.push(manifest_route(r));
     }
     for h in &e.allowlist {
-        routes.push(route_config(h, &[], None, false, &[], &[]));
+        routes.push(requested_route(h, &[]));
     }
     config.routes = routes;
     Ok(())
@@ -200,14 +188,10 @@ mod tests {
             Path::new("x"),
         )
         .unwrap();
-        c.routes.push(route_config(
-            "github.com",
-            &["/me/".into()],
-            Some(&auth),
-            false,
-            &[],
-            &[],
-        ));
+        let mut github = crate::manifest::Route::bare("github.com");
+        github.path_allowlist = vec!["/me/".into()];
+        github.auth = Some(auth);
+        c.routes.push(manifest_route(&github));
         merge_config(
             &mut c,
             &EgressRequest {
