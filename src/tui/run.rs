@@ -218,16 +218,20 @@ fn spawn_sources(
                 usable.push(b.kind());
             }
         }
-        let _ = t.send(AppEvent::Usable(usable));
-        // At start, then every few seconds: what died shows on its row.
+        let _ = t.send(AppEvent::Usable(usable.clone()));
+        // At start every backend, then every few seconds those that answer
+        // (an engine that is down is not asked again and again): what died
+        // shows on its row.
+        let mut asked = all.clone();
         loop {
-            for b in &all {
+            for b in &asked {
                 if let Ok(found) = b.list().await {
                     if t.send(AppEvent::Discovered(b.kind(), found)).is_err() {
                         return;
                     }
                 }
             }
+            asked.retain(|b| usable.contains(&b.kind()));
             tokio::time::sleep(DISCOVERY).await;
         }
     });
