@@ -22,14 +22,12 @@ pub struct Metadata {
     /// RFC 3339 (UTC).
     pub started_at: String,
     pub workdir: String,
-    pub fresh: Vec<String>,
-    pub resume: Vec<String>,
-    /// A shell test for a conversation to resume (older bottles: none).
-    #[serde(default)]
-    pub history: Option<String>,
     pub routes: Vec<LiveRoute>,
     pub ca_fingerprint: String,
     pub workspace_source: Option<String>,
+    /// For restarting the sidecar bundle (bottles from before: none).
+    #[serde(default)]
+    pub secret_sources: Option<crate::plan::SecretSources>,
 }
 
 pub fn dir(home: &Path, slug: &str) -> PathBuf {

@@ -216,8 +216,20 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     assert!(!state.exists(), "the state dir is settled");
 }
 
+/// How many agent CLI processes run in the bottle (the fake agent is
+/// installed as `claude`).
+fn agent_processes(slug: &str) -> usize {
+    docker(&["top", &format!("bb-{slug}"), "-o", "pid,args"])
+        .lines()
+        .filter(|l| {
+            let args = l.trim_start().split_once(' ').map(|(_, a)| a.trim_start());
+            args.is_some_and(|a| a.starts_with("claude "))
+        })
+        .count()
+}
+
 #[test]
-fn sessions_survive_bb_and_resume() {
+fn leaving_and_coming_back_reattaches_to_the_same_agent() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     if !docker_ok() {
         return;
@@ -226,30 +238,140 @@ fn sessions_survive_bb_and_resume() {
     let envs = env.envs();
     let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut bb = env.workspace_with_agent(24, 80);
-    // The session has the pane's size (80x24 leaves 21x56).
+    // The agent starts at the pane's size (80x24 leaves 21x56).
     bb.wait_text("size 21x56");
     bb.keys("hello\r");
     bb.wait_text("you said: hello");
+    bb.keys("pid\r");
+    let screen = bb.wait_text("pid ");
+    let pid = screen
+        .lines()
+        .find_map(|l| l.split("pid ").nth(1))
+        .map(|p| p.trim().to_string())
+        .unwrap();
     // Ctrl-P reaches the agent (Docker's default detach keys would eat it).
     bb.send(b"\x10");
     bb.keys("q\r");
     bb.wait_text("> ^Pq");
     bb.resize(30, 100);
     bb.wait_text("size 27x75");
+    let slug = env.slugs().pop().unwrap();
+
+    // Three times: leave (or, the last time, bb is killed), the agent
+    // prints while nobody watches, and the next bb shows it, in the same
+    // agent process.
+    for round in 0..3 {
+        bb.keys(&format!("later 1 printed-while-away-{round}\r"));
+        bb.wait_text("will print in 1s");
+        if round == 2 {
+            bb.kill_hard();
+        } else {
+            bb.prefix("d");
+            bb.wait_exit();
+        }
+        let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
+        assert!(
+            ls.contains(&slug) && ls.contains("running"),
+            "the bottle outlives bb: {ls}"
+        );
+        let printed = || {
+            docker(&[
+                "exec",
+                &format!("bb-{slug}"),
+                "cat",
+                "/tmp/fake-agent-printed",
+            ])
+            .ends_with(&format!("away-{round}"))
+        };
+        support::eventually("the agent printed while nobody watched", printed);
+        bb = Bb::spawn(&[], &pairs, &env.project(), 30, 100);
+        bb.wait_text("detached");
+        bb.keys("\r");
+        bb.wait_text(&format!("printed-while-away-{round}"));
+        bb.keys("pid\r");
+        bb.wait_text(&format!("pid {pid}"));
+        assert_eq!(agent_processes(&slug), 1, "one agent, round {round}");
+    }
+    // Its history is the pane's too: the first words are in scrollback.
+    bb.prefix("[");
+    bb.keys("g");
+    bb.wait_text("> hello");
+    bb.keys("q");
+
+    bb.prefix("x");
+    bb.wait_text("Stop faker");
+    bb.keys("y");
+    bb.wait_text(&format!("stopped {slug}"));
     bb.prefix("d");
     bb.wait_exit();
-    let slug = env.slugs().pop().unwrap();
-    let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
-    assert!(
-        ls.contains(&slug) && ls.contains("running"),
-        "the bottle outlives bb: {ls}"
-    );
+    assert_eq!(left_behind(&slug), "");
+}
 
-    // A new bb finds it and continues the conversation.
-    let mut bb = Bb::spawn(&[], &pairs, &env.project(), 24, 80);
-    bb.wait_text("detached");
+#[test]
+fn a_dead_agent_or_bundle_comes_back_with_one_key_and_its_work() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let mut bb = env.workspace_with_agent(30, 100);
+    let slug = env.slugs().pop().unwrap();
+    let agent = format!("bb-{slug}");
+    let bundle = format!("bb-sidecars-{slug}");
+    docker(&[
+        "exec",
+        &agent,
+        "sh",
+        "-c",
+        "echo precious > /home/node/work.txt",
+    ]);
+    bb.keys("hello\r");
+    bb.wait_text("you said: hello");
+
+    // The agent container is killed: its row says so and why; Enter
+    // brings the same container back, continuing the conversation.
+    docker(&["kill", &agent]);
+    bb.wait_text("exited");
     bb.keys("\r");
     bb.wait_text("fake-agent ready (resumed)");
+    assert_eq!(agent_processes(&slug), 1);
+    assert_eq!(
+        docker(&["exec", &agent, "cat", "/home/node/work.txt"]),
+        "precious"
+    );
+
+    // The bundle is killed: the agent has lost its proxy, and the row
+    // says so; one key restarts the bundle with a new CA the agent trusts.
+    docker(&["kill", &bundle]);
+    bb.wait_text("bundle down");
+    bb.keys("fetch http://example.com/\r");
+    bb.wait_text("fetch: cannot reach the proxy");
+    bb.prefix("r");
+    // A new agent process on the new CA, continuing the conversation.
+    bb.wait_for("the agent back on the new CA", |s| {
+        s.contains("fake-agent ready (resumed)")
+            && !s.contains("cannot reach the proxy")
+            && !s.contains("bundle down")
+    });
+    bb.keys("fetch http://example.com/\r");
+    bb.wait_text("fetch: HTTP/1.1 403");
+    let ca = std::fs::read_to_string(env.home().join("state").join(&slug).join("ca.crt")).unwrap();
+    let trusted = docker(&["exec", &agent, "cat", "/etc/ssl/certs/ca-certificates.crt"]);
+    let body = |pem: &str| {
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+    };
+    assert!(
+        body(&trusted).contains(&body(&ca)),
+        "the agent trusts the bundle's new CA"
+    );
+    assert_eq!(agent_processes(&slug), 1);
+    assert_eq!(
+        docker(&["exec", &agent, "cat", "/home/node/work.txt"]),
+        "precious"
+    );
+
     bb.prefix("x");
     bb.wait_text("Stop faker");
     bb.keys("y");
@@ -571,8 +693,8 @@ fn a_capability_change_rebuilds_the_agent_and_keeps_its_work() {
         "the change is shown"
     );
     bb.keys("a");
-    // The container is rebuilt and a new session continues the old one.
-    bb.wait_text("rebuilt; continuing the conversation");
+    // The container is rebuilt and its agent continues the conversation
+    // (the status line says so only until the agent is back).
     bb.wait_text("fake-agent ready (resumed)");
     let slug = env.slugs().pop().unwrap();
     let agent = format!("bb-{slug}");

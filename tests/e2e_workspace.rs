@@ -232,7 +232,7 @@ fn exited_sessions_keep_their_screen_and_restart_on_enter() {
     start(&mut bb, "shell");
     bb.wait_text("resume=0");
     bb.keys("echo last-words; exit 7\r");
-    bb.wait_text("session ended (code 7)");
+    bb.wait_text("the agent exited (code 7)");
     assert!(bb.screen().contains("last-words"), "the last screen stays");
     bb.keys("\r");
     bb.wait_text("resume=1");

@@ -538,6 +538,30 @@ fn claude_code_talks_to_the_api_with_the_real_token_it_never_holds() {
         mcp.contains("bb-supervise") && mcp.contains("Connected"),
         "claude mcp list: {mcp}"
     );
+
+    // Leaving and coming back re-attaches to the same Claude Code: its
+    // conversation is on the screen and it answers the next turn.
+    bb.prefix("d");
+    bb.wait_exit();
+    let mut bb = home.workspace();
+    bb.wait_text("detached");
+    bb.keys("\r");
+    wait_screen(&bb, "the conversation, replayed", |s| {
+        s.contains("Hello from the mock API") && s.contains("bypass permissions")
+    });
+    let claudes = docker(&["top", &format!("bb-{slug}"), "-o", "pid,args"])
+        .lines()
+        .filter(|l| {
+            let args = l.trim_start().split_once(' ').map(|(_, a)| a.trim_start());
+            args.is_some_and(|a| a.starts_with("claude "))
+        })
+        .count();
+    assert_eq!(claudes, 1, "one Claude Code process after re-attaching");
+    bb.keys("Once more");
+    bb.keys("\r");
+    wait_screen(&bb, "a reply after re-attaching", |s| {
+        s.contains("(reply 3)") || s.contains("(reply 4)")
+    });
     bb.prefix("d");
     bb.wait_exit();
 }

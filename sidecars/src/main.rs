@@ -1,7 +1,7 @@
 //! bb-sidecar: the daemons of a bottle's sidecar bundle, and the init that
 //! runs them as the bundle container's PID 1.
 
-use bb_sidecar::{egress, gate, init, supervise};
+use bb_sidecar::{console, egress, gate, init, supervise};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -63,11 +63,32 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         wait: u64,
     },
+    /// The agent's console holder (the agent container's main process)
+    /// and the relay a session attaches through
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// The egress proxy: allowlist, TLS interception, credential injection, DLP
     Egress {
         /// The config bb rendered for this bottle
         #[arg(long, default_value = "/etc/bb/egress.json")]
         config: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsoleCommand {
+    /// Run the agent in a PTY and hold it for sessions that come and go
+    Serve {
+        #[arg(long, default_value = console::SOCKET)]
+        socket: std::path::PathBuf,
+        /// The agent's command line
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Relay stdin and stdout to the holder
+    Attach {
+        #[arg(long, default_value = console::SOCKET)]
+        socket: std::path::PathBuf,
     },
 }
 
@@ -82,6 +103,25 @@ fn main() -> ExitCode {
         bb_sidecar::secrets::load();
     }
     match cli.command {
+        Command::Console(ConsoleCommand::Serve { socket, command }) => {
+            match console::serve(&socket, &command) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => {
+                    eprintln!("bb console: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Console(ConsoleCommand::Attach { socket }) => match console::attach(&socket) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "bb console: cannot reach the agent's console at {}: {e}",
+                    socket.display()
+                );
+                ExitCode::FAILURE
+            }
+        },
         Command::Init { daemons, grace } => {
             init::run(&daemons, std::time::Duration::from_secs(grace))
         }

@@ -57,6 +57,7 @@ impl Backend for LocalBackend {
             started_at: None,
             state: BottleState::Running,
             sidecars: Vec::new(),
+            down: None,
         };
         self.bottles()
             .insert(plan.slug.clone(), (bottle.clone(), 0));

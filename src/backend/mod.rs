@@ -25,6 +25,9 @@ pub struct ActiveBottle {
     pub state: BottleState,
     /// Sidecar daemons that are up.
     pub sidecars: Vec<String>,
+    /// Why a part of it is down, when one is ("the agent exited with
+    /// code 137 (killed)").
+    pub down: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

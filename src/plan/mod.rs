@@ -10,7 +10,7 @@ mod slug;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use egress::{Handling, PlannedRoute, RouteSource};
 pub use git::{
@@ -96,13 +96,40 @@ pub enum PlannedValue {
     Provider(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretOrigin {
     /// A host environment variable.
     Env,
     /// The host's Codex login (`~/.codex/auth.json`).
     CodexLogin,
+}
+
+/// Where a bottle's secrets are read from on this machine (never their
+/// values): read at launch, and again when its sidecar bundle restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSources {
+    /// Route tokens, for egress: name and where it comes from.
+    pub tokens: Vec<(String, SecretOrigin)>,
+    /// Git remotes' SSH keys, for the gate: remote name and key file.
+    pub gate_keys: Vec<(String, PathBuf)>,
+}
+
+impl SecretSources {
+    pub fn of(plan: &BottlePlan) -> SecretSources {
+        SecretSources {
+            tokens: plan
+                .secrets
+                .iter()
+                .map(|s| (s.name.clone(), s.origin))
+                .collect(),
+            gate_keys: plan
+                .remotes
+                .iter()
+                .filter_map(|r| Some((r.name.clone(), r.identity_file.clone()?)))
+                .collect(),
+        }
+    }
 }
 
 /// A credential the egress proxy holds for the agent.

@@ -146,6 +146,8 @@ pub enum Action {
     Leave,
     /// Edit the focused bottle's live egress routes in $EDITOR.
     EditEgress,
+    /// Start again what is down in the focused bottle and attach.
+    Restart,
     NextAgent,
     PrevAgent,
     /// Focus agent N (0-based).
@@ -235,6 +237,13 @@ pub const ACTIONS: &[Named] = &[
         "egress",
         "edit the focused bottle's live egress routes",
         true,
+    ),
+    named(
+        Action::Restart,
+        "restart",
+        "restart",
+        "restart what is down in the focused bottle, keeping its work",
+        false,
     ),
     named(Action::NextAgent, "next_agent", "next", "next agent", false),
     named(
@@ -342,7 +351,7 @@ pub enum Ended {
 
 #[rustfmt::skip]
 pub const ENDED_KEYS: &[ModeKey<Ended>] = &[
-    ModeKey { keys: &[plain(KeyCode::Enter)], action: Ended::NewSession, short: "Enter new session", describe: "start a new session, continuing the conversation when there is one" },
+    ModeKey { keys: &[plain(KeyCode::Enter)], action: Ended::NewSession, short: "Enter restart", describe: "attach, starting the agent again if it exited (continuing its conversation)" },
     ModeKey { keys: &[ch('x')], action: Ended::Stop, short: "x stop", describe: "stop the bottle (a failed launch: dismiss it)" },
 ];
 

@@ -156,6 +156,16 @@ impl Bb {
         self.master = None;
     }
 
+    /// Kill bb with SIGKILL: no chance to clean up, as in a crash.
+    pub fn kill_hard(&mut self) {
+        if let Some(pid) = self.child.process_id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        let _ = self.child.wait();
+    }
+
     /// Wait for bb to exit; its exit code.
     pub fn wait_exit(&mut self) -> u32 {
         let tries = PATIENCE.as_millis() / POLL.as_millis();
@@ -175,6 +185,19 @@ impl Drop for Bb {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// Wait until `done` holds, failing after the same patience as a screen
+/// wait.
+pub fn eventually(what: &str, done: impl Fn() -> bool) {
+    let tries = PATIENCE.as_millis() / POLL.as_millis();
+    for _ in 0..tries {
+        if done() {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+    panic!("waited for {what}");
 }
 
 /// A bb home with one plain bottle and the given agents.

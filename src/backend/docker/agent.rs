@@ -13,6 +13,9 @@ use bollard::Docker;
 pub struct AgentSpec {
     pub name: String,
     pub image: String,
+    /// The main process: the console holder running the agent CLI
+    /// (`console::main_command`).
+    pub cmd: Vec<String>,
     pub env: Vec<String>,
     pub labels: HashMap<String, String>,
     pub workdir: String,
@@ -36,6 +39,7 @@ impl AgentSpec {
         Ok(AgentSpec {
             name: name.to_string(),
             image,
+            cmd: config.cmd.unwrap_or_default(),
             env: config.env.unwrap_or_default(),
             labels: config.labels.unwrap_or_default(),
             workdir: config.working_dir.unwrap_or_default(),
@@ -52,7 +56,7 @@ impl AgentSpec {
         ContainerCreateBody {
             image: Some(self.image.clone()),
             user: Some("node".into()),
-            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            cmd: Some(self.cmd.clone()),
             entrypoint: Some(vec![]),
             working_dir: Some(self.workdir.clone()),
             env: Some(self.env.clone()),
@@ -79,7 +83,9 @@ impl AgentSpec {
         }
     }
 
-    pub async fn create(&self, docker: &Docker) -> Result<(), bollard::errors::Error> {
+    /// Create the container and give it the console holder (`holder`,
+    /// bb's static bb-sidecar), its main process.
+    pub async fn create(&self, docker: &Docker, holder: &[u8]) -> Result<(), AgentError> {
         docker
             .create_container(
                 Some(CreateContainerOptions {
@@ -89,8 +95,27 @@ impl AgentSpec {
                 self.body(),
             )
             .await
-            .map(|_| ())
+            .map_err(AgentError::Create)?;
+        let tar = super::context::archive(&[super::context::Entry::new(
+            bb_sidecar::console::GUEST_BINARY,
+            holder,
+            0o755,
+        )])
+        .map_err(AgentError::Pack)?;
+        super::context::upload(docker, &self.name, "/", tar)
+            .await
+            .map_err(AgentError::Holder)
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("creating the agent container failed: {0}")]
+    Create(bollard::errors::Error),
+    #[error("packing the console holder failed: {0}")]
+    Pack(std::io::Error),
+    #[error("giving the agent container its console holder failed: {0}")]
+    Holder(bollard::errors::Error),
 }
 
 #[cfg(test)]
@@ -101,6 +126,7 @@ mod tests {
         AgentSpec {
             name: "bb-a-1".into(),
             image: "bb-agent-a:1".into(),
+            cmd: vec!["sh".into(), "-c".into(), "exec claude".into()],
             env: vec!["HTTP_PROXY=http://sidecars:9099".into()],
             labels: HashMap::from([("bb.slug".into(), "a-1".into())]),
             workdir: "/home/node/workspace".into(),
@@ -118,6 +144,7 @@ mod tests {
         // read back from it on a new image.
         let info = ContainerInspectResponse {
             config: Some(bollard::models::ContainerConfig {
+                cmd: launched.cmd.clone(),
                 env: launched.env.clone(),
                 labels: launched.labels.clone(),
                 working_dir: launched.working_dir.clone(),

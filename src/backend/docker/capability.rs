@@ -78,10 +78,11 @@ pub async fn apply(
         .map_err(|e| format!("cannot remove the old agent container: {e}"))?;
     // The same confinement as before the rebuild: one description of
     // the agent container serves launch and rebuild.
+    let holder = images::sidecar_binary().map_err(|e| e.to_string())?;
     AgentSpec::of(&info, &n.agent, tag.clone())?
-        .create(docker)
+        .create(docker, &holder)
         .await
-        .map_err(|e| format!("cannot create the new agent container: {e}"))?;
+        .map_err(|e| format!("cannot recreate the agent container: {e}"))?;
     let upload = |path: &'static str, tar: Vec<u8>| context::upload(docker, &n.agent, path, tar);
     upload("/home", home_tar)
         .await

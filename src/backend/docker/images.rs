@@ -156,15 +156,21 @@ pub fn agent_source(plan: &BottlePlan) -> Result<ImageSource, ImageError> {
     })
 }
 
-pub fn sidecar_source() -> Result<ImageSource, ImageError> {
+/// The static bb-sidecar this bb carries: the bundle's daemons and the
+/// agent's console holder.
+pub fn sidecar_binary() -> Result<Vec<u8>, ImageError> {
     // For developers trying a sidecar build without rebuilding bb.
-    let binary = match std::env::var_os("BB_SIDECAR_BIN") {
+    match std::env::var_os("BB_SIDECAR_BIN") {
         Some(path) => {
             let path = PathBuf::from(path);
-            std::fs::read(&path).map_err(|source| ImageError::SidecarBinary { path, source })?
+            std::fs::read(&path).map_err(|source| ImageError::SidecarBinary { path, source })
         }
-        None => EMBEDDED_SIDECAR.to_vec(),
-    };
+        None => Ok(EMBEDDED_SIDECAR.to_vec()),
+    }
+}
+
+pub fn sidecar_source() -> Result<ImageSource, ImageError> {
+    let binary = sidecar_binary()?;
     Ok(ImageSource {
         repository: SIDECAR_IMAGE.to_string(),
         context: Context::Files(vec![

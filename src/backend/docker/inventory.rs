@@ -21,7 +21,25 @@ pub struct Found {
     pub slug: String,
     pub role: String,
     pub running: bool,
+    /// Docker's words for its state: "Exited (137) 2 minutes ago".
+    pub status: String,
     pub labels: BTreeMap<String, String>,
+}
+
+/// Why a stopped container stopped, from Docker's status line.
+pub fn why_stopped(what: &str, status: &str) -> String {
+    let code = status
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .and_then(|(code, _)| code.trim().parse::<i32>().ok());
+    match code {
+        Some(137) => format!("{what} was killed (exit 137: SIGKILL or out of memory)"),
+        Some(143) => format!("{what} was stopped (exit 143: SIGTERM)"),
+        Some(0) => format!("{what} exited"),
+        Some(c) => format!("{what} exited with code {c}"),
+        None if status.is_empty() => format!("{what} is not running"),
+        None => format!("{what} is not running ({status})"),
+    }
 }
 
 pub async fn containers(
@@ -50,6 +68,7 @@ pub async fn containers(
                 slug: labels.get(names::SLUG).cloned().unwrap_or_default(),
                 role: labels.get(names::ROLE).cloned().unwrap_or_default(),
                 running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                status: c.status.unwrap_or_default(),
                 labels,
             }
         })
@@ -103,6 +122,12 @@ pub async fn bottles(
                     (true, true) => BottleState::Running,
                 },
                 sidecars,
+                down: match bundle {
+                    _ if !a.running => Some(why_stopped("the agent", &a.status)),
+                    Some(b) if !b.running => Some(why_stopped("the sidecar bundle", &b.status)),
+                    None => Some("the sidecar bundle is gone".to_string()),
+                    Some(_) => None,
+                },
             }
         })
         .collect();
@@ -365,5 +390,26 @@ pub async fn logs_tail(docker: &Docker, container: &str, lines: usize) -> String
         "(no output)".into()
     } else {
         text.trim_end().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why_stopped;
+
+    #[test]
+    fn a_stopped_container_says_why() {
+        assert_eq!(
+            why_stopped("the agent", "Exited (137) 2 minutes ago"),
+            "the agent was killed (exit 137: SIGKILL or out of memory)"
+        );
+        assert_eq!(
+            why_stopped("the sidecar bundle", "Exited (2) 1 second ago"),
+            "the sidecar bundle exited with code 2"
+        );
+        assert_eq!(
+            why_stopped("the agent", "Created"),
+            "the agent is not running (Created)"
+        );
     }
 }

@@ -17,7 +17,7 @@ use super::exec::run as run_exec;
 use super::names::{self, names, Names, EGRESS_PORT, SIDECAR_ALIAS};
 use crate::backend::{ActiveBottle, BottleState, Progress};
 use crate::manifest::EnvValue;
-use crate::plan::{provider, BottlePlan, PlannedValue, SecretOrigin};
+use crate::plan::{provider, BottlePlan, PlannedValue, SecretOrigin, SecretSources};
 use crate::state::{self, Metadata};
 
 const NODE_UID: u64 = 1000;
@@ -99,6 +99,11 @@ pub struct HostValues {
 impl HostValues {
     /// Read what `plan` needs from this machine's environment and files.
     pub fn read(plan: &BottlePlan, user_home: &Path) -> HostValues {
+        HostValues::from_sources(&SecretSources::of(plan), user_home)
+    }
+
+    /// Read the secrets `sources` names, as they are on this machine now.
+    pub fn from_sources(sources: &SecretSources, user_home: &Path) -> HostValues {
         let env: HashMap<String, String> = std::env::vars().collect();
         let codex_auth = std::fs::read_to_string(
             std::env::var_os("CODEX_HOME")
@@ -109,24 +114,24 @@ impl HostValues {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
         let mut secrets = Vec::new();
-        for s in &plan.secrets {
-            let value = match s.origin {
-                SecretOrigin::Env => env.get(&s.name).cloned(),
+        for (name, origin) in &sources.tokens {
+            let value = match origin {
+                SecretOrigin::Env => env.get(name).cloned(),
                 SecretOrigin::CodexLogin => crate::system::codex_token(
                     user_home,
-                    crate::plan::provider::codex_login_field(&s.name),
+                    crate::plan::provider::codex_login_field(name),
                 ),
             };
             if let Some(v) = value.filter(|v| !v.is_empty()) {
-                secrets.push((s.name.clone(), v));
+                secrets.push((name.clone(), v));
             }
         }
-        let gate_keys = plan
-            .remotes
+        let gate_keys = sources
+            .gate_keys
             .iter()
-            .filter_map(|r| {
-                let key = std::fs::read_to_string(r.identity_file.as_ref()?).ok()?;
-                Some((gate_key_env(&r.name), key))
+            .filter_map(|(remote, file)| {
+                let key = std::fs::read_to_string(file).ok()?;
+                Some((gate_key_env(remote), key))
             })
             .collect();
         HostValues {
@@ -156,6 +161,7 @@ fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<S
         format!("REQUESTS_CA_BUNDLE={CA_BUNDLE}"),
         format!("GIT_SSL_CAINFO={CA_BUNDLE}"),
         "TERM=xterm-256color".to_string(),
+        "COLORTERM=truecolor".to_string(),
     ];
     for e in &plan.env {
         let value = match &e.value {
@@ -250,7 +256,11 @@ fn agent_files(plan: &BottlePlan, host: &HostValues, ca_pem: &str) -> Vec<Entry>
     files
 }
 
-async fn ensure_running(docker: &Docker, container: &str, what: &str) -> Result<(), LaunchError> {
+pub(super) async fn ensure_running(
+    docker: &Docker,
+    container: &str,
+    what: &str,
+) -> Result<(), LaunchError> {
     let info = docker
         .inspect_container(container, None)
         .await
@@ -323,15 +333,13 @@ async fn make(
             template: plan.template.name().to_string(),
             started_at: started_at.clone(),
             workdir: plan.workdir().to_string(),
-            fresh: plan.commands.fresh.clone(),
-            resume: plan.commands.resume.clone(),
-            history: plan.commands.history.clone(),
             routes: crate::supervise::proposal::live_routes(plan),
             ca_fingerprint: ca.fingerprint.clone(),
             workspace_source: plan
                 .workspace
                 .as_ref()
                 .map(|w| w.source.display().to_string()),
+            secret_sources: Some(SecretSources::of(plan)),
         },
     )
     .map_err(|e| LaunchError::State(e.to_string()))?;
@@ -424,6 +432,11 @@ async fn make(
     super::agent::AgentSpec {
         name: n.agent.clone(),
         image: agent_image,
+        cmd: super::console::main_command(
+            &plan.commands.fresh,
+            &plan.commands.resume,
+            plan.commands.history.as_deref(),
+        ),
         env: agent_env(plan, host, progress),
         labels,
         workdir: plan.workdir().to_string(),
@@ -432,9 +445,15 @@ async fn make(
         memory_bytes: (plan.limits.memory_mb * 1024 * 1024) as i64,
         pids: plan.limits.pids as i64,
     }
-    .create(docker)
+    .create(docker, &super::images::sidecar_binary()?)
     .await
-    .map_err(docker_err("creating the agent container"))?;
+    .map_err(|e| match e {
+        super::agent::AgentError::Create(e) => docker_err("creating the agent container")(e),
+        e => LaunchError::Docker {
+            doing: "creating the agent container".into(),
+            detail: e.to_string(),
+        },
+    })?;
     made.containers.push(n.agent.clone());
     let files = context::archive(&agent_files(plan, host, &ca.cert_pem))
         .map_err(|e| LaunchError::State(e.to_string()))?;
@@ -484,5 +503,6 @@ async fn make(
         started_at: None,
         state: BottleState::Running,
         sidecars: daemons.iter().map(|s| s.to_string()).collect(),
+        down: None,
     })
 }

@@ -3,6 +3,7 @@
 mod agent;
 pub mod bundle;
 pub mod capability;
+pub mod console;
 pub mod context;
 pub mod exec;
 pub mod images;
@@ -10,6 +11,7 @@ pub mod inventory;
 pub mod launch;
 pub mod live;
 pub mod names;
+pub mod revive;
 mod sidecars;
 
 use std::path::PathBuf;
@@ -172,27 +174,20 @@ impl Backend for DockerBackend {
     async fn attach(
         &self,
         bottle: &ActiveBottle,
-        how: Attach,
+        _how: Attach,
         spec: SessionSpec,
     ) -> Result<Session, BackendError> {
+        // The agent is the container's main process: attaching never
+        // starts a second one, and its start script decides between a
+        // fresh session and continuing the last. Whatever of the bottle is
+        // down (its bundle, its agent) is started again first.
         let docker = self.docker().await?;
-        let meta = crate::state::read_metadata(&self.home, &bottle.slug).ok_or_else(|| {
-            BackendError::Failed(format!(
-                "no state for bottle {} under {}: was it started with another bb home (BB_HOME)?",
-                bottle.slug,
-                crate::home::state_dir(&self.home).display()
-            ))
-        })?;
-        let script = exec::session_script(&meta.fresh, &meta.resume, meta.history.as_deref(), how);
-        exec::attach(docker, &names::names(&bottle.slug).agent, &meta.workdir, script, spec)
+        revive::bundle(docker, &self.home, &self.user_home, &bottle.slug)
             .await
-            .map_err(|e| match e {
-                bollard::errors::Error::DockerResponseServerError { status_code: 409, .. } => BackendError::Failed(format!(
-                    "the agent container of {} is not running: press x to stop the bottle, then start the agent again",
-                    bottle.slug
-                )),
-                e => failed(e),
-            })
+            .map_err(failed)?;
+        console::attach(docker, &names::names(&bottle.slug).agent, spec)
+            .await
+            .map_err(failed)
     }
 
     fn applies_egress(&self) -> bool {

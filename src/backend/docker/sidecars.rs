@@ -64,15 +64,6 @@ pub(super) async fn start(
         "BB_SECRETS_ON_STDIN=1".to_string(),
         format!("BB_RUNTIME_DIR={RUNTIME_DIR}"),
     ];
-    // The bottle CA's key is egress's secret too: it exists only in memory.
-    let ca_key = [(CA_KEY_ENV.to_string(), ca.key_pem.clone())];
-    let secrets: std::collections::BTreeMap<&str, &str> = host
-        .secrets
-        .iter()
-        .chain(host.gate_keys.iter())
-        .chain(ca_key.iter())
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     // init gives each daemon only its own secrets.
     let names = |list: &[(String, String)]| {
         list.iter()
@@ -166,9 +157,30 @@ pub(super) async fn start(
     let bundle_files =
         context::archive(&bundle_entries).map_err(|e| LaunchError::State(e.to_string()))?;
     upload(docker, &n.sidecars, bundle_files).await?;
+    run(docker, &n.sidecars, host, &ca.key_pem).await?;
+    Ok(daemons.iter().map(|d| d.to_string()).collect())
+}
+
+/// Start the (created or stopped) bundle and hand init its secrets on
+/// stdin: the route tokens and gate keys `host` read, and the bottle CA's
+/// key, which exists only in memory.
+pub(super) async fn run(
+    docker: &Docker,
+    name: &str,
+    host: &HostValues,
+    ca_key_pem: &str,
+) -> Result<(), LaunchError> {
+    let ca_key = [(CA_KEY_ENV.to_string(), ca_key_pem.to_string())];
+    let secrets: std::collections::BTreeMap<&str, &str> = host
+        .secrets
+        .iter()
+        .chain(host.gate_keys.iter())
+        .chain(ca_key.iter())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let stdin = docker
         .attach_container(
-            &n.sidecars,
+            name,
             Some(bollard::query_parameters::AttachContainerOptions {
                 stdin: true,
                 stream: true,
@@ -179,7 +191,7 @@ pub(super) async fn start(
         .map_err(docker_err("attaching to the sidecar bundle"))?;
     docker
         .start_container(
-            &n.sidecars,
+            name,
             None::<bollard::query_parameters::StartContainerOptions>,
         )
         .await
@@ -189,6 +201,5 @@ pub(super) async fn start(
         .map_err(|detail| LaunchError::Docker {
             doing: "handing the secrets to the sidecar bundle".into(),
             detail,
-        })?;
-    Ok(daemons.iter().map(|d| d.to_string()).collect())
+        })
 }

@@ -129,6 +129,22 @@ impl App {
                 Some(_) => self.error("only a running Docker bottle's egress can be edited"),
                 None => self.error("no agent to edit"),
             },
+            Action::Restart => match self.focused_mut() {
+                Some(e)
+                    if e.active.is_some()
+                        && !matches!(e.phase, Phase::Launching | Phase::Stopping) =>
+                {
+                    // Detach first: the old session's end is not news.
+                    if let Some(s) = e.session.take() {
+                        s.kill();
+                    }
+                    self.reattach();
+                }
+                Some(_) => self.error(
+                    "nothing to restart: the bottle is starting or stopping, or was never made",
+                ),
+                None => self.error("no agent to restart"),
+            },
             Action::NextAgent => self.set_focus((self.focus + 1) % self.entries.len().max(1)),
             Action::PrevAgent => {
                 let n = self.entries.len().max(1);

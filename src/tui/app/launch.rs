@@ -303,6 +303,7 @@ impl App {
                 .unwrap_or(0);
             self.dirty = true;
         }
+        let mut news = Vec::new();
         for b in bottles {
             if self.stopped.contains(&b.slug) {
                 continue;
@@ -317,6 +318,11 @@ impl App {
             if let Some(e) = self.entries.iter_mut().find(|e| e.slug == b.slug) {
                 if e.active.as_ref().map(|a| a.state) != Some(b.state) {
                     self.dirty = true;
+                    // Something died since the last look: say what, and
+                    // how to get it back.
+                    if let (Some(down), Some(_)) = (&b.down, &e.active) {
+                        news.push(format!("{}: {down}", e.agent));
+                    }
                 }
                 // A pane without a session shows the bottle as it is now.
                 let idle = e.session.is_none()
@@ -346,6 +352,13 @@ impl App {
                 active: Some(b),
             });
             self.dirty = true;
+        }
+        for text in news {
+            let key = self
+                .config
+                .keymap
+                .chord(crate::tui::keymap::Action::Restart);
+            self.error(format!("{text}; {key} restarts it"));
         }
         // `bb start` launched it just before: attach once it is listed.
         if let Some(i) = self

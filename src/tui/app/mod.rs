@@ -203,6 +203,10 @@ impl App {
         self.entries.get(self.focus)
     }
 
+    fn focused_mut(&mut self) -> Option<&mut Entry> {
+        self.entries.get_mut(self.focus)
+    }
+
     pub fn info(&mut self, text: impl Into<String>) {
         self.status = Some(Status {
             text: text.into(),

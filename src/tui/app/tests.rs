@@ -416,6 +416,7 @@ fn found(slug: &str, state: crate::backend::BottleState) -> ActiveBottle {
         started_at: None,
         state,
         sidecars: vec![],
+        down: None,
     }
 }
 

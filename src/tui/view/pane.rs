@@ -86,7 +86,7 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
                 );
                 f.render_widget(
                     Paragraph::new(format!(
-                        " session ended ({code}) · Enter: new session, continuing the conversation · x: stop the bottle"
+                        " the agent exited ({code}) · Enter: start it again, continuing its conversation · x: stop the bottle"
                     ))
                     .style(Style::default().bg(Color::Yellow).fg(Color::Black)),
                     bar,
@@ -120,33 +120,42 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
                     )));
                     lines.push(Line::from(next));
                 }
-                Phase::Detached => {
-                    lines.push(Line::from(format!(
-                        "bottle {} is running without a session here.",
-                        entry.slug
-                    )));
+                Phase::Detached | Phase::Exited(_) => {
+                    let restart = app.config.keymap.chord(Action::Restart);
+                    if entry.phase == Phase::Detached {
+                        lines.push(Line::from(format!(
+                            "bottle {} is running without a session here.",
+                            entry.slug
+                        )));
+                    } else {
+                        lines.push(Line::from(format!(
+                            "the agent in {} is not running.",
+                            entry.slug
+                        )));
+                    }
+                    // Why a part is down, and what that costs the agent.
+                    if let Some(down) = entry.active.as_ref().and_then(|a| a.down.as_deref()) {
+                        lines.push(Line::from(Span::styled(
+                            down.to_string(),
+                            Style::default().fg(Color::Red),
+                        )));
+                    }
                     if entry
                         .active
                         .as_ref()
                         .is_some_and(|a| a.state == crate::backend::BottleState::BundleDown)
                     {
                         lines.push(Line::from(Span::styled(
-                            "its sidecar bundle is down: no egress, no git gate, no proposals",
+                            "no egress, no git gate, no proposals until it restarts (the agent restarts with it, continuing its conversation)",
                             Style::default().fg(Color::Red),
                         )));
                     }
-                    lines.push(Line::from(
-                        "Enter: attach (continues the last conversation) · x: stop the bottle",
-                    ));
-                }
-                Phase::Exited(_) => {
-                    lines.push(Line::from(format!(
-                        "the agent in {} is not running.",
-                        entry.slug
-                    )));
-                    lines.push(Line::from(
-                        "Enter: start a session, continuing the conversation · x: stop the bottle",
-                    ));
+                    lines.push(Line::from(match entry.active.as_ref().and_then(|a| a.down.as_ref()) {
+                        Some(_) => format!(
+                            "Enter or {restart}: restart it and attach (its work and conversation are kept) · x: stop the bottle"
+                        ),
+                        None => "Enter: attach · x: stop the bottle".to_string(),
+                    }));
                 }
                 Phase::Stopping => lines.push(Line::from(format!("stopping {}…", entry.slug))),
                 Phase::Unreachable => lines.push(Line::from(format!(

@@ -319,9 +319,13 @@ fn a_dead_bundle_shows_on_its_row_and_in_its_pane() {
         started_at: None,
         state: crate::backend::BottleState::BundleDown,
         sidecars: vec![],
+        down: Some("the sidecar bundle was killed (exit 137: SIGKILL or out of memory)".into()),
     });
     a.entries.push(e);
     let screen = draw(&a);
     assert!(screen.contains("bundle down"), "{screen}");
-    assert!(screen.contains("its sidecar bundle is down"), "{screen}");
+    // Why, what it costs, and the one key that brings it back.
+    assert!(screen.contains("the sidecar bundle was killed"), "{screen}");
+    assert!(screen.contains("no egress, no git gate"), "{screen}");
+    assert!(screen.contains("C-b r: restart it"), "{screen}");
 }

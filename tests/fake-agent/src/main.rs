@@ -4,7 +4,8 @@
 //! the sandbox must refuse.
 //!
 //! Commands: `fetch URL`, `direct HOST:PORT`, `ask HOST REASON`, `env NAME`,
-//! `size`, `exit [N]`;
+//! `size`, `pid`, `later SECONDS TEXT` (print TEXT then, whoever watches),
+//! `exit [N]`;
 //! anything else is echoed back. `--continue` (or `resume`) without an
 //! earlier conversation fails as claude does.
 
@@ -183,6 +184,21 @@ fn main() {
                 "env {name}={}",
                 std::env::var(name).unwrap_or_else(|_| "<unset>".into())
             ),
+            ("pid", _) => format!("pid {}", std::process::id()),
+            ("later", rest) => {
+                let (secs, text) = rest.split_once(' ').unwrap_or((rest, "later"));
+                let secs = secs.parse().unwrap_or(1);
+                let text = text.to_string();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(secs));
+                    let mut out = std::io::stdout();
+                    let _ = write!(out, "\r\n{text}\r\n> ");
+                    let _ = out.flush();
+                    // For tests that check it printed while nobody watched.
+                    let _ = std::fs::write("/tmp/fake-agent-printed", &text);
+                });
+                format!("will print in {secs}s")
+            }
             ("size", _) => {
                 let (r, c) = window_size();
                 format!("size {r}x{c}")
