@@ -142,6 +142,12 @@ pub fn leased(home: &Path, slug: &str) -> bool {
         .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < LEASE_FRESH))
 }
 
+/// Whether `slug`'s launch died before the bottle was ready: its lease is
+/// still there but no longer refreshed (bb was killed while making it).
+pub fn interrupted(home: &Path, slug: &str) -> bool {
+    dir(home, slug).join(LEASE).exists() && !leased(home, slug)
+}
+
 /// Slugs that have a state dir.
 pub fn slugs(home: &Path) -> Vec<String> {
     let Ok(entries) = fs::read_dir(crate::home::state_dir(home)) else {
@@ -185,6 +191,24 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_no_longer_refreshed_marks_an_interrupted_launch() {
+        let home = tempfile::tempdir().unwrap();
+        let d = create(home.path(), "a-1").unwrap();
+        assert!(!interrupted(home.path(), "a-1"), "no lease: not launching");
+        std::fs::write(d.join(LEASE), "1").unwrap();
+        assert!(leased(home.path(), "a-1"));
+        assert!(!interrupted(home.path(), "a-1"), "a fresh lease: launching");
+        let old = std::time::SystemTime::now() - 2 * LEASE_FRESH;
+        std::fs::File::options()
+            .write(true)
+            .open(d.join(LEASE))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(interrupted(home.path(), "a-1"));
+    }
 
     #[test]
     fn state_dirs_are_private_and_settle_unless_preserved() {

@@ -526,6 +526,56 @@ fn cleanup_leaves_a_launch_in_progress_alone() {
 }
 
 #[test]
+fn a_launch_killed_half_way_is_named_and_can_be_stopped() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let env = Env::new(&format!("RUN sleep 6 && echo slow-build-{nonce}\n"));
+    let mut start = env
+        .command(
+            Path::new(env!("CARGO_BIN_EXE_bb")),
+            &["start", "faker", "--yes"],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = env.home().join("state");
+    support::eventually("the launch made its state dir", || {
+        std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some())
+    });
+    // bb is killed while it builds the image.
+    start.kill().unwrap();
+    let _ = start.wait();
+    let slug = env.slugs().pop().unwrap();
+    // Time passes: the lease the dead launch held is no longer refreshed.
+    let lease = state.join(&slug).join(".launching");
+    assert!(lease.exists(), "the killed launch left its lease");
+    let aged = Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(&lease)
+        .status()
+        .unwrap();
+    assert!(aged.success());
+
+    let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
+    assert!(
+        ls.contains(&format!("{slug}: its launch was interrupted"))
+            && ls.contains(&format!("bb stop {slug}")),
+        "bb ls names the half-made bottle and what to do: {ls}"
+    );
+    let o = env.bb(&["stop", &slug]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!state.join(&slug).exists());
+    assert_eq!(left_behind(&slug), "");
+}
+
+#[test]
 fn a_base_image_that_cannot_be_pulled_says_what_to_do() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     if !docker_ok() {

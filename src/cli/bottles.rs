@@ -92,6 +92,10 @@ pub fn ls(ctx: &Ctx) -> Result<ExitCode> {
             "{:<w$}  {:<16} {:<12} {:<8} {:<21} SIDECARS",
             "SLUG", "AGENT", "BOTTLE", "STATE", "STARTED"
         );
+        let notes: Vec<(String, String)> = bottles
+            .iter()
+            .filter_map(|b| Some((b.slug.clone(), b.down.clone()?)))
+            .collect();
         for b in bottles {
             let sidecars = if b.sidecars.is_empty() {
                 "(down)".to_string()
@@ -106,6 +110,9 @@ pub fn ls(ctx: &Ctx) -> Result<ExitCode> {
                 b.state.label(),
                 b.started_at.unwrap_or_default()
             );
+        }
+        for (slug, note) in notes {
+            println!("{slug}: {note}");
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -117,12 +117,18 @@ pub async fn bottles(
                 backend: BackendKind::Docker,
                 started_at: a.labels.get(names::STARTED).cloned(),
                 state: match (a.running, bundle.is_some_and(|b| b.running)) {
+                    _ if crate::state::leased(home, &a.slug) => BottleState::Starting,
+                    _ if crate::state::interrupted(home, &a.slug) => BottleState::AgentDown,
                     (false, _) => BottleState::AgentDown,
                     (true, false) => BottleState::BundleDown,
                     (true, true) => BottleState::Running,
                 },
                 sidecars,
                 down: match bundle {
+                    _ if crate::state::leased(home, &a.slug) => None,
+                    _ if crate::state::interrupted(home, &a.slug) => {
+                        Some(interrupted_note(&a.slug))
+                    }
                     _ if !a.running => Some(why_stopped("the agent", &a.status)),
                     Some(b) if !b.running => Some(why_stopped("the sidecar bundle", &b.status)),
                     None => Some("the sidecar bundle is gone".to_string()),
@@ -131,8 +137,31 @@ pub async fn bottles(
             }
         })
         .collect();
+    // A launch killed before it made the agent container left a state dir
+    // (and maybe a bundle): named too, so it is seen and can be stopped.
+    for slug in crate::state::slugs(home) {
+        if out.iter().any(|b| b.slug == slug) || !crate::state::interrupted(home, &slug) {
+            continue;
+        }
+        let meta = crate::state::read_metadata(home, &slug);
+        out.push(ActiveBottle {
+            agent: meta.as_ref().map_or("?".into(), |m| m.agent.clone()),
+            bottle: meta.as_ref().map_or("?".into(), |m| m.bottle.clone()),
+            backend: BackendKind::Docker,
+            started_at: meta.as_ref().map(|m| m.started_at.clone()),
+            state: BottleState::AgentDown,
+            sidecars: Vec::new(),
+            down: Some(interrupted_note(&slug)),
+            slug,
+        });
+    }
     out.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
     Ok(out)
+}
+
+/// What a bottle whose launch was killed half-way is, and what to do.
+pub fn interrupted_note(slug: &str) -> String {
+    format!("its launch was interrupted before it was ready (bb was killed): stop it (x, or bb stop {slug}) and start a new one")
 }
 
 /// Networks matching `pairs` that belong to `home`: (name, slug).
