@@ -33,6 +33,7 @@ pub enum AppEvent {
     },
     /// What the operator did in $EDITOR.
     Edited(Edited),
+    /// Time for what `App::next_due` named, or for a frame.
     Tick,
     /// SIGTERM or SIGHUP: leave, restoring the terminal.
     Signal(&'static str),

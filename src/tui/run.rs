@@ -29,10 +29,11 @@ use super::view;
 use crate::backend::SharedBackend;
 use crate::supervise;
 
-/// The shortest time between two frames drawn for program output; keys
-/// draw at once.
+/// The shortest time between two frames drawn for program output; keys,
+/// and the output that answers a key (its echo), draw at once.
 const FRAME: Duration = Duration::from_millis(16);
-const TICK: Duration = Duration::from_millis(25);
+/// How long after a key its program's output counts as the key's echo.
+const ECHO: Duration = Duration::from_millis(100);
 const PROPOSAL_SCAN: Duration = Duration::from_millis(700);
 /// How often the backends are asked what their bottles are doing.
 const DISCOVERY: Duration = Duration::from_secs(2);
@@ -185,17 +186,6 @@ fn spawn_sources(
     state_dir: PathBuf,
 ) -> Input {
     let input = Input::spawn(tx.clone());
-    let t = tx.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            if t.send(AppEvent::Tick).is_err() {
-                break;
-            }
-        }
-    });
     for (kind, name) in [
         (tokio::signal::unix::SignalKind::terminate(), "SIGTERM"),
         (tokio::signal::unix::SignalKind::hangup(), "SIGHUP"),
@@ -288,7 +278,20 @@ async fn event_loop(
     );
     app.attach_on_discovery = attach;
     let mut last_draw = Instant::now() - FRAME;
-    while let Some(ev) = rx.recv().await {
+    let mut keyed: Option<Instant> = None;
+    loop {
+        // Sleep until an event, the next frame a change waits for, or the
+        // app's next timed work; an idle workspace does not wake.
+        let frame = app.dirty.then(|| last_draw + FRAME);
+        let due = [frame, app.next_due()].into_iter().flatten().min();
+        let ev = match due {
+            Some(due) => tokio::select! {
+                ev = rx.recv() => ev,
+                _ = tokio::time::sleep_until(due.into()) => Some(AppEvent::Tick),
+            },
+            None => rx.recv().await,
+        };
+        let Some(ev) = ev else { break };
         let mut input = is_input(&ev);
         let mut effects = app.update(ev);
         while let Ok(ev) = rx.try_recv() {
@@ -299,7 +302,14 @@ async fn event_loop(
         if app.quit {
             break;
         }
-        if app.dirty && (input || last_draw.elapsed() >= FRAME) {
+        let echo = !input && keyed.is_some_and(|at| at.elapsed() < ECHO);
+        if input {
+            keyed = Some(Instant::now());
+        }
+        if app.dirty && (input || echo || last_draw.elapsed() >= FRAME) {
+            if echo {
+                keyed = None;
+            }
             app.dirty = false;
             last_draw = Instant::now();
             let _ = execute!(io::stdout(), BeginSynchronizedUpdate);

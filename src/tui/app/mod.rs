@@ -35,7 +35,7 @@ mod proposals;
 mod scroll;
 
 /// How long a run of resizes must settle before sessions are told.
-pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(80);
+pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(50);
 /// How long an informational status message stays.
 const STATUS_TTL: Duration = Duration::from_secs(6);
 
@@ -325,6 +325,17 @@ impl App {
         }
     }
 
+    /// When `update` next has timed work (a debounced resize, a status
+    /// line to clear), so the loop sleeps until then and not in ticks.
+    pub fn next_due(&self) -> Option<Instant> {
+        let status = self
+            .status
+            .as_ref()
+            .filter(|s| !s.error)
+            .map(|s| s.at + STATUS_TTL + Duration::from_millis(1));
+        [self.resize_due, status].into_iter().flatten().min()
+    }
+
     pub fn request_resize(&mut self) {
         self.resize_due = Some(Instant::now() + RESIZE_DEBOUNCE);
         self.dirty = true;
@@ -354,6 +365,11 @@ impl App {
             if let Some(data) = s.term.lock().take_clipboard() {
                 copies.push(data);
             }
+            // Another pane's output changes the screen only when its row
+            // first shows it is unread.
+            if i == focus || !e.unread {
+                self.dirty = true;
+            }
             if i != focus {
                 e.unread = true;
             }
@@ -361,7 +377,6 @@ impl App {
         for data in copies {
             self.effects.push(Effect::Outer(osc52(&data)));
         }
-        self.dirty = true;
     }
 
     /// Pending proposals of one bottle.

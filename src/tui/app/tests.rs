@@ -475,3 +475,26 @@ fn x_on_a_bottle_that_failed_asks_to_stop_it_and_dismisses_only_failed_launches(
     key(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
     assert!(a.entries.is_empty(), "a failed launch is dismissed");
 }
+
+#[test]
+fn the_loop_is_told_when_timed_work_is_due_and_idle_output_elsewhere_draws_once() {
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Running);
+    add(&mut a, "beta", 2, Phase::Running);
+    a.dirty = false;
+    assert_eq!(a.next_due(), None, "nothing timed: the loop sleeps");
+    let _ = a.update(AppEvent::Term(Event::Resize(100, 30)));
+    let due = a.next_due().unwrap();
+    assert!(due > Instant::now() && due <= Instant::now() + RESIZE_DEBOUNCE);
+
+    // beta is not focused: its first output marks its row, later output
+    // changes nothing on screen.
+    a.dirty = false;
+    let _ = a.update(AppEvent::Session(SessionEvent::Output(2)));
+    assert!(a.dirty && a.entries[1].unread);
+    a.dirty = false;
+    let _ = a.update(AppEvent::Session(SessionEvent::Output(2)));
+    assert!(!a.dirty);
+    let _ = a.update(AppEvent::Session(SessionEvent::Output(1)));
+    assert!(a.dirty, "the focused pane's output is drawn");
+}

@@ -1,0 +1,202 @@
+//! Key to screen: how long a key typed into a pane takes to come back on
+//! the outer terminal, in bb and in tmux (the reference) side by side, in
+//! one run. Both run `cat` at 120x38 in a PTY; a key is written to the
+//! outer terminal and the clock stops at the first output that carries its
+//! echo. Printed as p50 / p90 and the ratio to tmux.
+//!
+//! `cargo bench --bench panes` (tmux must be installed: it is the
+//! reference, and is used nowhere else). `BENCH_KEYS` sets the number of
+//! keys (default 200).
+
+use std::io::{Read, Write};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+const ROWS: u16 = 38;
+const COLS: u16 = 120;
+/// Keys whose echo is looked for: none of them is in bb's chrome around
+/// a pane that only changes where the key lands.
+const KEYS: &[u8] = b"0123456789";
+
+struct Outer {
+    writer: Box<dyn Write + Send>,
+    reads: mpsc::Receiver<(Instant, Vec<u8>)>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Outer {
+    fn spawn(cmd: CommandBuilder) -> Outer {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let child = pair.slave.spawn_command(cmd).expect("spawn");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let (tx, reads) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep the master alive while reading.
+            let _master = pair.master;
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        });
+        Outer {
+            writer,
+            reads,
+            child,
+        }
+    }
+
+    /// Read until `text` has been seen (or give up after `patience`).
+    fn wait_for(&self, text: &[u8], patience: Duration) -> Option<Instant> {
+        let end = Instant::now() + patience;
+        let mut seen = Vec::new();
+        while let Ok((at, bytes)) = self
+            .reads
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
+            seen.extend_from_slice(&bytes);
+            if seen.windows(text.len()).any(|w| w == text) {
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    fn drain(&self) {
+        while self.reads.recv_timeout(Duration::from_millis(300)).is_ok() {}
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write");
+        self.writer.flush().expect("flush");
+    }
+
+    /// Echo latency of `n` keys, each after the screen has settled.
+    fn echoes(&mut self, n: usize) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let key = KEYS[i % KEYS.len()];
+            // A fresh line now and then keeps the cursor on the screen.
+            if i % 60 == 59 {
+                self.send(b"\r");
+                self.drain();
+            }
+            let t0 = Instant::now();
+            self.send(&[key]);
+            if let Some(at) = self.wait_for(&[key], Duration::from_secs(2)) {
+                out.push(at.duration_since(t0));
+            }
+            std::thread::sleep(Duration::from_millis(30));
+            self.drain_quick();
+        }
+        out
+    }
+
+    fn drain_quick(&self) {
+        while self.reads.try_recv().is_ok() {}
+    }
+}
+
+impl Drop for Outer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    let (p50, p90) = (percentile(&samples, 0.5), percentile(&samples, 0.9));
+    println!(
+        "{name:<6} key -> screen  p50 {:>6.2} ms  p90 {:>6.2} ms  ({} keys)",
+        p50.as_secs_f64() * 1e3,
+        p90.as_secs_f64() * 1e3,
+        samples.len()
+    );
+    p50
+}
+
+fn bb(dir: &std::path::Path) -> Outer {
+    let home = dir.join("home");
+    let agents = home.join("agents");
+    std::fs::create_dir_all(home.join("bottles")).expect("home");
+    std::fs::create_dir_all(&agents).expect("home");
+    std::fs::write(home.join("bottles/dev.md"), "---\n---\n").expect("bottle");
+    std::fs::write(agents.join("cat.md"), "---\nbottle: dev\n---\nEchoes.\n").expect("agent");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_bb"));
+    cmd.args(["--local-backend", "exec cat"]);
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("BB_HOME", &home);
+    cmd.cwd(dir);
+    let mut outer = Outer::spawn(cmd);
+    outer.wait_for(b"No agent", Duration::from_secs(10));
+    outer.send(b"\x02n");
+    outer.wait_for(b"New agent", Duration::from_secs(10));
+    outer.send(b"\r");
+    outer.wait_for(b"y/N", Duration::from_secs(10));
+    outer.send(b"y");
+    outer.wait_for(b"is running", Duration::from_secs(10));
+    outer.drain();
+    outer
+}
+
+fn tmux(dir: &std::path::Path) -> Outer {
+    let mut cmd = CommandBuilder::new("tmux");
+    cmd.args(["-L", "bb-bench", "-f", "/dev/null", "new-session", "cat"]);
+    cmd.env("TERM", "xterm-256color");
+    cmd.cwd(dir);
+    let outer = Outer::spawn(cmd);
+    outer.drain();
+    outer
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        println!("tmux is not installed: it is the reference; install it to run this bench");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = tmux(dir.path());
+    let mut b = bb(dir.path());
+    // Interleaved halves, so neither runs on a quieter machine.
+    let (mut bs, mut ts) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        ts.extend(t.echoes(n / 2));
+        bs.extend(b.echoes(n / 2));
+    }
+    let _ = std::process::Command::new("tmux")
+        .args(["-L", "bb-bench", "kill-server"])
+        .status();
+    println!("120x38, `cat` in the pane, same run:");
+    let tp = report("tmux", ts);
+    let bp = report("bb", bs);
+    if !tp.is_zero() {
+        println!("bb / tmux  p50 {:.2}x", bp.as_secs_f64() / tp.as_secs_f64());
+    }
+}
