@@ -1,5 +1,6 @@
 //! The daemons of a bb bottle's sidecar bundle.
 
+pub mod charset;
 pub mod console;
 pub mod dlp;
 pub mod egress;

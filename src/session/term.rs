@@ -82,6 +82,8 @@ impl Callbacks for Replies {
 
 pub struct Term {
     parser: Parser<Replies>,
+    /// DEC line drawing, which vt100 lacks, translated in front of it.
+    charset: bb_sidecar::charset::Charset,
 }
 
 fn nz(n: u16) -> NonZeroU16 {
@@ -92,12 +94,14 @@ impl Term {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Term {
         Term {
             parser: Parser::new_with_callbacks(nz(rows), nz(cols), scrollback, Replies::default()),
+            charset: Default::default(),
         }
     }
 
     /// Parse program output. Returns the bytes to answer with, if any.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        self.parser.process(bytes);
+        let bytes = self.charset.translate(bytes);
+        self.parser.process(&bytes);
         std::mem::take(&mut self.parser.callbacks_mut().to_program)
     }
 
@@ -238,6 +242,14 @@ impl Term {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn curses_boxes_are_drawn_with_lines() {
+        let mut t = Term::new(3, 10, 0);
+        t.feed(b"\x1b(0lqqk\r\nx");
+        t.feed(b"  x\x1b(B ok\r\nmqqj");
+        assert_eq!(t.text(), "┌──┐\n│  │ ok\nmqqj");
+    }
 
     #[test]
     fn lines_across_history_and_screen_read_as_text_and_keep_the_view() {
