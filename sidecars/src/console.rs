@@ -306,7 +306,7 @@ pub fn serve(socket: &Path, argv: &[String]) -> io::Result<i32> {
         s.master = Some(pair.master);
     }
     let mut buf = vec![0u8; 64 * 1024];
-    let mut charset = crate::charset::Charset::default();
+    let mut front = crate::front::Front::default();
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -315,7 +315,7 @@ pub fn serve(socket: &Path, argv: &[String]) -> io::Result<i32> {
         let chunk: Arc<[u8]> = buf[..n].into();
         let mut s = lock(&shared);
         if let Some(p) = s.parser.as_mut() {
-            p.process(&charset.translate(&chunk));
+            p.process(&front.translate(&chunk));
         }
         // A session that cannot keep up is let go, not waited for.
         s.sessions

@@ -1,9 +1,9 @@
 //! The daemons of a bb bottle's sidecar bundle.
 
-pub mod charset;
 pub mod console;
 pub mod dlp;
 pub mod egress;
+pub mod front;
 pub mod gate;
 pub mod init;
 pub mod jwt;

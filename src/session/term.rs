@@ -82,8 +82,9 @@ impl Callbacks for Replies {
 
 pub struct Term {
     parser: Parser<Replies>,
-    /// DEC line drawing, which vt100 lacks, translated in front of it.
-    charset: bb_sidecar::charset::Charset,
+    /// What vt100 misreads (DEC line drawing, underline colour, colon
+    /// SGR), fixed in front of it.
+    front: bb_sidecar::front::Front,
 }
 
 fn nz(n: u16) -> NonZeroU16 {
@@ -94,13 +95,13 @@ impl Term {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Term {
         Term {
             parser: Parser::new_with_callbacks(nz(rows), nz(cols), scrollback, Replies::default()),
-            charset: Default::default(),
+            front: Default::default(),
         }
     }
 
     /// Parse program output. Returns the bytes to answer with, if any.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let bytes = self.charset.translate(bytes);
+        let bytes = self.front.translate(bytes);
         self.parser.process(&bytes);
         std::mem::take(&mut self.parser.callbacks_mut().to_program)
     }
@@ -249,6 +250,15 @@ mod tests {
         t.feed(b"\x1b(0lqqk\r\nx");
         t.feed(b"  x\x1b(B ok\r\nmqqj");
         assert_eq!(t.text(), "┌──┐\n│  │ ok\nmqqj");
+    }
+
+    #[test]
+    fn underline_colour_leaves_the_other_attributes_alone() {
+        let mut t = Term::new(2, 10, 0);
+        t.feed(b"\x1b[31;58;2;1;3;7mX");
+        let cell = t.parser.screen().cell(0, 0).unwrap();
+        assert_eq!(cell.fgcolor(), vt100::Color::Idx(1));
+        assert!(!cell.bold() && !cell.italic() && !cell.inverse());
     }
 
     #[test]
