@@ -10,7 +10,7 @@ pub mod term;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use term::{Term, DEFAULT_SCROLLBACK};
+pub use term::{parse_outer_colours, set_outer_colours, OuterColours, Term, DEFAULT_SCROLLBACK};
 
 pub type SessionId = u64;
 

@@ -46,17 +46,29 @@ impl Callbacks for Replies {
             (None, 'c', 0) => self.to_program.extend_from_slice(b"\x1b[?62;22c"),
             // DA2
             (Some(b'>'), 'c', 0) => self.to_program.extend_from_slice(b"\x1b[>1;10;0c"),
+            // XTVERSION: programs tune themselves to the terminal's name.
+            (Some(b'>'), 'q', 0) => self.to_program.extend_from_slice(
+                format!("\x1bP>|bb {}\x1b\\", env!("CARGO_PKG_VERSION")).as_bytes(),
+            ),
+            // XTWINOPS 18: the text area's size in characters.
+            (None, 't', 18) => {
+                let (rows, cols) = screen.size();
+                self.to_program
+                    .extend_from_slice(format!("\x1b[8;{rows};{cols}t").as_bytes());
+            }
             _ => {}
         }
     }
 
     fn unhandled_osc(&mut self, _screen: &mut Screen, params: &[&[u8]]) {
         // OSC 10/11 ;? : foreground/background colour queries, used to
-        // pick a light or dark theme. Answer as a dark terminal.
+        // pick a light or dark theme. Answer with the outer terminal's
+        // colours, or as a dark terminal when it did not say.
         if let [which, b"?"] = params {
+            let outer = OUTER_COLOURS.get();
             let colour = match *which {
-                b"10" => Some("ffff/ffff/ffff"),
-                b"11" => Some("0000/0000/0000"),
+                b"10" => Some(outer.map_or("ffff/ffff/ffff", |c| c.foreground.as_str())),
+                b"11" => Some(outer.map_or("0000/0000/0000", |c| c.background.as_str())),
                 _ => None,
             };
             if let Some(c) = colour {
@@ -78,6 +90,39 @@ impl Callbacks for Replies {
     fn audible_bell(&mut self, _screen: &mut Screen) {
         self.bell = true;
     }
+}
+
+/// The outer terminal's colours, as `rrrr/gggg/bbbb`, for answering the
+/// programs in panes that ask (one terminal per process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OuterColours {
+    pub foreground: String,
+    pub background: String,
+}
+
+static OUTER_COLOURS: std::sync::OnceLock<OuterColours> = std::sync::OnceLock::new();
+
+/// Remember the outer terminal's colours (the first call wins).
+pub fn set_outer_colours(colours: OuterColours) {
+    let _ = OUTER_COLOURS.set(colours);
+}
+
+/// The colours in a terminal's answers to OSC 10 and 11 queries.
+pub fn parse_outer_colours(answer: &[u8]) -> Option<OuterColours> {
+    let text = String::from_utf8_lossy(answer);
+    let colour = |which: &str| {
+        let start = text.find(&format!("\x1b]{which};rgb:"))? + which.len() + 7;
+        let rest = &text[start..];
+        let end = rest.find(['\x07', '\x1b'])?;
+        let value = &rest[..end];
+        let ok = value.split('/').count() == 3
+            && value.chars().all(|c| c == '/' || c.is_ascii_hexdigit());
+        ok.then(|| value.to_string())
+    };
+    Some(OuterColours {
+        foreground: colour("10")?,
+        background: colour("11")?,
+    })
 }
 
 pub struct Term {
@@ -250,6 +295,31 @@ mod tests {
         t.feed(b"\x1b(0lqqk\r\nx");
         t.feed(b"  x\x1b(B ok\r\nmqqj");
         assert_eq!(t.text(), "┌──┐\n│  │ ok\nmqqj");
+    }
+
+    #[test]
+    fn the_outer_terminals_colours_are_read_from_its_answers() {
+        let answer = b"\x1b]10;rgb:1c1c/1c1c/1c1c\x1b\\\x1b]11;rgb:fafa/f8f8/f0f0\x07\x1b[?62;22c";
+        assert_eq!(
+            parse_outer_colours(answer),
+            Some(OuterColours {
+                foreground: "1c1c/1c1c/1c1c".into(),
+                background: "fafa/f8f8/f0f0".into(),
+            })
+        );
+        // A terminal that answers only DA1 says nothing of its colours.
+        assert_eq!(parse_outer_colours(b"\x1b[?62c"), None);
+    }
+
+    #[test]
+    fn the_terminal_says_its_name_and_size() {
+        let mut t = Term::new(24, 80, 0);
+        let name = String::from_utf8(t.feed(b"\x1b[>q")).unwrap();
+        assert!(
+            name.starts_with("\x1bP>|bb ") && name.ends_with("\x1b\\"),
+            "{name:?}"
+        );
+        assert_eq!(t.feed(b"\x1b[18t"), b"\x1b[8;24;80t");
     }
 
     #[test]

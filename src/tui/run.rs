@@ -52,6 +52,61 @@ fn setup() -> io::Result<Term> {
     Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 
+/// How long the outer terminal gets to tell its colours at start.
+const COLOUR_QUERY_WAIT: Duration = Duration::from_millis(200);
+
+/// Ask the outer terminal its colours (OSC 10 and 11), so programs in
+/// panes that ask get them (a light or dark theme). DA1 goes last: every
+/// terminal answers it, so its answer ends the wait; a terminal that
+/// answers nothing costs at most COLOUR_QUERY_WAIT, once.
+fn query_outer_colours() {
+    use std::os::fd::AsRawFd;
+    let fd = io::stdin().as_raw_fd();
+    // SAFETY: isatty only inspects the descriptor.
+    if unsafe { libc::isatty(fd) } != 1 {
+        return;
+    }
+    let mut out = io::stdout();
+    if out
+        .write_all(b"\x1b]10;?\x1b\\\x1b]11;?\x1b\\\x1b[c")
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return;
+    }
+    let deadline = Instant::now() + COLOUR_QUERY_WAIT;
+    let mut got = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, alive for the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
+        if ready <= 0 {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        // SAFETY: reads at most buf.len() bytes into a buffer we own.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n as usize]);
+        let da1 = got
+            .windows(3)
+            .position(|w| w == b"\x1b[?")
+            .is_some_and(|at| got[at..].contains(&b'c'));
+        if da1 {
+            break;
+        }
+    }
+    if let Some(colours) = crate::session::parse_outer_colours(&got) {
+        crate::session::set_outer_colours(colours);
+    }
+}
+
 /// Put the user's terminal back as it was. Safe to call more than once.
 pub fn restore() {
     let mut out = io::stdout();
@@ -112,6 +167,7 @@ pub async fn run(
 ) -> anyhow::Result<usize> {
     install_panic_hook(crate::home::logs_dir(&paths.home));
     let mut term = setup()?;
+    query_outer_colours();
     let result = event_loop(&mut term, paths, config, backends, attach).await;
     restore();
     // When the outer terminal is gone (closed window: SIGHUP), ratatui's
