@@ -41,6 +41,9 @@ pub struct Front {
     graphics: bool,
     /// The CSI being read, from its `ESC [`.
     csi: Vec<u8>,
+    /// The program is drawing a frame it wants shown whole (synchronized
+    /// output, `CSI ? 2026 h` ... `l`).
+    synchronized: bool,
 }
 
 /// The line-drawing character a DEC special graphics byte stands for.
@@ -76,6 +79,11 @@ fn graphic(b: u8) -> Option<char> {
 }
 
 impl Front {
+    /// Whether the program is in the middle of a synchronized frame.
+    pub fn synchronized(&self) -> bool {
+        self.synchronized
+    }
+
     /// `bytes` as the emulator should see them. A sequence split across
     /// calls is held until it is whole.
     pub fn translate(&mut self, bytes: &[u8]) -> Vec<u8> {
@@ -138,6 +146,11 @@ impl Front {
                 0x40..=0x7e => {
                     self.csi.push(b);
                     let csi = std::mem::take(&mut self.csi);
+                    match &csi[..] {
+                        b"\x1b[?2026h" => self.synchronized = true,
+                        b"\x1b[?2026l" => self.synchronized = false,
+                        _ => {}
+                    }
                     match (b, sgr(&csi[2..csi.len() - 1])) {
                         (b'm', Some(Some(params))) => {
                             out.extend_from_slice(b"\x1b[");
@@ -293,6 +306,17 @@ mod tests {
         assert_eq!(all(b"\x1b[4:0m"), "\x1b[24m");
         // What needs nothing is passed on as it came.
         assert_eq!(all(b"\x1b[38;5;58m"), "\x1b[38;5;58m");
+    }
+
+    #[test]
+    fn a_synchronized_frame_is_seen_from_its_start_to_its_end() {
+        let mut f = Front::default();
+        f.translate(b"\x1b[?2026h\x1b[H");
+        assert!(f.synchronized());
+        f.translate(b"frame\x1b[?20");
+        assert!(f.synchronized());
+        f.translate(b"26l");
+        assert!(!f.synchronized());
     }
 
     #[test]

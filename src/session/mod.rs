@@ -41,13 +41,19 @@ pub trait SessionIo: Send {
 pub struct SharedTerm {
     term: Arc<Mutex<Term>>,
     dirty: Arc<AtomicBool>,
+    /// When the synchronized frame being drawn began.
+    sync_since: Arc<Mutex<Option<std::time::Instant>>>,
 }
+
+/// How long a synchronized frame may stay open before it is drawn anyway.
+const SYNC_WAIT: std::time::Duration = std::time::Duration::from_millis(150);
 
 impl SharedTerm {
     pub fn new(term: Term) -> SharedTerm {
         SharedTerm {
             term: Arc::new(Mutex::new(term)),
             dirty: Arc::new(AtomicBool::new(false)),
+            sync_since: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -59,8 +65,25 @@ impl SharedTerm {
 
     /// Parse output; returns replies for the program and whether the
     /// workspace should be told (it was not already told since it looked).
+    ///
+    /// A frame the program synchronizes (`CSI ? 2026 h` ... `l`) is
+    /// announced when it ends, so the workspace does not draw half of it;
+    /// one left open longer than SYNC_WAIT is announced anyway.
     pub fn feed(&self, bytes: &[u8]) -> (Vec<u8>, bool) {
-        let replies = self.lock().feed(bytes);
+        let (replies, synchronized) = {
+            let mut term = self.lock();
+            let replies = term.feed(bytes);
+            (replies, term.synchronized())
+        };
+        let mut since = self.sync_since.lock().unwrap_or_else(|p| p.into_inner());
+        if synchronized {
+            let started = *since.get_or_insert_with(std::time::Instant::now);
+            if started.elapsed() < SYNC_WAIT {
+                return (replies, false);
+            }
+        } else {
+            *since = None;
+        }
         let first = !self.dirty.swap(true, Ordering::AcqRel);
         (replies, first)
     }
@@ -141,4 +164,22 @@ impl SessionIo for RecordingIo {
             .push((rows, cols));
     }
     fn kill(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_synchronized_frame_is_announced_when_it_is_whole() {
+        let t = SharedTerm::new(Term::new(4, 20, 0));
+        assert!(
+            !t.feed(b"\x1b[?2026h\x1b[Hhalf a fr").1,
+            "mid-frame: not yet"
+        );
+        assert!(!t.feed(b"ame").1);
+        assert!(t.feed(b"\x1b[?2026l").1, "the frame is whole");
+        t.mark_seen();
+        assert!(t.feed(b"plain output").1);
+    }
 }

@@ -151,6 +151,11 @@ impl Term {
         std::mem::take(&mut self.parser.callbacks_mut().to_program)
     }
 
+    /// Whether the program is drawing a frame it wants shown whole.
+    pub fn synchronized(&self) -> bool {
+        self.front.synchronized()
+    }
+
     /// The screen, for the drawing adapter.
     pub fn view(&self) -> &super::draw::VtScreen {
         use ref_cast::RefCast;
