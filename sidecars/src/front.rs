@@ -4,6 +4,7 @@
 //! - DEC special graphics: curses programs draw boxes by designating it as
 //!   G0 (`ESC ( 0`) and printing ASCII (`lqqk`); those bytes become the
 //!   Unicode line-drawing characters they stand for.
+//! - Hidden text (SGR 8, which vt100 does not keep) is printed as spaces.
 //! - SGR it parses wrongly: underline colour (58, 59) was read as separate
 //!   codes (`58;2;1;3;7` turned on bold, italic and reverse) and is
 //!   dropped; colon forms (`38:2::r:g:b`, `4:3`) become the forms it reads.
@@ -44,6 +45,8 @@ pub struct Front {
     /// The program is drawing a frame it wants shown whole (synchronized
     /// output, `CSI ? 2026 h` ... `l`).
     synchronized: bool,
+    /// SGR 8 (conceal) is on: text prints as blanks.
+    hidden: bool,
 }
 
 /// The line-drawing character a DEC special graphics byte stands for.
@@ -99,6 +102,10 @@ impl Front {
         match self.state {
             Ground => match b {
                 0x1b => self.state = Escape,
+                // A character's first byte is a blank; its other bytes
+                // (UTF-8 continuations) nothing.
+                0x20..=0x7e | 0xc0..=0xff if self.hidden => out.push(b' '),
+                0x80..=0xbf if self.hidden => {}
                 _ => match graphic(b).filter(|_| self.graphics) {
                     Some(c) => {
                         let mut buf = [0u8; 4];
@@ -149,6 +156,9 @@ impl Front {
                     match &csi[..] {
                         b"\x1b[?2026h" => self.synchronized = true,
                         b"\x1b[?2026l" => self.synchronized = false,
+                        _ if b == b'm' => {
+                            self.hidden = concealed(&csi[2..csi.len() - 1], self.hidden)
+                        }
                         _ => {}
                     }
                     match (b, sgr(&csi[2..csi.len() - 1])) {
@@ -197,6 +207,40 @@ impl Front {
             }
         }
     }
+}
+
+/// Whether text is concealed after SGR `params` (8 on; 28 and reset off).
+fn concealed(params: &[u8], before: bool) -> bool {
+    let Ok(text) = std::str::from_utf8(params) else {
+        return before;
+    };
+    if text.starts_with(['<', '=', '>', '?']) {
+        return before;
+    }
+    // (code, whether it carried its arguments after colons)
+    let codes: Vec<(&str, bool)> = text
+        .split(';')
+        .map(|p| (p.split(':').next().unwrap_or(""), p.contains(':')))
+        .collect();
+    let mut hidden = before;
+    let mut i = 0;
+    while i < codes.len() {
+        match codes[i] {
+            // A colour's own arguments (5;N or 2;r;g;b) are not codes.
+            ("38" | "48" | "58", false) => {
+                i += match codes.get(i + 1).map(|c| c.0) {
+                    Some("5") => 2,
+                    Some("2") => 4,
+                    _ => 0,
+                };
+            }
+            ("8", _) => hidden = true,
+            ("0" | "" | "28", _) => hidden = false,
+            _ => {}
+        }
+        i += 1;
+    }
+    hidden
 }
 
 /// SGR parameters rewritten for vt100: `None` when they need nothing,
@@ -317,6 +361,21 @@ mod tests {
         assert!(f.synchronized());
         f.translate(b"26l");
         assert!(!f.synchronized());
+    }
+
+    #[test]
+    fn hidden_text_is_blank_until_it_is_revealed() {
+        assert_eq!(
+            all(b"pw: \x1b[8mhunter2\x1b[28m ok"),
+            "pw: \x1b[8m       \x1b[28m ok"
+        );
+        assert_eq!(
+            all(b"\x1b[1;8m\xc3\xa9t\xc3\xa9\x1b[mx"),
+            "\x1b[1;8m   \x1b[mx"
+        );
+        // 8 as a colour's argument conceals nothing.
+        assert_eq!(all(b"\x1b[38;5;8mgrey"), "\x1b[38;5;8mgrey");
+        assert_eq!(all(b"\x1b[38;2;8;8;8mgrey"), "\x1b[38;2;8;8;8mgrey");
     }
 
     #[test]
