@@ -243,3 +243,45 @@ fn exited_sessions_keep_their_screen_and_restart_on_enter() {
     bb.wait_text("stopped shell-");
     bb.wait_text("No agent is running here yet.");
 }
+
+/// Sizing up a big workspace for the preflight happens beside the
+/// workspace, not in it: while it runs, a streaming pane keeps drawing.
+#[test]
+fn the_preflight_of_a_big_workspace_never_freezes_the_panes() {
+    let (dir, _h, mut bb) = shell_workspace(&[("PS1", "$ ")]);
+    // bb's cwd is the workspace the preflight measures.
+    for d in 0..200 {
+        let sub = dir.path().join(format!("src{d}"));
+        std::fs::create_dir(&sub).unwrap();
+        for f in 0..1000 {
+            std::fs::write(sub.join(format!("f{f}")), b"").unwrap();
+        }
+    }
+    start(&mut bb, "shell");
+    bb.keys("i=0; while :; do i=$((i+1)); echo \"tick $i\"; sleep 0.01; done\r");
+    bb.wait_text("tick 5");
+    let tick = |screen: &str| {
+        screen
+            .split("tick ")
+            .skip(1)
+            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .max()
+    };
+    bb.prefix("n");
+    bb.wait_text("New agent");
+    bb.keys("shell\r");
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    bb.wait_for("the preflight", |s| {
+        if s.contains("preparing the preflight") {
+            seen.lock().unwrap().extend(tick(s));
+        }
+        s.contains("Launch shell? y/N")
+    });
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.len() >= 2,
+        "the pane kept drawing while the workspace was measured: ticks seen {seen:?}"
+    );
+    bb.keys("n");
+    bb.wait_text("launch cancelled");
+}

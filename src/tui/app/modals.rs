@@ -1,11 +1,14 @@
 //! Keys while a modal is open: picker, backend choice, preflight,
 //! questions, stop confirmation, help and proposals.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 
 use super::{App, Effect, Suspend};
 use crate::supervise::Decision;
-use crate::tui::keymap::{HELP_KEYS, PREFLIGHT_KEYS};
+use crate::tui::keymap::{
+    mode_action, typed, Confirm, Input, Pick, ASK_KEYS, BACKEND_KEYS, CONFIRM_STOP_KEYS, HELP_KEYS,
+    PREFLIGHT_KEYS,
+};
 use crate::tui::modal::{
     picker::PickerOutcome, proposal::ProposalOutcome, text_key, AskModal, Modal, TextOutcome,
 };
@@ -24,23 +27,27 @@ impl App {
                     self.modal.take()
                 }
             },
-            Modal::Backend(mut c) => match key.code {
-                KeyCode::Esc => None,
-                KeyCode::Down | KeyCode::Char('j') => {
-                    c.selected = (c.selected + 1) % c.options.len().max(1);
-                    Some(Modal::Backend(c))
+            Modal::Backend(mut c) => {
+                let n = c.options.len().max(1);
+                match mode_action(BACKEND_KEYS, &key) {
+                    Some(Pick::Close | Pick::Back) => None,
+                    Some(Pick::Down) => {
+                        c.selected = (c.selected + 1) % n;
+                        Some(Modal::Backend(c))
+                    }
+                    Some(Pick::Up) => {
+                        c.selected = (c.selected + n - 1) % n;
+                        Some(Modal::Backend(c))
+                    }
+                    Some(Pick::Choose) => {
+                        if let Some(kind) = c.options.get(c.selected.min(n - 1)).copied() {
+                            self.preflight(&c.agent, kind);
+                        }
+                        self.modal.take()
+                    }
+                    _ => Some(Modal::Backend(c)),
                 }
-                KeyCode::Up | KeyCode::Char('k') => {
-                    c.selected = (c.selected + c.options.len().max(1) - 1) % c.options.len().max(1);
-                    Some(Modal::Backend(c))
-                }
-                KeyCode::Enter => {
-                    let kind = c.options[c.selected.min(c.options.len() - 1)];
-                    self.preflight(&c.agent, kind);
-                    self.modal.take()
-                }
-                _ => Some(Modal::Backend(c)),
-            },
+            }
             Modal::Preflight(mut p) => {
                 match text_key(&mut p.scroll, p.lines.len(), &key, PREFLIGHT_KEYS) {
                     TextOutcome::Stay => Some(Modal::Preflight(p)),
@@ -63,20 +70,20 @@ impl App {
                     }
                 }
             }
-            Modal::ConfirmStop { slug, agent } => match key.code {
-                KeyCode::Char('y' | 'Y') => {
+            Modal::ConfirmStop { slug, agent } => match mode_action(CONFIRM_STOP_KEYS, &key) {
+                Some(Confirm::Yes) => {
                     self.stop(&slug);
                     None
                 }
-                KeyCode::Char('n' | 'N') | KeyCode::Esc | KeyCode::Enter => None,
-                _ => Some(Modal::ConfirmStop { slug, agent }),
+                Some(Confirm::No) => None,
+                None => Some(Modal::ConfirmStop { slug, agent }),
             },
-            Modal::Ask(mut a) => match key.code {
-                KeyCode::Esc => {
+            Modal::Ask(mut a) => match mode_action(ASK_KEYS, &key) {
+                Some(Input::Cancel) => {
                     self.info("launch cancelled");
                     None
                 }
-                KeyCode::Enter => {
+                Some(Input::Submit) => {
                     let (name, _) = a.questions.remove(0);
                     let value = std::mem::take(&mut a.input);
                     a.plan.answer(&name, value);
@@ -87,15 +94,14 @@ impl App {
                         Some(Modal::Ask(a))
                     }
                 }
-                KeyCode::Backspace => {
+                Some(Input::Erase) => {
                     a.input.pop();
                     Some(Modal::Ask(a))
                 }
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    a.input.push(c);
+                None => {
+                    a.input.extend(typed(&key));
                     Some(Modal::Ask(a))
                 }
-                _ => Some(Modal::Ask(a)),
             },
             Modal::Help { mut scroll } => {
                 let lines = crate::tui::view::help::lines(&self.config.keymap).len();

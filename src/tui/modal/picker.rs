@@ -1,6 +1,8 @@
 //! The agent picker: type to filter, move, Enter to pick.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
+
+use crate::tui::keymap::{mode_action, typed, Pick, PICKER_BROWSE_KEYS, PICKER_KEYS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PickItem {
@@ -47,39 +49,44 @@ impl Picker {
 
     pub fn handle(&mut self, key: &KeyEvent) -> PickerOutcome {
         let n = self.visible().len();
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let down = |s: &mut Picker| s.selected = if n == 0 { 0 } else { (s.selected + 1) % n };
-        let up = |s: &mut Picker| s.selected = if n == 0 { 0 } else { (s.selected + n - 1) % n };
-        match key.code {
-            KeyCode::Esc if !self.filter.is_empty() || self.typing => {
-                self.filter.clear();
-                self.typing = false;
-                self.selected = 0;
+        let browsing = !self.typing && self.filter.is_empty();
+        let action = browsing
+            .then(|| mode_action(PICKER_BROWSE_KEYS, key))
+            .flatten()
+            .or_else(|| mode_action(PICKER_KEYS, key));
+        match action {
+            Some(Pick::Down) => self.selected = if n == 0 { 0 } else { (self.selected + 1) % n },
+            Some(Pick::Up) => {
+                self.selected = if n == 0 {
+                    0
+                } else {
+                    (self.selected + n - 1) % n
+                }
             }
-            KeyCode::Esc => return PickerOutcome::Close,
-            KeyCode::Enter => {
+            Some(Pick::Choose) => {
                 return match self.visible().get(self.selected) {
                     Some(item) => PickerOutcome::Chosen(item.name.clone()),
                     None => PickerOutcome::Stay,
                 }
             }
-            KeyCode::Down => down(self),
-            KeyCode::Up => up(self),
-            KeyCode::Char('j' | 'n') if ctrl => down(self),
-            KeyCode::Char('k' | 'p') if ctrl => up(self),
-            KeyCode::Char('c') if ctrl => return PickerOutcome::Close,
-            KeyCode::Char('j') if !self.typing && self.filter.is_empty() => down(self),
-            KeyCode::Char('k') if !self.typing && self.filter.is_empty() => up(self),
-            KeyCode::Char('/') if !self.typing && self.filter.is_empty() => self.typing = true,
-            KeyCode::Backspace => {
+            Some(Pick::Back) if browsing => return PickerOutcome::Close,
+            Some(Pick::Back) => {
+                self.filter.clear();
+                self.typing = false;
+                self.selected = 0;
+            }
+            Some(Pick::Close) => return PickerOutcome::Close,
+            Some(Pick::Erase) => {
                 self.filter.pop();
                 self.selected = 0;
             }
-            KeyCode::Char(c) if !ctrl => {
-                self.filter.push(c);
-                self.selected = 0;
+            Some(Pick::Filter) => self.typing = true,
+            None => {
+                if let Some(c) = typed(key) {
+                    self.filter.push(c);
+                    self.selected = 0;
+                }
             }
-            _ => {}
         }
         PickerOutcome::Stay
     }
@@ -88,6 +95,7 @@ impl Picker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     fn item(name: &str, running: usize) -> PickItem {
         PickItem {

@@ -1,9 +1,9 @@
 //! The proposal modal: what the agent asks for, why, and the exact change;
 //! `a` approve, `m` modify in $EDITOR, `r` reject with a reason.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 
-use crate::tui::keymap::{mode_action, Decide, PROPOSAL_KEYS};
+use crate::tui::keymap::{mode_action, typed, Decide, Input, PROPOSAL_KEYS, REASON_KEYS};
 
 use crate::supervise::proposal::{diff_lines, merge_egress, route_lines, LiveRoute};
 use crate::supervise::{Proposal, Request};
@@ -51,18 +51,16 @@ impl ProposalModal {
 
     pub fn handle(&mut self, key: &KeyEvent) -> ProposalOutcome {
         if let Some(reason) = &mut self.reason {
-            match key.code {
-                KeyCode::Esc => self.reason = None,
-                KeyCode::Enter if !reason.trim().is_empty() => {
+            match mode_action(REASON_KEYS, key) {
+                Some(Input::Cancel) => self.reason = None,
+                Some(Input::Submit) if !reason.trim().is_empty() => {
                     return ProposalOutcome::Reject(reason.trim().to_string())
                 }
-                KeyCode::Backspace => {
+                Some(Input::Submit) => {}
+                Some(Input::Erase) => {
                     reason.pop();
                 }
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    reason.push(c)
-                }
-                _ => {}
+                None => reason.extend(typed(key)),
             }
             return ProposalOutcome::Stay;
         }

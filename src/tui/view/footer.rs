@@ -7,7 +7,8 @@ use ratatui::Frame;
 
 use crate::tui::app::{App, Phase};
 use crate::tui::keymap::{
-    mode_hints, Action, ACTIONS, ENDED_KEYS, HELP_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS, SCROLL_KEYS,
+    mode_hints, Action, ACTIONS, ASK_KEYS, BACKEND_KEYS, CONFIRM_STOP_KEYS, ENDED_KEYS, HELP_KEYS,
+    PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS, REASON_KEYS, SCROLL_KEYS,
 };
 use crate::tui::modal::Modal;
 
@@ -29,14 +30,18 @@ pub fn hints(app: &App) -> String {
     let p = km.prefix.label();
     if let Some(m) = &app.modal {
         return match m {
-            Modal::Picker(_) => "type to filter · ↑↓/j k move · / filter on j,k · Enter choose · Esc clear, then close".into(),
-            Modal::Backend(_) => "↑↓ choose a backend · Enter continue · Esc cancel".into(),
+            Modal::Picker(_) => format!(
+                "type to filter · {} · {}",
+                mode_hints(PICKER_KEYS),
+                mode_hints(PICKER_BROWSE_KEYS)
+            ),
+            Modal::Backend(_) => mode_hints(BACKEND_KEYS),
             Modal::Preflight(_) => mode_hints(PREFLIGHT_KEYS),
-            Modal::ConfirmStop { .. } => "y stop the bottle · n/Esc keep it".into(),
-            Modal::Proposal(p) if p.reason.is_some() => "type the reason · Enter reject · Esc back".into(),
+            Modal::ConfirmStop { .. } => mode_hints(CONFIRM_STOP_KEYS),
+            Modal::Proposal(p) if p.reason.is_some() => mode_hints(REASON_KEYS),
             Modal::Proposal(_) => mode_hints(PROPOSAL_KEYS),
             Modal::Help { .. } => mode_hints(HELP_KEYS),
-            Modal::Ask(_) => "type the value · Enter next · Esc cancel the launch".into(),
+            Modal::Ask(_) => mode_hints(ASK_KEYS),
         };
     }
     if app.scroll.is_some() {

@@ -2,7 +2,8 @@
 //! overlay's text, and the README's key tables (a test keeps them equal).
 
 use crate::tui::keymap::{
-    Keymap, ModeKey, ACTIONS, ENDED_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS, SCROLL_KEYS,
+    Keymap, ModeKey, ACTIONS, ASK_KEYS, BACKEND_KEYS, CONFIRM_STOP_KEYS, ENDED_KEYS,
+    PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS, REASON_KEYS, SCROLL_KEYS,
 };
 
 pub fn lines(km: &Keymap) -> Vec<String> {
@@ -32,12 +33,23 @@ pub fn lines(km: &Keymap) -> Vec<String> {
     mode(&mut out, "Scroll mode:", rows(SCROLL_KEYS));
     mode(&mut out, "Preflight:", rows(PREFLIGHT_KEYS));
     mode(&mut out, "A proposal:", rows(PROPOSAL_KEYS));
+    mode(
+        &mut out,
+        "Rejecting a proposal (type the reason):",
+        rows(REASON_KEYS),
+    );
+    mode(&mut out, "Agent picker (type to filter):", picker_rows());
+    mode(&mut out, "Choosing a backend:", rows(BACKEND_KEYS));
+    mode(
+        &mut out,
+        "A value the manifest asks for (type it):",
+        rows(ASK_KEYS),
+    );
+    mode(&mut out, "Stopping a bottle:", rows(CONFIRM_STOP_KEYS));
     out.extend(
         [
-            "The mouse wheel scrolls history, or goes to programs that ask for the mouse.",
             "",
-            "Agent picker: type to filter, ↑↓ or j k to move, / to filter on j or k,",
-            "Enter to choose, Esc clears the filter, then closes.",
+            "The mouse wheel scrolls history, or goes to programs that ask for the mouse.",
             "",
             "Keys are set in <bb home>/config.yaml (defaults: assets/config.yaml).",
         ]
@@ -49,6 +61,13 @@ pub fn lines(km: &Keymap) -> Vec<String> {
 
 fn rows<A>(table: &[ModeKey<A>]) -> Vec<(String, &'static str)> {
     table.iter().map(|m| (m.label(), m.describe)).collect()
+}
+
+/// The picker's keys: always, then while the filter is empty.
+fn picker_rows() -> Vec<(String, &'static str)> {
+    let mut out = rows(PICKER_KEYS);
+    out.extend(rows(PICKER_BROWSE_KEYS));
+    out
 }
 
 /// The README's key tables for `km`: after the prefix, in an ended pane,
@@ -87,6 +106,14 @@ pub fn markdown(km: &Keymap) -> String {
         ("In scroll mode", rows(SCROLL_KEYS)),
         ("In the preflight", rows(PREFLIGHT_KEYS)),
         ("On a proposal", rows(PROPOSAL_KEYS)),
+        ("Typing a proposal's rejection reason", rows(REASON_KEYS)),
+        (
+            "In the agent picker (other keys type the filter)",
+            picker_rows(),
+        ),
+        ("Choosing a backend", rows(BACKEND_KEYS)),
+        ("Typing a value the manifest asks for", rows(ASK_KEYS)),
+        ("Asked to stop a bottle", rows(CONFIRM_STOP_KEYS)),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | what |\n| --- | --- |\n"));
         for (label, describe) in rows {
