@@ -17,6 +17,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+
+use crate::egress::config::Config as EgressConfig;
+use crate::proposal::{Decision, EgressRequest, Proposal, Request as Ask};
 use tokio::net::TcpListener;
 
 /// Requests waiting for the operator, at most; more are refused.
@@ -120,29 +123,24 @@ fn valid_host(h: &str) -> bool {
 
 impl Supervise {
     fn list_routes(&self) -> Value {
-        let cfg: Value = std::fs::read_to_string(&self.egress_config)
+        let routes = std::fs::read_to_string(&self.egress_config)
             .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
-        let lines: Vec<String> = cfg["routes"]
-            .as_array()
-            .map(|routes| {
-                routes
-                    .iter()
-                    .map(|r| {
-                        let mut line = r["host"].as_str().unwrap_or("?").to_string();
-                        if let Some(p) = r["path_allowlist"].as_array().filter(|p| !p.is_empty()) {
-                            let p: Vec<&str> = p.iter().filter_map(|v| v.as_str()).collect();
-                            line.push_str(&format!(" (paths: {})", p.join(", ")));
-                        }
-                        if !r["auth"].is_null() {
-                            line.push_str(" (credential injected by the proxy)");
-                        }
-                        line
-                    })
-                    .collect()
-            })
+            .and_then(|t| serde_json::from_str::<EgressConfig>(&t).ok())
+            .map(|c| c.routes)
             .unwrap_or_default();
+        let lines: Vec<String> = routes
+            .iter()
+            .map(|r| {
+                let mut line = r.host.clone();
+                if !r.path_allowlist.is_empty() {
+                    line.push_str(&format!(" (paths: {})", r.path_allowlist.join(", ")));
+                }
+                if r.auth.is_some() {
+                    line.push_str(" (credential injected by the proxy)");
+                }
+                line
+            })
+            .collect();
         if lines.is_empty() {
             text("No egress routes: every request is refused.", false)
         } else {
@@ -173,7 +171,7 @@ impl Supervise {
     }
 
     /// Write a proposal and wait for bb's decision.
-    async fn propose(&self, request: Value, reason: &str) -> Value {
+    async fn propose(&self, request: Ask, reason: &str) -> Value {
         // The queue lives on the operator's disk: bounded in count and size.
         if self.pending() >= MAX_PENDING {
             return text(
@@ -186,14 +184,14 @@ impl Supervise {
             crate::egress::audit::now_ms(),
             std::process::id() % 10_000 + rand_suffix()
         );
-        let proposal = json!({
-            "id": id,
-            "slug": self.slug,
-            "agent": self.agent,
-            "created_at": format!("{}", crate::egress::audit::now_ms()),
-            "reason": reason,
-            "request": request,
-        });
+        let proposal = Proposal {
+            id: id.clone(),
+            slug: self.slug.clone(),
+            agent: self.agent.clone(),
+            created_at: crate::egress::audit::now_ms().to_string(),
+            reason: reason.to_string(),
+            request,
+        };
         let bytes = serde_json::to_vec_pretty(&proposal).unwrap_or_default();
         if bytes.len() > MAX_PROPOSAL_BYTES {
             return text(
@@ -277,22 +275,22 @@ impl Supervise {
                 if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
                     return text(format!("path {bad:?} must start with '/'"), true);
                 }
-                self.propose(
-                    json!({"kind": "egress", "host": host, "path_allowlist": paths}),
-                    &why,
-                )
-                .await
+                let request = Ask::Egress(EgressRequest {
+                    host,
+                    path_allowlist: paths,
+                });
+                self.propose(request, &why).await
             }
             "credentialed-route-request" => {
                 let host = s("host").to_ascii_lowercase();
                 if !valid_host(&host) {
                     return text(format!("{host:?} is not a host name"), true);
                 }
-                self.propose(
-                    json!({"kind": "credentialed", "host": host}),
-                    &s("justification"),
-                )
-                .await
+                let request = Ask::Credentialed {
+                    host,
+                    token_ref: None,
+                };
+                self.propose(request, &s("justification")).await
             }
             "capability-block" => {
                 let lines = s("dockerfile_lines");
@@ -309,7 +307,7 @@ impl Supervise {
                         true,
                     );
                 }
-                self.propose(json!({"kind": "capability", "dockerfile": lines}), &why)
+                self.propose(Ask::Capability { dockerfile: lines }, &why)
                     .await
             }
             "report-stuck" => {
@@ -317,8 +315,10 @@ impl Supervise {
                 if message.is_empty() {
                     return text("Say what is blocking you (message).", true);
                 }
-                self.propose(json!({"kind": "stuck", "message": message}), &message)
-                    .await
+                let request = Ask::Stuck {
+                    message: message.clone(),
+                };
+                self.propose(request, &message).await
             }
             other => text(format!("Unknown tool {other}"), true),
         }
@@ -360,53 +360,33 @@ fn rand_suffix() -> u32 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// bb's decision, once it is written, as the agent is told it.
 fn read_decision(path: &Path) -> Option<Value> {
-    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    Some(match d["decision"].as_str() {
-        Some("approved") => {
-            let req = &d["request"];
-            let what = match req["kind"].as_str() {
-                Some("egress") => {
-                    let paths: Vec<&str> = req["path_allowlist"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-                        .unwrap_or_default();
-                    if paths.is_empty() {
-                        format!("{} is now allowed", req["host"].as_str().unwrap_or("?"))
-                    } else {
-                        format!(
-                            "{} is now allowed for {}",
-                            req["host"].as_str().unwrap_or("?"),
-                            paths.join(", ")
-                        )
-                    }
-                }
-                Some("credentialed") => format!(
-                    "{} now carries a credential the proxy injects",
-                    req["host"].as_str().unwrap_or("?")
+    let decision: Decision = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    Some(match decision {
+        Decision::Approved { request, note } => {
+            let what = match request {
+                Ask::Egress(e) if e.path_allowlist.is_empty() => format!("{} is now allowed", e.host),
+                Ask::Egress(e) => format!(
+                    "{} is now allowed for {}",
+                    e.host,
+                    e.path_allowlist.join(", ")
                 ),
-                Some("capability") => {
+                Ask::Credentialed { host, .. } => {
+                    format!("{host} now carries a credential the proxy injects")
+                }
+                Ask::Capability { .. } => {
                     "your image is being rebuilt with the change; this session ends and a new one starts".to_string()
                 }
-                _ => "the operator approved".to_string(),
+                Ask::Stuck { .. } => "the operator approved".to_string(),
             };
-            let note = d["note"]
-                .as_str()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
+            let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
             text(
                 format!("Approved: {what}{note}. Retry your request."),
                 false,
             )
         }
-        Some("rejected") => text(
-            format!(
-                "Rejected by the operator: {}",
-                d["reason"].as_str().unwrap_or("no reason given")
-            ),
-            false,
-        ),
-        _ => return None,
+        Decision::Rejected { reason } => text(format!("Rejected by the operator: {reason}"), false),
     })
 }
 

@@ -3,78 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One request from an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal {
-    pub id: String,
-    pub slug: String,
-    pub agent: String,
-    pub created_at: String,
-    /// The agent's own words for why it needs this.
-    pub reason: String,
-    pub request: Request,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Request {
-    /// One route: a new host is appended; an existing host gets the union
-    /// of paths. The agent can never set credentials.
-    Egress(EgressRequest),
-    /// A route that carries a credential; the operator picks the token.
-    Credentialed {
-        host: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        token_ref: Option<String>,
-    },
-    /// A change to the agent's Dockerfile.
-    Capability { dockerfile: String },
-    /// Free text: the agent is stuck.
-    Stuck { message: String },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EgressRequest {
-    pub host: String,
-    #[serde(default)]
-    pub path_allowlist: Vec<String>,
-}
-
-/// The operator's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-pub enum Decision {
-    Approved {
-        /// The request as applied (the operator may have changed it).
-        request: Request,
-        note: Option<String>,
-    },
-    Rejected {
-        reason: String,
-    },
-}
-
-impl Request {
-    /// One line for lists: `egress pypi.org /simple/`.
-    pub fn summary(&self) -> String {
-        match self {
-            Request::Egress(e) if e.path_allowlist.is_empty() => format!("egress {}", e.host),
-            Request::Egress(e) => format!("egress {} {}", e.host, e.path_allowlist.join(",")),
-            Request::Credentialed { host, .. } => format!("credential for {host}"),
-            Request::Capability { .. } => "capability (Dockerfile change)".to_string(),
-            Request::Stuck { message } => {
-                let first: String = message
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .take(40)
-                    .collect();
-                format!("stuck: {first}")
-            }
-        }
-    }
-}
+pub use bb_sidecar::proposal::{Decision, EgressRequest, Proposal, Request};
 
 /// A route as the live egress table holds it (the parts an approval may
 /// touch; credentials are the operator's alone).
