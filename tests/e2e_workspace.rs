@@ -229,6 +229,7 @@ fn exited_sessions_keep_their_screen_and_restart_on_enter() {
         24,
         80,
     );
+    bb.wait_text("No agent is running here yet.");
     start(&mut bb, "shell");
     bb.wait_text("resume=0");
     bb.keys("echo last-words; exit 7\r");

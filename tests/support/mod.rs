@@ -17,7 +17,9 @@ pub struct Bb {
     /// Set to make the reader let go of the terminal (see `hang_up`).
     closing: Arc<std::sync::atomic::AtomicBool>,
     reader: Option<std::thread::JoinHandle<()>>,
-    writer: Option<Box<dyn Write + Send>>,
+    /// Shared with the reader, which answers the terminal queries bb sends
+    /// its outer terminal, as a real terminal does.
+    writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
     master: Option<Box<dyn MasterPty + Send>>,
     pub child: Box<dyn Child + Send + Sync>,
 }
@@ -48,7 +50,8 @@ impl Bb {
         let child = pair.slave.spawn_command(cmd).expect("spawn bb");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("reader");
-        let writer = pair.master.take_writer().expect("writer");
+        let writer = Arc::new(Mutex::new(Some(pair.master.take_writer().expect("writer"))));
+        let answer = writer.clone();
         let parser = Arc::new(Mutex::new(vt100::Parser::new(
             std::num::NonZeroU16::new(rows).unwrap(),
             std::num::NonZeroU16::new(cols).unwrap(),
@@ -75,7 +78,17 @@ impl Bb {
                 }
                 match reader.read(&mut buf) {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => p.lock().unwrap().process(&buf[..n]),
+                    Ok(n) => {
+                        p.lock().unwrap().process(&buf[..n]);
+                        // DA1, as every terminal answers it (bb asks at
+                        // start, after its colour queries, which this one
+                        // does not know).
+                        if buf[..n].windows(3).any(|w| w == b"\x1b[c") {
+                            if let Some(w) = answer.lock().unwrap().as_mut() {
+                                let _ = w.write_all(b"\x1b[?62;22c").and_then(|_| w.flush());
+                            }
+                        }
+                    }
                 }
             }
         });
@@ -83,14 +96,15 @@ impl Bb {
             parser,
             closing,
             reader: Some(reader_thread),
-            writer: Some(writer),
+            writer,
             master: Some(pair.master),
             child,
         }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        let w = self.writer.as_mut().expect("the terminal is open");
+        let mut w = self.writer.lock().unwrap();
+        let w = w.as_mut().expect("the terminal is open");
         w.write_all(bytes).unwrap();
         w.flush().unwrap();
         // Give bb a moment so separate writes arrive as separate reads.
@@ -152,7 +166,7 @@ impl Bb {
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        self.writer = None;
+        *self.writer.lock().unwrap() = None;
         self.master = None;
     }
 
