@@ -5,6 +5,9 @@
 //!   G0 (`ESC ( 0`) and printing ASCII (`lqqk`); those bytes become the
 //!   Unicode line-drawing characters they stand for.
 //! - Hidden text (SGR 8, which vt100 does not keep) is printed as spaces.
+//! - Autowrap off (`CSI ? 7 l`, which vt100 ignores): text that reaches
+//!   the right margin stays in the last column instead of wrapping, as
+//!   curses expects when it fills the bottom-right corner.
 //! - SGR it parses wrongly: underline colour (58, 59) was read as separate
 //!   codes (`58;2;1;3;7` turned on bold, italic and reverse) and is
 //!   dropped; colon forms (`38:2::r:g:b`, `4:3`) become the forms it reads.
@@ -47,7 +50,16 @@ pub struct Front {
     synchronized: bool,
     /// SGR 8 (conceal) is on: text prints as blanks.
     hidden: bool,
+    /// Autowrap is off (DECAWM reset).
+    no_wrap: bool,
+    /// The character being read when autowrap is off: its UTF-8 bytes.
+    char_bytes: Vec<u8>,
 }
+
+/// After a character printed with autowrap off: back and forth, which
+/// leaves the cursor where it was unless it had gone past the right
+/// margin (vt100's pending wrap), where it comes back to the last column.
+const HOLD_AT_MARGIN: &[u8] = b"\x1b[D\x1b[C";
 
 /// The line-drawing character a DEC special graphics byte stands for.
 fn graphic(b: u8) -> Option<char> {
@@ -99,6 +111,9 @@ impl Front {
 
     fn step(&mut self, b: u8, out: &mut Vec<u8>) {
         use State::*;
+        if self.no_wrap && self.state == Ground && b != 0x1b {
+            return self.step_no_wrap(b, out);
+        }
         match self.state {
             Ground => match b {
                 0x1b => self.state = Escape,
@@ -153,6 +168,17 @@ impl Front {
                 0x40..=0x7e => {
                     self.csi.push(b);
                     let csi = std::mem::take(&mut self.csi);
+                    if let Some(modes) = csi.strip_prefix(b"\x1b[?") {
+                        let on = b == b'h';
+                        if (b == b'h' || b == b'l')
+                            && modes[..modes.len() - 1]
+                                .split(|&c| c == b';')
+                                .any(|m| m == b"7")
+                        {
+                            self.no_wrap = !on;
+                            self.char_bytes.clear();
+                        }
+                    }
                     match &csi[..] {
                         b"\x1b[?2026h" => self.synchronized = true,
                         b"\x1b[?2026l" => self.synchronized = false,
@@ -209,6 +235,39 @@ impl Front {
     }
 }
 
+impl Front {
+    /// Ground with autowrap off: each whole character that takes room is
+    /// followed by HOLD_AT_MARGIN. Control bytes pass as they are.
+    fn step_no_wrap(&mut self, b: u8, out: &mut Vec<u8>) {
+        if b < 0x20 || b == 0x7f {
+            self.char_bytes.clear();
+            out.push(b);
+            return;
+        }
+        if !(0x80..0xc0).contains(&b) {
+            self.char_bytes.clear();
+        }
+        self.char_bytes.push(b);
+        let Ok(text) = std::str::from_utf8(&self.char_bytes) else {
+            // Not whole yet (or not UTF-8, passed on as it came).
+            if self.char_bytes.len() >= 4 {
+                out.extend_from_slice(&std::mem::take(&mut self.char_bytes));
+            }
+            return;
+        };
+        let width = unicode_width::UnicodeWidthStr::width(text);
+        let bytes = std::mem::take(&mut self.char_bytes);
+        let was = std::mem::replace(&mut self.no_wrap, false);
+        for b in bytes {
+            self.step(b, out);
+        }
+        self.no_wrap = was;
+        if width > 0 {
+            out.extend_from_slice(HOLD_AT_MARGIN);
+        }
+    }
+}
+
 /// Whether text is concealed after SGR `params` (8 on; 28 and reset off).
 fn concealed(params: &[u8], before: bool) -> bool {
     let Ok(text) = std::str::from_utf8(params) else {
@@ -247,7 +306,7 @@ fn concealed(params: &[u8], before: bool) -> bool {
 /// `Some(None)` when nothing is left of them.
 fn sgr(params: &[u8]) -> Option<Option<Vec<u8>>> {
     let text = std::str::from_utf8(params).ok()?;
-    let needs = text.contains(':') || text.split(';').any(|p| p == "58" || p == "59");
+    let needs = text.contains(':') || text.split(';').any(|p| matches!(p, "58" | "59" | "21"));
     if !needs || text.starts_with(['<', '=', '>', '?']) {
         return None;
     }
@@ -296,8 +355,10 @@ fn sgr(params: &[u8]) -> Option<Option<Vec<u8>>> {
                     }
                 }));
             }
-            // Underline styles (double, curly, ...): an underline.
+            // Underline styles (double, curly, ...): an underline. 21 is
+            // a double underline (ECMA-48, xterm, tmux), not bold off.
             ("4", n) if n > 1 => kept.push(if p[1] == "0" { "24" } else { "4" }.into()),
+            ("21", 1) => kept.push("4".into()),
             (first, _) => kept.push(first.to_string()),
         }
     }
@@ -389,5 +450,29 @@ mod tests {
             out.extend_from_slice(&c.translate(&input[split..]));
             assert_eq!(String::from_utf8(out).unwrap(), whole, "split at {split}");
         }
+    }
+
+    #[test]
+    fn with_autowrap_off_text_stays_in_the_last_column() {
+        let mut p = vt100::Parser::new(
+            std::num::NonZeroU16::new(3).unwrap(),
+            std::num::NonZeroU16::new(5).unwrap(),
+            0,
+        );
+        let mut f = Front::default();
+        p.process(&f.translate(b"\x1b[?7labcdefg\x1b[?7h\r\nhij"));
+        assert_eq!(p.screen().contents(), "abcdg\nhij");
+        // Byte by byte, a UTF-8 character split too: the same.
+        for b in "\x1b[?7lxy\u{00e9}z\x1b[?7h".as_bytes() {
+            p.process(&f.translate(&[*b]));
+        }
+        assert_eq!(p.screen().contents(), "abcdg\nhijxz");
+        assert_eq!(p.screen().cursor_position(), (1, 4));
+    }
+
+    #[test]
+    fn sgr_21_is_a_double_underline() {
+        assert_eq!(all(b"\x1b[21mx"), "\x1b[4mx");
+        assert_eq!(all(b"\x1b[1;21;31mx"), "\x1b[1;4;31mx");
     }
 }
