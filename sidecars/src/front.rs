@@ -1,5 +1,6 @@
-//! What the vt100 emulator misreads, fixed in front of it (bb's panes and
-//! the console holder's screen both feed through this):
+//! What the terminal emulators misread, fixed in front of them: the console
+//! holder's vt100 screen needs all of it; bb's panes (alacritty_terminal)
+//! only SGR 21, the rest being what alacritty does itself:
 //!
 //! - DEC special graphics: curses programs draw boxes by designating it as
 //!   G0 (`ESC ( 0`) and printing ASCII (`lqqk`); those bytes become the
@@ -8,6 +9,8 @@
 //! - Autowrap off (`CSI ? 7 l`, which vt100 ignores): text that reaches
 //!   the right margin stays in the last column instead of wrapping, as
 //!   curses expects when it fills the bottom-right corner.
+//! - SGR 21: a double underline (ECMA-48, xterm, tmux), where alacritty
+//!   reads bold off.
 //! - SGR it parses wrongly: underline colour (58, 59) was read as separate
 //!   codes (`58;2;1;3;7` turned on bold, italic and reverse) and is
 //!   dropped; colon forms (`38:2::r:g:b`, `4:3`) become the forms it reads.
@@ -103,8 +106,19 @@ impl Front {
     /// calls is held until it is whole.
     pub fn translate(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(bytes.len() + 8);
-        for &b in bytes {
+        let mut rest = bytes;
+        while let Some((&b, after)) = rest.split_first() {
+            // Plain text with nothing to change is copied in one go.
+            if self.state == State::Ground && !(self.hidden || self.graphics || self.no_wrap) {
+                let run = rest.iter().position(|&c| c == 0x1b).unwrap_or(rest.len());
+                if run > 0 {
+                    out.extend_from_slice(&rest[..run]);
+                    rest = &rest[run..];
+                    continue;
+                }
+            }
             self.step(b, &mut out);
+            rest = after;
         }
         out
     }

@@ -18,7 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
-use crate::egress::config::Config as EgressConfig;
+use crate::egress::config::RouteConfig;
 use crate::proposal::{Decision, EgressRequest, Proposal, Request as Ask};
 use tokio::net::TcpListener;
 
@@ -123,9 +123,15 @@ fn valid_host(h: &str) -> bool {
 
 impl Supervise {
     fn list_routes(&self) -> Value {
+        /// The part of the egress config the agent may see.
+        #[derive(serde::Deserialize)]
+        struct Routes {
+            #[serde(default)]
+            routes: Vec<RouteConfig>,
+        }
         let routes = std::fs::read_to_string(&self.egress_config)
             .ok()
-            .and_then(|t| serde_json::from_str::<EgressConfig>(&t).ok())
+            .and_then(|t| serde_json::from_str::<Routes>(&t).ok())
             .map(|c| c.routes)
             .unwrap_or_default();
         let lines: Vec<String> = routes

@@ -1,72 +1,121 @@
 //! The emulator's screen as tui-term's widget draws it: the one adapter
-//! between vt100 and the workspace's drawing.
+//! between alacritty_terminal's grid and the workspace's drawing.
 
+use alacritty_terminal::grid::Dimensions;
+use alacritty_terminal::index::{Column, Line};
+use alacritty_terminal::term::cell::Flags;
+use alacritty_terminal::vte::ansi::{Color as AnsiColor, NamedColor};
 use ratatui::style::{Color, Modifier, Style};
 use ref_cast::RefCast;
 
-/// vt100 0.18's screen seen through tui-term's widget traits (tui-term
-/// implements them only for vt100 0.16, which loses history pushed out of
-/// scroll regions).
+use super::term::Listener;
+
+/// The terminal seen through tui-term's widget traits, at its current
+/// scroll position.
 #[derive(RefCast)]
 #[repr(transparent)]
-pub struct VtScreen(pub(super) vt100::Screen);
+pub struct Screen(alacritty_terminal::Term<Listener>);
 
 #[derive(RefCast)]
 #[repr(transparent)]
-pub struct VtCell(vt100::Cell);
+pub struct Cell(alacritty_terminal::term::cell::Cell);
 
-impl tui_term::widget::Screen for VtScreen {
-    type C = VtCell;
+impl tui_term::widget::Screen for Screen {
+    type C = Cell;
 
-    fn cell(&self, row: u16, col: u16) -> Option<&VtCell> {
-        self.0.cell(row, col).map(VtCell::ref_cast)
+    fn cell(&self, row: u16, col: u16) -> Option<&Cell> {
+        let grid = self.0.grid();
+        if usize::from(row) >= grid.screen_lines() || usize::from(col) >= grid.columns() {
+            return None;
+        }
+        let line = Line(i32::from(row) - grid.display_offset() as i32);
+        Some(Cell::ref_cast(&grid[line][Column(usize::from(col))]))
     }
 
     fn hide_cursor(&self) -> bool {
-        self.0.hide_cursor()
+        !self
+            .0
+            .mode()
+            .contains(alacritty_terminal::term::TermMode::SHOW_CURSOR)
     }
 
+    /// Below the pane while the view is scrolled back.
     fn cursor_position(&self) -> (u16, u16) {
-        let (row, col) = self.0.cursor_position();
-        let scrollback = u16::try_from(self.0.scrollback()).unwrap_or(u16::MAX);
-        (row.saturating_add(scrollback), col)
+        let grid = self.0.grid();
+        let p = grid.cursor.point;
+        let row = i64::from(p.line.0) + grid.display_offset() as i64;
+        (
+            u16::try_from(row.max(0)).unwrap_or(u16::MAX),
+            u16::try_from(p.column.0).unwrap_or(u16::MAX),
+        )
     }
 }
 
-fn colour(c: vt100::Color) -> Color {
+fn colour(c: AnsiColor) -> Color {
     match c {
-        vt100::Color::Default => Color::Reset,
-        vt100::Color::Idx(i) => Color::Indexed(i),
-        vt100::Color::Rgb(r, g, b) => Color::Rgb(r, g, b),
+        AnsiColor::Spec(rgb) => Color::Rgb(rgb.r, rgb.g, rgb.b),
+        AnsiColor::Indexed(i) => Color::Indexed(i),
+        AnsiColor::Named(n) => match n as usize {
+            i @ 0..=15 => Color::Indexed(i as u8),
+            // Dim colours are what alacritty makes of dim text; the
+            // outer terminal dims it itself.
+            _ => match n {
+                NamedColor::DimBlack => Color::Indexed(0),
+                NamedColor::DimRed => Color::Indexed(1),
+                NamedColor::DimGreen => Color::Indexed(2),
+                NamedColor::DimYellow => Color::Indexed(3),
+                NamedColor::DimBlue => Color::Indexed(4),
+                NamedColor::DimMagenta => Color::Indexed(5),
+                NamedColor::DimCyan => Color::Indexed(6),
+                NamedColor::DimWhite => Color::Indexed(7),
+                _ => Color::Reset,
+            },
+        },
     }
 }
 
-impl tui_term::widget::Cell for VtCell {
+const SPACERS: Flags = Flags::WIDE_CHAR_SPACER.union(Flags::LEADING_WIDE_CHAR_SPACER);
+
+impl tui_term::widget::Cell for Cell {
     fn has_contents(&self) -> bool {
-        self.0.has_contents()
+        // The second half of a wide character belongs to the first.
+        !self.0.flags.intersects(SPACERS)
     }
 
     fn apply(&self, cell: &mut ratatui::buffer::Cell) {
         let c = &self.0;
-        if c.has_contents() {
-            cell.set_symbol(c.contents());
+        if c.flags.contains(Flags::HIDDEN) {
+            cell.set_symbol(" ");
+        } else if let Some(extra) = c.zerowidth() {
+            let mut s = String::with_capacity(8);
+            s.push(c.c);
+            // VS16 asks for emoji presentation, which outer terminals draw
+            // two cells wide; the emulator (as tmux) gives the character
+            // the one cell of its base, and the drawing would hide the
+            // next cell under it. Shown as text, it keeps its one cell.
+            let narrow = !c.flags.contains(Flags::WIDE_CHAR);
+            s.extend(extra.iter().filter(|&&z| !(narrow && z == '\u{fe0f}')));
+            cell.set_symbol(&s);
+        } else {
+            cell.set_char(c.c);
         }
         let mut m = Modifier::empty();
-        for (on, flag) in [
-            (c.bold(), Modifier::BOLD),
-            (c.italic(), Modifier::ITALIC),
-            (c.underline(), Modifier::UNDERLINED),
-            (c.inverse(), Modifier::REVERSED),
-            (c.dim(), Modifier::DIM),
+        for (flag, modifier) in [
+            (Flags::BOLD, Modifier::BOLD),
+            (Flags::DIM, Modifier::DIM),
+            (Flags::ITALIC, Modifier::ITALIC),
+            (Flags::ALL_UNDERLINES, Modifier::UNDERLINED),
+            (Flags::INVERSE, Modifier::REVERSED),
+            (Flags::STRIKEOUT, Modifier::CROSSED_OUT),
         ] {
-            if on {
-                m |= flag;
+            if c.flags.intersects(flag) {
+                m |= modifier;
             }
         }
         cell.set_style(
             Style::reset()
-                .fg(colour(c.fgcolor()))
-                .bg(colour(c.bgcolor()))
+                .fg(colour(c.fg))
+                .bg(colour(c.bg))
                 .add_modifier(m),
         );
     }

@@ -2,7 +2,6 @@
 //! in panes get exactly what xterm would give them.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
-use vt100::{MouseProtocolEncoding, MouseProtocolMode};
 
 /// The program's input modes that change encodings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -12,13 +11,24 @@ pub struct Modes {
     pub bracketed_paste: bool,
 }
 
-impl Modes {
-    pub fn of(screen: &vt100::Screen) -> Modes {
-        Modes {
-            app_cursor: screen.application_cursor(),
-            bracketed_paste: screen.bracketed_paste(),
-        }
-    }
+/// Which mouse events the program asked to be told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouseMode {
+    None,
+    /// X10 (`CSI ? 9 h`): presses only.
+    #[allow(dead_code)]
+    Press,
+    PressRelease,
+    ButtonMotion,
+    AnyMotion,
+}
+
+/// How mouse reports are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouseEncoding {
+    Default,
+    Utf8,
+    Sgr,
 }
 
 /// xterm's modifier parameter: 1 + shift + 2*alt + 4*ctrl.
@@ -139,8 +149,8 @@ pub fn encode_mouse(
     mods: KeyModifiers,
     col: u16,
     row: u16,
-    mode: MouseProtocolMode,
-    encoding: MouseProtocolEncoding,
+    mode: MouseMode,
+    encoding: MouseEncoding,
 ) -> Option<Vec<u8>> {
     let button_code = |b: MouseButton| match b {
         MouseButton::Left => 0u8,
@@ -158,11 +168,11 @@ pub fn encode_mouse(
         MouseEventKind::ScrollRight => (67, false, false),
     };
     let wanted = match mode {
-        MouseProtocolMode::None => false,
-        MouseProtocolMode::Press => !release && !motion,
-        MouseProtocolMode::PressRelease => !motion,
-        MouseProtocolMode::ButtonMotion => !matches!(kind, MouseEventKind::Moved),
-        MouseProtocolMode::AnyMotion => true,
+        MouseMode::None => false,
+        MouseMode::Press => !release && !motion,
+        MouseMode::PressRelease => !motion,
+        MouseMode::ButtonMotion => !matches!(kind, MouseEventKind::Moved),
+        MouseMode::AnyMotion => true,
     };
     if !wanted {
         return None;
@@ -175,17 +185,17 @@ pub fn encode_mouse(
         + 16 * mods.contains(KeyModifiers::CONTROL) as u8;
     let (x, y) = (col as u32 + 1, row as u32 + 1);
     Some(match encoding {
-        MouseProtocolEncoding::Sgr => {
+        MouseEncoding::Sgr => {
             format!("\x1b[<{code};{x};{y}{}", if release { 'm' } else { 'M' }).into_bytes()
         }
-        MouseProtocolEncoding::Default | MouseProtocolEncoding::Utf8 => {
+        MouseEncoding::Default | MouseEncoding::Utf8 => {
             // Without SGR a release does not say which button.
             let b = if release { 3 + (code & !3) } else { code };
             let mut out = b"\x1b[M".to_vec();
             out.push(32 + b);
             for v in [x, y] {
                 let v = 32 + v;
-                if encoding == MouseProtocolEncoding::Utf8 {
+                if encoding == MouseEncoding::Utf8 {
                     let c = char::from_u32(v).unwrap_or(' ');
                     let mut buf = [0u8; 4];
                     out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -295,8 +305,8 @@ mod tests {
 
     #[test]
     fn mouse_reports_follow_the_programs_mode() {
-        use MouseProtocolEncoding as E;
-        use MouseProtocolMode as M;
+        use MouseEncoding as E;
+        use MouseMode as M;
         let down = MouseEventKind::Down(MouseButton::Left);
         assert_eq!(encode_mouse(down, N, 4, 2, M::None, E::Sgr), None);
         assert_eq!(

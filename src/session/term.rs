@@ -1,94 +1,100 @@
-//! One session's terminal emulator: a vt100 parser that also answers the
-//! questions programs ask their terminal, and a scrollback view. It knows
-//! nothing of processes or screens; bytes in, state out.
+//! One session's terminal emulator: alacritty_terminal's grid and parser,
+//! the answers to the questions programs ask their terminal, and a
+//! scrollback view. It knows nothing of processes or screens; bytes in,
+//! state out. (vt100 was the first emulator; alacritty_terminal replaced it
+//! for reflow on resize, the full SGR set, DEC line drawing, autowrap and
+//! synchronized output, and for speed: see README, "Panes".)
 
-use std::num::NonZeroU16;
+use std::sync::{Arc, Mutex};
 
-use vt100::{Callbacks, Parser, Screen};
+use alacritty_terminal::event::{Event, EventListener};
+use alacritty_terminal::grid::{Dimensions, Scroll};
+use alacritty_terminal::index::{Column, Line};
+use alacritty_terminal::term::cell::Flags;
+use alacritty_terminal::term::{Config, TermMode};
+use alacritty_terminal::vte::ansi::{Processor, Rgb, StdSyncHandler, Timeout};
+use base64::Engine;
+
+use super::input::{Modes, MouseEncoding, MouseMode};
 
 /// Default lines of history per session.
 pub const DEFAULT_SCROLLBACK: usize = 10_000;
 
-/// What the emulator collects while parsing, for the session to act on.
+/// What the emulator asked for while parsing, for the session to act on.
 #[derive(Debug, Default)]
-pub struct Replies {
+struct Replies {
     /// Bytes to write back to the program (answers to DSR, DA1, ...).
-    pub to_program: Vec<u8>,
-    /// An OSC 52 copy the program asked for, still base64-encoded.
-    pub clipboard: Option<Vec<u8>>,
-    pub title: Option<String>,
-    pub bell: bool,
+    to_program: Vec<u8>,
+    /// An OSC 52 copy the program asked for, base64-encoded.
+    clipboard: Option<Vec<u8>>,
+    title: Option<String>,
 }
 
-impl Callbacks for Replies {
-    fn unhandled_csi(
-        &mut self,
-        screen: &mut Screen,
-        i1: Option<u8>,
-        _i2: Option<u8>,
-        params: &[&[u16]],
-        c: char,
-    ) {
-        let first = params.first().and_then(|p| p.first()).copied().unwrap_or(0);
-        match (i1, c, first) {
-            // DSR: cursor position report. Programs built on crossterm
-            // block for two seconds, then fail, without it.
-            (None, 'n', 6) => {
-                let (row, col) = screen.cursor_position();
-                self.to_program
-                    .extend_from_slice(format!("\x1b[{};{}R", row + 1, col + 1).as_bytes());
+/// Where alacritty's events go: collected, then acted on after each feed
+/// (opaque outside the session).
+#[derive(Clone, Default)]
+pub struct Listener(Arc<Mutex<Replies>>);
+
+impl Listener {
+    fn replies(&self) -> std::sync::MutexGuard<'_, Replies> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl EventListener for Listener {
+    fn send_event(&self, event: Event) {
+        let mut r = self.replies();
+        match event {
+            Event::PtyWrite(text) => {
+                let text = match text.as_str() {
+                    // DA1: a VT220-class terminal with ANSI colour (where
+                    // alacritty says VT102).
+                    "\x1b[?6c" => "\x1b[?62;22c",
+                    // DA2: as xterm answers, not with alacritty's version.
+                    t if t.starts_with("\x1b[>0;") => "\x1b[>1;10;0c",
+                    t => t,
+                };
+                r.to_program.extend_from_slice(text.as_bytes())
             }
-            // DSR: status.
-            (None, 'n', 5) => self.to_program.extend_from_slice(b"\x1b[0n"),
-            // DA1: a VT220-class terminal with ANSI colour. Answering only
-            // this (not `CSI ? u`) tells crossterm there is no kitty
-            // keyboard protocol, which matches how bb encodes keys.
-            (None, 'c', 0) => self.to_program.extend_from_slice(b"\x1b[?62;22c"),
-            // DA2
-            (Some(b'>'), 'c', 0) => self.to_program.extend_from_slice(b"\x1b[>1;10;0c"),
-            // XTVERSION: programs tune themselves to the terminal's name.
-            (Some(b'>'), 'q', 0) => self.to_program.extend_from_slice(
-                format!("\x1bP>|bb {}\x1b\\", env!("CARGO_PKG_VERSION")).as_bytes(),
-            ),
-            // XTWINOPS 18: the text area's size in characters.
-            (None, 't', 18) => {
-                let (rows, cols) = screen.size();
-                self.to_program
-                    .extend_from_slice(format!("\x1b[8;{rows};{cols}t").as_bytes());
+            // OSC 10/11 ;? : foreground/background colour queries, used
+            // to pick a light or dark theme. Answered with the outer
+            // terminal's colours, or as a dark terminal when it did not
+            // say. (alacritty numbers them 256 and 257.)
+            Event::ColorRequest(index, format) => {
+                let outer = OUTER_COLOURS.get();
+                let colour = match index {
+                    256 => outer.map_or("ffff/ffff/ffff", |c| c.foreground.as_str()),
+                    257 => outer.map_or("0000/0000/0000", |c| c.background.as_str()),
+                    _ => return,
+                };
+                if let Some(rgb) = rgb(colour) {
+                    r.to_program.extend_from_slice(format(rgb).as_bytes());
+                }
             }
+            Event::TextAreaSizeRequest(_) => {}
+            Event::ClipboardStore(_, text) => {
+                r.clipboard = Some(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(text)
+                        .into_bytes(),
+                )
+            }
+            Event::Title(title) => r.title = Some(title),
+            Event::ResetTitle => r.title = None,
             _ => {}
         }
     }
+}
 
-    fn unhandled_osc(&mut self, _screen: &mut Screen, params: &[&[u8]]) {
-        // OSC 10/11 ;? : foreground/background colour queries, used to
-        // pick a light or dark theme. Answer with the outer terminal's
-        // colours, or as a dark terminal when it did not say.
-        if let [which, b"?"] = params {
-            let outer = OUTER_COLOURS.get();
-            let colour = match *which {
-                b"10" => Some(outer.map_or("ffff/ffff/ffff", |c| c.foreground.as_str())),
-                b"11" => Some(outer.map_or("0000/0000/0000", |c| c.background.as_str())),
-                _ => None,
-            };
-            if let Some(c) = colour {
-                let which = String::from_utf8_lossy(which);
-                self.to_program
-                    .extend_from_slice(format!("\x1b]{which};rgb:{c}\x1b\\").as_bytes());
-            }
-        }
-    }
-
-    fn copy_to_clipboard(&mut self, _screen: &mut Screen, _ty: &[u8], data: &[u8]) {
-        self.clipboard = Some(data.to_vec());
-    }
-
-    fn set_window_title(&mut self, _screen: &mut Screen, title: &[u8]) {
-        self.title = Some(String::from_utf8_lossy(title).into_owned());
-    }
-
-    fn audible_bell(&mut self, _screen: &mut Screen) {
-        self.bell = true;
+/// `rrrr/gggg/bbbb` (or 8-bit `rr/gg/bb`) as a colour.
+fn rgb(text: &str) -> Option<Rgb> {
+    let parts: Vec<u8> = text
+        .split('/')
+        .map(|p| u8::from_str_radix(p.get(..2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    match parts[..] {
+        [r, g, b] => Some(Rgb { r, g, b }),
+        _ => None,
     }
 }
 
@@ -125,55 +131,114 @@ pub fn parse_outer_colours(answer: &[u8]) -> Option<OuterColours> {
     })
 }
 
+/// The emulator's size, as alacritty asks for it.
+struct Size {
+    rows: usize,
+    cols: usize,
+    /// Lines of history kept (alacritty counts them in the total).
+    history: usize,
+}
+
+impl Dimensions for Size {
+    fn total_lines(&self) -> usize {
+        self.rows + self.history
+    }
+    fn screen_lines(&self) -> usize {
+        self.rows
+    }
+    fn columns(&self) -> usize {
+        self.cols
+    }
+}
+
 pub struct Term {
-    parser: Parser<Replies>,
-    /// What vt100 misreads (DEC line drawing, underline colour, colon
-    /// SGR), fixed in front of it.
+    term: alacritty_terminal::Term<Listener>,
+    parser: Processor<StdSyncHandler>,
+    listener: Listener,
+    /// What alacritty reads differently from the reference terminal
+    /// (SGR 21 as a double underline; hidden text; DEC graphics split
+    /// across reads), made plain in front of it.
     front: bb_sidecar::front::Front,
 }
 
-fn nz(n: u16) -> NonZeroU16 {
-    NonZeroU16::new(n.max(1)).unwrap_or(NonZeroU16::MIN)
+fn size(rows: u16, cols: u16) -> Size {
+    Size {
+        rows: usize::from(rows.max(1)),
+        cols: usize::from(cols.max(1)),
+        history: 0,
+    }
 }
 
 impl Term {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Term {
+        let listener = Listener::default();
+        let config = Config {
+            scrolling_history: scrollback,
+            // bb encodes keys as xterm does, not with the kitty protocol;
+            // so `CSI ? u` is left unanswered and programs know.
+            kitty_keyboard: false,
+            ..Config::default()
+        };
         Term {
-            parser: Parser::new_with_callbacks(nz(rows), nz(cols), scrollback, Replies::default()),
+            term: alacritty_terminal::Term::new(config, &size(rows, cols), listener.clone()),
+            parser: Processor::new(),
+            listener,
             front: Default::default(),
         }
     }
 
     /// Parse program output. Returns the bytes to answer with, if any.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.settle();
         let bytes = self.front.translate(bytes);
-        self.parser.process(&bytes);
-        std::mem::take(&mut self.parser.callbacks_mut().to_program)
+        let mut rest: &[u8] = &bytes;
+        // Questions alacritty does not answer, answered here in order.
+        while let Some((at, len)) = xtversion(rest) {
+            self.parser.advance(&mut self.term, &rest[..at]);
+            self.listener.replies().to_program.extend_from_slice(
+                format!("\x1bP>|bb {}\x1b\\", env!("CARGO_PKG_VERSION")).as_bytes(),
+            );
+            rest = &rest[at + len..];
+        }
+        self.parser.advance(&mut self.term, rest);
+        std::mem::take(&mut self.listener.replies().to_program)
+    }
+
+    /// A synchronized frame left open past its time is shown as it is.
+    pub fn settle(&mut self) {
+        let due = self.parser.sync_timeout().sync_timeout();
+        if due.is_some_and(|at| at <= std::time::Instant::now()) {
+            self.parser.stop_sync(&mut self.term);
+        }
     }
 
     /// Whether the program is drawing a frame it wants shown whole.
     pub fn synchronized(&self) -> bool {
-        self.front.synchronized()
+        self.parser.sync_timeout().pending_timeout()
     }
 
     /// The screen, for the drawing adapter.
-    pub fn view(&self) -> &super::draw::VtScreen {
+    pub fn view(&self) -> &super::draw::Screen {
         use ref_cast::RefCast;
-        super::draw::VtScreen::ref_cast(self.parser.screen())
+        super::draw::Screen::ref_cast(&self.term)
     }
 
     /// Where the program's cursor is on the live screen (row, col).
     pub fn cursor_position(&self) -> (u16, u16) {
-        self.parser.screen().cursor_position()
+        let p = self.term.grid().cursor.point;
+        (
+            u16::try_from(p.line.0.max(0)).unwrap_or(u16::MAX),
+            u16::try_from(p.column.0).unwrap_or(u16::MAX),
+        )
     }
 
     pub fn hides_cursor(&self) -> bool {
-        self.parser.screen().hide_cursor()
+        !self.term.mode().contains(TermMode::SHOW_CURSOR)
     }
 
     /// Whether the program is on the alternate screen (no history there).
     pub fn alternate_screen(&self) -> bool {
-        self.parser.screen().alternate_screen()
+        self.term.mode().contains(TermMode::ALT_SCREEN)
     }
 
     /// What the program gets for `key`, in its current modes.
@@ -188,7 +253,20 @@ impl Term {
 
     /// Whether the program asked for mouse reports.
     pub fn wants_mouse(&self) -> bool {
-        self.parser.screen().mouse_protocol_mode() != vt100::MouseProtocolMode::None
+        self.mouse_mode() != MouseMode::None
+    }
+
+    fn mouse_mode(&self) -> MouseMode {
+        let mode = self.term.mode();
+        if mode.contains(TermMode::MOUSE_MOTION) {
+            MouseMode::AnyMotion
+        } else if mode.contains(TermMode::MOUSE_DRAG) {
+            MouseMode::ButtonMotion
+        } else if mode.contains(TermMode::MOUSE_REPORT_CLICK) {
+            MouseMode::PressRelease
+        } else {
+            MouseMode::None
+        }
     }
 
     /// A mouse event at (col, row) of the pane, as the program asked for
@@ -200,94 +278,132 @@ impl Term {
         col: u16,
         row: u16,
     ) -> Option<Vec<u8>> {
-        let screen = self.parser.screen();
-        super::input::encode_mouse(
-            kind,
-            mods,
-            col,
-            row,
-            screen.mouse_protocol_mode(),
-            screen.mouse_protocol_encoding(),
-        )
+        let mode = self.term.mode();
+        let encoding = if mode.contains(TermMode::SGR_MOUSE) {
+            MouseEncoding::Sgr
+        } else if mode.contains(TermMode::UTF8_MOUSE) {
+            MouseEncoding::Utf8
+        } else {
+            MouseEncoding::Default
+        };
+        super::input::encode_mouse(kind, mods, col, row, self.mouse_mode(), encoding)
     }
 
-    fn modes(&self) -> super::input::Modes {
-        super::input::Modes::of(self.parser.screen())
+    fn modes(&self) -> Modes {
+        let mode = self.term.mode();
+        Modes {
+            app_cursor: mode.contains(TermMode::APP_CURSOR),
+            bracketed_paste: mode.contains(TermMode::BRACKETED_PASTE),
+        }
     }
 
     pub fn size(&self) -> (u16, u16) {
-        let (r, c) = self.parser.screen().size();
-        (r.get(), c.get())
+        let g = self.term.grid();
+        (
+            u16::try_from(g.screen_lines()).unwrap_or(u16::MAX),
+            u16::try_from(g.columns()).unwrap_or(u16::MAX),
+        )
     }
 
-    /// Resize; false when the size is unchanged (so nobody is told).
+    /// Resize, reflowing lines to the new width; false when the size is
+    /// unchanged (so nobody is told).
     pub fn resize(&mut self, rows: u16, cols: u16) -> bool {
         if self.size() == (rows.max(1), cols.max(1)) {
             return false;
         }
-        self.parser.set_size(nz(rows), nz(cols));
+        self.term.resize(size(rows, cols));
         true
     }
 
     /// Lines scrolled back from the live screen (0 = live).
     pub fn scroll_offset(&self) -> usize {
-        self.parser.screen().scrollback()
+        self.term.grid().display_offset()
     }
 
     pub fn scroll_by(&mut self, delta: isize) {
-        let now = self.scroll_offset() as isize;
-        let target = (now + delta).max(0) as usize;
-        self.parser.screen_mut().set_scrollback(target);
+        let delta = i32::try_from(delta).unwrap_or(if delta < 0 { i32::MIN } else { i32::MAX });
+        self.term.scroll_display(Scroll::Delta(delta));
     }
 
     pub fn scroll_to_live(&mut self) {
-        self.parser.screen_mut().set_scrollback(0);
+        self.term.scroll_display(Scroll::Bottom);
     }
 
     pub fn scroll_to_top(&mut self) {
-        self.parser.screen_mut().set_scrollback(usize::MAX);
+        self.term.scroll_display(Scroll::Top);
     }
 
     pub fn history_len(&self) -> usize {
-        self.parser.screen().scrollback_len()
+        self.term.grid().history_size()
     }
 
     pub fn take_clipboard(&mut self) -> Option<Vec<u8>> {
-        self.parser.callbacks_mut().clipboard.take()
+        self.listener.replies().clipboard.take()
     }
 
-    pub fn title(&self) -> Option<&str> {
-        self.parser.callbacks().title.as_deref()
+    pub fn title(&self) -> Option<String> {
+        self.listener.replies().title.clone()
     }
 
-    /// The visible text, for tests and copy mode.
+    /// The visible text (as scrolled), for tests and copy mode: rows
+    /// without trailing blanks, and no blank rows at the end.
     pub fn text(&self) -> String {
-        self.parser.screen().contents()
+        let offset = self.scroll_offset() as i32;
+        let rows = self.term.grid().screen_lines() as i32;
+        let lines: Vec<String> = (0..rows).map(|r| self.line(r - offset)).collect();
+        lines.join("\n").trim_end_matches('\n').to_string()
     }
 
     /// Lines `from..=to` counted from the oldest line of history (the live
-    /// screen's first row is `history_len()`), as text; the view is kept.
+    /// screen's first row is `history_len()`), as text.
     pub fn lines_text(&mut self, from: usize, to: usize) -> String {
-        let screen = self.parser.screen_mut();
-        let saved = screen.scrollback();
-        let history = screen.scrollback_len();
-        let cols = screen.size().1.get();
-        let mut out = Vec::new();
-        for abs in from..=to {
-            // vt100 reads history only through the view: scroll to the
-            // line, read the row, and put the view back.
-            let (offset, row) = if abs < history {
-                (history - abs, 0usize)
-            } else {
-                (0, abs - history)
-            };
-            screen.set_scrollback(offset);
-            let line = screen.rows(0, cols).nth(row).unwrap_or_default();
-            out.push(line.trim_end().to_string());
-        }
-        screen.set_scrollback(saved);
-        out.join("\n")
+        let history = self.history_len() as i64;
+        let last = i64::from(self.term.grid().screen_lines() as i32) - 1;
+        let lines: Vec<String> = (from..=to)
+            .map(|abs| abs as i64 - history)
+            .filter(|l| *l <= last)
+            .map(|l| self.line(l as i32))
+            .collect();
+        lines.join("\n")
     }
+
+    /// One line of the grid as text (`0` is the live screen's first row,
+    /// negative lines are history).
+    fn line(&self, line: i32) -> String {
+        let grid = self.term.grid();
+        let mut out = String::new();
+        let row = &grid[Line(line)];
+        for cell in (0..grid.columns()).map(|c| &row[Column(c)]) {
+            if cell
+                .flags
+                .intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER)
+            {
+                continue;
+            }
+            if cell.flags.contains(Flags::HIDDEN) {
+                out.push(' ');
+                continue;
+            }
+            out.push(cell.c);
+            if let Some(extra) = cell.zerowidth() {
+                out.extend(extra);
+            }
+        }
+        out.trim_end().to_string()
+    }
+}
+
+/// Where the first XTVERSION query (`CSI > q`, `CSI > 0 q`) is, and its
+/// length.
+fn xtversion(bytes: &[u8]) -> Option<(usize, usize)> {
+    let find = |needle: &[u8]| bytes.windows(needle.len()).position(|w| w == needle);
+    [
+        find(b"\x1b[>q").map(|at| (at, 4)),
+        find(b"\x1b[>0q").map(|at| (at, 5)),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 #[cfg(test)]
@@ -331,9 +447,16 @@ mod tests {
     fn underline_colour_leaves_the_other_attributes_alone() {
         let mut t = Term::new(2, 10, 0);
         t.feed(b"\x1b[31;58;2;1;3;7mX");
-        let cell = t.parser.screen().cell(0, 0).unwrap();
-        assert_eq!(cell.fgcolor(), vt100::Color::Idx(1));
-        assert!(!cell.bold() && !cell.italic() && !cell.inverse());
+        let cell = &t.term.grid()[Line(0)][Column(0)];
+        assert_eq!(
+            cell.fg,
+            alacritty_terminal::vte::ansi::Color::Named(
+                alacritty_terminal::vte::ansi::NamedColor::Red
+            )
+        );
+        assert!(!cell
+            .flags
+            .intersects(Flags::BOLD | Flags::ITALIC | Flags::INVERSE));
     }
 
     #[test]
@@ -357,10 +480,7 @@ mod tests {
         assert_eq!(t.feed(b"\x1b[c"), b"\x1b[?62;22c");
         assert_eq!(t.feed(b"\x1b[>c"), b"\x1b[>1;10;0c");
         assert!(t.feed(b"\x1b[?u").is_empty(), "no kitty keyboard protocol");
-        assert_eq!(
-            t.feed(b"\x1b]11;?\x07"),
-            b"\x1b]11;rgb:0000/0000/0000\x1b\\"
-        );
+        assert_eq!(t.feed(b"\x1b]11;?\x07"), b"\x1b]11;rgb:0000/0000/0000\x07");
         // A query split across reads is still answered.
         assert!(t.feed(b"\x1b[").is_empty());
         assert_eq!(t.feed(b"6n"), b"\x1b[1;6R");
@@ -407,5 +527,45 @@ mod tests {
         let mut t = Term::new(24, 80, 0);
         t.feed(b"\x1b]52;c;aGVsbG8=\x07");
         assert_eq!(t.take_clipboard().as_deref(), Some(&b"aGVsbG8="[..]));
+    }
+
+    /// Zooming a pane and back (or hiding the sidebar) never cuts a line:
+    /// lines reflow to the narrower width and back.
+    #[test]
+    fn narrowing_and_widening_keeps_lines_whole() {
+        let mut t = Term::new(10, 109, 100);
+        let long: String = (0..109)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        t.feed(format!("{long}\r\nshort\r\n").as_bytes());
+        assert!(t.resize(10, 90));
+        let all = |t: &mut Term| {
+            let last = t.history_len() + 9;
+            t.lines_text(0, last)
+        };
+        let narrow = all(&mut t);
+        assert!(
+            narrow.contains(&format!("{}\n{}", &long[..90], &long[90..])),
+            "{narrow}"
+        );
+        assert!(t.resize(10, 109));
+        assert!(t.text().contains(&long), "{}", t.text());
+        // Through history as well.
+        let mut t = Term::new(3, 40, 100);
+        for i in 0..10 {
+            t.feed(format!("{i} {}\r\n", "x".repeat(36)).as_bytes());
+        }
+        t.resize(3, 20);
+        t.resize(3, 40);
+        let all = t.lines_text(0, t.history_len() + 2);
+        assert!(all.contains(&format!("0 {}", "x".repeat(36))), "{all}");
+    }
+
+    /// As tmux (the reference) lays it out: the width of its base.
+    #[test]
+    fn an_emoji_with_vs16_takes_the_cells_of_its_base() {
+        let mut t = Term::new(2, 10, 0);
+        t.feed("\u{2764}\u{fe0f}x".as_bytes());
+        assert_eq!(t.cursor_position(), (0, 2));
     }
 }
