@@ -11,6 +11,8 @@
 //! (they are in the streams, and show in the snapshots as missing); what `capture-pane` cannot show (the background of erased
 //! cells); tmux's scroll-on-clear (a cleared screen kept in history).
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -495,4 +497,76 @@ fn panes_match_tmux_cell_by_cell() {
     }
     eprintln!("compared with tmux: {compared} streams");
     assert!(report.is_empty(), "{}", report.join("\n"));
+}
+
+/// End to end: the real `bb`, a stream replayed in a zoomed pane, read off
+/// its screen as a person sees it, and the same stream in a tmux pane of
+/// the same size (22x80), as text.
+#[test]
+fn the_workspace_shows_what_tmux_shows() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: the end-to-end comparison is skipped");
+        return;
+    }
+    let (rows, cols) = (22u16, 80u16);
+    for case in corpus() {
+        let case = Case { rows, cols, ..case };
+        let (tmux_cells, _) = tmux_pane(&case).expect("tmux runs");
+        let want: Vec<String> = tmux_cells
+            .iter()
+            .map(|row| {
+                let text: String = row.iter().map(|c| c.seen().text).collect();
+                text.trim_end().to_string()
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let h = dir.path().join("home");
+        support::home(&h, &["replay"]);
+        let file = dir.path().join("stream");
+        std::fs::write(&file, &case.bytes).unwrap();
+        // The stream is played once the pane is zoomed (no echo of the
+        // Enter that starts it).
+        let program = format!("stty -echo; read _; cat {}; exec sleep 600", file.display());
+        let mut bb = support::Bb::spawn(
+            &["--local-backend", &program],
+            &[("BB_HOME", h.to_str().unwrap())],
+            dir.path(),
+            rows + 2,
+            cols,
+        );
+        bb.wait_text("No agent is running here yet.");
+        bb.prefix("n");
+        bb.wait_text("New agent");
+        bb.keys("replay\r");
+        bb.wait_text("Launch replay? y/N");
+        bb.keys("y");
+        bb.wait_text("replay is running");
+        bb.prefix("z");
+        bb.wait_for("the zoomed pane", |s| !s.contains("Agents ("));
+        bb.keys("\r");
+        let pane = || -> Vec<String> {
+            let parser = bb.parser.lock().unwrap();
+            parser
+                .screen()
+                .rows(0, cols)
+                .skip(1)
+                .take(usize::from(rows))
+                .map(|r| r.trim_end().to_string())
+                .collect()
+        };
+        let mut got = pane();
+        for _ in 0..500 {
+            if got == want {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            got = pane();
+        }
+        assert_eq!(
+            got.join("\n"),
+            want.join("\n"),
+            "{}: bb's pane (left) and tmux's",
+            case.name
+        );
+    }
 }

@@ -9,7 +9,7 @@
 //! - Autowrap off (`CSI ? 7 l`, which vt100 ignores): text that reaches
 //!   the right margin stays in the last column instead of wrapping, as
 //!   curses expects when it fills the bottom-right corner.
-//! - SGR 21: a double underline (ECMA-48, xterm, tmux), where alacritty
+//! - SGR 21: a double underline (ECMA-48, xterm), where alacritty
 //!   reads bold off.
 //! - SGR it parses wrongly: underline colour (58, 59) was read as separate
 //!   codes (`58;2;1;3;7` turned on bold, italic and reverse) and is
@@ -370,7 +370,7 @@ fn sgr(params: &[u8]) -> Option<Option<Vec<u8>>> {
                 }));
             }
             // Underline styles (double, curly, ...): an underline. 21 is
-            // a double underline (ECMA-48, xterm, tmux), not bold off.
+            // a double underline (ECMA-48, xterm), not bold off.
             ("4", n) if n > 1 => kept.push(if p[1] == "0" { "24" } else { "4" }.into()),
             ("21", 1) => kept.push("4".into()),
             (first, _) => kept.push(first.to_string()),

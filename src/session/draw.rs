@@ -90,7 +90,7 @@ impl tui_term::widget::Cell for Cell {
             let mut s = String::with_capacity(8);
             s.push(c.c);
             // VS16 asks for emoji presentation, which outer terminals draw
-            // two cells wide; the emulator (as tmux) gives the character
+            // two cells wide; the emulator (as the reference terminal) gives the character
             // the one cell of its base, and the drawing would hide the
             // next cell under it. Shown as text, it keeps its one cell.
             let narrow = !c.flags.contains(Flags::WIDE_CHAR);

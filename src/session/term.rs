@@ -561,7 +561,7 @@ mod tests {
         assert!(all.contains(&format!("0 {}", "x".repeat(36))), "{all}");
     }
 
-    /// As tmux (the reference) lays it out: the width of its base.
+    /// As the reference terminal lays it out: the width of its base.
     #[test]
     fn an_emoji_with_vs16_takes_the_cells_of_its_base() {
         let mut t = Term::new(2, 10, 0);

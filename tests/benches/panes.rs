@@ -1,8 +1,10 @@
-//! Key to screen: how long a key typed into a pane takes to come back on
-//! the outer terminal, in bb and in tmux (the reference) side by side, in
-//! one run. Both run `cat` at 120x38 in a PTY; a key is written to the
-//! outer terminal and the clock stops at the first output that carries its
-//! echo. Printed as p50 / p90 and the ratio to tmux.
+//! Key to screen and resize to SIGWINCH, in bb and in tmux (the reference)
+//! side by side, in one run. Both run, at 120x38 in a PTY, a program that
+//! prints its size on SIGWINCH and otherwise waits (keys are echoed by the
+//! pane's terminal, as for `cat`). A key is written to the outer terminal
+//! and the clock stops at the first output that carries its echo; the
+//! outer terminal is resized and the clock stops when the program's line
+//! about it shows. Printed as p50 / p90 and the ratio to tmux.
 //!
 //! `cargo bench --bench panes` (tmux must be installed: it is the
 //! reference, and is used nowhere else). `BENCH_KEYS` sets the number of
@@ -19,8 +21,11 @@ const COLS: u16 = 120;
 /// Keys whose echo is looked for: none of them is in bb's chrome around
 /// a pane that only changes where the key lands.
 const KEYS: &[u8] = b"0123456789";
+/// The program in the pane: its size on each SIGWINCH, else it waits.
+const PROGRAM: &str = "trap 'echo winch $(stty size)' WINCH; while :; do sleep 1 & wait; done";
 
 struct Outer {
+    master: Box<dyn portable_pty::MasterPty + Send>,
     writer: Box<dyn Write + Send>,
     reads: mpsc::Receiver<(Instant, Vec<u8>)>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -42,8 +47,6 @@ impl Outer {
         let writer = pair.master.take_writer().expect("writer");
         let (tx, reads) = mpsc::channel();
         std::thread::spawn(move || {
-            // Keep the master alive while reading.
-            let _master = pair.master;
             let mut buf = [0u8; 65536];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
@@ -52,6 +55,7 @@ impl Outer {
             }
         });
         Outer {
+            master: pair.master,
             writer,
             reads,
             child,
@@ -104,6 +108,35 @@ impl Outer {
         out
     }
 
+    /// Resize-to-SIGWINCH latency of `n` resizes, alternating between two
+    /// sizes, each after the screen has settled.
+    fn resizes(&mut self, n: usize) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let (rows, cols) = if i % 2 == 0 {
+                (ROWS + 2, COLS + 10)
+            } else {
+                (ROWS, COLS)
+            };
+            self.drain_quick();
+            let t0 = Instant::now();
+            self.master
+                .resize(PtySize {
+                    rows,
+                    cols,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                })
+                .expect("resize");
+            if let Some(at) = self.wait_for(b"winch ", Duration::from_secs(2)) {
+                out.push(at.duration_since(t0));
+            }
+            std::thread::sleep(Duration::from_millis(150));
+            self.drain_quick();
+        }
+        out
+    }
+
     fn drain_quick(&self) {
         while self.reads.try_recv().is_ok() {}
     }
@@ -122,11 +155,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
+fn report(name: &str, what: &str, mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     let (p50, p90) = (percentile(&samples, 0.5), percentile(&samples, 0.9));
     println!(
-        "{name:<6} key -> screen  p50 {:>6.2} ms  p90 {:>6.2} ms  ({} keys)",
+        "{name:<6} {what:<16} p50 {:>6.2} ms  p90 {:>6.2} ms  ({} samples)",
         p50.as_secs_f64() * 1e3,
         p90.as_secs_f64() * 1e3,
         samples.len()
@@ -142,7 +175,7 @@ fn bb(dir: &std::path::Path) -> Outer {
     std::fs::write(home.join("bottles/dev.md"), "---\n---\n").expect("bottle");
     std::fs::write(agents.join("cat.md"), "---\nbottle: dev\n---\nEchoes.\n").expect("agent");
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_bb"));
-    cmd.args(["--local-backend", "exec cat"]);
+    cmd.args(["--local-backend", PROGRAM]);
     cmd.env("TERM", "xterm-256color");
     cmd.env("BB_HOME", &home);
     cmd.cwd(dir);
@@ -160,7 +193,16 @@ fn bb(dir: &std::path::Path) -> Outer {
 
 fn tmux(dir: &std::path::Path) -> Outer {
     let mut cmd = CommandBuilder::new("tmux");
-    cmd.args(["-L", "bb-bench", "-f", "/dev/null", "new-session", "cat"]);
+    cmd.args([
+        "-L",
+        "bb-bench",
+        "-f",
+        "/dev/null",
+        "new-session",
+        "sh",
+        "-c",
+        PROGRAM,
+    ]);
     cmd.env("TERM", "xterm-256color");
     cmd.cwd(dir);
     let outer = Outer::spawn(cmd);
@@ -186,17 +228,26 @@ fn main() {
     let mut b = bb(dir.path());
     // Interleaved halves, so neither runs on a quieter machine.
     let (mut bs, mut ts) = (Vec::new(), Vec::new());
+    let (mut br, mut tr) = (Vec::new(), Vec::new());
     for _ in 0..2 {
         ts.extend(t.echoes(n / 2));
         bs.extend(b.echoes(n / 2));
+        tr.extend(t.resizes(n / 10));
+        br.extend(b.resizes(n / 10));
     }
     let _ = std::process::Command::new("tmux")
         .args(["-L", "bb-bench", "kill-server"])
         .status();
-    println!("120x38, `cat` in the pane, same run:");
-    let tp = report("tmux", ts);
-    let bp = report("bb", bs);
-    if !tp.is_zero() {
-        println!("bb / tmux  p50 {:.2}x", bp.as_secs_f64() / tp.as_secs_f64());
-    }
+    println!("120x38, same run:");
+    let ratio = |b: Duration, t: Duration| {
+        if !t.is_zero() {
+            println!("bb / tmux  p50 {:.2}x", b.as_secs_f64() / t.as_secs_f64());
+        }
+    };
+    let tp = report("tmux", "key -> screen", ts);
+    let bp = report("bb", "key -> screen", bs);
+    ratio(bp, tp);
+    let tp = report("tmux", "resize -> SIGWINCH", tr);
+    let bp = report("bb", "resize -> SIGWINCH", br);
+    ratio(bp, tp);
 }

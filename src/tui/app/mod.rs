@@ -34,8 +34,11 @@ mod modals;
 mod proposals;
 mod scroll;
 
-/// How long a run of resizes must settle before sessions are told.
-pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(50);
+/// How long a run of resizes must settle before sessions are told: longer
+/// than the ~16 ms between the resize events of a dragged window (so a drag
+/// is one resize for the program), short enough that a program hears of a
+/// settled size within 30 ms.
+pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(20);
 /// How long an informational status message stays.
 const STATUS_TTL: Duration = Duration::from_secs(6);
 
