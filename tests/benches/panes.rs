@@ -168,6 +168,10 @@ fn report(name: &str, what: &str, mut samples: Vec<Duration>) -> Duration {
 }
 
 fn bb(dir: &std::path::Path) -> Outer {
+    bb_running(dir, PROGRAM)
+}
+
+fn bb_running(dir: &std::path::Path, program: &str) -> Outer {
     let home = dir.join("home");
     let agents = home.join("agents");
     std::fs::create_dir_all(home.join("bottles")).expect("home");
@@ -175,7 +179,7 @@ fn bb(dir: &std::path::Path) -> Outer {
     std::fs::write(home.join("bottles/dev.md"), "---\n---\n").expect("bottle");
     std::fs::write(agents.join("cat.md"), "---\nbottle: dev\n---\nEchoes.\n").expect("agent");
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_bb"));
-    cmd.args(["--local-backend", PROGRAM]);
+    cmd.args(["--local-backend", program]);
     cmd.env("TERM", "xterm-256color");
     cmd.env("BB_HOME", &home);
     cmd.cwd(dir);
@@ -192,16 +196,20 @@ fn bb(dir: &std::path::Path) -> Outer {
 }
 
 fn tmux(dir: &std::path::Path) -> Outer {
+    tmux_running(dir, "bb-bench", PROGRAM)
+}
+
+fn tmux_running(dir: &std::path::Path, socket: &str, program: &str) -> Outer {
     let mut cmd = CommandBuilder::new("tmux");
     cmd.args([
         "-L",
-        "bb-bench",
+        socket,
         "-f",
         "/dev/null",
         "new-session",
         "sh",
         "-c",
-        PROGRAM,
+        program,
     ]);
     cmd.env("TERM", "xterm-256color");
     cmd.cwd(dir);
@@ -249,5 +257,32 @@ fn main() {
     ratio(bp, tp);
     let tp = report("tmux", "resize -> SIGWINCH", tr);
     let bp = report("bb", "resize -> SIGWINCH", br);
+    ratio(bp, tp);
+
+    // Throughput: a shell in each prints 2,000,000 lines; the clock stops
+    // when the line after them shows on the outer terminal.
+    let shell = "exec bash --norc --noprofile";
+    let mut t = tmux_running(dir.path(), "bb-bench-seq", shell);
+    let mut b = bb_running(dir.path(), shell);
+    let (mut bw, mut tw) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        for (outer, out) in [(&mut t, &mut tw), (&mut b, &mut bw)] {
+            outer.drain_quick();
+            let t0 = Instant::now();
+            outer.send(format!("seq 1 2000000; echo end-{round}-$((6*7))\r").as_bytes());
+            if let Some(at) = outer.wait_for(
+                format!("end-{round}-42").as_bytes(),
+                Duration::from_secs(120),
+            ) {
+                out.push(at.duration_since(t0));
+            }
+            outer.drain();
+        }
+    }
+    let _ = std::process::Command::new("tmux")
+        .args(["-L", "bb-bench-seq", "kill-server"])
+        .status();
+    let tp = report("tmux", "seq 1 2000000", tw);
+    let bp = report("bb", "seq 1 2000000", bw);
     ratio(bp, tp);
 }
