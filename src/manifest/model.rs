@@ -95,7 +95,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Route {
     /// Lower-cased; `*.example.com` matches subdomains only.
     pub host: String,

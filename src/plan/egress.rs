@@ -17,29 +17,26 @@ pub enum RouteSource {
     Allowlist,
 }
 
+/// A route of the effective table: the manifest's route, and where it came
+/// from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedRoute {
-    pub host: String,
-    pub path_allowlist: Vec<String>,
-    pub auth: Option<RouteAuth>,
-    pub role: Option<Role>,
-    pub tls_passthrough: bool,
-    pub ssrf_ip_allowlist: Vec<String>,
-    /// Empty: 443 and 80.
-    pub ports: Vec<u16>,
+    #[serde(flatten)]
+    pub route: Route,
     pub source: RouteSource,
+}
+
+impl std::ops::Deref for PlannedRoute {
+    type Target = Route;
+    fn deref(&self) -> &Route {
+        &self.route
+    }
 }
 
 impl PlannedRoute {
     fn from(route: &Route, source: RouteSource) -> PlannedRoute {
         PlannedRoute {
-            host: route.host.clone(),
-            path_allowlist: route.path_allowlist.clone(),
-            auth: route.auth.clone(),
-            role: route.role,
-            tls_passthrough: route.tls_passthrough,
-            ssrf_ip_allowlist: route.ssrf_ip_allowlist.clone(),
-            ports: route.ports.clone(),
+            route: route.clone(),
             source,
         }
     }
@@ -114,7 +111,7 @@ pub fn effective_routes(bottle: &Bottle) -> Vec<PlannedRoute> {
                 .api_hosts
                 .contains(&r.host.as_str())
             {
-                r.auth.get_or_insert(RouteAuth {
+                r.route.auth.get_or_insert(RouteAuth {
                     scheme: AuthScheme::Bearer,
                     token_ref: CODEX_HOST_TOKEN_REF.to_string(),
                 });

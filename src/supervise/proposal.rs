@@ -35,17 +35,6 @@ impl LiveRoute {
     }
 }
 
-impl From<&crate::plan::PlannedRoute> for LiveRoute {
-    fn from(r: &crate::plan::PlannedRoute) -> LiveRoute {
-        LiveRoute::new(
-            &r.host,
-            &r.path_allowlist,
-            r.auth.as_ref(),
-            r.tls_passthrough,
-        )
-    }
-}
-
 /// A bottle's live egress route, as the diff shows it.
 impl From<&crate::manifest::Route> for LiveRoute {
     fn from(r: &crate::manifest::Route) -> LiveRoute {
@@ -60,7 +49,10 @@ impl From<&crate::manifest::Route> for LiveRoute {
 
 /// The routes a plan starts a bottle with, as the proposal diff shows them.
 pub fn live_routes(plan: &crate::plan::BottlePlan) -> Vec<LiveRoute> {
-    plan.routes.iter().map(LiveRoute::from).collect()
+    plan.routes
+        .iter()
+        .map(|r| LiveRoute::from(&r.route))
+        .collect()
 }
 
 /// Apply an approved egress request: a new host is appended; an existing

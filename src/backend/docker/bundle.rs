@@ -116,7 +116,7 @@ pub fn upstream_ca_bundle(plan: &BottlePlan) -> Result<Option<String>, LaunchErr
 pub fn egress_config(plan: &BottlePlan) -> EgressConfig {
     EgressConfig {
         listen: format!("0.0.0.0:{EGRESS_PORT}"),
-        routes: plan.routes.iter().map(planned_route).collect(),
+        routes: plan.routes.iter().map(|r| manifest_route(r)).collect(),
         ca_cert: "/etc/bb/ca.crt".into(),
         ca_key: None,
         ca_key_env: Some(CA_KEY_ENV.into()),
@@ -166,19 +166,7 @@ pub fn requested_route(host: &str, paths: &[String]) -> RouteConfig {
     route_config(host, paths, None, false, &[], &[])
 }
 
-/// A planned route as egress reads it.
-pub fn planned_route(r: &crate::plan::PlannedRoute) -> RouteConfig {
-    route_config(
-        &r.host,
-        &r.path_allowlist,
-        r.auth.as_ref(),
-        r.tls_passthrough,
-        &r.ssrf_ip_allowlist,
-        &r.ports,
-    )
-}
-
-/// A manifest-shaped route (an operator's live edit) as egress reads it.
+/// A route (planned, or an operator's live edit) as egress reads it.
 pub fn manifest_route(r: &crate::manifest::Route) -> RouteConfig {
     route_config(
         &r.host,
