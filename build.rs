@@ -7,7 +7,13 @@ use std::process::{Command, Stdio};
 
 fn main() {
     let root = PathBuf::from(env("CARGO_MANIFEST_DIR"));
-    for path in ["sidecars/src", "sidecars/Cargo.toml", "Cargo.lock"] {
+    for path in [
+        "sidecars/src",
+        "sidecars/Cargo.toml",
+        "contract/src",
+        "contract/Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=BB_SIDECAR_TARGET");

@@ -7,6 +7,5 @@ pub mod front;
 pub mod gate;
 pub mod init;
 pub mod jwt;
-pub mod proposal;
 pub mod secrets;
 pub mod supervise;

@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 use crate::egress::config::RouteConfig;
-use crate::proposal::{Decision, EgressRequest, Proposal, Request as Ask};
+use bb_contract::proposal::{Decision, EgressRequest, Proposal, Request as Ask};
 use tokio::net::TcpListener;
 
 /// Requests waiting for the operator, at most; more are refused.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use bb_sidecar::proposal::{Decision, EgressRequest, Proposal, Request};
+pub use bb_contract::proposal::{Decision, EgressRequest, Proposal, Request};
 
 /// A route as the live egress table holds it (the parts an approval may
 /// touch; credentials are the operator's alone).

@@ -59,10 +59,9 @@ pub fn handling(tls_passthrough: bool, credentialed: bool) -> Handling {
     }
 }
 
-impl RouteConfig {
-    pub fn handling(&self) -> Handling {
-        handling(self.tls_passthrough, self.auth.is_some())
-    }
+/// What the proxy does with `route`'s traffic.
+pub fn route_handling(route: &RouteConfig) -> Handling {
+    handling(route.tls_passthrough, route.auth.is_some())
 }
 
 impl Block {

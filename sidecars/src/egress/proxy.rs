@@ -373,7 +373,8 @@ async fn forward(
         Some(_) => Some(shared.refreshing.lock().await),
         None => None,
     };
-    let scan_body = route.handling() != (Handling::Intercept { scan_body: false });
+    let scan_body =
+        super::policy::route_handling(&route) != (Handling::Intercept { scan_body: false });
     let cap = config.limits.body_bytes;
     let encoding = parts
         .headers

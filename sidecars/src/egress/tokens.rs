@@ -6,24 +6,9 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A provider's OAuth token endpoint that egress answers for the agent:
-/// the agent's refresh grant carries a placeholder, egress sends the real
-/// refresh token, keeps what comes back, and hands the agent placeholders.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshConfig {
-    pub host: String,
-    pub path: String,
-    /// The env var (and live name) of the access token routes inject.
-    pub access_env: String,
-    /// The env var holding the real refresh token.
-    pub refresh_env: String,
-    /// What the agent holds instead of either token.
-    pub placeholder: String,
-}
+pub use bb_contract::egress::RefreshConfig;
 
 #[derive(Default)]
 pub struct Tokens {

@@ -109,7 +109,7 @@ pub(super) async fn connect(
     }
     let idle = Duration::from_secs(config.limits.idle_timeout_secs);
     let connect_timeout = Duration::from_secs(config.limits.connect_timeout_secs);
-    if route.handling() == Handling::Tunnel {
+    if super::policy::route_handling(&route) == Handling::Tunnel {
         let addr = match resolve(&route, &host, port).await {
             Ok(a) => a,
             Err(b) => return blocked(b),

@@ -21,52 +21,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateConfig {
-    pub listen: String,
-    /// Where the bare mirrors live.
-    pub repos_dir: PathBuf,
-    pub remotes: Vec<RemoteConfig>,
-    /// The program git runs as the pre-receive hook (this binary).
-    #[serde(default)]
-    pub hook_binary: Option<PathBuf>,
-    /// Largest push accepted, in bytes.
-    #[serde(default = "default_push_cap")]
-    pub push_bytes: usize,
-    /// Also look for BIP-39 seed phrases in pushes.
-    #[serde(default)]
-    pub bip39: bool,
-}
-
-fn default_push_cap() -> usize {
-    GateConfig::DEFAULT_PUSH_BYTES
-}
-
-impl GateConfig {
-    /// Largest push accepted unless the config says otherwise.
-    pub const DEFAULT_PUSH_BYTES: usize = 512 * 1024 * 1024;
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteConfig {
-    pub name: String,
-    pub upstream: String,
-    /// The env var holding the SSH private key the gate pushes with.
-    #[serde(default)]
-    pub identity_env: Option<String>,
-    /// A known_hosts line pinning the upstream's host key.
-    #[serde(default)]
-    pub known_host: Option<String>,
-    /// Forward branch deletions and non-fast-forward updates.
-    #[serde(default)]
-    pub allow_force_push: bool,
-}
+pub use bb_contract::gate::{GateConfig, RemoteConfig};
 
 /// Per-remote credentials as files only the gate can read.
 fn ssh_command(keys: &Path, r: &RemoteConfig) -> Option<String> {

@@ -2,9 +2,9 @@
 //! rendered from the plan, the extra upstream roots, and the secrets,
 //! handed to its init on stdin rather than put in its container config.
 
-use bb_sidecar::egress::config::{AuthConfig, Config as EgressConfig, DlpConfig, RouteConfig};
-use bb_sidecar::egress::tokens::RefreshConfig;
-use bb_sidecar::gate::{GateConfig, RemoteConfig};
+use bb_contract::egress::RefreshConfig;
+use bb_contract::egress::{AuthConfig, Config as EgressConfig, DlpConfig, RouteConfig};
+use bb_contract::gate::{GateConfig, RemoteConfig};
 
 use super::launch::LaunchError;
 use super::names::EGRESS_PORT;

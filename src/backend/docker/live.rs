@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use bb_sidecar::egress::config::{Config as EgressConfig, RouteConfig};
+use bb_contract::egress::{Config as EgressConfig, RouteConfig};
 use bollard::query_parameters::KillContainerOptions;
 use bollard::Docker;
 
