@@ -140,6 +140,9 @@ fn corpus() -> Vec<Case> {
     );
     vec![
         recorded("curses-box", 24, 80),
+        // Claude Code 2.1.327 (claude-agent-sdk 0.2.184) answering a prompt
+        // from the mock API: tests/panes/record-agents.sh.
+        recorded("claude-code", 38, 120),
         written(
             "sgr",
             8,
@@ -215,7 +218,9 @@ fn tmux_pane(case: &Case) -> Option<(Vec<Vec<Cell>>, Vec<String>)> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bytes");
     std::fs::write(&file, &case.bytes).unwrap();
-    let socket = format!("bb-fidelity-{}-{}", std::process::id(), case.name);
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let socket = format!("bb-fidelity-{}-{n}-{}", std::process::id(), case.name);
     let tmux = |args: &[&str]| {
         let out = Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null"])
@@ -230,7 +235,12 @@ fn tmux_pane(case: &Case) -> Option<(Vec<Vec<Cell>>, Vec<String>)> {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let done = format!("{socket}-done");
-    let script = format!("cat {}; tmux wait-for -S {done}; sleep 600", file.display());
+    // No echo: the answers tmux gives the stream's terminal queries would
+    // show as typed text.
+    let script = format!(
+        "stty -echo; cat {}; tmux wait-for -S {done}; sleep 600",
+        file.display()
+    );
     let (rows, cols) = (case.rows.to_string(), case.cols.to_string());
     tmux(&[
         "start-server",
@@ -499,9 +509,9 @@ fn panes_match_tmux_cell_by_cell() {
     assert!(report.is_empty(), "{}", report.join("\n"));
 }
 
-/// End to end: the real `bb`, a stream replayed in a zoomed pane, read off
-/// its screen as a person sees it, and the same stream in a tmux pane of
-/// the same size (22x80), as text.
+/// End to end: the real `bb`, a stream replayed in a zoomed pane of the
+/// size it was made for, read off its screen as a person sees it, and the
+/// same stream in a tmux pane of that size, as text.
 #[test]
 fn the_workspace_shows_what_tmux_shows() {
     if Command::new("tmux").arg("-V").output().is_err() {

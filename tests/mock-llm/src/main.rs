@@ -10,6 +10,11 @@
 //! as a JSON line in `<dir>/requests.jsonl` for the tests to assert on.
 //!
 //!   mock-llm --dir /data --token ACCESS [--refresh REFRESH] [--ttl-secs N]
+//!            [--listen ADDR] [--plain HOST]
+//!
+//! `--plain HOST` serves plain HTTP instead, answering every request as
+//! HOST would (for recording a real CLI's session on the host with its API
+//! base URL pointed here; see tests/panes/).
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -40,6 +45,8 @@ struct Args {
     token: String,
     refresh: String,
     ttl: Option<Duration>,
+    /// Plain HTTP, answering as this host.
+    plain: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
@@ -49,6 +56,7 @@ fn args() -> Result<Args, String> {
         token: String::new(),
         refresh: "refresh-0".into(),
         ttl: None,
+        plain: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +66,7 @@ fn args() -> Result<Args, String> {
             "--listen" => a.listen = value()?,
             "--token" => a.token = value()?,
             "--refresh" => a.refresh = value()?,
+            "--plain" => a.plain = Some(value()?),
             "--ttl-secs" => {
                 let s: u64 = value()?.parse().map_err(|e| format!("--ttl-secs: {e}"))?;
                 a.ttl = (s > 0).then(|| Duration::from_secs(s));
@@ -79,6 +88,8 @@ struct State {
     replies: u32,
     ttl: Option<Duration>,
     log: std::fs::File,
+    /// `--plain`: every request is to this host.
+    as_host: Option<String>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -248,12 +259,14 @@ fn issue(st: &mut State) -> Value {
 }
 
 async fn handle(req: Request<Incoming>, st: Shared) -> Response<Full<Bytes>> {
-    let host = req
-        .headers()
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase())
-        .unwrap_or_default();
+    let as_host = st.lock().ok().and_then(|s| s.as_host.clone());
+    let host = as_host.unwrap_or_else(|| {
+        req.headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase())
+            .unwrap_or_default()
+    });
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let header = |name: &str| {
@@ -431,6 +444,7 @@ async fn run() -> Result<(), String> {
         replies: 0,
         ttl: a.ttl,
         log,
+        as_host: a.plain.clone(),
     }));
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
@@ -441,17 +455,18 @@ async fn run() -> Result<(), String> {
             continue;
         };
         let (acceptor, st) = (tokio_rustls::TlsAcceptor::from(config.clone()), st.clone());
+        let plain = a.plain.is_some();
         tokio::spawn(async move {
-            let Ok(stream) = acceptor.accept(tcp).await else {
-                return;
-            };
             let svc = hyper::service::service_fn(move |req| {
                 let st = st.clone();
                 async move { Ok::<_, Infallible>(handle(req, st).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            if plain {
+                let _ = http.serve_connection(TokioIo::new(tcp), svc).await;
+            } else if let Ok(stream) = acceptor.accept(tcp).await {
+                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+            }
         });
     }
 }
