@@ -22,9 +22,16 @@ const COLS: u16 = 120;
 /// a pane that only changes where the key lands.
 const KEYS: &[u8] = b"0123456789";
 /// The program in the pane: its size on each SIGWINCH, else it waits.
-const PROGRAM: &str = "trap 'echo winch $(stty size)' WINCH; while :; do sleep 1 & wait; done";
+const PROGRAM: &str =
+    "n=0; trap 'n=$((n+1)); echo \"winch-$n $(stty size)\"' WINCH; while :; do sleep 1 & wait; done";
 
 struct Outer {
+    /// The outer terminal's screen, from everything read: what a person
+    /// would see (the workspace redraws only cells that change, so a
+    /// line's text need not be in the bytes that make it visible).
+    screen: vt100::Parser,
+    /// SIGWINCHs the program has been sent.
+    winches: usize,
     master: Box<dyn portable_pty::MasterPty + Send>,
     writer: Box<dyn Write + Send>,
     reads: mpsc::Receiver<(Instant, Vec<u8>)>,
@@ -55,6 +62,12 @@ impl Outer {
             }
         });
         Outer {
+            screen: vt100::Parser::new(
+                std::num::NonZeroU16::new(ROWS).unwrap_or(std::num::NonZeroU16::MIN),
+                std::num::NonZeroU16::new(COLS).unwrap_or(std::num::NonZeroU16::MIN),
+                0,
+            ),
+            winches: 0,
             master: pair.master,
             writer,
             reads,
@@ -63,13 +76,14 @@ impl Outer {
     }
 
     /// Read until `text` has been seen (or give up after `patience`).
-    fn wait_for(&self, text: &[u8], patience: Duration) -> Option<Instant> {
+    fn wait_for(&mut self, text: &[u8], patience: Duration) -> Option<Instant> {
         let end = Instant::now() + patience;
         let mut seen = Vec::new();
         while let Ok((at, bytes)) = self
             .reads
             .recv_timeout(end.saturating_duration_since(Instant::now()))
         {
+            self.screen.process(&bytes);
             seen.extend_from_slice(&bytes);
             if seen.windows(text.len()).any(|w| w == text) {
                 return Some(at);
@@ -78,8 +92,25 @@ impl Outer {
         None
     }
 
-    fn drain(&self) {
-        while self.reads.recv_timeout(Duration::from_millis(300)).is_ok() {}
+    fn drain(&mut self) {
+        while let Ok((_, bytes)) = self.reads.recv_timeout(Duration::from_millis(300)) {
+            self.screen.process(&bytes);
+        }
+    }
+
+    /// Read until the screen shows `text`.
+    fn wait_screen(&mut self, text: &str, patience: Duration) -> Option<Instant> {
+        let end = Instant::now() + patience;
+        while let Ok((at, bytes)) = self
+            .reads
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
+            self.screen.process(&bytes);
+            if self.screen.screen().contents().contains(text) {
+                return Some(at);
+            }
+        }
+        None
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -119,6 +150,10 @@ impl Outer {
                 (ROWS, COLS)
             };
             self.drain_quick();
+            self.screen.set_size(
+                std::num::NonZeroU16::new(rows).unwrap_or(std::num::NonZeroU16::MIN),
+                std::num::NonZeroU16::new(cols).unwrap_or(std::num::NonZeroU16::MIN),
+            );
             let t0 = Instant::now();
             self.master
                 .resize(PtySize {
@@ -128,7 +163,9 @@ impl Outer {
                     pixel_height: 0,
                 })
                 .expect("resize");
-            if let Some(at) = self.wait_for(b"winch ", Duration::from_secs(2)) {
+            self.winches += 1;
+            let token = format!("winch-{} ", self.winches);
+            if let Some(at) = self.wait_screen(&token, Duration::from_secs(2)) {
                 out.push(at.duration_since(t0));
             }
             std::thread::sleep(Duration::from_millis(150));
@@ -137,8 +174,10 @@ impl Outer {
         out
     }
 
-    fn drain_quick(&self) {
-        while self.reads.try_recv().is_ok() {}
+    fn drain_quick(&mut self) {
+        while let Ok((_, bytes)) = self.reads.try_recv() {
+            self.screen.process(&bytes);
+        }
     }
 }
 
@@ -213,7 +252,7 @@ fn tmux_running(dir: &std::path::Path, socket: &str, program: &str) -> Outer {
     ]);
     cmd.env("TERM", "xterm-256color");
     cmd.cwd(dir);
-    let outer = Outer::spawn(cmd);
+    let mut outer = Outer::spawn(cmd);
     outer.drain();
     outer
 }
