@@ -38,12 +38,32 @@ impl Picker {
         }
     }
 
-    /// Items matching the filter: substring, case-insensitive.
+    /// Items matching the filter, best match first: fuzzy (the filter's
+    /// letters in order, not necessarily together), case-insensitive, as
+    /// helix and television match. No filter: every item, in order.
     pub fn visible(&self) -> Vec<&PickItem> {
-        let f = self.filter.to_lowercase();
-        self.items
-            .iter()
-            .filter(|i| i.name.to_lowercase().contains(&f))
+        use nucleo_matcher::pattern::{AtomKind, CaseMatching, Normalization, Pattern};
+        if self.filter.is_empty() {
+            return self.items.iter().collect();
+        }
+        /// An item's name, for the matcher, remembering which item it is.
+        struct Name<'a>(&'a PickItem);
+        impl AsRef<str> for Name<'_> {
+            fn as_ref(&self) -> &str {
+                &self.0.name
+            }
+        }
+        let pattern = Pattern::new(
+            &self.filter,
+            CaseMatching::Ignore,
+            Normalization::Smart,
+            AtomKind::Fuzzy,
+        );
+        let mut matcher = nucleo_matcher::Matcher::new(nucleo_matcher::Config::DEFAULT);
+        pattern
+            .match_list(self.items.iter().map(Name), &mut matcher)
+            .into_iter()
+            .map(|(name, _score)| name.0)
             .collect()
     }
 
@@ -143,5 +163,28 @@ mod tests {
         let mut p = Picker::new(vec![item("a", 0)]);
         p.handle(&key(KeyCode::Char('z')));
         assert_eq!(p.handle(&key(KeyCode::Enter)), PickerOutcome::Stay);
+    }
+
+    #[test]
+    fn the_filter_is_fuzzy_and_the_best_match_comes_first() {
+        let p = |filter: &str| {
+            let mut p = Picker::new(vec![
+                item("crew-view", 0),
+                item("review-bot", 0),
+                item("codex-helper", 0),
+            ]);
+            p.filter = filter.into();
+            p.visible()
+                .iter()
+                .map(|i| i.name.clone())
+                .collect::<Vec<_>>()
+        };
+        // Letters in order, not together; any case.
+        assert_eq!(p("cdx"), ["codex-helper"]);
+        assert_eq!(p("CDX"), ["codex-helper"]);
+        // Together at the start beats scattered, whatever the list order.
+        assert_eq!(p("rev"), ["review-bot", "crew-view"]);
+        assert!(p("zz").is_empty());
+        assert_eq!(p("").len(), 3, "no filter: every item, in order");
     }
 }

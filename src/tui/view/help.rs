@@ -108,7 +108,7 @@ pub fn markdown(km: &Keymap) -> String {
         ("On a proposal", rows(PROPOSAL_KEYS)),
         ("Typing a proposal's rejection reason", rows(REASON_KEYS)),
         (
-            "In the agent picker (other keys type the filter)",
+            "In the agent picker (other keys type a filter: its letters in order, not necessarily together; the best match first)",
             picker_rows(),
         ),
         ("Choosing a backend", rows(BACKEND_KEYS)),
