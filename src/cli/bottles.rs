@@ -118,23 +118,79 @@ pub fn ls(ctx: &Ctx) -> Result<ExitCode> {
     })
 }
 
-pub fn stop(ctx: &Ctx, slug: &str) -> Result<ExitCode> {
+/// What `bb stop` acts on: a bottle's slug; an agent's name when exactly
+/// one bottle runs it; with `all`, every bottle of this home. A name that
+/// is neither is passed on as a slug (the backend says whose it is).
+fn stop_targets(
+    name: Option<&str>,
+    all: bool,
+    bottles: &[(String, String)],
+) -> Result<Vec<String>, String> {
+    if all {
+        return Ok(bottles.iter().map(|(slug, _)| slug.clone()).collect());
+    }
+    let Some(name) = name else {
+        return Err("name a bottle (its slug or agent), or use --all".into());
+    };
+    if bottles.iter().any(|(slug, _)| slug == name) {
+        return Ok(vec![name.to_string()]);
+    }
+    let running: Vec<&String> = bottles
+        .iter()
+        .filter(|(_, agent)| agent == name)
+        .map(|(slug, _)| slug)
+        .collect();
+    match running[..] {
+        [] => Ok(vec![name.to_string()]),
+        [slug] => Ok(vec![slug.clone()]),
+        _ => Err(format!(
+            "{name} runs in {} bottles ({}): name one, or stop them all with --all",
+            running.len(),
+            running
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
-        match backend.stop(slug).await {
-            Ok(()) => {
-                println!("stopped {slug}");
-                let kept = crate::home::archive_dir(&ctx.home).join(slug);
-                if kept.is_dir() {
-                    println!("its audit and decision logs are kept in {}", kept.display());
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(BackendError::NoSuchBottle(_)) => {
-                Err(anyhow!("no bottle {slug}: `bb ls` lists the running ones"))
-            }
-            Err(e) => Err(anyhow!("{e}")),
+        let listed: Vec<(String, String)> = backend
+            .list()
+            .await
+            .map_err(|e| anyhow!("{e}"))?
+            .into_iter()
+            .map(|b| (b.slug, b.agent))
+            .collect();
+        let targets = stop_targets(name, all, &listed).map_err(|e| anyhow!(e))?;
+        if targets.is_empty() {
+            println!("No bottles.");
         }
+        for slug in targets {
+            match backend.stop(&slug).await {
+                Ok(()) => {
+                    println!("stopped {slug}");
+                    let kept = crate::home::archive_dir(&ctx.home).join(&slug);
+                    if kept.is_dir() {
+                        println!("its audit and decision logs are kept in {}", kept.display());
+                    }
+                }
+                Err(BackendError::NoSuchBottle(_)) => {
+                    let names = listed.iter().flat_map(|(s, a)| [s.as_str(), a.as_str()]);
+                    return Err(match crate::suggest::did_you_mean(&slug, names) {
+                        Some(near) => anyhow!("no bottle or agent {slug}: did you mean {near}?"),
+                        None => {
+                            anyhow!("no bottle or agent {slug}: `bb ls` lists the running ones")
+                        }
+                    });
+                }
+                Err(e) => return Err(anyhow!("{e}")),
+            }
+        }
+        Ok(ExitCode::SUCCESS)
     })
 }
 
@@ -218,4 +274,41 @@ pub fn start(ctx: &Ctx, agent: &str, yes: bool, ws: &WorkspaceArgs) -> Result<St
     })?;
     eprintln!("launched {slug}");
     Ok(slug)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_takes_a_slug_an_unambiguous_agent_or_all() {
+        let bottles: Vec<(String, String)> = [
+            ("alpha-1a2b3c", "alpha"),
+            ("beta-4d5e6f", "beta"),
+            ("beta-7a8b9c", "beta"),
+        ]
+        .iter()
+        .map(|(s, a)| (s.to_string(), a.to_string()))
+        .collect();
+        assert_eq!(
+            stop_targets(Some("beta-4d5e6f"), false, &bottles).unwrap(),
+            ["beta-4d5e6f"]
+        );
+        assert_eq!(
+            stop_targets(Some("alpha"), false, &bottles).unwrap(),
+            ["alpha-1a2b3c"]
+        );
+        let two = stop_targets(Some("beta"), false, &bottles).unwrap_err();
+        assert!(
+            two.contains("beta-4d5e6f, beta-7a8b9c") && two.contains("--all"),
+            "{two}"
+        );
+        assert_eq!(stop_targets(None, true, &bottles).unwrap().len(), 3);
+        // Unknown: passed on, for the backend to say whose it is.
+        assert_eq!(
+            stop_targets(Some("gamma-000000"), false, &bottles).unwrap(),
+            ["gamma-000000"]
+        );
+        assert!(stop_targets(None, false, &bottles).is_err());
+    }
 }

@@ -64,8 +64,15 @@ enum Command {
     },
     /// List every bottle, including ones other bb processes started
     Ls,
-    /// Stop a bottle: remove its containers and networks, settle its state dir
-    Stop { slug: String },
+    /// Stop a bottle (by slug, or by agent when one bottle runs it; --all:
+    /// every bottle of this home): remove its containers and networks,
+    /// settle its state dir
+    Stop {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
     /// Remove containers, networks and state dirs no bottle owns
     Cleanup {
         /// Say what would be removed, remove nothing
@@ -176,7 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Some(Command::Ls) => bottles::ls(&ctx),
-        Some(Command::Stop { slug }) => bottles::stop(&ctx, &slug),
+        Some(Command::Stop { name, all }) => bottles::stop(&ctx, name.as_deref(), all),
         Some(Command::Cleanup { dry_run }) => bottles::cleanup(&ctx, dry_run),
         Some(Command::Doctor) => doctor::run(&ctx),
         Some(Command::Init) => init::run(&ctx),
