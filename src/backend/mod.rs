@@ -30,7 +30,10 @@ pub struct ActiveBottle {
     pub down: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// In `bb ls --format json` as `starting`, `running`, `agent_down`,
+/// `bundle_down`, `unreachable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BottleState {
     Starting,
     Running,

@@ -74,10 +74,54 @@ pub fn plan_for(ctx: &Ctx, agent: &str, ws: &WorkspaceArgs) -> Result<BottlePlan
     Ok(p)
 }
 
-pub fn ls(ctx: &Ctx) -> Result<ExitCode> {
+/// `bb ls --format json`: a versioned contract for scripts (README, "bb ls
+/// JSON"); fields are added without a version change.
+#[derive(serde::Serialize)]
+struct LsJson<'a> {
+    version: u32,
+    bottles: Vec<LsBottle<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct LsBottle<'a> {
+    slug: &'a str,
+    agent: &'a str,
+    bottle: &'a str,
+    backend: crate::plan::BackendKind,
+    state: crate::backend::BottleState,
+    started_at: Option<&'a str>,
+    sidecars: &'a [String],
+    down: Option<&'a str>,
+}
+
+fn ls_json(bottles: &[crate::backend::ActiveBottle]) -> String {
+    let doc = LsJson {
+        version: 1,
+        bottles: bottles
+            .iter()
+            .map(|b| LsBottle {
+                slug: &b.slug,
+                agent: &b.agent,
+                bottle: &b.bottle,
+                backend: b.backend,
+                state: b.state,
+                started_at: b.started_at.as_deref(),
+                sidecars: &b.sidecars,
+                down: b.down.as_deref(),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+pub fn ls(ctx: &Ctx, format: super::Format) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
         let bottles = backend.list().await.map_err(|e| anyhow!("{e}"))?;
+        if format == super::Format::Json {
+            println!("{}", ls_json(&bottles));
+            return Ok(ExitCode::SUCCESS);
+        }
         if bottles.is_empty() {
             println!("No bottles.");
             return Ok(ExitCode::SUCCESS);
@@ -310,5 +354,46 @@ mod tests {
             ["gamma-000000"]
         );
         assert!(stop_targets(None, false, &bottles).is_err());
+    }
+
+    fn sample() -> Vec<crate::backend::ActiveBottle> {
+        vec![crate::backend::ActiveBottle {
+            slug: "alpha-1a2b3c".into(),
+            agent: "alpha".into(),
+            bottle: "dev".into(),
+            backend: crate::plan::BackendKind::Docker,
+            started_at: Some("2026-12-01T07:00:00Z".into()),
+            state: crate::backend::BottleState::BundleDown,
+            sidecars: vec![],
+            down: Some("the bundle exited with code 137 (killed)".into()),
+        }]
+    }
+
+    #[test]
+    fn ls_json_is_the_documented_shape() {
+        let v: serde_json::Value = serde_json::from_str(&ls_json(&sample())).unwrap();
+        assert_eq!(v["version"], 1);
+        let b = &v["bottles"][0];
+        assert_eq!(b["state"], "bundle_down");
+        assert_eq!(b["backend"], "docker");
+        assert_eq!(b["sidecars"], serde_json::json!([]));
+        // Every field is in the README's table.
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"),
+        )
+        .unwrap();
+        let at = readme
+            .find("## bb ls JSON")
+            .expect("the README documents bb ls JSON");
+        let section = &readme[at..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+        let mut fields: Vec<String> = vec!["version".into(), "bottles".into()];
+        fields.extend(b.as_object().unwrap().keys().cloned());
+        for f in fields {
+            assert!(
+                section.contains(&format!("`{f}`")),
+                "README's bb ls JSON lacks `{f}`"
+            );
+        }
     }
 }

@@ -63,7 +63,11 @@ enum Command {
         workspace: bottles::WorkspaceArgs,
     },
     /// List every bottle, including ones other bb processes started
-    Ls,
+    Ls {
+        /// `json`: a stable contract for scripts (README, "bb ls JSON")
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Stop a bottle (by slug, or by agent when one bottle runs it; --all:
     /// every bottle of this home): remove its containers and networks,
     /// settle its state dir
@@ -182,7 +186,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         }
-        Some(Command::Ls) => bottles::ls(&ctx),
+        Some(Command::Ls { format }) => bottles::ls(&ctx, format),
         Some(Command::Stop { name, all }) => bottles::stop(&ctx, name.as_deref(), all),
         Some(Command::Cleanup { dry_run }) => bottles::cleanup(&ctx, dry_run),
         Some(Command::Doctor) => doctor::run(&ctx),
