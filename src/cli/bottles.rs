@@ -199,6 +199,33 @@ fn stop_targets(
     }
 }
 
+/// The running bottle `name` names (its slug, or its agent when one bottle
+/// runs it), for `bb attach`.
+pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
+    runtime()?.block_on(async {
+        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
+        let listed: Vec<(String, String)> = backend
+            .list()
+            .await
+            .map_err(|e| anyhow!("{e}"))?
+            .into_iter()
+            .map(|b| (b.slug, b.agent))
+            .collect();
+        let slug = stop_targets(Some(name), false, &listed)
+            .map_err(|e| anyhow!(e))?
+            .pop()
+            .unwrap_or_default();
+        if listed.iter().any(|(s, _)| *s == slug) {
+            return Ok(slug);
+        }
+        let names = listed.iter().flat_map(|(s, a)| [s.as_str(), a.as_str()]);
+        Err(match crate::suggest::did_you_mean(name, names) {
+            Some(near) => anyhow!("no bottle or agent {name}: did you mean {near}?"),
+            None => anyhow!("no bottle or agent {name}: `bb ls` lists the running ones"),
+        })
+    })
+}
+
 pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());

@@ -5,6 +5,7 @@ mod agents;
 mod bottles;
 mod doctor;
 mod init;
+mod logs;
 mod preflight;
 
 use std::io::{IsTerminal, Write};
@@ -77,6 +78,17 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// A bottle's egress audit log, readable (by slug, or by agent when one
+    /// bottle of it has logs); stopped bottles' logs are kept
+    Logs {
+        name: String,
+        /// Keep printing new records as they come
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Open the workspace focused on a bottle (by slug, or by agent when
+    /// one bottle runs it)
+    Attach { name: String },
     /// Remove containers, networks and state dirs no bottle owns
     Cleanup {
         /// Say what would be removed, remove nothing
@@ -188,6 +200,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Ls { format }) => bottles::ls(&ctx, format),
         Some(Command::Stop { name, all }) => bottles::stop(&ctx, name.as_deref(), all),
+        Some(Command::Logs { name, follow }) => logs::run(&ctx, &name, follow),
+        Some(Command::Attach { name }) => {
+            let slug = bottles::one_bottle(&ctx, &name)?;
+            workspace(&ctx, None, Some(slug))
+        }
         Some(Command::Cleanup { dry_run }) => bottles::cleanup(&ctx, dry_run),
         Some(Command::Doctor) => doctor::run(&ctx),
         Some(Command::Init) => init::run(&ctx),

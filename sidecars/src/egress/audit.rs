@@ -9,22 +9,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde::Serialize;
-
 use crate::dlp;
 
-#[derive(Debug, Serialize)]
-pub struct Record<'a> {
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: u128,
-    pub client: String,
-    pub host: &'a str,
-    pub method: &'a str,
-    pub path: &'a str,
-    /// allowed, blocked, tunnel, intercept
-    pub decision: &'a str,
-    pub rule: Option<String>,
-}
+pub use bb_contract::audit::AuditRecord as Record;
 
 struct Open {
     file: std::fs::File,
@@ -101,11 +88,9 @@ impl Audit {
 
     pub fn record(&self, r: Record<'_>) {
         let Some(f) = &self.file else { return };
-        let host = clean_host(r.host);
-        let path = clean_path(r.path);
         let clean = Record {
-            host: &host,
-            path: &path,
+            host: Cow::Owned(clean_host(&r.host).into_owned()),
+            path: Cow::Owned(clean_path(&r.path).into_owned()),
             rule: r.rule.as_deref().map(clean_rule),
             ..r
         };
@@ -144,10 +129,10 @@ mod tests {
         Record {
             time_ms: 0,
             client: "c".into(),
-            host,
-            method: "GET",
-            path,
-            decision: "blocked",
+            host: host.into(),
+            method: "GET".into(),
+            path: path.into(),
+            decision: "blocked".into(),
             rule: rule.map(String::from),
         }
     }

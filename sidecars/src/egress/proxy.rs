@@ -209,11 +209,11 @@ pub(super) fn audit(
 ) {
     shared.audit.record(Record {
         time_ms: now_ms(),
-        client: peer.to_string(),
-        host,
-        method,
-        path,
-        decision,
+        client: peer.to_string().into(),
+        host: host.into(),
+        method: method.into(),
+        path: path.into(),
+        decision: decision.into(),
         rule,
     });
 }
