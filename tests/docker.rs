@@ -209,10 +209,36 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         "audit log in the state dir: {audit}"
     );
     assert!(!audit.contains("AKIAIOSFODNN7EXAMPLE"));
+    // The same, as `bb logs` shows it: one line per request.
+    let logs = |name: &str| {
+        let o = env.bb(&["logs", name]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let refused_line = |text: &str| {
+        text.lines().any(|l| {
+            l.contains("blocked")
+                && l.contains(" evil.example")
+                && l.ends_with("[host-not-allowed]")
+        })
+    };
+    assert!(refused_line(&logs(&slug)), "{}", logs(&slug));
+    // And `bb ls --format json` lists it running.
+    let ls = env.bb(&["ls", "--format", "json"]);
+    let ls: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let listed = ls["bottles"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|b| b["slug"] == slug.as_str() && b["state"] == "running"),
+        "{ls}"
+    );
 
     let o = env.bb(&["stop", &slug]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(left_behind(&slug), "");
+    // A stopped bottle's log is read from the archive.
+    assert!(refused_line(&logs(&slug)), "{}", logs(&slug));
     assert!(!state.exists(), "the state dir is settled");
 }
 
