@@ -162,10 +162,10 @@ pub fn ls(ctx: &Ctx, format: super::Format) -> Result<ExitCode> {
     })
 }
 
-/// What `bb stop` acts on: a bottle's slug; an agent's name when exactly
+/// What `bb stop` (and `bb attach`) act on: a bottle's slug; an agent's name when exactly
 /// one bottle runs it; with `all`, every bottle of this home. A name that
 /// is neither is passed on as a slug (the backend says whose it is).
-fn stop_targets(
+fn named_bottles(
     name: Option<&str>,
     all: bool,
     bottles: &[(String, String)],
@@ -211,7 +211,7 @@ pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
             .into_iter()
             .map(|b| (b.slug, b.agent))
             .collect();
-        let slug = stop_targets(Some(name), false, &listed)
+        let slug = named_bottles(Some(name), false, &listed)
             .map_err(|e| anyhow!(e))?
             .pop()
             .unwrap_or_default();
@@ -236,7 +236,7 @@ pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool) -> Result<ExitCode> {
             .into_iter()
             .map(|b| (b.slug, b.agent))
             .collect();
-        let targets = stop_targets(name, all, &listed).map_err(|e| anyhow!(e))?;
+        let targets = named_bottles(name, all, &listed).map_err(|e| anyhow!(e))?;
         if targets.is_empty() {
             println!("No bottles.");
         }
@@ -362,25 +362,25 @@ mod tests {
         .map(|(s, a)| (s.to_string(), a.to_string()))
         .collect();
         assert_eq!(
-            stop_targets(Some("beta-4d5e6f"), false, &bottles).unwrap(),
+            named_bottles(Some("beta-4d5e6f"), false, &bottles).unwrap(),
             ["beta-4d5e6f"]
         );
         assert_eq!(
-            stop_targets(Some("alpha"), false, &bottles).unwrap(),
+            named_bottles(Some("alpha"), false, &bottles).unwrap(),
             ["alpha-1a2b3c"]
         );
-        let two = stop_targets(Some("beta"), false, &bottles).unwrap_err();
+        let two = named_bottles(Some("beta"), false, &bottles).unwrap_err();
         assert!(
             two.contains("beta-4d5e6f, beta-7a8b9c") && two.contains("--all"),
             "{two}"
         );
-        assert_eq!(stop_targets(None, true, &bottles).unwrap().len(), 3);
+        assert_eq!(named_bottles(None, true, &bottles).unwrap().len(), 3);
         // Unknown: passed on, for the backend to say whose it is.
         assert_eq!(
-            stop_targets(Some("gamma-000000"), false, &bottles).unwrap(),
+            named_bottles(Some("gamma-000000"), false, &bottles).unwrap(),
             ["gamma-000000"]
         );
-        assert!(stop_targets(None, false, &bottles).is_err());
+        assert!(named_bottles(None, false, &bottles).is_err());
     }
 
     fn sample() -> Vec<crate::backend::ActiveBottle> {
