@@ -199,18 +199,32 @@ fn named_bottles(
     }
 }
 
+/// This home's bottles, as (slug, agent).
+async fn listed(backend: &DockerBackend) -> Result<Vec<(String, String)>> {
+    Ok(backend
+        .list()
+        .await
+        .map_err(|e| anyhow!("{e}"))?
+        .into_iter()
+        .map(|b| (b.slug, b.agent))
+        .collect())
+}
+
+/// `name` names no bottle of this home: say so, with the nearest name.
+fn no_such(name: &str, listed: &[(String, String)]) -> anyhow::Error {
+    let names = listed.iter().flat_map(|(s, a)| [s.as_str(), a.as_str()]);
+    match crate::suggest::did_you_mean(name, names) {
+        Some(near) => anyhow!("no bottle or agent {name}: did you mean {near}?"),
+        None => anyhow!("no bottle or agent {name}: `bb ls` lists the running ones"),
+    }
+}
+
 /// The running bottle `name` names (its slug, or its agent when one bottle
 /// runs it), for `bb attach`.
 pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
     runtime()?.block_on(async {
         let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
-        let listed: Vec<(String, String)> = backend
-            .list()
-            .await
-            .map_err(|e| anyhow!("{e}"))?
-            .into_iter()
-            .map(|b| (b.slug, b.agent))
-            .collect();
+        let listed = listed(&backend).await?;
         let slug = named_bottles(Some(name), false, &listed)
             .map_err(|e| anyhow!(e))?
             .pop()
@@ -218,24 +232,14 @@ pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
         if listed.iter().any(|(s, _)| *s == slug) {
             return Ok(slug);
         }
-        let names = listed.iter().flat_map(|(s, a)| [s.as_str(), a.as_str()]);
-        Err(match crate::suggest::did_you_mean(name, names) {
-            Some(near) => anyhow!("no bottle or agent {name}: did you mean {near}?"),
-            None => anyhow!("no bottle or agent {name}: `bb ls` lists the running ones"),
-        })
+        Err(no_such(name, &listed))
     })
 }
 
 pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
-        let listed: Vec<(String, String)> = backend
-            .list()
-            .await
-            .map_err(|e| anyhow!("{e}"))?
-            .into_iter()
-            .map(|b| (b.slug, b.agent))
-            .collect();
+        let listed = listed(&backend).await?;
         let targets = named_bottles(name, all, &listed).map_err(|e| anyhow!(e))?;
         if targets.is_empty() {
             println!("No bottles.");
@@ -249,15 +253,7 @@ pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool) -> Result<ExitCode> {
                         println!("its audit and decision logs are kept in {}", kept.display());
                     }
                 }
-                Err(BackendError::NoSuchBottle(_)) => {
-                    let names = listed.iter().flat_map(|(s, a)| [s.as_str(), a.as_str()]);
-                    return Err(match crate::suggest::did_you_mean(&slug, names) {
-                        Some(near) => anyhow!("no bottle or agent {slug}: did you mean {near}?"),
-                        None => {
-                            anyhow!("no bottle or agent {slug}: `bb ls` lists the running ones")
-                        }
-                    });
-                }
+                Err(BackendError::NoSuchBottle(_)) => return Err(no_such(&slug, &listed)),
                 Err(e) => return Err(anyhow!("{e}")),
             }
         }
