@@ -75,6 +75,10 @@ impl Proc {
         std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
             .is_ok_and(|s| !s.contains(") Z "))
     }
+    /// CPU seconds used so far (user + system).
+    fn cpu(&self) -> f64 {
+        cpu_secs(self.child.id())
+    }
     fn reset_peak(&self) {
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
     }
@@ -364,6 +368,26 @@ async fn under_siege(
     )
 }
 
+/// CPU seconds a process has used (user + system), from /proc.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz.max(1.0)
+}
+
 fn row(name: &str, direct: f64, bb: f64, mitm: Option<f64>, unit: &str) {
     let vs_mitm = mitm
         .map(|m| format!("{m:>9.0} {:>7.1}x", bb / m))
@@ -475,8 +499,12 @@ async fn main() {
                     continue;
                 }
                 let total = scale(if keep_alive { 4000 } else { 1000 });
+                let me = std::process::id();
+                let c0 = cpu_secs(me);
                 let direct = rate(&path(kind, None), clients, total, keep_alive).await;
+                let (c1, p1) = (cpu_secs(me), bb_proc.cpu());
                 let proxied = rate(&path(kind, Some(bb_proc)), clients, total, keep_alive).await;
+                let (c2, p2) = (cpu_secs(me), bb_proc.cpu());
                 // mitmproxy intercepts everything (no passthrough route here).
                 let m = match (&mitm, kind) {
                     (Some(m), Kind::Plain | Kind::Intercepted) => {
@@ -485,6 +513,16 @@ async fn main() {
                     _ => None,
                 };
                 row(&name, direct, proxied, m, "req/s");
+                // Where the time goes: this process is the client and the
+                // upstream; direct, both do all the work.
+                let per = |secs: f64| secs * 1e6 / total as f64;
+                println!(
+                    "{:<44} CPU µs/request: direct {:.0}; through bb {:.0} + proxy {:.0}",
+                    "",
+                    per(c1 - c0),
+                    per(c2 - c1),
+                    per(p2 - p1)
+                );
             }
         }
     }
