@@ -8,6 +8,7 @@ use support::{home, Bb};
 /// Each agent's session: a shell, or a program that prints its size on
 /// SIGWINCH, chosen by the agent's name.
 const SESSIONS: &str = r#"case "$BB_AGENT" in
+  caller) exec sh -c 'read line; while [ ! -e go ]; do sleep 0.05; done; printf "done: %s\n\a" "$line"; exec cat' ;;
   winch) exec sh -c 'trap "echo size \$(stty size)" WINCH; echo size $(stty size); while :; do sleep 0.05 & wait; done' ;;
   *) exec bash --norc --noprofile ;;
 esac"#;
@@ -93,7 +94,9 @@ fn two_sessions_typing_switching_resizing_scrolling_and_leaving() {
 
     // Zoom: the pane takes the width; the program hears about it.
     bb.send(b"\x1b2");
-    bb.wait_text("winch · dev · local");
+    bb.wait_for("winch's pane", |s| {
+        s.contains(" winch · ") && s.contains("· dev · local")
+    });
     bb.prefix("z");
     bb.wait_text("size 38 120");
     bb.prefix("z");
@@ -285,4 +288,47 @@ fn the_preflight_of_a_big_workspace_never_freezes_the_panes() {
     );
     bb.keys("n");
     bb.wait_text("launch cancelled");
+}
+
+#[test]
+fn an_agent_that_calls_while_you_look_elsewhere_rings_notifies_and_c_b_w_goes_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    home(&h, &["caller", "shell"]);
+    let mut bb = Bb::spawn(
+        &["--local-backend", SESSIONS],
+        &[
+            ("BB_HOME", h.to_str().unwrap()),
+            ("PS1", "$ "),
+            ("HOME", dir.path().to_str().unwrap()),
+        ],
+        dir.path(),
+        24,
+        100,
+    );
+    bb.wait_text("No agent is running here yet.");
+    start(&mut bb, "caller");
+    bb.keys("build it");
+    start(&mut bb, "shell");
+    // Back to the caller for its Enter, then away; it rings once `go` is
+    // there (sessions start in $HOME).
+    bb.send(b"\x1b1");
+    bb.keys("\r");
+    bb.send(b"\x1b2");
+    bb.wait_for("the shell focused", |s| s.contains(" shell · "));
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    bb.wait_output(
+        "a desktop notification",
+        b"\x1b]777;notify;bb: caller;is waiting for you\x1b\\",
+    );
+    bb.wait_output("the bell", b"\x07\x1b]777;notify;bb: caller");
+    bb.wait_for("the caller's row marked", |s| {
+        s.contains("caller *") && s.contains("waiting for you")
+    });
+    bb.prefix("w");
+    bb.wait_for("the caller focused", |s| {
+        s.contains(" caller · waiting for you · dev") && s.contains("done: build it")
+    });
+    bb.prefix("d");
+    assert_eq!(bb.wait_exit(), 0);
 }

@@ -117,6 +117,9 @@ impl Mock {
                 token,
             ])
             .args(["--refresh", "refresh-0", "--ttl-secs", &ttl])
+            // Each reply takes a moment, as a model's does, so the row can
+            // be seen working before it waits again.
+            .args(["--reply-delay-ms", "2500"])
             .output()
             .unwrap();
         assert!(
@@ -167,18 +170,6 @@ impl Mock {
             .max()
             .unwrap_or(0)
     }
-
-    /// Send a prompt and wait for the reply the mock served for it to show.
-    fn turn(&self, bb: &mut Bb, prompt: &str) -> String {
-        let before = self.last_reply();
-        bb.keys(prompt);
-        bb.keys("\r");
-        wait_until("the mock to serve the turn", || self.last_reply() > before);
-        let n = self.last_reply();
-        wait_screen(bb, &format!("reply {n} on screen"), |s| {
-            s.contains(&format!("(reply {n})"))
-        })
-    }
 }
 
 impl Drop for Mock {
@@ -187,6 +178,10 @@ impl Drop for Mock {
         docker(&["network", "rm", &self.name]);
     }
 }
+
+/// An agent's state on its row and in its pane's title.
+const WAITING: &str = "waiting for you ·";
+const WORKING: &str = "working ·";
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
     let start = Instant::now();
@@ -498,10 +493,19 @@ fn claude_code_talks_to_the_api_with_the_real_token_it_never_holds() {
     wait_screen(&bb, "the mock's reply", |s| {
         s.contains("Hello from the mock API")
     });
+    // Its row and title say what it does, read from Claude Code's screen:
+    // waiting for you after the turn, working while it answers the next.
+    wait_screen(&bb, "the row to say it waits", |s| s.contains(WAITING));
     bb.keys("And again");
     bb.keys("\r");
+    wait_screen(&bb, "the row to say it works", |s| {
+        s.contains(WORKING) && !s.contains(WAITING)
+    });
     let screen = wait_screen(&bb, "a second reply", |s| {
         s.contains("(reply 2)") || s.contains("(reply 3)")
+    });
+    wait_screen(&bb, "the row to say it waits again", |s| {
+        s.contains(WAITING)
     });
     assert!(!screen.contains("API Error"), "{screen}");
 
@@ -605,12 +609,27 @@ fn codex_signs_in_with_the_host_login_and_outlives_its_access_token() {
     for never in ["Sign in with ChatGPT", "Do you trust", "invalid ID token"] {
         assert!(!screen.contains(never), "{never}:\n{screen}");
     }
+    // The turn from the prompt file is over: Codex waits for you.
+    wait_screen(&bb, "the row to say it waits", |s| s.contains(WAITING));
     let expired = Duration::from_secs(ttl + 2);
     if let Some(left) = expired.checked_sub(started.elapsed()) {
         std::thread::sleep(left);
     }
-    let screen = mock.turn(&mut bb, "Say hello again");
+    let before = mock.last_reply();
+    bb.keys("Say hello again");
+    bb.keys("\r");
+    wait_screen(&bb, "the row to say it works", |s| {
+        s.contains(WORKING) && !s.contains(WAITING)
+    });
+    wait_until("the mock to serve the turn", || mock.last_reply() > before);
+    let n = mock.last_reply();
+    let screen = wait_screen(&bb, &format!("reply {n} on screen"), |s| {
+        s.contains(&format!("(reply {n})"))
+    });
     assert!(!screen.contains("Sign in"), "{screen}");
+    wait_screen(&bb, "the row to say it waits again", |s| {
+        s.contains(WAITING)
+    });
 
     let requests = mock.requests();
     let refused = refused(&home, &slug, &requests);

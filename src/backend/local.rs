@@ -58,6 +58,7 @@ impl Backend for LocalBackend {
             state: BottleState::Running,
             sidecars: Vec::new(),
             down: None,
+            template: Some(plan.template),
         };
         self.bottles()
             .insert(plan.slug.clone(), (bottle.clone(), 0));

@@ -28,6 +28,8 @@ pub struct ActiveBottle {
     /// Why a part of it is down, when one is ("the agent exited with
     /// code 137 (killed)").
     pub down: Option<String>,
+    /// The agent CLI it runs, when known: how its screen is read.
+    pub template: Option<crate::manifest::Template>,
 }
 
 /// In `bb ls --format json` as `starting`, `running`, `agent_down`,

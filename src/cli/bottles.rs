@@ -389,6 +389,7 @@ mod tests {
             state: crate::backend::BottleState::BundleDown,
             sidecars: vec![],
             down: Some("the bundle exited with code 137 (killed)".into()),
+            template: None,
         }]
     }
 

@@ -24,6 +24,13 @@ impl Template {
             Template::Codex => "codex",
         }
     }
+
+    /// The template a [`Template::name`] names.
+    pub fn from_name(name: &str) -> Option<Template> {
+        [Template::Claude, Template::Codex]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
 }
 
 /// What the agent's container may use: a ceiling, so a runaway or hostile

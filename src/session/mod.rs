@@ -2,15 +2,19 @@
 //! from the keyboard, and resizes. The transport (a local PTY, a Docker
 //! exec stream, a smolvm exec in a PTY) is hidden behind [`SessionIo`].
 
+pub mod activity;
 pub mod draw;
 mod input;
+mod notice;
 pub mod pty;
 pub mod term;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use term::{parse_outer_colours, set_outer_colours, OuterColours, Term, DEFAULT_SCROLLBACK};
+pub use term::{
+    parse_outer_colours, set_outer_colours, Calls, OuterColours, Term, DEFAULT_SCROLLBACK,
+};
 
 pub type SessionId = u64;
 

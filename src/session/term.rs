@@ -28,6 +28,22 @@ struct Replies {
     /// An OSC 52 copy the program asked for, base64-encoded.
     clipboard: Option<Vec<u8>>,
     title: Option<String>,
+    /// Bells and notifications since the workspace last asked.
+    calls: Calls,
+}
+
+/// How a program called for its user since the last look: bells rung and
+/// desktop notifications sent (their text).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Calls {
+    pub bells: u32,
+    pub notices: Vec<String>,
+}
+
+impl Calls {
+    pub fn any(&self) -> bool {
+        self.bells > 0 || !self.notices.is_empty()
+    }
 }
 
 /// Where alacritty's events go: collected, then acted on after each feed
@@ -79,6 +95,7 @@ impl EventListener for Listener {
                         .into_bytes(),
                 )
             }
+            Event::Bell => r.calls.bells += 1,
             Event::Title(title) => r.title = Some(title),
             Event::ResetTitle => r.title = None,
             _ => {}
@@ -159,6 +176,7 @@ pub struct Term {
     /// (SGR 21 as a double underline; hidden text; DEC graphics split
     /// across reads), made plain in front of it.
     front: bb_sidecar::front::Front,
+    notices: super::notice::Notices,
 }
 
 fn size(rows: u16, cols: u16) -> Size {
@@ -184,12 +202,17 @@ impl Term {
             parser: Processor::new(),
             listener,
             front: Default::default(),
+            notices: Default::default(),
         }
     }
 
     /// Parse program output. Returns the bytes to answer with, if any.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
         self.settle();
+        let notices = self.notices.scan(bytes);
+        if !notices.is_empty() {
+            self.listener.replies().calls.notices.extend(notices);
+        }
         let bytes = self.front.translate(bytes);
         let mut rest: &[u8] = &bytes;
         // Questions alacritty does not answer, answered here in order.
@@ -339,6 +362,22 @@ impl Term {
 
     pub fn take_clipboard(&mut self) -> Option<Vec<u8>> {
         self.listener.replies().clipboard.take()
+    }
+
+    /// Bells and notifications since the last call.
+    pub fn take_calls(&mut self) -> Calls {
+        std::mem::take(&mut self.listener.replies().calls)
+    }
+
+    /// The last `rows` rows of the live screen as text, whatever the
+    /// scroll position: where agents keep their status and dialogs.
+    pub fn bottom_text(&self, rows: usize) -> String {
+        let screen = self.term.grid().screen_lines();
+        let first = screen.saturating_sub(rows);
+        (first..screen)
+            .map(|r| self.line(r as i32))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn title(&self) -> Option<String> {

@@ -21,11 +21,30 @@ pub struct Config {
     /// CA files egress trusts for upstream TLS beside the system's roots,
     /// as written (`~/` allowed).
     pub upstream_ca: Vec<String>,
+    pub attention: Attention,
+}
+
+/// How bb calls you to an agent that needs you.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attention {
+    /// Ring the outer terminal's bell.
+    pub bell: bool,
+    /// Send a desktop notification (OSC 777 and OSC 9).
+    pub notify: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttentionDoc {
+    bell: Option<bool>,
+    notify: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigDoc {
+    attention: Option<AttentionDoc>,
     scrollback_lines: Option<usize>,
     workspace_limit_mb: Option<u64>,
     keys: Option<KeysDoc>,
@@ -196,8 +215,21 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
             .map(|b| b.upstream_ca.clone())
             .unwrap_or_default(),
     };
+    let base_attention = base.as_ref().map(|b| b.attention);
+    let doc_attention = doc.attention.unwrap_or_default();
+    let attention = Attention {
+        bell: doc_attention
+            .bell
+            .or(base_attention.map(|a| a.bell))
+            .unwrap_or(true),
+        notify: doc_attention
+            .notify
+            .or(base_attention.map(|a| a.notify))
+            .unwrap_or(true),
+    };
     Ok(Config {
         upstream_ca,
+        attention,
         workspace_limit_mb: doc
             .workspace_limit_mb
             .or(base.as_ref().map(|b| b.workspace_limit_mb))

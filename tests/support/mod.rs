@@ -22,6 +22,8 @@ pub struct Bb {
     writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
     master: Option<Box<dyn MasterPty + Send>>,
     pub child: Box<dyn Child + Send + Sync>,
+    /// Everything bb wrote to its terminal, as bytes.
+    raw: Arc<Mutex<Vec<u8>>>,
 }
 
 /// How long a wait for the screen may take before the test fails. Generous:
@@ -58,6 +60,8 @@ impl Bb {
             0,
         )));
         let p = parser.clone();
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let r = raw.clone();
         let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = closing.clone();
         let fd = pair.master.as_raw_fd().expect("a unix pty");
@@ -80,6 +84,7 @@ impl Bb {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         p.lock().unwrap().process(&buf[..n]);
+                        r.lock().unwrap().extend_from_slice(&buf[..n]);
                         // DA1, as every terminal answers it (bb asks at
                         // start, after its colour queries, which this one
                         // does not know).
@@ -99,7 +104,27 @@ impl Bb {
             writer,
             master: Some(pair.master),
             child,
+            raw,
         }
+    }
+
+    /// Wait until bb has written `bytes` to its terminal (a bell, a
+    /// notification: what the screen does not show).
+    pub fn wait_output(&self, what: &str, bytes: &[u8]) {
+        let tries = PATIENCE.as_millis() / POLL.as_millis();
+        for _ in 0..tries {
+            if self
+                .raw
+                .lock()
+                .unwrap()
+                .windows(bytes.len())
+                .any(|w| w == bytes)
+            {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+        panic!("bb never wrote {what} ({bytes:?}) to its terminal");
     }
 
     pub fn send(&mut self, bytes: &[u8]) {

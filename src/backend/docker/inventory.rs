@@ -134,6 +134,8 @@ pub async fn bottles(
                     None => Some("the sidecar bundle is gone".to_string()),
                     Some(_) => None,
                 },
+                template: crate::state::read_metadata(home, &a.slug)
+                    .and_then(|m| crate::manifest::Template::from_name(&m.template)),
             }
         })
         .collect();
@@ -152,6 +154,9 @@ pub async fn bottles(
             state: BottleState::AgentDown,
             sidecars: Vec::new(),
             down: Some(interrupted_note(&slug)),
+            template: meta
+                .as_ref()
+                .and_then(|m| crate::manifest::Template::from_name(&m.template)),
             slug,
         });
     }

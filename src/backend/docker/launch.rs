@@ -504,5 +504,6 @@ async fn make(
         state: BottleState::Running,
         sidecars: daemons.iter().map(|s| s.to_string()).collect(),
         down: None,
+        template: Some(plan.template),
     })
 }

@@ -20,6 +20,7 @@ impl App {
         if let Some(s) = self.focused().and_then(|e| e.session.as_ref()) {
             let bytes = s.term.lock().paste_bytes(text);
             s.write(&bytes);
+            self.typed();
         }
     }
 
@@ -67,6 +68,7 @@ impl App {
                 let bytes = term.key_bytes(&key);
                 drop(term);
                 s.write(&bytes);
+                self.typed();
             }
             (Phase::Exited(_) | Phase::Detached, _) => match mode_action(ENDED_KEYS, &key) {
                 Some(Ended::NewSession) => self.reattach(),
@@ -145,6 +147,7 @@ impl App {
                 ),
                 None => self.error("no agent to restart"),
             },
+            Action::NextWaiting => self.next_waiting(),
             Action::NextAgent => self.set_focus((self.focus + 1) % self.entries.len().max(1)),
             Action::PrevAgent => {
                 let n = self.entries.len().max(1);
@@ -171,6 +174,7 @@ impl App {
         self.focus = i;
         self.scroll = None;
         self.entries[i].unread = false;
+        self.entries[i].attention = false;
         self.dirty = true;
     }
 

@@ -129,23 +129,22 @@ impl App {
             ));
             return;
         };
-        self.entries.push(Entry {
-            slug: plan.slug.clone(),
-            agent: plan.agent.clone(),
-            bottle: plan.bottle.clone(),
-            backend: plan.backend,
-            phase: Phase::Launching,
-            session: None,
-            active: None,
-            unread: false,
-            log: vec![format!(
-                "launching {} in bottle {} ({})",
-                plan.agent,
-                plan.bottle,
-                plan.backend.name()
-            )],
-            routes: crate::supervise::proposal::live_routes(&plan),
-        });
+        let mut entry = Entry::new(
+            plan.slug.clone(),
+            plan.agent.clone(),
+            plan.bottle.clone(),
+            plan.backend,
+            Phase::Launching,
+            Some(plan.template),
+        );
+        entry.log = vec![format!(
+            "launching {} in bottle {} ({})",
+            plan.agent,
+            plan.bottle,
+            plan.backend.name()
+        )];
+        entry.routes = crate::supervise::proposal::live_routes(&plan);
+        self.entries.push(entry);
         self.set_focus(self.entries.len() - 1);
         let spec = self.spec();
         self.effects.push(Effect::Launch {
@@ -339,18 +338,16 @@ impl App {
                 }
                 continue;
             }
-            self.entries.push(Entry {
-                slug: b.slug.clone(),
-                agent: b.agent.clone(),
-                bottle: b.bottle.clone(),
-                backend: b.backend,
+            let mut entry = Entry::new(
+                b.slug.clone(),
+                b.agent.clone(),
+                b.bottle.clone(),
+                b.backend,
                 phase,
-                session: None,
-                unread: false,
-                log: Vec::new(),
-                routes: Vec::new(),
-                active: Some(b),
-            });
+                b.template,
+            );
+            entry.active = Some(b);
+            self.entries.push(entry);
             self.dirty = true;
         }
         for text in news {

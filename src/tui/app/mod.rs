@@ -24,10 +24,13 @@ use super::view::layout::{layout, Layout};
 use crate::backend::{ActiveBottle, SessionSpec, SharedBackend};
 use crate::manifest::Manifest;
 use crate::plan::BackendKind;
+use crate::session::activity::Tracker;
 use crate::session::{Notify, Session, SessionEvent, SessionId};
 use crate::supervise::proposal::LiveRoute;
 use crate::supervise::Proposal;
+pub use activity::{desktop_notification, AgentState};
 
+mod activity;
 mod keys;
 mod launch;
 mod modals;
@@ -99,6 +102,42 @@ pub struct Entry {
     pub log: Vec<String>,
     /// The bottle's egress routes as last known, for proposal diffs.
     pub routes: Vec<LiveRoute>,
+    /// What its session shows it doing.
+    pub activity: Tracker,
+    /// The state its row last showed.
+    pub shown: Option<AgentState>,
+    /// It started to need you while you looked elsewhere.
+    pub attention: bool,
+    /// The last desktop notification its program sent since you typed.
+    pub notice: Option<String>,
+}
+
+impl Entry {
+    pub fn new(
+        slug: String,
+        agent: String,
+        bottle: String,
+        backend: BackendKind,
+        phase: Phase,
+        template: Option<crate::manifest::Template>,
+    ) -> Entry {
+        Entry {
+            slug,
+            agent,
+            bottle,
+            backend,
+            phase,
+            session: None,
+            active: None,
+            unread: false,
+            log: Vec::new(),
+            routes: Vec::new(),
+            activity: Tracker::new(template),
+            shown: None,
+            attention: false,
+            notice: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,9 +350,11 @@ impl App {
             AppEvent::Tick => self.on_tick(Instant::now()),
             AppEvent::Signal(_) => self.quit = true,
         }
+        self.refresh_states(Instant::now());
     }
 
     fn on_tick(&mut self, now: Instant) {
+        self.refresh_states(now);
         if self.resize_due.is_some_and(|due| now >= due) {
             self.resize_due = None;
             self.apply_resize();
@@ -336,7 +377,8 @@ impl App {
             .as_ref()
             .filter(|s| !s.error)
             .map(|s| s.at + STATUS_TTL + Duration::from_millis(1));
-        [self.resize_due, status].into_iter().flatten().min()
+        let state = self.next_state_change(Instant::now());
+        [self.resize_due, status, state].into_iter().flatten().min()
     }
 
     pub fn request_resize(&mut self) {
@@ -358,6 +400,14 @@ impl App {
 
     fn on_output(&mut self, id: SessionId) {
         let focus = self.focus;
+        let now = Instant::now();
+        if let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| e.session.as_ref().is_some_and(|s| s.id == id))
+        {
+            self.observe(i, now);
+        }
         let mut copies = Vec::new();
         for (i, e) in self.entries.iter_mut().enumerate() {
             let Some(s) = &e.session else { continue };

@@ -1,4 +1,4 @@
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
@@ -27,18 +27,16 @@ fn add(a: &mut App, agent: &str, id: u64, phase: Phase) -> RecordingIo {
         SharedTerm::new(Term::new(rows, cols, 100)),
         Box::new(io.clone()),
     );
-    a.entries.push(Entry {
-        slug: format!("{agent}-x"),
-        agent: agent.into(),
-        bottle: "dev".into(),
-        backend: BackendKind::Local,
+    let mut e = Entry::new(
+        format!("{agent}-x"),
+        agent.into(),
+        "dev".into(),
+        BackendKind::Local,
         phase,
-        session: Some(session),
-        active: None,
-        unread: false,
-        log: Vec::new(),
-        routes: Vec::new(),
-    });
+        Some(crate::manifest::Template::Claude),
+    );
+    e.session = Some(session);
+    a.entries.push(e);
     io
 }
 
@@ -417,6 +415,7 @@ fn found(slug: &str, state: crate::backend::BottleState) -> ActiveBottle {
         state,
         sidecars: vec![],
         down: None,
+        template: None,
     }
 }
 
@@ -497,4 +496,103 @@ fn the_loop_is_told_when_timed_work_is_due_and_idle_output_elsewhere_draws_once(
     assert!(!a.dirty);
     let _ = a.update(AppEvent::Session(SessionEvent::Output(1)));
     assert!(a.dirty, "the focused pane's output is drawn");
+}
+
+/// Output from session `id`, as its reader reports it.
+fn output(a: &mut App, id: u64, bytes: &[u8]) -> Vec<Effect> {
+    let i = a
+        .entries
+        .iter()
+        .position(|e| e.session.as_ref().is_some_and(|s| s.id == id))
+        .unwrap();
+    a.entries[i].session.as_ref().unwrap().term.feed(bytes);
+    a.update(AppEvent::Session(SessionEvent::Output(id)))
+}
+
+fn outer(effects: &[Effect]) -> Vec<u8> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Outer(b) => Some(b.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn an_agent_that_finishes_a_turn_elsewhere_waits_calls_you_and_c_b_w_goes_there() {
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Running);
+    add(&mut a, "beta", 2, Phase::Running);
+    // beta works: its indicator is up, then its reply streams.
+    assert!(outer(&output(
+        &mut a,
+        2,
+        b"\x1b[20;1H* Thinking (esc to interrupt)"
+    ))
+    .is_empty());
+    assert_eq!(a.entries[1].state(), AgentState::Working);
+    output(&mut a, 2, b"\x1b[2J\x1b[1;1HHello there\r\n> ");
+    assert_eq!(a.entries[1].state(), AgentState::Working, "still streaming");
+    assert!(a.next_due().is_some(), "the loop wakes when the burst ends");
+    a.entries[1].activity.backdate(Duration::from_secs(2));
+    a.on_tick(Instant::now());
+    let effects = std::mem::take(&mut a.effects);
+    assert_eq!(a.entries[1].state(), AgentState::Waiting);
+    assert!(a.entries[1].attention);
+    let bytes = String::from_utf8(outer(&effects)).unwrap();
+    assert!(bytes.starts_with('\x07'), "{bytes:?}");
+    assert!(
+        bytes.contains("\x1b]777;notify;bb: beta;is waiting for you\x1b\\"),
+        "{bytes:?}"
+    );
+    assert!(
+        bytes.contains("\x1b]9;bb: beta is waiting for you"),
+        "{bytes:?}"
+    );
+    // alpha, focused, never rang; C-b w goes to beta and clears its mark.
+    assert_eq!(a.entries[0].state(), AgentState::Idle);
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('w'), KeyModifiers::NONE);
+    assert_eq!(a.focus, 1);
+    assert!(!a.entries[1].attention);
+    // Typing to it ends the wait.
+    key(&mut a, KeyCode::Char('y'), KeyModifiers::NONE);
+    assert_eq!(a.entries[1].state(), AgentState::Idle);
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('w'), KeyModifiers::NONE);
+    assert_eq!(a.focus, 1, "nobody waits");
+}
+
+#[test]
+fn a_program_notification_or_a_proposal_calls_you_as_configured() {
+    let (mut a, _rx) = app();
+    a.config.attention.bell = false;
+    add(&mut a, "alpha", 1, Phase::Running);
+    add(&mut a, "beta", 2, Phase::Running);
+    let effects = output(&mut a, 2, b"\x1b]9;Approve the edit?\x07");
+    let bytes = String::from_utf8(outer(&effects)).unwrap();
+    assert!(!bytes.starts_with('\x07'), "the bell is off: {bytes:?}");
+    assert!(
+        bytes.contains("beta;is waiting for you: Approve the edit?"),
+        "{bytes:?}"
+    );
+    a.config.attention.notify = false;
+    let p = Proposal {
+        id: "1".into(),
+        slug: "alpha-x".into(),
+        agent: "alpha".into(),
+        created_at: "1".into(),
+        reason: "need it".into(),
+        request: Request::Egress(EgressRequest {
+            host: "pypi.org".into(),
+            path_allowlist: vec![],
+        }),
+    };
+    a.set_focus(1);
+    let effects = a.update(AppEvent::Proposals(vec![p]));
+    assert_eq!(a.entries[0].state(), AgentState::Blocked);
+    assert!(a.entries[0].attention);
+    assert!(outer(&effects).is_empty(), "both calls are off");
 }

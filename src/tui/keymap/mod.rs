@@ -153,6 +153,8 @@ pub enum Action {
     Restart,
     NextAgent,
     PrevAgent,
+    /// Focus the next agent that waits for you.
+    NextWaiting,
     /// Focus agent N (0-based).
     Focus(usize),
     /// The prefix pressed twice: send it to the agent.
@@ -255,6 +257,13 @@ pub const ACTIONS: &[Named] = &[
         "previous",
         "previous agent",
         false,
+    ),
+    named(
+        Action::NextWaiting,
+        "next_waiting",
+        "waiting",
+        "next agent that waits for you",
+        true,
     ),
 ];
 

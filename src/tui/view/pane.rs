@@ -20,8 +20,9 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
         return;
     };
     let mut title = format!(
-        " {} · {} · {} · {}",
+        " {} · {} · {} · {} · {}",
         entry.agent,
+        entry.state().label(),
         entry.bottle,
         entry.backend.name(),
         entry.slug

@@ -7,19 +7,25 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::layout::Layout;
-use crate::tui::app::{App, Phase};
+use crate::tui::app::{AgentState, App};
 
 pub fn render(f: &mut Frame, app: &App, l: &Layout) {
     agents(f, app, l.agents);
     proposals(f, app, l.proposals);
 }
 
-fn state_style(phase: &Phase) -> Style {
-    match phase {
-        Phase::Running => Style::default().fg(Color::Green),
-        Phase::Launching | Phase::Stopping => Style::default().fg(Color::Yellow),
-        Phase::Failed(_) | Phase::Unreachable => Style::default().fg(Color::Red),
-        Phase::Exited(_) | Phase::Detached => Style::default().fg(Color::DarkGray),
+fn state_style(state: AgentState) -> Style {
+    match state {
+        AgentState::Working => Style::default().fg(Color::Green),
+        AgentState::Waiting | AgentState::Blocked => Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD),
+        AgentState::Idle => Style::default().fg(Color::Cyan),
+        AgentState::Starting | AgentState::Stopping => Style::default().fg(Color::Yellow),
+        AgentState::Failed | AgentState::Unreachable | AgentState::BundleDown => {
+            Style::default().fg(Color::Red)
+        }
+        AgentState::Exited | AgentState::Detached => Style::default().fg(Color::DarkGray),
     }
 }
 
@@ -57,6 +63,10 @@ fn agents(f: &mut Frame, app: &App, area: Rect) {
     for (i, e) in app.entries.iter().enumerate() {
         let focused = i == app.focus;
         let mut marks = String::new();
+        // It started to need you while you were elsewhere.
+        if e.attention && !focused {
+            marks.push_str(" *");
+        }
         if e.unread && !focused {
             marks.push_str(" •");
         }
@@ -88,17 +98,7 @@ fn agents(f: &mut Frame, app: &App, area: Rect) {
         // ROWS_PER_AGENT lines: this one and the state below.
         lines.push(Line::from(first));
         // The state first: it is what changes and what people look for.
-        // A dead bundle matters more than the agent's own state: the agent
-        // has lost egress, its git gate and proposals.
-        let bundle_down = e
-            .active
-            .as_ref()
-            .is_some_and(|a| a.state == crate::backend::BottleState::BundleDown);
-        let (state, state_style) = if bundle_down {
-            ("bundle down", Style::default().fg(Color::Red))
-        } else {
-            (e.phase.label(), state_style(&e.phase))
-        };
+        let (state, state_style) = (e.state().label(), state_style(e.state()));
         let rest = format!(" · {} · {}", e.bottle, e.backend.name());
         let rest: String = rest
             .chars()

@@ -31,18 +31,16 @@ fn session(id: u64, rows: u16, cols: u16, output: &str) -> Session {
 }
 
 fn entry(agent: &str, slug: &str, phase: Phase, session: Option<Session>) -> Entry {
-    Entry {
-        slug: slug.into(),
-        agent: agent.into(),
-        bottle: "dev".into(),
-        backend: BackendKind::Docker,
+    let mut e = Entry::new(
+        slug.into(),
+        agent.into(),
+        "dev".into(),
+        BackendKind::Docker,
         phase,
-        session,
-        active: None,
-        unread: false,
-        log: Vec::new(),
-        routes: Vec::new(),
-    }
+        None,
+    );
+    e.session = session;
+    e
 }
 
 fn proposal() -> Proposal {
@@ -320,6 +318,7 @@ fn a_dead_bundle_shows_on_its_row_and_in_its_pane() {
         state: crate::backend::BottleState::BundleDown,
         sidecars: vec![],
         down: Some("the sidecar bundle was killed (exit 137: SIGKILL or out of memory)".into()),
+        template: None,
     });
     a.entries.push(e);
     let screen = draw(&a);

@@ -10,7 +10,10 @@
 //! as a JSON line in `<dir>/requests.jsonl` for the tests to assert on.
 //!
 //!   mock-llm --dir /data --token ACCESS [--refresh REFRESH] [--ttl-secs N]
-//!            [--listen ADDR] [--plain HOST]
+//!            [--listen ADDR] [--plain HOST] [--reply-delay-ms N]
+//!
+//! `--reply-delay-ms N` holds each model reply N ms before answering, as a
+//! model thinks, so a CLI's working state can be seen.
 //!
 //! `--plain HOST` serves plain HTTP instead, answering every request as
 //! HOST would (for recording a real CLI's session on the host with its API
@@ -47,6 +50,7 @@ struct Args {
     ttl: Option<Duration>,
     /// Plain HTTP, answering as this host.
     plain: Option<String>,
+    reply_delay: Duration,
 }
 
 fn args() -> Result<Args, String> {
@@ -57,6 +61,7 @@ fn args() -> Result<Args, String> {
         refresh: "refresh-0".into(),
         ttl: None,
         plain: None,
+        reply_delay: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +72,12 @@ fn args() -> Result<Args, String> {
             "--token" => a.token = value()?,
             "--refresh" => a.refresh = value()?,
             "--plain" => a.plain = Some(value()?),
+            "--reply-delay-ms" => {
+                let ms: u64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--reply-delay-ms: {e}"))?;
+                a.reply_delay = Duration::from_millis(ms);
+            }
             "--ttl-secs" => {
                 let s: u64 = value()?.parse().map_err(|e| format!("--ttl-secs: {e}"))?;
                 a.ttl = (s > 0).then(|| Duration::from_secs(s));
@@ -90,6 +101,7 @@ struct State {
     log: std::fs::File,
     /// `--plain`: every request is to this host.
     as_host: Option<String>,
+    reply_delay: Duration,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -286,6 +298,10 @@ async fn handle(req: Request<Incoming>, st: Shared) -> Response<Full<Bytes>> {
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let (resp, note) = route(&st, &host, &method, &path, &authorization, &upgrade, &body);
+    if note == "reply" {
+        let delay = st.lock().map(|s| s.reply_delay).unwrap_or_default();
+        tokio::time::sleep(delay).await;
+    }
     let reply = st.lock().map(|s| s.replies).unwrap_or(0);
     let line = json!({"reply": if note == "reply" { json!(reply) } else { Value::Null },"time_ms": now_ms(), "method": method, "host": host, "path": path,
                       "authorization": authorization, "account": account, "body_bytes": body.len(),
@@ -445,6 +461,7 @@ async fn run() -> Result<(), String> {
         ttl: a.ttl,
         log,
         as_host: a.plain.clone(),
+        reply_delay: a.reply_delay,
     }));
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
