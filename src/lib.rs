@@ -1,6 +1,7 @@
 //! bb: run AI coding agents in sandboxed bottles, each live in a pane of
 //! one terminal workspace.
 
+pub mod audit;
 pub mod backend;
 pub mod ca;
 pub mod cli;

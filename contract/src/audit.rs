@@ -27,3 +27,19 @@ pub struct AuditRecord<'a> {
     #[serde(default)]
     pub rule: Option<String>,
 }
+
+impl AuditRecord<'_> {
+    /// The same record, owning its text (to keep it past the line it was
+    /// read from).
+    pub fn into_owned(self) -> AuditRecord<'static> {
+        AuditRecord {
+            time_ms: self.time_ms,
+            client: Cow::Owned(self.client.into_owned()),
+            host: Cow::Owned(self.host.into_owned()),
+            method: Cow::Owned(self.method.into_owned()),
+            path: Cow::Owned(self.path.into_owned()),
+            decision: Cow::Owned(self.decision.into_owned()),
+            rule: self.rule,
+        }
+    }
+}

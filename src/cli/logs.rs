@@ -1,16 +1,14 @@
 //! `bb logs`: a bottle's egress audit log, readable, from its state dir or,
 //! once it is stopped, from the archive.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
-use bb_contract::audit::AuditRecord;
-
 use super::Ctx;
+use crate::audit::{self, AuditRecord, Line};
 use crate::home;
+use anyhow::{anyhow, Result};
 
 /// One record as a line: time, decision, method, host, path, and the rule
 /// that refused it.
@@ -41,7 +39,7 @@ fn logs_of(home_dir: &Path, name: &str) -> Result<PathBuf> {
         };
         for e in dir.flatten() {
             let p = e.path();
-            if p.join("audit.jsonl").exists() || p.join("audit.jsonl.1").exists() {
+            if audit::exists(&p) {
                 slugs.push((e.file_name().to_string_lossy().into_owned(), p));
             }
         }
@@ -82,46 +80,21 @@ fn logs_of(home_dir: &Path, name: &str) -> Result<PathBuf> {
     }
 }
 
-/// Print the lines of `text` that are records; return what is left of an
-/// unfinished last line.
-fn print_records(text: &str) -> String {
-    let (whole, rest) = match text.rfind('\n') {
-        Some(i) => (&text[..=i], &text[i + 1..]),
-        None => ("", text),
-    };
-    for l in whole.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<AuditRecord>(l) {
-            Ok(r) => println!("{}", line(&r)),
-            Err(_) => println!("(unreadable line) {l}"),
+fn print(lines: Vec<Line>) {
+    for l in lines {
+        match l {
+            Line::Record(r) => println!("{}", line(&r)),
+            Line::Unreadable(text) => println!("(unreadable line) {text}"),
         }
     }
-    rest.to_string()
 }
 
 pub fn run(ctx: &Ctx, name: &str, follow: bool) -> Result<ExitCode> {
     let dir = logs_of(&ctx.home, name)?;
-    let older = dir.join("audit.jsonl.1");
-    if let Ok(text) = std::fs::read_to_string(&older) {
-        print_records(&text);
-    }
-    let path = dir.join("audit.jsonl");
-    let mut pending = String::new();
-    let mut at = 0u64;
+    let (older, mut tail) = audit::history(&dir);
+    print(older);
     loop {
-        if let Ok(mut f) = std::fs::File::open(&path) {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            // Rotated: the file started again.
-            if len < at {
-                at = 0;
-                pending.clear();
-            }
-            let mut chunk = String::new();
-            if f.seek(SeekFrom::Start(at)).is_ok() && f.read_to_string(&mut chunk).is_ok() {
-                at += chunk.len() as u64;
-                pending.push_str(&chunk);
-                pending = print_records(&pending);
-            }
-        }
+        print(tail.read());
         if !follow {
             return Ok(ExitCode::SUCCESS);
         }
@@ -172,7 +145,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(miss.contains("did you mean alpha-1a2b3c"), "{miss}");
-        // An unfinished last line waits for the rest.
-        assert_eq!(print_records("{\"partial\""), "{\"partial\"");
     }
 }
