@@ -106,6 +106,14 @@ pub fn exists(dir: &Path) -> bool {
     current(dir).exists() || older(dir).exists()
 }
 
+/// Milliseconds since the Unix epoch, as the log counts time.
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
 /// Why egress refused, in words, from the rule it logged.
 pub fn reason(rule: &str) -> String {
     if let Some(kind) = rule.strip_prefix("dlp:") {

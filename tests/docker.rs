@@ -671,6 +671,29 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
     bb.keys("fetch http://edited.example/\r");
     bb.wait_text("edited.example does not resolve");
 
+    // The network view: the refusal is there, with its rule and reason;
+    // `a` proposes allowing the host, approved as any proposal, and the
+    // agent's retry passes.
+    bb.keys("fetch http://netview.example/x\r");
+    bb.wait_text("host netview.example is not in this bottle");
+    bb.prefix("t");
+    bb.wait_text("Network · faker");
+    bb.wait_for("the refusal in the network view", |s| {
+        s.contains("netview.example/x  [host-not-allowed] no route allows this host")
+    });
+    bb.keys("b");
+    bb.wait_text("refused only");
+    bb.keys("a");
+    bb.wait_text("Proposal from faker");
+    assert!(
+        bb.screen().contains("+ - host: netview.example"),
+        "the change is shown as a diff"
+    );
+    bb.keys("a");
+    bb.wait_text("approved: faker");
+    bb.keys("fetch http://netview.example/x\r");
+    bb.wait_text("netview.example does not resolve");
+
     let slug = env.slugs().pop().unwrap();
     let state = env.home().join("state").join(&slug);
     let decisions = std::fs::read_to_string(state.join("decisions.jsonl")).unwrap();

@@ -34,6 +34,23 @@ pub fn pending(state_dir: &Path, slug: &str) -> Vec<Proposal> {
     out
 }
 
+/// File a proposal as the supervise sidecar does (temp file, then rename):
+/// the operator's own, from the network view.
+pub fn file(state_dir: &Path, proposal: &Proposal) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = dir(state_dir, &proposal.slug);
+    // As supervise makes it: its group (bb's) writes decisions in it.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o770)
+        .create(&dir)?;
+    let path = dir.join(format!("{}.json", proposal.id));
+    let tmp = dir.join(format!(".{}.tmp", proposal.id));
+    let text = serde_json::to_vec_pretty(proposal).map_err(io::Error::other)?;
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, &path)
+}
+
 pub fn decide(state_dir: &Path, proposal: &Proposal, decision: &Decision) -> io::Result<()> {
     let dir = dir(state_dir, &proposal.slug);
     let path = dir.join(format!("{}.decision.json", proposal.id));
@@ -52,7 +69,6 @@ mod tests {
     fn pending_until_decided() {
         let d = tempfile::tempdir().unwrap();
         let qdir = dir(d.path(), "a-1");
-        fs::create_dir_all(&qdir).unwrap();
         let p = Proposal {
             id: "p1".into(),
             slug: "a-1".into(),
@@ -64,7 +80,7 @@ mod tests {
                 path_allowlist: vec![],
             }),
         };
-        fs::write(qdir.join("p1.json"), serde_json::to_string(&p).unwrap()).unwrap();
+        file(d.path(), &p).unwrap();
         fs::write(qdir.join("broken.json"), "{").unwrap();
         assert_eq!(pending(d.path(), "a-1"), vec![p.clone()]);
         decide(

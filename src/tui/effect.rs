@@ -49,7 +49,16 @@ pub enum Effect {
         before: String,
         after: String,
     },
-    /// Bytes for the outer terminal (OSC 52 copies).
+    /// Follow a bottle's audit log for the network view: what is there,
+    /// then what is added, until `closed` is set.
+    WatchAudit {
+        slug: String,
+        dir: PathBuf,
+        closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    },
+    /// Put the operator's own proposal in a bottle's queue.
+    FileProposal { state: PathBuf, proposal: Proposal },
+    /// Bytes for the outer terminal (OSC 52 copies, bells, notifications).
     Outer(Vec<u8>),
     /// Work that needs the real terminal ($EDITOR), between frames.
     Suspend(Suspend),
@@ -205,9 +214,60 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
                 });
             });
         }
+        Effect::WatchAudit { slug, dir, closed } => {
+            tokio::spawn(watch_audit(tx, slug, dir, closed));
+        }
+        Effect::FileProposal { state, proposal } => {
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = crate::supervise::queue::file(&state, &proposal) {
+                    let _ = tx.send(AppEvent::Decided {
+                        slug: proposal.slug.clone(),
+                        applied: None,
+                        outcome: Err(format!("could not file the proposal: {e}")),
+                    });
+                }
+            });
+        }
         Effect::Outer(_) | Effect::Suspend(_) => return Some(effect),
     }
     None
+}
+
+/// How often a watched audit log is read again.
+const AUDIT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+async fn watch_audit(
+    tx: UnboundedSender<AppEvent>,
+    slug: String,
+    dir: PathBuf,
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use crate::audit::{history, Line};
+    let records = |lines: Vec<Line>| -> Vec<crate::audit::Record> {
+        lines
+            .into_iter()
+            .filter_map(|l| match l {
+                Line::Record(r) => Some(r),
+                Line::Unreadable(_) => None,
+            })
+            .collect()
+    };
+    let (older, mut tail) = history(&dir);
+    let mut first = records(older);
+    loop {
+        let mut new = records(tail.read());
+        if !first.is_empty() {
+            first.append(&mut new);
+            new = std::mem::take(&mut first);
+        }
+        if !new.is_empty() && tx.send(AppEvent::Audit(slug.clone(), new)).is_err() {
+            return;
+        }
+        tokio::time::sleep(AUDIT_POLL).await;
+        if closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+    }
 }
 
 fn preflight(job: PreflightJob) -> Result<PreflightReady, String> {

@@ -33,6 +33,10 @@ pub enum AppEvent {
     },
     /// What the operator did in $EDITOR.
     Edited(Edited),
+    /// Records read from a watched bottle's audit log (the network view).
+    Audit(String, Vec<crate::audit::Record>),
+    /// How many requests each bottle's egress refused since the last scan.
+    Refused(Vec<(String, usize)>),
     /// Time for what `App::next_due` named, or for a frame.
     Tick,
     /// SIGTERM or SIGHUP: leave, restoring the terminal.

@@ -283,12 +283,25 @@ fn spawn_sources(
     });
     let t = tx.clone();
     tokio::spawn(async move {
+        // Each bottle's audit log, followed from where it was when first
+        // seen: refusals from then on mark its row.
+        let mut tails = std::collections::HashMap::new();
         loop {
             let dir = state_dir.clone();
-            let found = tokio::task::spawn_blocking(move || scan_proposals(&dir))
-                .await
-                .unwrap_or_default();
+            let scan = tokio::task::spawn_blocking(move || {
+                let found = scan_proposals(&dir);
+                let refused = scan_refusals(&dir, &mut tails);
+                (found, refused, tails)
+            })
+            .await;
+            let Ok((found, refused, kept)) = scan else {
+                break;
+            };
+            tails = kept;
             if t.send(AppEvent::Proposals(found)).is_err() {
+                break;
+            }
+            if !refused.is_empty() && t.send(AppEvent::Refused(refused)).is_err() {
                 break;
             }
             tokio::time::sleep(PROPOSAL_SCAN).await;
@@ -309,6 +322,34 @@ fn scan_proposals(state_dir: &std::path::Path) -> Vec<supervise::Proposal> {
         .collect();
     all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
     all
+}
+
+/// How many requests each bottle's egress refused since the last scan.
+fn scan_refusals(
+    state_dir: &std::path::Path,
+    tails: &mut std::collections::HashMap<String, crate::audit::Tail>,
+) -> Vec<(String, usize)> {
+    let Ok(entries) = std::fs::read_dir(state_dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let Some(slug) = e.file_name().to_str().map(String::from) else {
+            continue;
+        };
+        let tail = tails
+            .entry(slug.clone())
+            .or_insert_with(|| crate::audit::Tail::from_end(&e.path()));
+        let n = tail
+            .read()
+            .iter()
+            .filter(|l| matches!(l, crate::audit::Line::Record(r) if r.decision == "blocked"))
+            .count();
+        if n > 0 {
+            out.push((slug, n));
+        }
+    }
+    out
 }
 
 fn is_input(ev: &AppEvent) -> bool {

@@ -148,6 +148,7 @@ impl App {
                 None => self.error("no agent to restart"),
             },
             Action::NextWaiting => self.next_waiting(),
+            Action::Network => self.open_network(),
             Action::NextAgent => self.set_focus((self.focus + 1) % self.entries.len().max(1)),
             Action::PrevAgent => {
                 let n = self.entries.len().max(1);

@@ -110,6 +110,8 @@ pub struct Entry {
     pub attention: bool,
     /// The last desktop notification its program sent since you typed.
     pub notice: Option<String>,
+    /// Requests egress refused since you last opened its network view.
+    pub refused: usize,
 }
 
 impl Entry {
@@ -136,6 +138,7 @@ impl Entry {
             shown: None,
             attention: false,
             notice: None,
+            refused: 0,
         }
     }
 }
@@ -347,6 +350,8 @@ impl App {
                 outcome,
             } => self.on_decided(&slug, applied, outcome),
             AppEvent::Edited(edited) => self.on_edited(edited),
+            AppEvent::Audit(slug, records) => self.on_audit(&slug, records),
+            AppEvent::Refused(counts) => self.on_refused(counts),
             AppEvent::Tick => self.on_tick(Instant::now()),
             AppEvent::Signal(_) => self.quit = true,
         }

@@ -10,7 +10,8 @@ use crate::tui::keymap::{
     PREFLIGHT_KEYS,
 };
 use crate::tui::modal::{
-    picker::PickerOutcome, proposal::ProposalOutcome, text_key, AskModal, Modal, TextOutcome,
+    picker::PickerOutcome, proposal::ProposalOutcome, text_key, AskModal, Modal, NetworkOutcome,
+    TextOutcome,
 };
 
 impl App {
@@ -110,6 +111,15 @@ impl App {
                     _ => None,
                 }
             }
+            Modal::Network(mut v) => match v.handle(&key) {
+                NetworkOutcome::Stay => Some(Modal::Network(v)),
+                NetworkOutcome::Close => None,
+                NetworkOutcome::Allow(r) => {
+                    self.allow_refused(&v.slug, &v.agent, &r);
+                    // The proposal's approval, or the view if it cannot be.
+                    self.modal.take().or(Some(Modal::Network(v)))
+                }
+            },
             Modal::Proposal(mut p) => match p.handle(&key) {
                 ProposalOutcome::Stay => Some(Modal::Proposal(p)),
                 ProposalOutcome::Close => None,

@@ -2,13 +2,81 @@
 //! decision (applied by the run loop, then recorded for the agent).
 
 use super::{App, Apply, Effect};
+use crate::audit::Record;
 use crate::manifest::Egress;
 use crate::supervise::proposal::LiveRoute;
 use crate::supervise::{Decision, EgressRequest, Proposal, Request};
 use crate::tui::event::{Edited, EgressEdit};
-use crate::tui::modal::{Modal, ProposalModal};
+use crate::tui::modal::{network, Modal, NetworkView, ProposalModal};
 
 impl App {
+    /// The network view of the focused bottle, and its log watched.
+    pub(super) fn open_network(&mut self) {
+        let Some(e) = self.focused() else {
+            self.info("no agent to show the network of");
+            return;
+        };
+        let view = NetworkView::new(e.slug.clone(), e.agent.clone());
+        self.effects.push(Effect::WatchAudit {
+            slug: e.slug.clone(),
+            dir: self.paths.state_dir().join(&e.slug),
+            closed: view.closed.clone(),
+        });
+        if let Some(e) = self.focused_mut() {
+            e.refused = 0;
+        }
+        self.modal = Some(Modal::Network(Box::new(view)));
+    }
+
+    /// Records from a watched audit log.
+    pub(super) fn on_audit(&mut self, slug: &str, records: Vec<Record>) {
+        if let Some(Modal::Network(v)) = &mut self.modal {
+            if v.slug == slug {
+                v.add(records);
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Refusals in bottles' logs since the last look.
+    pub(super) fn on_refused(&mut self, counts: Vec<(String, usize)>) {
+        let watching = match &self.modal {
+            Some(Modal::Network(v)) => Some(v.slug.clone()),
+            _ => None,
+        };
+        for (slug, n) in counts {
+            if watching.as_ref() == Some(&slug) {
+                continue;
+            }
+            if let Some(e) = self.entries.iter_mut().find(|e| e.slug == slug) {
+                e.refused += n;
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// The operator's own proposal to let a refused request through: filed
+    /// in the bottle's queue as an agent's is, and opened for approval.
+    pub(super) fn allow_refused(&mut self, slug: &str, agent: &str, r: &Record) {
+        let req = match network::allowing(r) {
+            Ok(req) => req,
+            Err(why) => return self.error(why),
+        };
+        let p = network::proposal(slug, agent, r, req, crate::audit::now_ms());
+        self.effects.push(Effect::FileProposal {
+            state: self.paths.state_dir(),
+            proposal: p.clone(),
+        });
+        self.proposals.push(p.clone());
+        let routes = self
+            .entries
+            .iter()
+            .find(|e| e.slug == p.slug)
+            .map(|e| e.routes.clone())
+            .unwrap_or_default();
+        self.modal = Some(Modal::Proposal(Box::new(ProposalModal::new(p, &routes))));
+    }
+
     pub(super) fn open_proposal(&mut self) {
         let slug = self.focused().map(|e| e.slug.clone());
         // The focused agent's first, else the oldest.

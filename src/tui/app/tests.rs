@@ -596,3 +596,55 @@ fn a_program_notification_or_a_proposal_calls_you_as_configured() {
     assert!(a.entries[0].attention);
     assert!(outer(&effects).is_empty(), "both calls are off");
 }
+
+#[test]
+fn the_network_view_watches_the_log_and_a_refusal_becomes_a_proposal_to_approve() {
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Running);
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    let effects = key(&mut a, KeyCode::Char('t'), KeyModifiers::NONE);
+    let closed = match effects.as_slice() {
+        [Effect::WatchAudit { slug, closed, .. }] if slug == "alpha-x" => closed.clone(),
+        _ => panic!("C-b t watches the focused bottle's log"),
+    };
+    let refused: crate::audit::Record = serde_json::from_str::<crate::audit::AuditRecord>(
+        r#"{"time_ms":1,"client":"c","host":"pypi.org","method":"GET","path":"/simple/","decision":"blocked","rule":"host-not-allowed"}"#,
+    )
+    .unwrap()
+    .into_owned();
+    let _ = a.update(AppEvent::Audit("alpha-x".into(), vec![refused]));
+    let effects = key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
+    assert!(
+        closed.load(std::sync::atomic::Ordering::Relaxed),
+        "the view closed: its watcher stops"
+    );
+    let filed = match effects.as_slice() {
+        [Effect::FileProposal { proposal, .. }] => proposal.clone(),
+        _ => panic!("the operator's proposal is filed in the queue"),
+    };
+    assert_eq!(
+        filed.request,
+        Request::Egress(EgressRequest {
+            host: "pypi.org".into(),
+            path_allowlist: vec![]
+        })
+    );
+    assert!(
+        filed.reason.contains("no route allows this host"),
+        "{}",
+        filed.reason
+    );
+    assert!(matches!(&a.modal, Some(Modal::Proposal(p)) if p.proposal.id == filed.id));
+    assert_eq!(a.entries[0].state(), AgentState::Blocked, "until decided");
+    let effects = key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Decide { proposal, decision: Decision::Approved { .. }, .. }] if proposal.id == filed.id),
+        "approved as any proposal"
+    );
+    // Refusals elsewhere mark rows until their network view is opened.
+    let _ = a.update(AppEvent::Refused(vec![("alpha-x".into(), 2)]));
+    assert_eq!(a.entries[0].refused, 2);
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('t'), KeyModifiers::NONE);
+    assert_eq!(a.entries[0].refused, 0);
+}

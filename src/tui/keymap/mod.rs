@@ -155,6 +155,8 @@ pub enum Action {
     PrevAgent,
     /// Focus the next agent that waits for you.
     NextWaiting,
+    /// The focused bottle's network activity.
+    Network,
     /// Focus agent N (0-based).
     Focus(usize),
     /// The prefix pressed twice: send it to the agent.
@@ -257,6 +259,13 @@ pub const ACTIONS: &[Named] = &[
         "previous",
         "previous agent",
         false,
+    ),
+    named(
+        Action::Network,
+        "network",
+        "net",
+        "the focused bottle's network activity (its egress log, live)",
+        true,
     ),
     named(
         Action::NextWaiting,

@@ -152,6 +152,42 @@ pub const PROPOSAL_KEYS: &[ModeKey<Decide>] = &[
     ModeKey { keys: &[plain(KeyCode::Up), ch('k')], action: Decide::LineUp, short: "", describe: "a line up" },
 ];
 
+/// The network view (`C-b t`): the focused bottle's egress log, live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Oldest,
+    Newest,
+    BlockedOnly,
+    Filter,
+    Allow,
+    Close,
+}
+
+#[rustfmt::skip]
+pub const NETWORK_KEYS: &[ModeKey<Net>] = &[
+    ModeKey { keys: &[plain(KeyCode::Up), ch('k')], action: Net::Up, short: "↑↓ select", describe: "the request before" },
+    ModeKey { keys: &[plain(KeyCode::Down), ch('j')], action: Net::Down, short: "", describe: "the request after" },
+    ModeKey { keys: &[plain(KeyCode::PageUp)], action: Net::PageUp, short: "", describe: "a page up" },
+    ModeKey { keys: &[plain(KeyCode::PageDown), ch(' ')], action: Net::PageDown, short: "", describe: "a page down" },
+    ModeKey { keys: &[ch('g'), plain(KeyCode::Home)], action: Net::Oldest, short: "", describe: "the oldest request" },
+    ModeKey { keys: &[ch('G'), plain(KeyCode::End)], action: Net::Newest, short: "", describe: "the newest request, following new ones" },
+    ModeKey { keys: &[ch('b')], action: Net::BlockedOnly, short: "b blocked only", describe: "show only refused requests, or all" },
+    ModeKey { keys: &[ch('/')], action: Net::Filter, short: "/ host", describe: "filter by host (type part of it)" },
+    ModeKey { keys: &[ch('a')], action: Net::Allow, short: "a allow", describe: "on a refused request: propose allowing its host (and path), to approve as any proposal" },
+    ModeKey { keys: &[plain(KeyCode::Esc), ch('q')], action: Net::Close, short: "Esc close", describe: "close" },
+];
+
+#[rustfmt::skip]
+pub const HOST_FILTER_KEYS: &[ModeKey<Input>] = &[
+    ModeKey { keys: &[plain(KeyCode::Enter)], action: Input::Submit, short: "type a host · Enter keep", describe: "keep this filter" },
+    ModeKey { keys: &[plain(KeyCode::Esc)], action: Input::Cancel, short: "Esc clear", describe: "clear the filter" },
+    ModeKey { keys: &[plain(KeyCode::Backspace)], action: Input::Erase, short: "", describe: "erase the last character" },
+];
+
 /// The agent picker and the backend choice. In the agent picker, typed
 /// characters that are not in these tables filter the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! confirmation, proposals and help. Each is a small state machine here and
 //! a drawing in the view.
 
+pub mod network;
 pub mod picker;
 pub mod proposal;
 
@@ -10,6 +11,7 @@ use crossterm::event::KeyEvent;
 use super::keymap::{mode_action, ModeKey, Text};
 
 use crate::plan::{BackendKind, BottlePlan};
+pub use network::{NetworkOutcome, NetworkView};
 pub use picker::{PickItem, Picker, PickerOutcome};
 pub use proposal::ProposalModal;
 
@@ -27,6 +29,8 @@ pub enum Modal {
     },
     /// Env values the manifest asks for, one at a time, before launch.
     Ask(Box<AskModal>),
+    /// One bottle's egress activity.
+    Network(Box<NetworkView>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

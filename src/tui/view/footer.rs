@@ -8,7 +8,8 @@ use ratatui::Frame;
 use crate::tui::app::{App, Phase};
 use crate::tui::keymap::{
     mode_hints, Action, ACTIONS, ASK_KEYS, BACKEND_KEYS, CONFIRM_STOP_KEYS, ENDED_KEYS, HELP_KEYS,
-    PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS, REASON_KEYS, SCROLL_KEYS,
+    HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS,
+    REASON_KEYS, SCROLL_KEYS,
 };
 use crate::tui::modal::Modal;
 
@@ -42,6 +43,8 @@ pub fn hints(app: &App) -> String {
             Modal::Proposal(_) => mode_hints(PROPOSAL_KEYS),
             Modal::Help { .. } => mode_hints(HELP_KEYS),
             Modal::Ask(_) => mode_hints(ASK_KEYS),
+            Modal::Network(v) if v.typing => mode_hints(HOST_FILTER_KEYS),
+            Modal::Network(_) => mode_hints(NETWORK_KEYS),
         };
     }
     if app.scroll.is_some() {

@@ -3,7 +3,8 @@
 
 use crate::tui::keymap::{
     Keymap, ModeKey, ACTIONS, ASK_KEYS, BACKEND_KEYS, CONFIRM_STOP_KEYS, ENDED_KEYS,
-    PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS, REASON_KEYS, SCROLL_KEYS,
+    HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS,
+    REASON_KEYS, SCROLL_KEYS,
 };
 
 pub fn lines(km: &Keymap) -> Vec<String> {
@@ -37,6 +38,12 @@ pub fn lines(km: &Keymap) -> Vec<String> {
         &mut out,
         "Rejecting a proposal (type the reason):",
         rows(REASON_KEYS),
+    );
+    mode(&mut out, "The network view:", rows(NETWORK_KEYS));
+    mode(
+        &mut out,
+        "Filtering the network view by host (type part of it):",
+        rows(HOST_FILTER_KEYS),
     );
     mode(&mut out, "Agent picker (type to filter):", picker_rows());
     mode(&mut out, "Choosing a backend:", rows(BACKEND_KEYS));
@@ -107,6 +114,11 @@ pub fn markdown(km: &Keymap) -> String {
         ("In the preflight", rows(PREFLIGHT_KEYS)),
         ("On a proposal", rows(PROPOSAL_KEYS)),
         ("Typing a proposal's rejection reason", rows(REASON_KEYS)),
+        ("In the network view", rows(NETWORK_KEYS)),
+        (
+            "Typing a host to filter the network view by",
+            rows(HOST_FILTER_KEYS),
+        ),
         (
             "In the agent picker (other keys type a filter: its letters in order, not necessarily together; the best match first)",
             picker_rows(),

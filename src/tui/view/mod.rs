@@ -5,6 +5,7 @@ pub mod footer;
 pub mod help;
 pub mod layout;
 pub mod modals;
+mod network;
 pub mod pane;
 pub mod sidebar;
 

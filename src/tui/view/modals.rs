@@ -21,7 +21,7 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-fn frame(f: &mut Frame, area: Rect, title: &str) -> Rect {
+pub fn frame(f: &mut Frame, area: Rect, title: &str) -> Rect {
     f.render_widget(Clear, area);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(
         format!(" {title} "),
@@ -35,6 +35,7 @@ fn frame(f: &mut Frame, area: Rect, title: &str) -> Rect {
 pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
     let full = f.area();
     match modal {
+        Modal::Network(v) => super::network::render(f, v),
         Modal::Picker(p) => {
             let visible = p.visible();
             // Never more than the screen holds, however small it is.

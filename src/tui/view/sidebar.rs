@@ -70,6 +70,9 @@ fn agents(f: &mut Frame, app: &App, area: Rect) {
         if e.unread && !focused {
             marks.push_str(" •");
         }
+        if e.refused > 0 {
+            marks.push_str(&format!(" x{}", e.refused.min(999)));
+        }
         let pending = app.proposals_for(&e.slug);
         if pending > 0 {
             marks.push_str(&format!(" !{pending}"));

@@ -286,6 +286,7 @@ fn nothing_panics_at_any_size() {
             },
             Modal::Proposal(Box::new(ProposalModal::new(proposal(), &[]))),
             Modal::Help { scroll: 3 },
+            Modal::Network(Box::new(network())),
         ]
     };
     let sizes = (1..=30u16)
@@ -327,4 +328,61 @@ fn a_dead_bundle_shows_on_its_row_and_in_its_pane() {
     assert!(screen.contains("the sidecar bundle was killed"), "{screen}");
     assert!(screen.contains("no egress, no git gate"), "{screen}");
     assert!(screen.contains("C-b r: restart it"), "{screen}");
+}
+
+/// A network view with an allowed request and two refusals, the last
+/// selected.
+fn network() -> crate::tui::modal::NetworkView {
+    let mut v = crate::tui::modal::NetworkView::new("alpha-abc123".into(), "alpha".into());
+    let line = |host: &str, path: &str, decision: &str, rule: Option<&str>, s: u64| {
+        let rule = rule.map_or(String::new(), |r| format!(",\"rule\":\"{r}\""));
+        format!(
+            "{{\"time_ms\":{},\"client\":\"172.30.0.3:40000\",\"host\":\"{host}\",\"method\":\"GET\",\"path\":\"{path}\",\"decision\":\"{decision}\"{rule}}}",
+            1_764_572_977_000u64 + s * 1000
+        )
+    };
+    let records = [
+        line("api.anthropic.com", "/v1/messages", "allowed", None, 0),
+        line(
+            "pypi.org",
+            "/simple/requests/",
+            "blocked",
+            Some("host-not-allowed"),
+            1,
+        ),
+        line(
+            "github.com",
+            "/other/repo.git/info/refs",
+            "blocked",
+            Some("path-not-allowed"),
+            2,
+        ),
+    ]
+    .iter()
+    .map(|l| {
+        serde_json::from_str::<crate::audit::AuditRecord>(l)
+            .unwrap()
+            .into_owned()
+    })
+    .collect();
+    v.add(records);
+    v
+}
+
+#[test]
+fn the_network_view_shows_each_request_and_why_it_was_refused() {
+    insta::assert_snapshot!(
+        "modal_network",
+        draw(&busy(110, 16).with_modal(Modal::Network(Box::new(network()))))
+    );
+    let mut v = network();
+    v.blocked_only = true;
+    v.host_filter = "pypi".into();
+    v.typing = true;
+    let screen = draw(&busy(110, 16).with_modal(Modal::Network(Box::new(v))));
+    assert!(
+        screen.contains("refused only · host: pypi_ · 1 of 3 requests"),
+        "{screen}"
+    );
+    assert!(!screen.contains("github.com/other"), "{screen}");
 }
