@@ -229,7 +229,16 @@ fn two_homes_with_different_sidecars_keep_their_own_images() {
 
     let (a, b) = (Env::new(""), Env::new(""));
     let (slug_a, _) = start(&a, bb, &[]);
-    let (slug_b, _) = start(&b, bb, &[("BB_SIDECAR_BIN", &other_bin)]);
+    let (slug_b, log_b) = start(&b, bb, &[("BB_SIDECAR_BIN", &other_bin)]);
+    // B's bb finds A's image of other content: it rebuilds, says why, and
+    // shows the build as steps with the time, not the builder's output.
+    assert!(
+        log_b.contains("rebuilding bb-sidecars: what it is built from changed"),
+        "{log_b}"
+    );
+    assert!(log_b.contains("] building bb-sidecars ["), "{log_b}");
+    assert!(!log_b.contains("Step 1/"), "{log_b}");
+    assert!(!log_b.contains(" ---> "), "{log_b}");
     let (image_a, image_b) = (bundle_image(&slug_a), bundle_image(&slug_b));
     let cleanup = || {
         docker(&["rmi", "-f", &image_b]);

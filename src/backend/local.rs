@@ -48,7 +48,7 @@ impl Backend for LocalBackend {
         progress: Progress,
     ) -> Result<ActiveBottle, BackendError> {
         super::check_launchable(plan)?;
-        let _ = progress.send(format!("starting local session for {}", plan.agent));
+        let _ = progress.send(format!("starting local session for {}", plan.agent).into());
         let bottle = ActiveBottle {
             slug: plan.slug.clone(),
             agent: plan.agent.clone(),

@@ -60,8 +60,68 @@ impl BottleState {
     }
 }
 
-/// A line of launch progress, for the pane while the bottle starts.
-pub type Progress = UnboundedSender<String>;
+/// News of a launch, for the pane while the bottle starts and for
+/// `bb start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressMsg {
+    Note(String),
+    /// A step of an image build (the builder's own output is kept for the
+    /// error, if the build fails).
+    Build {
+        image: String,
+        step: u32,
+        of: u32,
+        doing: String,
+    },
+}
+
+impl From<String> for ProgressMsg {
+    fn from(s: String) -> ProgressMsg {
+        ProgressMsg::Note(s)
+    }
+}
+
+impl From<&str> for ProgressMsg {
+    fn from(s: &str) -> ProgressMsg {
+        ProgressMsg::Note(s.to_string())
+    }
+}
+
+impl std::fmt::Display for ProgressMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProgressMsg::Note(s) => f.write_str(s),
+            ProgressMsg::Build {
+                image,
+                step,
+                of,
+                doing,
+            } => {
+                // A bar of ten cells, then what the step does, cut short.
+                let done = (*step as usize * 10) / (*of as usize).max(1);
+                let doing: String = doing.chars().take(60).collect();
+                write!(
+                    f,
+                    "building {image} [{}{}] step {step}/{of}: {doing}",
+                    "#".repeat(done.min(10)),
+                    "-".repeat(10 - done.min(10))
+                )
+            }
+        }
+    }
+}
+
+impl ProgressMsg {
+    /// The image whose build this is a step of.
+    pub fn building(&self) -> Option<&str> {
+        match self {
+            ProgressMsg::Build { image, .. } => Some(image),
+            ProgressMsg::Note(_) => None,
+        }
+    }
+}
+
+pub type Progress = UnboundedSender<ProgressMsg>;
 
 /// How to start a session in a bottle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

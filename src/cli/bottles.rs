@@ -8,7 +8,7 @@ use anyhow::{anyhow, Result};
 
 use super::Ctx;
 use crate::backend::docker::{images, inventory, DockerBackend};
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, ProgressMsg};
 use crate::plan::{self, BackendKind, BottlePlan};
 use crate::system::SystemHost;
 
@@ -329,10 +329,32 @@ pub fn start(ctx: &Ctx, agent: &str, yes: bool, ws: &WorkspaceArgs) -> Result<St
     let slug = plan.slug.clone();
     runtime()?.block_on(async {
         let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressMsg>();
         let printer = tokio::spawn(async move {
-            while let Some(line) = rx.recv().await {
-                eprintln!("  {line}");
+            let started = std::time::Instant::now();
+            // On a terminal a build's steps overwrite each other in place;
+            // elsewhere (a log) each is a line.
+            let tty = std::io::stderr().is_terminal();
+            let mut open = false;
+            while let Some(msg) = rx.recv().await {
+                let secs = started.elapsed().as_secs();
+                let line = format!("  [{}:{:02}] {msg}", secs / 60, secs % 60);
+                match (tty, msg.building().is_some()) {
+                    (true, true) => {
+                        eprint!("\r\x1b[K{line}");
+                        open = true;
+                    }
+                    _ => {
+                        if open {
+                            eprintln!();
+                            open = false;
+                        }
+                        eprintln!("{line}");
+                    }
+                }
+            }
+            if open {
+                eprintln!();
             }
         });
         let result = backend.launch(&plan, tx).await;

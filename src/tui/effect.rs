@@ -376,7 +376,7 @@ fn forward_progress(
     tx: &UnboundedSender<AppEvent>,
     slug: &str,
 ) -> (crate::backend::Progress, tokio::task::JoinHandle<()>) {
-    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<crate::backend::ProgressMsg>();
     let (tx, slug) = (tx.clone(), slug.to_string());
     let handle = tokio::spawn(async move {
         while let Some(line) = prx.recv().await {

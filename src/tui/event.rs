@@ -71,7 +71,7 @@ pub struct PreflightReady {
 }
 
 pub enum BottleMsg {
-    Progress(String),
+    Progress(crate::backend::ProgressMsg),
     Launched(ActiveBottle),
     Attached(Box<Session>),
     /// A resume was asked for but there was nothing to continue.

@@ -65,7 +65,7 @@ pub async fn apply(
     while let Some(chunk) = stream.next().await {
         home_tar.extend_from_slice(&chunk.map_err(|e| format!("cannot save /home/node: {e}"))?);
     }
-    let _ = progress.send(format!("recreating {} from {tag}", n.agent));
+    let _ = progress.send(format!("recreating {} from {tag}", n.agent).into());
     docker
         .remove_container(
             &n.agent,
@@ -104,7 +104,7 @@ pub async fn apply(
     super::launch::install_ca(docker, &n.agent)
         .await
         .map_err(|e| format!("installing the bottle CA failed: {e}"))?;
-    let _ = progress.send(format!("{} runs on {tag}", n.agent));
+    let _ = progress.send(format!("{} runs on {tag}", n.agent).into());
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 
 use super::context::{self, Entry};
 use super::names::CONTENT_HASH;
-use crate::backend::Progress;
+use crate::backend::{Progress, ProgressMsg};
 use crate::manifest::Template;
 use crate::plan::provider::runtime;
 use crate::plan::{BottlePlan, Dockerfile, SIDECAR_IMAGE};
@@ -307,11 +307,19 @@ pub async fn ensure(
         dockerfile,
         tag,
     } = src.materialise()?;
-    if docker.inspect_image(&tag).await.is_ok() {
-        let _ = progress.send(format!("image {tag} is up to date"));
-        return Ok(tag);
-    }
-    let _ = progress.send(format!("building image {tag}"));
+    let why = match freshness(docker, src, &tag).await? {
+        Freshness::Built => {
+            let _ = progress.send(format!("image {tag} is up to date").into());
+            return Ok(tag);
+        }
+        Freshness::Stale => format!(
+            "rebuilding {}: what it is built from changed (its Dockerfile, the sidecar bb carries, or the files beside it), so {tag} is new",
+            src.repository
+        ),
+        Freshness::Missing => format!("building {tag}: not built yet"),
+    };
+    let _ = progress.send(why.into());
+    let image = src.repository.clone();
     let options = BuildImageOptions {
         dockerfile,
         t: Some(tag.clone()),
@@ -343,22 +351,40 @@ pub async fn ensure(
                         .filter(|l| !l.trim().is_empty())
                     {
                         let line = line.to_string();
-                        if line.starts_with("Step ") {
+                        if let Some((step, of, doing)) = step_of(&line) {
                             recent.clear();
+                            let _ = progress.send(ProgressMsg::Build {
+                                image: image.clone(),
+                                step,
+                                of,
+                                doing: doing.to_string(),
+                            });
                         }
-                        recent.push(line.clone());
+                        recent.push(line);
                         if recent.len() > 20 {
                             recent.remove(0);
                         }
-                        let _ = progress.send(line);
                     }
                 }
             }
             Err(e) => return Err(build_error(src, tag, e.to_string(), &recent)),
         }
     }
-    let _ = progress.send(format!("built {tag}"));
+    let _ = progress.send(format!("built {tag}").into());
     Ok(tag)
+}
+
+/// The builder's `Step 3/9 : RUN apt-get ...`: the step, of how many, and
+/// what it does.
+fn step_of(line: &str) -> Option<(u32, u32, &str)> {
+    let rest = line.strip_prefix("Step ")?;
+    let (count, doing) = rest.split_once(" : ")?;
+    let (step, of) = count.split_once('/')?;
+    Some((
+        step.trim().parse().ok()?,
+        of.trim().parse().ok()?,
+        doing.trim(),
+    ))
 }
 
 /// A failed build; one that failed fetching its base says what to do.
@@ -403,7 +429,17 @@ fn build_error(src: &ImageSource, tag: String, message: String, recent: &[String
 
 #[cfg(test)]
 mod tests {
-    use super::SIDECARS;
+    use super::{step_of, SIDECARS};
+
+    #[test]
+    fn builder_steps_are_read_and_other_lines_are_not() {
+        assert_eq!(
+            step_of("Step 3/9 : RUN apt-get install -y git"),
+            Some((3, 9, "RUN apt-get install -y git"))
+        );
+        assert_eq!(step_of(" ---> Running in 5f1c"), None);
+        assert_eq!(step_of("Step x/9 : RUN"), None);
+    }
 
     #[test]
     fn the_sidecar_image_has_a_user_for_each_daemon() {

@@ -178,7 +178,7 @@ fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<S
                 v
             }
             PlannedValue::Manifest(EnvValue::Ask(question)) => {
-                let _ = progress.send(format!("env {} is asked at launch (\"{question}\"); set it in the manifest to give it a value", e.name));
+                let _ = progress.send(format!("env {} is asked at launch (\"{question}\"); set it in the manifest to give it a value", e.name).into());
                 String::new()
             }
         };
@@ -288,7 +288,7 @@ pub async fn launch(
     let mut made = Made::default();
     let result = make(docker, home, plan, host, runsc, progress, &mut made).await;
     if result.is_err() {
-        let _ = progress.send("cleaning up what was made".to_string());
+        let _ = progress.send("cleaning up what was made".into());
         made.undo(docker).await;
         let _ = state::settle(home, &plan.slug);
     }
@@ -307,7 +307,7 @@ async fn make(
 ) -> Result<ActiveBottle, LaunchError> {
     let n: Names = names(&plan.slug);
     let say = |s: String| {
-        let _ = progress.send(s);
+        let _ = progress.send(s.into());
     };
 
     // State dir, CA and metadata first: nothing in Docker exists yet.

@@ -1,6 +1,8 @@
 //! The new-agent flow (picker, backend, preflight, launch) and each
 //! bottle's lifecycle: attaching, stopping, and what the backends report.
 
+use std::time::Instant;
+
 use super::{App, Effect, Entry, Phase};
 use crate::backend::{ActiveBottle, Attach, BottleState};
 use crate::manifest::Manifest;
@@ -144,6 +146,7 @@ impl App {
             plan.backend.name()
         )];
         entry.routes = crate::supervise::proposal::live_routes(&plan);
+        entry.launch_started = Some(Instant::now());
         self.entries.push(entry);
         self.set_focus(self.entries.len() - 1);
         let spec = self.spec();
@@ -218,7 +221,16 @@ impl App {
             return;
         };
         match msg {
-            BottleMsg::Progress(line) => self.entries[idx].log.push(line),
+            BottleMsg::Progress(msg) => {
+                let e = &mut self.entries[idx];
+                // A build's steps replace each other: one line per image.
+                let building = msg.building().map(String::from);
+                if building.is_some() && building == e.log_building {
+                    e.log.pop();
+                }
+                e.log.push(msg.to_string());
+                e.log_building = building;
+            }
             BottleMsg::Launched(active) => {
                 let e = &mut self.entries[idx];
                 e.log.push("bottle is up; starting the agent".into());

@@ -112,6 +112,13 @@ pub struct Entry {
     pub notice: Option<String>,
     /// Requests egress refused since you last opened its network view.
     pub refused: usize,
+    /// The image the last log line is a build step of: the next step
+    /// replaces it.
+    pub log_building: Option<String>,
+    /// When its launch began, and whole seconds since (shown while it
+    /// starts).
+    pub launch_started: Option<Instant>,
+    pub launch_secs: u64,
 }
 
 impl Entry {
@@ -139,6 +146,9 @@ impl Entry {
             attention: false,
             notice: None,
             refused: 0,
+            log_building: None,
+            launch_started: None,
+            launch_secs: 0,
         }
     }
 }
@@ -360,6 +370,15 @@ impl App {
 
     fn on_tick(&mut self, now: Instant) {
         self.refresh_states(now);
+        for e in &mut self.entries {
+            if let (Phase::Launching, Some(t)) = (&e.phase, e.launch_started) {
+                let secs = now.saturating_duration_since(t).as_secs();
+                if secs != e.launch_secs {
+                    e.launch_secs = secs;
+                    self.dirty = true;
+                }
+            }
+        }
         if self.resize_due.is_some_and(|due| now >= due) {
             self.resize_due = None;
             self.apply_resize();
@@ -383,7 +402,18 @@ impl App {
             .filter(|s| !s.error)
             .map(|s| s.at + STATUS_TTL + Duration::from_millis(1));
         let state = self.next_state_change(Instant::now());
-        [self.resize_due, status, state].into_iter().flatten().min()
+        // The next whole second of a launch, for its clock.
+        let clock = self
+            .entries
+            .iter()
+            .filter(|e| e.phase == Phase::Launching)
+            .filter_map(|e| e.launch_started)
+            .map(|t| t + Duration::from_secs(t.elapsed().as_secs() + 1))
+            .min();
+        [self.resize_due, status, state, clock]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn request_resize(&mut self) {

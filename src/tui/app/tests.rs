@@ -648,3 +648,41 @@ fn the_network_view_watches_the_log_and_a_refusal_becomes_a_proposal_to_approve(
     key(&mut a, KeyCode::Char('t'), KeyModifiers::NONE);
     assert_eq!(a.entries[0].refused, 0);
 }
+
+#[test]
+fn a_builds_steps_take_one_line_that_moves_on_and_the_launch_shows_its_time() {
+    use crate::backend::ProgressMsg;
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Launching);
+    a.entries[0].launch_started = Some(Instant::now() - Duration::from_secs(75));
+    let step = |n| ProgressMsg::Build {
+        image: "bb-agent-claude".into(),
+        step: n,
+        of: 4,
+        doing: format!("RUN step-{n}"),
+    };
+    for msg in [
+        ProgressMsg::Note("building bb-agent-claude:ab12: not built yet".into()),
+        step(1),
+        step(2),
+        step(3),
+        ProgressMsg::Note("built bb-agent-claude:ab12".into()),
+    ] {
+        let _ = a.update(AppEvent::Bottle(
+            "alpha-x".into(),
+            crate::tui::event::BottleMsg::Progress(msg),
+        ));
+    }
+    assert_eq!(
+        a.entries[0].log,
+        [
+            "building bb-agent-claude:ab12: not built yet",
+            "building bb-agent-claude [#######---] step 3/4: RUN step-3",
+            "built bb-agent-claude:ab12",
+        ]
+    );
+    let due = a.next_due().expect("the clock ticks while it starts");
+    assert!(due <= Instant::now() + Duration::from_secs(1));
+    a.on_tick(Instant::now());
+    assert_eq!(a.entries[0].launch_secs, 75);
+}

@@ -98,7 +98,7 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
             let mut lines: Vec<Line> = entry.log.iter().map(|l| Line::from(l.as_str())).collect();
             match phase {
                 Phase::Launching => lines.push(Line::from(Span::styled(
-                    "…",
+                    format!("… {}:{:02}", entry.launch_secs / 60, entry.launch_secs % 60),
                     Style::default().fg(Color::DarkGray),
                 ))),
                 Phase::Failed(why) => {
