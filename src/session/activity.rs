@@ -265,3 +265,36 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod recorded {
+    use super::*;
+    use crate::session::Term;
+
+    /// The real Claude Code answering one prompt (tests/panes/): read
+    /// chunk by chunk as a pane would, its screen never says it asks, and
+    /// after the turn, quiet, it waits for you.
+    #[test]
+    fn a_real_claude_code_turn_reads_as_work_then_waiting() {
+        let bytes = include_bytes!("../../tests/panes/claude-code.bytes");
+        let mut term = Term::new(38, 120, 1000);
+        let t0 = Instant::now();
+        let mut t = Tracker::new(Some(Template::Claude));
+        // The prompt was typed before the reply came.
+        t.typed(t0);
+        for (i, chunk) in bytes.chunks(64).enumerate() {
+            let _ = term.feed(chunk);
+            let now = t0 + ECHO + Duration::from_millis(10 * i as u64);
+            let bottom = term.bottom_text(BOTTOM_ROWS);
+            t.output(now, &bottom, term.take_calls().any());
+            assert_ne!(
+                cue(Some(Template::Claude), &bottom),
+                Cue::Asking,
+                "{bottom}"
+            );
+            assert_eq!(t.state(now), Activity::Working);
+        }
+        let end = t0 + ECHO + Duration::from_millis(10 * bytes.len() as u64 / 64) + QUIET;
+        assert_eq!(t.state(end), Activity::Waiting);
+    }
+}
