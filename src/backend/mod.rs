@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod local;
+pub mod smolmachines;
 
 use std::sync::Arc;
 

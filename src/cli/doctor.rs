@@ -145,6 +145,17 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
         }
     });
 
+    // The micro-VM backend is optional: why it cannot run is a warning.
+    use crate::backend::smolmachines::probe;
+    match probe::usable() {
+        Ok(program) => r.ok(format!(
+            "smolvm ({}, {}) can boot micro-VMs here",
+            probe::version(&program).unwrap_or_default(),
+            program.display()
+        )),
+        Err(why) => r.warn(format!("smolmachines backend unavailable: {why}")),
+    }
+
     if r.failures == 0 {
         println!("\nready");
         Ok(ExitCode::SUCCESS)
