@@ -283,6 +283,31 @@ impl Home {
         h
     }
 
+    /// The host's `codex login`, as Codex writes it; its access token.
+    fn codex_login(&self) -> String {
+        let auth =
+            serde_json::json!({"chatgpt_account_id": "acct-bb-mock", "chatgpt_plan_type": "plus"});
+        let far = 4_000_000_000u64;
+        let access = jwt(
+            serde_json::json!({"exp": far, "https://api.openai.com/auth": auth}),
+            "host-access-signature",
+        );
+        let id = jwt(
+            serde_json::json!({"exp": far, "email": "me@example.com", "https://api.openai.com/auth": auth}),
+            "host-id-signature",
+        );
+        let codex_home = self.dir.path().join(".codex");
+        std::fs::create_dir_all(&codex_home).unwrap();
+        std::fs::write(
+            codex_home.join("auth.json"),
+            serde_json::json!({"OPENAI_API_KEY": null, "auth_mode": "chatgpt", "last_refresh": "2026-11-30T00:00:00Z",
+                "tokens": {"id_token": id, "access_token": access, "refresh_token": "refresh-0", "account_id": "acct-bb-mock"}})
+                .to_string(),
+        )
+        .unwrap();
+        access
+    }
+
     fn mock_dir(&self) -> PathBuf {
         self.dir.path().join("mock")
     }
@@ -576,28 +601,8 @@ fn codex_signs_in_with_the_host_login_and_outlives_its_access_token() {
     if !docker_ok() {
         return;
     }
-    let auth =
-        serde_json::json!({"chatgpt_account_id": "acct-bb-mock", "chatgpt_plan_type": "plus"});
-    let far = 4_000_000_000u64;
-    let access = jwt(
-        serde_json::json!({"exp": far, "https://api.openai.com/auth": auth}),
-        "host-access-signature",
-    );
-    let id = jwt(
-        serde_json::json!({"exp": far, "email": "me@example.com", "https://api.openai.com/auth": auth}),
-        "host-id-signature",
-    );
     let home = Home::new("codex", &[]);
-    // The host's `codex login`, as Codex writes it.
-    let codex_home = home.dir.path().join(".codex");
-    std::fs::create_dir_all(&codex_home).unwrap();
-    std::fs::write(
-        codex_home.join("auth.json"),
-        serde_json::json!({"OPENAI_API_KEY": null, "auth_mode": "chatgpt", "last_refresh": "2026-11-30T00:00:00Z",
-            "tokens": {"id_token": id, "access_token": access, "refresh_token": "refresh-0", "account_id": "acct-bb-mock"}})
-            .to_string(),
-    )
-    .unwrap();
+    let access = home.codex_login();
     // Tokens live 25 s: the second turn comes after the first expired.
     let ttl = 25;
     let mock = Mock::start(&home.mock_dir(), &access, ttl);
@@ -659,4 +664,67 @@ fn codex_signs_in_with_the_host_login_and_outlives_its_access_token() {
     }
     bb.prefix("d");
     bb.wait_exit();
+}
+
+/// Re-record tests/panes/codex.bytes: the real Codex in a bottle answering
+/// one prompt from the mock (a reply takes 2.5 s, so its working indicator
+/// is in the stream), in a 38x120 terminal, through `docker exec -it` under
+/// tests/panes/record.py. Run with `cargo test --test real_agents -- --ignored`.
+#[test]
+#[ignore = "re-records tests/panes/codex.bytes"]
+fn record_a_codex_session_for_the_pane_corpus() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let home = Home::new("codex", &[]);
+    let access = home.codex_login();
+    let mock = Mock::start(&home.mock_dir(), &access, 0);
+    let (slug, _bottle, mut bb) = home.launch_with(&mock, "codex-helper");
+    wait_screen(&bb, "the reply to the prompt file", |s| {
+        s.contains("Hello from the mock API")
+    });
+    bb.prefix("d");
+    bb.wait_exit();
+    let container = format!("bb-{slug}");
+    let workdir = docker(&["inspect", "-f", "{{.Config.WorkingDir}}", &container]);
+    let panes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/panes");
+    let out = Command::new("python3")
+        .arg(panes.join("record.py"))
+        .args(["38", "120"])
+        .arg(panes.join("codex.bytes"))
+        .args([
+            "--type",
+            "8",
+            "Say hello",
+            "--type",
+            "9",
+            "\\r",
+            "--stop",
+            "20",
+            "--",
+        ])
+        .args([
+            "docker",
+            "exec",
+            "-it",
+            "-u",
+            "node",
+            "-w",
+            workdir.trim(),
+            &container,
+        ])
+        .args(["codex", "--dangerously-bypass-approvals-and-sandbox"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(panes.join("codex.bytes")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("Hello from the mock API"),
+        "the reply is in the recording"
+    );
 }

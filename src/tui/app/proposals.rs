@@ -68,6 +68,11 @@ impl App {
             proposal: p.clone(),
         });
         self.proposals.push(p.clone());
+        self.show_proposal(p);
+    }
+
+    /// The approval of `p`, with its change as a diff of its bottle's routes.
+    fn show_proposal(&mut self, p: Proposal) {
         let routes = self
             .entries
             .iter()
@@ -88,15 +93,7 @@ impl App {
             .cloned();
         match pick {
             None => self.info("no pending proposals"),
-            Some(p) => {
-                let routes = self
-                    .entries
-                    .iter()
-                    .find(|e| e.slug == p.slug)
-                    .map(|e| e.routes.clone())
-                    .unwrap_or_default();
-                self.modal = Some(Modal::Proposal(Box::new(ProposalModal::new(p, &routes))));
-            }
+            Some(p) => self.show_proposal(p),
         }
     }
 
