@@ -143,6 +143,10 @@ fn corpus() -> Vec<Case> {
         // Claude Code 2.1.327 (claude-agent-sdk 0.2.184) answering a prompt
         // from the mock API: tests/panes/record-agents.sh.
         recorded("claude-code", 38, 120),
+        // Codex 0.163.0 answering a prompt from the mock API, its reply held
+        // 2.5 s (working indicator, a reconnect, the reply):
+        // `cargo test --test real_agents -- --ignored`.
+        recorded("codex", 38, 120),
         written(
             "sgr",
             8,

@@ -127,9 +127,16 @@ impl Tracker {
     }
 
     /// The program wrote output: `bottom` is the bottom of its screen now;
-    /// `called` whether it rang or sent a notification.
-    pub fn output(&mut self, now: Instant, bottom: &str, called: bool) {
-        self.cue = cue(self.template, bottom);
+    /// `called` whether it rang or sent a notification; `reported` the
+    /// state it last said it was in (OSC 7501), which the screen's dialog
+    /// alone overrides.
+    pub fn output(&mut self, now: Instant, bottom: &str, called: bool, reported: Option<&str>) {
+        self.cue = match (cue(self.template, bottom), reported) {
+            (Cue::Asking, _) => Cue::Asking,
+            (_, Some("working")) => Cue::Busy,
+            (_, Some("idle")) => Cue::Other,
+            (screen, _) => screen,
+        };
         let echo = self
             .typed
             .is_some_and(|t| now.saturating_duration_since(t) < ECHO);
@@ -198,11 +205,11 @@ mod tests {
     fn a_turn_works_then_waits_and_typing_starts_the_next() {
         let t0 = Instant::now();
         let mut t = Tracker::new(Some(Template::Claude));
-        t.output(t0, "> ", false);
+        t.output(t0, "> ", false, None);
         assert_eq!(t.state(ms(t0, 100)), Activity::Working, "starting up");
         assert_eq!(t.state(ms(t0, 2000)), Activity::Idle, "started, not asked");
         t.typed(ms(t0, 3000));
-        t.output(ms(t0, 3010), "> Say hello", false);
+        t.output(ms(t0, 3010), "> Say hello", false, None);
         assert_eq!(t.state(ms(t0, 3100)), Activity::Idle, "an echo is not work");
         t.typed(ms(t0, 3500));
         for i in 0..30 {
@@ -210,12 +217,13 @@ mod tests {
                 ms(t0, 3600 + i * 100),
                 "✻ Thinking… (esc to interrupt)",
                 false,
+                None,
             );
             assert_eq!(t.state(ms(t0, 3650 + i * 100)), Activity::Working);
         }
         // The reply streams with the indicator gone, in chunks.
         for i in 0..10 {
-            t.output(ms(t0, 6600 + i * 400), "⏺ Hello", false);
+            t.output(ms(t0, 6600 + i * 400), "⏺ Hello", false, None);
             assert_eq!(t.state(ms(t0, 6800 + i * 400)), Activity::Working);
         }
         assert_eq!(t.changes_at(ms(t0, 10300)), Some(ms(t0, 10200 + 1500)));
@@ -232,9 +240,10 @@ mod tests {
             t0,
             "Would you like to run the following command?\n› 1. Yes, proceed",
             false,
+            None,
         );
         assert_eq!(t.state(ms(t0, 1)), Activity::Waiting);
-        t.output(ms(t0, 10), "• Working (3s • esc to interrupt)", false);
+        t.output(ms(t0, 10), "• Working (3s • esc to interrupt)", false, None);
         assert_eq!(t.state(ms(t0, 20)), Activity::Working);
     }
 
@@ -242,7 +251,7 @@ mod tests {
     fn a_bell_or_notification_calls_for_you_until_you_type() {
         let t0 = Instant::now();
         let mut t = Tracker::new(None);
-        t.output(t0, "$ ", true);
+        t.output(t0, "$ ", true, None);
         assert_eq!(t.state(ms(t0, 5000)), Activity::Waiting);
         t.typed(ms(t0, 6000));
         assert_eq!(t.state(ms(t0, 6001)), Activity::Idle);
@@ -286,7 +295,7 @@ mod recorded {
             let _ = term.feed(chunk);
             let now = t0 + ECHO + Duration::from_millis(10 * i as u64);
             let bottom = term.bottom_text(BOTTOM_ROWS);
-            t.output(now, &bottom, term.take_calls().any());
+            t.output(now, &bottom, term.take_calls().any(), None);
             assert_ne!(
                 cue(Some(Template::Claude), &bottom),
                 Cue::Asking,
@@ -295,6 +304,34 @@ mod recorded {
             assert_eq!(t.state(now), Activity::Working);
         }
         let end = t0 + ECHO + Duration::from_millis(10 * bytes.len() as u64 / 64) + QUIET;
+        assert_eq!(t.state(end), Activity::Waiting);
+    }
+
+    /// The real Codex answering one prompt with its reply held 2.5 s: it
+    /// says it works (OSC 7501 and its indicator) until the reply, then
+    /// idle; quiet after that turn, it waits for you.
+    #[test]
+    fn a_real_codex_turn_reads_as_work_then_waiting() {
+        let bytes = include_bytes!("../../tests/panes/codex.bytes");
+        let mut term = Term::new(38, 120, 1000);
+        let t0 = Instant::now();
+        let mut t = Tracker::new(Some(Template::Codex));
+        let mut saw = Vec::new();
+        for (i, chunk) in bytes.chunks(64).enumerate() {
+            let _ = term.feed(chunk);
+            let now = t0 + Duration::from_millis(10 * i as u64);
+            let bottom = term.bottom_text(BOTTOM_ROWS);
+            let reported = term.reported_state();
+            t.output(now, &bottom, term.take_calls().any(), reported.as_deref());
+            assert_ne!(t.cue, Cue::Asking, "{bottom}");
+            if saw.last() != Some(&t.cue) {
+                saw.push(t.cue);
+            }
+        }
+        assert!(saw.contains(&Cue::Busy), "its working indicator: {saw:?}");
+        assert_eq!(saw.last(), Some(&Cue::Other), "idle at the end");
+        assert_eq!(term.reported_state().as_deref(), Some("idle"));
+        let end = t0 + Duration::from_millis(10 * bytes.len() as u64 / 64) + QUIET;
         assert_eq!(t.state(end), Activity::Waiting);
     }
 }

@@ -30,6 +30,8 @@ struct Replies {
     title: Option<String>,
     /// Bells and notifications since the workspace last asked.
     calls: Calls,
+    /// The state the program last reported (OSC 7501).
+    state: Option<String>,
 }
 
 /// How a program called for its user since the last look: bells rung and
@@ -209,9 +211,12 @@ impl Term {
     /// Parse program output. Returns the bytes to answer with, if any.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
         self.settle();
-        let notices = self.notices.scan(bytes);
-        if !notices.is_empty() {
-            self.listener.replies().calls.notices.extend(notices);
+        for told in self.notices.scan(bytes) {
+            let mut r = self.listener.replies();
+            match told {
+                super::notice::Told::Notice(text) => r.calls.notices.push(text),
+                super::notice::Told::State(state) => r.state = Some(state),
+            }
         }
         let bytes = self.front.translate(bytes);
         let mut rest: &[u8] = &bytes;
@@ -362,6 +367,12 @@ impl Term {
 
     pub fn take_clipboard(&mut self) -> Option<Vec<u8>> {
         self.listener.replies().clipboard.take()
+    }
+
+    /// The state the program last reported of itself (OSC 7501, as Codex
+    /// writes `working` and `idle`).
+    pub fn reported_state(&self) -> Option<String> {
+        self.listener.replies().state.clone()
     }
 
     /// Bells and notifications since the last call.

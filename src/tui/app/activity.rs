@@ -104,11 +104,16 @@ impl App {
             return;
         };
         let Some(s) = &e.session else { return };
-        let (bottom, calls) = {
+        let (bottom, calls, reported) = {
             let mut term = s.term.lock();
-            (term.bottom_text(BOTTOM_ROWS), term.take_calls())
+            (
+                term.bottom_text(BOTTOM_ROWS),
+                term.take_calls(),
+                term.reported_state(),
+            )
         };
-        e.activity.output(now, &bottom, calls.any());
+        e.activity
+            .output(now, &bottom, calls.any(), reported.as_deref());
         if let Some(text) = calls.notices.last() {
             e.notice = Some(text.clone());
         }
