@@ -643,6 +643,10 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
     // Refused: the host is not in the bottle's allowlist.
     bb.keys("fetch http://pypi.example/simple/\r");
     bb.wait_text("bb egress blocked this request: host pypi.example is not in this bottle's egress allowlist");
+    // Quiet with the refusal on its screen: its title and row say blocked.
+    bb.wait_for("the agent shown blocked", |s| {
+        s.contains(" faker · blocked · ") && s.contains("  blocked · fake")
+    });
     // The agent asks; the request shows up in bb.
     bb.keys("ask pypi.example need-packages\r");
     bb.wait_text("faker: egress pypi.example");

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The stable marker every refusal's body starts with: the agent sees
+/// it, and bb reads an agent's screen for it (the agent is blocked).
+pub const REFUSAL_MARKER: &str = "bb egress blocked this request";
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {

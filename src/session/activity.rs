@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use bb_contract::egress::REFUSAL_MARKER;
+
 use crate::manifest::Template;
 
 /// Output stops counting as work after this much quiet. Longer than the
@@ -25,6 +27,9 @@ pub enum Cue {
     Busy,
     /// A permission or question dialog waits for an answer.
     Asking,
+    /// It shows egress's refusal of one of its requests
+    /// ([`REFUSAL_MARKER`]): whatever needed it is stuck.
+    Refused,
     /// Neither (an input box, a shell, anything else).
     Other,
 }
@@ -54,11 +59,13 @@ fn rules(template: Template) -> Rules {
     }
 }
 
-/// Read the bottom of a screen with a provider's rules. Without a known
-/// provider there is nothing to read; activity alone decides.
+/// Read the bottom of a screen with a provider's rules (and, for any
+/// program, egress's refusal marker). Without a known provider only the
+/// marker is read; activity decides the rest.
 pub fn cue(template: Option<Template>, bottom: &str) -> Cue {
+    let refused = bottom.contains(REFUSAL_MARKER);
     let Some(t) = template else {
-        return Cue::Other;
+        return if refused { Cue::Refused } else { Cue::Other };
     };
     let r = rules(t);
     let text = bottom.to_lowercase();
@@ -66,6 +73,8 @@ pub fn cue(template: Option<Template>, bottom: &str) -> Cue {
         Cue::Asking
     } else if r.busy.iter().any(|b| text.contains(b)) {
         Cue::Busy
+    } else if refused {
+        Cue::Refused
     } else {
         Cue::Other
     }
@@ -75,6 +84,8 @@ pub fn cue(template: Option<Template>, bottom: &str) -> Cue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activity {
     Working,
+    /// Quiet, with a refusal of egress on its screen.
+    Blocked,
     /// A dialog asks, a turn ended, or the program called for you (bell,
     /// notification) since you last typed to it.
     Waiting,
@@ -85,6 +96,7 @@ impl Activity {
     pub fn label(self) -> &'static str {
         match self {
             Activity::Working => "working",
+            Activity::Blocked => "blocked",
             Activity::Waiting => "waiting for you",
             Activity::Idle => "idle",
         }
@@ -158,13 +170,15 @@ impl Tracker {
         match self.cue {
             Cue::Asking => return Activity::Waiting,
             Cue::Busy => return Activity::Working,
-            Cue::Other => {}
+            Cue::Refused | Cue::Other => {}
         }
         if self.called {
             // It said so itself.
             Activity::Waiting
         } else if self.active_until().is_some_and(|until| now < until) {
             Activity::Working
+        } else if self.cue == Cue::Refused {
+            Activity::Blocked
         } else if self.turn {
             Activity::Waiting
         } else {
@@ -248,6 +262,24 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_on_a_quiet_screen_is_blocked() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(None);
+        t.typed(t0);
+        t.output(
+            ms(t0, 500),
+            "403 Forbidden | bb egress blocked this request: host x is not in this bottle's egress allowlist",
+            false,
+            None,
+        );
+        assert_eq!(t.state(ms(t0, 600)), Activity::Working);
+        assert_eq!(t.state(ms(t0, 2500)), Activity::Blocked);
+        t.typed(ms(t0, 3000));
+        t.output(ms(t0, 3400), "$ ", false, None);
+        assert_eq!(t.state(ms(t0, 5000)), Activity::Waiting);
+    }
+
+    #[test]
     fn a_bell_or_notification_calls_for_you_until_you_type() {
         let t0 = Instant::now();
         let mut t = Tracker::new(None);
@@ -268,6 +300,17 @@ mod tests {
             Cue::Other
         );
         assert_eq!(cue(None, "esc to interrupt"), Cue::Other);
+        let refusal = "fetch: HTTP/1.1 403 Forbidden | bb egress blocked this request: host pypi.org is not in this bottle's egress allowlist";
+        assert_eq!(cue(None, refusal), Cue::Refused);
+        assert_eq!(cue(Some(Template::Claude), refusal), Cue::Refused);
+        assert_eq!(
+            cue(
+                Some(Template::Claude),
+                &format!("{refusal}\n✻ Thinking… (esc to interrupt)")
+            ),
+            Cue::Busy,
+            "still working on it"
+        );
         assert_eq!(
             cue(Some(Template::Codex), "• Working (12s • Esc to interrupt)"),
             Cue::Busy

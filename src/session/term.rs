@@ -380,15 +380,18 @@ impl Term {
         std::mem::take(&mut self.listener.replies().calls)
     }
 
-    /// The last `rows` rows of the live screen as text, whatever the
-    /// scroll position: where agents keep their status and dialogs.
+    /// The last `rows` rows of the live screen that end with its last
+    /// written one, as text, whatever the scroll position: where agents
+    /// keep their status, input box and dialogs (at the screen's foot in a
+    /// full-screen TUI, right under the output in an inline one).
     pub fn bottom_text(&self, rows: usize) -> String {
         let screen = self.term.grid().screen_lines();
-        let first = screen.saturating_sub(rows);
-        (first..screen)
-            .map(|r| self.line(r as i32))
-            .collect::<Vec<_>>()
-            .join("\n")
+        let lines: Vec<String> = (0..screen).map(|r| self.line(r as i32)).collect();
+        let end = lines
+            .iter()
+            .rposition(|l| !l.is_empty())
+            .map_or(0, |last| last + 1);
+        lines[end.saturating_sub(rows)..end].join("\n")
     }
 
     pub fn title(&self) -> Option<String> {

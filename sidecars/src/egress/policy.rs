@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::config::{Cidr, Config, RouteConfig};
 
 /// The stable marker every refusal's body starts with.
-pub const MARKER: &str = "bb egress blocked this request";
+pub use bb_contract::egress::REFUSAL_MARKER as MARKER;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {

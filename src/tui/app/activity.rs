@@ -15,7 +15,8 @@ pub enum AgentState {
     /// A question or permission dialog, a finished turn, or a bell.
     Waiting,
     Idle,
-    /// A proposal of its waits for the operator.
+    /// A proposal of its waits for the operator, or egress refused what
+    /// it needed (its screen shows the refusal and it went quiet).
     Blocked,
     Detached,
     Exited,
@@ -70,6 +71,7 @@ impl Entry {
         match &self.phase {
             Phase::Running => match activity {
                 Activity::Working => AgentState::Working,
+                Activity::Blocked => AgentState::Blocked,
                 Activity::Waiting => AgentState::Waiting,
                 Activity::Idle => AgentState::Idle,
             },
@@ -89,7 +91,7 @@ impl App {
         let state = e.phase_state(e.activity.state(now));
         let live = matches!(
             state,
-            AgentState::Working | AgentState::Waiting | AgentState::Idle
+            AgentState::Working | AgentState::Waiting | AgentState::Idle | AgentState::Blocked
         );
         if live && self.proposals_for(&e.slug) > 0 {
             AgentState::Blocked
@@ -159,7 +161,9 @@ impl App {
             }
             if attention.notify {
                 let what = match (state, notice) {
-                    (AgentState::Blocked, _) => "has a proposal for you".to_string(),
+                    (AgentState::Blocked, _) => {
+                        "is blocked (a refusal, or a proposal for you)".to_string()
+                    }
                     (_, Some(text)) => format!("is waiting for you: {text}"),
                     _ => "is waiting for you".to_string(),
                 };
