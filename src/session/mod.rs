@@ -3,6 +3,7 @@
 //! exec stream, a smolvm exec in a PTY) is hidden behind [`SessionIo`].
 
 pub mod activity;
+mod colours;
 pub mod draw;
 mod input;
 mod notice;
@@ -12,9 +13,8 @@ pub mod term;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use term::{
-    parse_outer_colours, set_outer_colours, Calls, OuterColours, Term, DEFAULT_SCROLLBACK,
-};
+pub use colours::{parse_outer_colours, set_outer_colours, OuterColours};
+pub use term::{Calls, Term, DEFAULT_SCROLLBACK};
 
 pub type SessionId = u64;
 
