@@ -25,16 +25,24 @@ impl App {
     }
 
     pub(super) fn on_key(&mut self, key: KeyEvent) {
-        self.dirty = true;
         if self.modal.is_some() {
+            self.dirty = true;
             self.on_modal_key(key);
             return;
         }
         if self.scroll.is_some() {
+            self.dirty = true;
             self.on_scroll_key(key);
             return;
         }
         let resolved = self.config.keymap.resolve(self.armed, &key);
+        // A key for a running program changes the screen only when the
+        // program answers: drawing now would only delay drawing its echo.
+        let to_program = resolved == Resolved::Forward
+            && self.focused().is_some_and(|e| {
+                e.phase == Phase::Running && e.session.as_ref().is_some_and(|s| !s.exited())
+            });
+        self.dirty |= !to_program || self.armed;
         self.armed = false;
         match resolved {
             Resolved::Armed => self.armed = true,
@@ -62,12 +70,14 @@ impl App {
         match (&e.phase, &e.session) {
             (Phase::Running, Some(s)) => {
                 let mut term = s.term.lock();
-                if term.scroll_offset() > 0 {
+                let scrolled = term.scroll_offset() > 0;
+                if scrolled {
                     term.scroll_to_live();
                 }
                 let bytes = term.key_bytes(&key);
                 drop(term);
                 s.write(&bytes);
+                self.dirty |= scrolled;
                 self.typed();
             }
             (Phase::Exited(_) | Phase::Detached, _) => match mode_action(ENDED_KEYS, &key) {

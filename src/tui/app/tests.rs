@@ -686,3 +686,18 @@ fn a_builds_steps_take_one_line_that_moves_on_and_the_launch_shows_its_time() {
     a.on_tick(Instant::now());
     assert_eq!(a.entries[0].launch_secs, 75);
 }
+
+#[test]
+fn a_key_for_the_program_waits_for_its_echo_to_be_drawn() {
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Running);
+    let _ = a.update(AppEvent::Tick);
+    a.dirty = false;
+    key(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
+    assert!(!a.dirty, "nothing to draw until the program answers");
+    output(&mut a, 1, b"x");
+    assert!(a.dirty, "its echo is drawn");
+    a.dirty = false;
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    assert!(a.dirty, "the footer shows the prefix is armed");
+}
