@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::{ActiveBottle, Attach, Backend, BackendError, BottleState, Progress, SessionSpec};
 use crate::plan::{BackendKind, BottlePlan};
-use crate::session::pty::{self, PtyCommand};
+use crate::session::pty::PtyCommand;
 use crate::session::Session;
 
 pub struct LocalBackend {
@@ -91,15 +91,7 @@ impl Backend for LocalBackend {
             ],
             cwd: None,
         };
-        pty::spawn(
-            spec.id,
-            &cmd,
-            spec.rows,
-            spec.cols,
-            spec.scrollback,
-            spec.notify,
-        )
-        .map_err(|e| BackendError::Failed(e.to_string()))
+        super::spawn_in_pty(&cmd, spec).map_err(|e| BackendError::Failed(e.to_string()))
     }
 
     async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError> {

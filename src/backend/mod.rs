@@ -237,6 +237,22 @@ pub trait Backend: Send + Sync {
 
 pub type SharedBackend = Arc<dyn Backend>;
 
+/// Start `cmd` in a local PTY at the size `spec` gives: the local backend's
+/// sessions, and smolvm's `machine exec -t`.
+pub fn spawn_in_pty(
+    cmd: &crate::session::pty::PtyCommand,
+    spec: SessionSpec,
+) -> Result<Session, crate::session::pty::PtyError> {
+    crate::session::pty::spawn(
+        spec.id,
+        cmd,
+        spec.rows,
+        spec.cols,
+        spec.scrollback,
+        spec.notify,
+    )
+}
+
 /// Refuse a plan that cannot launch, naming what is missing.
 pub fn check_launchable(plan: &BottlePlan) -> Result<(), BackendError> {
     let blockers = plan.blockers();

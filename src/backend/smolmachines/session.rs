@@ -6,7 +6,7 @@
 
 use super::cli::{self, Smolvm};
 use crate::backend::{BackendError, SessionSpec};
-use crate::session::pty::{self, PtyCommand};
+use crate::session::pty::PtyCommand;
 use crate::session::Session;
 
 /// Start `argv` in `machine` as `user`, at the size `spec` gives.
@@ -23,15 +23,8 @@ pub fn attach(
         env: Vec::new(),
         cwd: None,
     };
-    pty::spawn(
-        spec.id,
-        &cmd,
-        spec.rows,
-        spec.cols,
-        spec.scrollback,
-        spec.notify,
-    )
-    .map_err(|e| BackendError::Failed(format!("cannot start a session in {machine}: {e}")))
+    crate::backend::spawn_in_pty(&cmd, spec)
+        .map_err(|e| BackendError::Failed(format!("cannot start a session in {machine}: {e}")))
 }
 
 #[cfg(test)]
