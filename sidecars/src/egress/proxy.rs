@@ -53,7 +53,7 @@ pub struct Shared {
     pub refreshing: tokio::sync::Mutex<()>,
     pub audit: Audit,
     /// Rebuilt with the config: pooled connections follow the rules.
-    pub upstream: RwLock<upstream::Upstream>,
+    pub upstream: RwLock<Arc<upstream::Upstream>>,
     pub upstream_tls: rustls::ClientConfig,
     pub slots: Arc<Slots>,
 }
@@ -66,7 +66,7 @@ impl Shared {
             .clone()
     }
 
-    pub fn upstream(&self) -> upstream::Upstream {
+    pub fn upstream(&self) -> Arc<upstream::Upstream> {
         self.upstream
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -76,8 +76,9 @@ impl Shared {
     pub fn replace_config(&self, c: Config) {
         crate::dlp::set_bip39(c.dlp.bip39);
         let c = Arc::new(c);
-        *self.upstream.write().unwrap_or_else(|p| p.into_inner()) =
-            upstream::Upstream::new(c.clone(), self.upstream_tls.clone());
+        *self.upstream.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(
+            upstream::Upstream::new(c.clone(), self.upstream_tls.clone()),
+        );
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = c;
     }
 }
@@ -283,7 +284,7 @@ async fn forward(
         );
     }
     let route = match policy::check_host(&config, &target.host) {
-        Ok(r) => r.clone(),
+        Ok(r) => r,
         Err(b) => return deny(b, StatusCode::FORBIDDEN),
     };
     if !route.allows_port(target.port) {
@@ -295,7 +296,7 @@ async fn forward(
             StatusCode::FORBIDDEN,
         );
     }
-    if let Err(b) = policy::check_path(&route, &target.host, &path) {
+    if let Err(b) = policy::check_path(route, &target.host, &path) {
         return deny(b, StatusCode::FORBIDDEN);
     }
     // A credential is injected only into TLS: plain HTTP would hand it to
@@ -323,33 +324,32 @@ async fn forward(
         );
     }
     let injecting = route.auth.is_some();
+    // Every header the agent sent, one per line, read in one pass: no
+    // shape spans a line, so this finds what each line read alone would.
+    let mut lines = String::new();
+    let mut values: Vec<std::ops::Range<usize>> = Vec::new();
     for (name, value) in req.headers() {
         if injecting && CREDENTIAL_HEADERS.contains(&name.as_str()) {
             continue;
         }
-        let text = format!(
-            "{}: {}",
-            name.as_str(),
-            String::from_utf8_lossy(value.as_bytes())
+        lines.push_str(name.as_str());
+        lines.push_str(": ");
+        let start = lines.len();
+        lines.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        values.push(start..lines.len());
+        lines.push('\n');
+    }
+    if let Some(f) = dlp::scan(&lines) {
+        return deny(
+            Block::Secret {
+                rule: f.rule,
+                place: "headers",
+            },
+            StatusCode::FORBIDDEN,
         );
-        if let Some(f) = dlp::scan(&text) {
-            return deny(
-                Block::Secret {
-                    rule: f.rule,
-                    place: "headers",
-                },
-                StatusCode::FORBIDDEN,
-            );
-        }
     }
     // A secret split over several headers.
-    let values: Vec<String> = req
-        .headers()
-        .iter()
-        .filter(|(n, _)| !(injecting && CREDENTIAL_HEADERS.contains(&n.as_str())))
-        .map(|(_, v)| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect();
-    if let Some(f) = dlp::scan_joined(values.iter().map(String::as_str)) {
+    if let Some(f) = dlp::scan_joined(values.iter().map(|r| &lines[r.clone()])) {
         return deny(
             Block::Secret {
                 rule: f.rule,
@@ -374,7 +374,7 @@ async fn forward(
         None => None,
     };
     let scan_body =
-        super::policy::route_handling(&route) != (Handling::Intercept { scan_body: false });
+        super::policy::route_handling(route) != (Handling::Intercept { scan_body: false });
     let cap = config.limits.body_bytes;
     let encoding = parts
         .headers

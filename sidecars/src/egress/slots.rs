@@ -18,20 +18,26 @@ const MIN_IDLE: Duration = Duration::from_millis(50);
 const RESHED: Duration = Duration::from_millis(10);
 
 struct Entry {
-    /// Since when nothing has happened on it; None while it is serving.
-    idle_since: Option<Instant>,
+    /// Since when nothing has happened on it, as nanoseconds after the
+    /// table's epoch plus one; 0 while it is serving. An atomic, so marking
+    /// a connection busy or idle (twice a request) takes no lock.
+    idle_since: AtomicU64,
     shed: watch::Sender<bool>,
 }
 
+const BUSY: u64 = 0;
+
 pub struct Slots {
     permits: Arc<Semaphore>,
-    table: Mutex<HashMap<u64, Entry>>,
+    table: Mutex<HashMap<u64, Arc<Entry>>>,
     next: AtomicU64,
+    epoch: Instant,
 }
 
 /// A connection's place; given back when dropped.
 pub struct Slot {
     id: u64,
+    entry: Arc<Entry>,
     slots: Arc<Slots>,
     shed: watch::Receiver<bool>,
     /// Requests answered on it.
@@ -45,25 +51,30 @@ impl Slots {
             permits: Arc::new(Semaphore::new(max)),
             table: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
+            epoch: Instant::now(),
         })
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Entry>>> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `at` as stored in an entry (never BUSY).
+    fn stamp(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64 + 1
     }
 
     fn slot(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Slot {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, shed) = watch::channel(false);
-        self.table().insert(
-            id,
-            Entry {
-                idle_since: Some(Instant::now()),
-                shed: tx,
-            },
-        );
+        let entry = Arc::new(Entry {
+            idle_since: AtomicU64::new(self.stamp(Instant::now())),
+            shed: tx,
+        });
+        self.table().insert(id, entry.clone());
         Slot {
             id,
+            entry,
             slots: self.clone(),
             shed,
             served: AtomicU64::new(0),
@@ -103,23 +114,29 @@ impl Slots {
     /// Ask the connection idle the longest to close. False when none is
     /// idle long enough.
     pub fn shed_idlest(&self) -> bool {
-        let now = Instant::now();
-        let mut table = self.table();
-        let victim = table
-            .iter()
-            .filter_map(|(id, e)| Some((*id, e.idle_since?)))
-            .filter(|(_, since)| now.duration_since(*since) >= MIN_IDLE)
-            .min_by_key(|(_, since)| *since)
-            .map(|(id, _)| id);
-        let Some(id) = victim else {
-            return false;
-        };
-        if let Some(e) = table.get_mut(&id) {
-            // Not chosen twice while it closes.
-            e.idle_since = None;
-            e.shed.send_replace(true);
+        let newest = self
+            .stamp(Instant::now())
+            .saturating_sub(MIN_IDLE.as_nanos() as u64);
+        let table = self.table();
+        loop {
+            let victim = table
+                .values()
+                .map(|e| (e, e.idle_since.load(Ordering::Relaxed)))
+                .filter(|(_, since)| *since != BUSY && *since <= newest)
+                .min_by_key(|(_, since)| *since);
+            let Some((e, since)) = victim else {
+                return false;
+            };
+            // Not chosen twice while it closes; if it just got busy (or
+            // idle again), look again.
+            if e.idle_since
+                .compare_exchange(since, BUSY, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                e.shed.send_replace(true);
+                return true;
+            }
         }
-        true
     }
 
     /// Connections open now.
@@ -129,21 +146,17 @@ impl Slots {
 }
 
 impl Slot {
-    fn set(&self, idle_since: Option<Instant>) {
-        if let Some(e) = self.slots.table().get_mut(&self.id) {
-            e.idle_since = idle_since;
-        }
-    }
-
     /// A request is being served.
     pub fn busy(&self) {
-        self.set(None);
+        self.entry.idle_since.store(BUSY, Ordering::Relaxed);
     }
 
     /// An answer is done (or, on a tunnel, bytes just moved).
     pub fn idle(&self) {
         self.served.fetch_add(1, Ordering::Relaxed);
-        self.set(Some(Instant::now()));
+        self.entry
+            .idle_since
+            .store(self.slots.stamp(Instant::now()), Ordering::Relaxed);
     }
 
     /// Whether it ever answered a request: one that never did is slow or

@@ -147,6 +147,9 @@ pub(super) async fn connect(
             else {
                 return;
             };
+            // The pump writes what it reads: a TLS record read in two
+            // parts must not wait out Nagle's delay.
+            let _ = upstream.set_nodelay(true);
             if upstream.write_all(&hello).await.is_err() {
                 return;
             }
@@ -224,30 +227,84 @@ async fn read_client_hello<S: AsyncRead + Unpin>(s: &mut S) -> Option<(Vec<u8>, 
     }
 }
 
-/// Copy both ways until either side closes or nothing moves for `idle`.
+/// Copy both ways until both sides have closed, or nothing moves for
+/// `idle`. Bytes moving mark the slot busy-then-idle (so the tunnel is not
+/// the idlest); the idle clock is one timer per `idle`, not one per read.
 async fn pump<A, B>(a: &mut A, b: &mut B, idle: Duration, slot: &Slot)
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    let mut abuf = vec![0u8; 16 * 1024];
-    let mut bbuf = vec![0u8; 16 * 1024];
-    loop {
-        let step = tokio::time::timeout(idle, async {
-            tokio::select! {
-                r = ar.read(&mut abuf) => match r { Ok(0) | Err(_) => false, Ok(n) => bw.write_all(&abuf[..n]).await.is_ok() },
-                r = br.read(&mut bbuf) => match r { Ok(0) | Err(_) => false, Ok(n) => aw.write_all(&bbuf[..n]).await.is_ok() },
+    let moved = std::sync::atomic::AtomicBool::new(false);
+    let mut a = Watched {
+        inner: a,
+        slot,
+        moved: &moved,
+    };
+    // A TLS record each way (16 KiB), as before.
+    let copy = tokio::io::copy_bidirectional_with_sizes(&mut a, b, 16 * 1024, 16 * 1024);
+    let watch = async {
+        loop {
+            tokio::time::sleep(idle).await;
+            if !moved.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                return;
             }
-        })
-        .await;
-        if !matches!(step, Ok(true)) {
-            break;
         }
-        // Bytes moved: not idle.
-        slot.idle();
+    };
+    tokio::select! {
+        _ = copy => {}
+        _ = watch => {}
     }
-    let _ = aw.shutdown().await;
-    let _ = bw.shutdown().await;
+}
+
+/// The agent's side of a tunnel, noting each read that moved bytes.
+struct Watched<'a, S> {
+    inner: &'a mut S,
+    slot: &'a Slot,
+    moved: &'a std::sync::atomic::AtomicBool,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<'_, S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut *self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.moved.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.slot.idle();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<'_, S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut *self.inner).poll_write(cx, data);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.moved.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.slot.idle();
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.inner).poll_shutdown(cx)
+    }
 }
