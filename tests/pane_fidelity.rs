@@ -183,7 +183,7 @@ fn bb_pane(case: &Case) -> (Buffer, Vec<Vec<Cell>>, Vec<String>) {
     term.feed(&case.bytes);
     let area = Rect::new(0, 0, case.cols, case.rows);
     let mut buf = Buffer::empty(area);
-    PseudoTerminal::new(term.view())
+    PseudoTerminal::new(&term.view())
         .cursor(Cursor::default().visibility(false))
         .render(area, &mut buf);
     let mut rows = Vec::new();

@@ -11,39 +11,68 @@ use ref_cast::RefCast;
 use super::term::Listener;
 
 /// The terminal seen through tui-term's widget traits, at its current
-/// scroll position.
-#[derive(RefCast)]
-#[repr(transparent)]
-pub struct Screen(alacritty_terminal::Term<Listener>);
+/// scroll position: rows from the compact history first (when scrolled
+/// back that far), then the emulator's grid.
+pub struct Screen<'a> {
+    term: &'a alacritty_terminal::Term<Listener>,
+    /// The view's first rows, laid out from the compact history.
+    older: Vec<Vec<alacritty_terminal::term::cell::Cell>>,
+    /// The grid line shown on the first row after `older`.
+    first_line: i32,
+    /// Rows scrolled back (the cursor is that much lower).
+    offset: usize,
+}
+
+impl<'a> Screen<'a> {
+    pub(super) fn new(
+        term: &'a alacritty_terminal::Term<Listener>,
+        older: Vec<Vec<alacritty_terminal::term::cell::Cell>>,
+        first_line: i32,
+        offset: usize,
+    ) -> Screen<'a> {
+        Screen {
+            term,
+            older,
+            first_line,
+            offset,
+        }
+    }
+}
 
 #[derive(RefCast)]
 #[repr(transparent)]
 pub struct Cell(alacritty_terminal::term::cell::Cell);
 
-impl tui_term::widget::Screen for Screen {
+impl tui_term::widget::Screen for Screen<'_> {
     type C = Cell;
 
     fn cell(&self, row: u16, col: u16) -> Option<&Cell> {
-        let grid = self.0.grid();
-        if usize::from(row) >= grid.screen_lines() || usize::from(col) >= grid.columns() {
+        let grid = self.term.grid();
+        let (row, col) = (usize::from(row), usize::from(col));
+        if row >= grid.screen_lines() || col >= grid.columns() {
             return None;
         }
-        let line = Line(i32::from(row) - grid.display_offset() as i32);
-        Some(Cell::ref_cast(&grid[line][Column(usize::from(col))]))
+        if let Some(r) = self.older.get(row) {
+            return r.get(col).map(Cell::ref_cast);
+        }
+        let line = self.first_line + (row - self.older.len()) as i32;
+        if line < -(grid.history_size() as i32) || line >= grid.screen_lines() as i32 {
+            return None;
+        }
+        Some(Cell::ref_cast(&grid[Line(line)][Column(col)]))
     }
 
     fn hide_cursor(&self) -> bool {
         !self
-            .0
+            .term
             .mode()
             .contains(alacritty_terminal::term::TermMode::SHOW_CURSOR)
     }
 
     /// Below the pane while the view is scrolled back.
     fn cursor_position(&self) -> (u16, u16) {
-        let grid = self.0.grid();
-        let p = grid.cursor.point;
-        let row = i64::from(p.line.0) + grid.display_offset() as i64;
+        let p = self.term.grid().cursor.point;
+        let row = i64::from(p.line.0) + self.offset as i64;
         (
             u16::try_from(row.max(0)).unwrap_or(u16::MAX),
             u16::try_from(p.column.0).unwrap_or(u16::MAX),
@@ -84,6 +113,16 @@ impl tui_term::widget::Cell for Cell {
 
     fn apply(&self, cell: &mut ratatui::buffer::Cell) {
         let c = &self.0;
+        // The widget clears its area before drawing: a blank cell (most of
+        // most screens) is drawn already.
+        if c.c == ' '
+            && c.extra.is_none()
+            && c.flags.is_empty()
+            && matches!(c.fg, AnsiColor::Named(NamedColor::Foreground))
+            && matches!(c.bg, AnsiColor::Named(NamedColor::Background))
+        {
+            return;
+        }
         if c.flags.contains(Flags::HIDDEN) {
             cell.set_symbol(" ");
         } else if let Some(extra) = c.zerowidth() {

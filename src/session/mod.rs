@@ -5,6 +5,7 @@
 pub mod activity;
 mod colours;
 pub mod draw;
+mod history;
 mod input;
 mod notice;
 pub mod pty;

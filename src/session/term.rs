@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use alacritty_terminal::event::{Event, EventListener};
-use alacritty_terminal::grid::{Dimensions, Scroll};
+use alacritty_terminal::grid::Dimensions;
 use alacritty_terminal::index::{Column, Line};
 use alacritty_terminal::term::cell::Flags;
 use alacritty_terminal::term::{Config, TermMode};
@@ -19,6 +19,19 @@ use super::input::{Modes, MouseEncoding, MouseMode};
 
 /// Default lines of history per session.
 pub const DEFAULT_SCROLLBACK: usize = 10_000;
+
+/// Lines of history the emulator keeps itself, as full rows it reflows
+/// (it allocates them a thousand at a time); older lines go to the compact
+/// history (`history.rs`).
+const HOT_LIMIT: usize = 1000;
+/// Lines the emulator keeps after handing the older ones over.
+const HOT_KEEP: usize = 400;
+/// Hand lines over once the emulator holds this many.
+const SPILL_AT: usize = HOT_KEEP + 256;
+/// Output is parsed at most this many line feeds (and rows' worth of
+/// text) at a time, so no more than twice this enters history between
+/// hand-overs and nothing passes the emulator's limit unseen.
+const FEED_ROWS: usize = 128;
 
 /// What the emulator asked for while parsing, for the session to act on.
 #[derive(Debug, Default)]
@@ -128,6 +141,14 @@ pub struct Term {
     /// across reads), made plain in front of it.
     front: bb_sidecar::front::Front,
     notices: super::notice::Notices,
+    /// History older than the emulator keeps.
+    older: super::history::History,
+    /// Whether history goes on past what the emulator keeps.
+    spilling: bool,
+    /// The emulator's own history limit.
+    hot_limit: usize,
+    /// Rows the view is scrolled back from the live screen (0 = live).
+    offset: usize,
 }
 
 fn size(rows: u16, cols: u16) -> Size {
@@ -141,8 +162,9 @@ fn size(rows: u16, cols: u16) -> Size {
 impl Term {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Term {
         let listener = Listener::default();
+        let hot_limit = scrollback.min(HOT_LIMIT);
         let config = Config {
-            scrolling_history: scrollback,
+            scrolling_history: hot_limit,
             // bb encodes keys as xterm does, not with the kitty protocol;
             // so `CSI ? u` is left unanswered and programs know.
             kitty_keyboard: false,
@@ -154,6 +176,13 @@ impl Term {
             listener,
             front: Default::default(),
             notices: Default::default(),
+            older: super::history::History::new(
+                usize::from(cols.max(1)),
+                scrollback.saturating_sub(SPILL_AT),
+            ),
+            spilling: scrollback > HOT_LIMIT,
+            hot_limit,
+            offset: 0,
         }
     }
 
@@ -168,17 +197,80 @@ impl Term {
             }
         }
         let bytes = self.front.translate(bytes);
+        let before = self.pushed();
         let mut rest: &[u8] = &bytes;
         // Questions alacritty does not answer, answered here in order.
         while let Some((at, len)) = xtversion(rest) {
-            self.parser.advance(&mut self.term, &rest[..at]);
+            self.advance(&rest[..at]);
             self.listener.replies().to_program.extend_from_slice(
                 format!("\x1bP>|bb {}\x1b\\", env!("CARGO_PKG_VERSION")).as_bytes(),
             );
             rest = &rest[at + len..];
         }
-        self.parser.advance(&mut self.term, rest);
+        self.advance(rest);
+        // Clearing the history (ED 3, or a reset) clears all of it.
+        if clears_history(&bytes) {
+            self.older.clear();
+        }
+        // A view scrolled back stays on the lines it shows.
+        if self.offset > 0 {
+            self.offset =
+                (self.offset + self.pushed().saturating_sub(before)).min(self.history_len());
+        }
         std::mem::take(&mut self.listener.replies().to_program)
+    }
+
+    /// Parse, handing history the emulator should not keep to `older`.
+    fn advance(&mut self, bytes: &[u8]) {
+        if !self.spilling {
+            self.parser.advance(&mut self.term, bytes);
+            return;
+        }
+        let most = FEED_ROWS * self.term.grid().columns();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let cut = rows_cut(rest, FEED_ROWS, most);
+            self.parser.advance(&mut self.term, &rest[..cut]);
+            rest = &rest[cut..];
+            if self.term.grid().history_size() >= SPILL_AT {
+                self.spill(HOT_KEEP);
+            }
+        }
+    }
+
+    /// Hand the emulator's history older than its newest `keep` lines to
+    /// `older` (never the alternate screen's: it has none).
+    fn spill(&mut self, keep: usize) {
+        if self.alternate_screen() {
+            return;
+        }
+        let grid = self.term.grid();
+        let (hot, cols) = (grid.history_size(), grid.columns());
+        if hot <= keep {
+            return;
+        }
+        for back in (keep + 1..=hot).rev() {
+            self.older.push_row(&grid[Line(-(back as i32))], cols);
+        }
+        self.older.end_spill();
+        let grid = self.term.grid_mut();
+        grid.update_history(keep);
+        grid.update_history(self.hot_limit);
+    }
+
+    /// Rows that ever went into history (for keeping a scrolled-back view
+    /// in place).
+    fn pushed(&self) -> usize {
+        self.term.grid().history_size() + self.older.rows() + self.older.dropped()
+    }
+
+    /// Rows of history older than the emulator's.
+    fn older_rows(&self) -> usize {
+        if self.alternate_screen() {
+            0
+        } else {
+            self.older.rows()
+        }
     }
 
     /// A synchronized frame left open past its time is shown as it is.
@@ -194,10 +286,23 @@ impl Term {
         self.parser.sync_timeout().pending_timeout()
     }
 
-    /// The screen, for the drawing adapter.
-    pub fn view(&self) -> &super::draw::Screen {
-        use ref_cast::RefCast;
-        super::draw::Screen::ref_cast(&self.term)
+    /// The screen as scrolled, for the drawing adapter.
+    pub fn view(&self) -> super::draw::Screen<'_> {
+        let grid = self.term.grid();
+        let rows = grid.screen_lines();
+        let older = self.older_rows();
+        let offset = self.scroll_offset();
+        let top = self.history_len() - offset;
+        let from_older = (top..older.min(top + rows))
+            .map(|r| self.older.row_cells(r))
+            .collect();
+        let hot = grid.history_size() as i64;
+        super::draw::Screen::new(
+            &self.term,
+            from_older,
+            (top as i64 - older as i64 - hot) as i32,
+            offset,
+        )
     }
 
     /// Where the program's cursor is on the live screen (row, col).
@@ -288,30 +393,45 @@ impl Term {
         if self.size() == (rows.max(1), cols.max(1)) {
             return false;
         }
+        let (old_rows, old_cols) = self.size();
+        let (new_rows, new_cols) = (usize::from(rows.max(1)), usize::from(cols.max(1)));
+        // Narrower rows wrap into more: leave the emulator only what it
+        // can hold once reflowed, so none of it is dropped.
+        if self.spilling && new_cols < usize::from(old_cols) {
+            let k = usize::from(old_cols).div_ceil(new_cols);
+            let rows_in = usize::from(old_rows).max(new_rows);
+            self.spill((self.hot_limit / k).saturating_sub(rows_in));
+        }
         self.term.resize(size(rows, cols));
+        self.older.set_width(new_cols);
+        self.offset = self.offset.min(self.history_len());
         true
     }
 
     /// Lines scrolled back from the live screen (0 = live).
     pub fn scroll_offset(&self) -> usize {
-        self.term.grid().display_offset()
+        self.offset.min(self.history_len())
     }
 
     pub fn scroll_by(&mut self, delta: isize) {
-        let delta = i32::try_from(delta).unwrap_or(if delta < 0 { i32::MIN } else { i32::MAX });
-        self.term.scroll_display(Scroll::Delta(delta));
+        self.offset = self
+            .scroll_offset()
+            .saturating_add_signed(delta)
+            .min(self.history_len());
     }
 
     pub fn scroll_to_live(&mut self) {
-        self.term.scroll_display(Scroll::Bottom);
+        self.offset = 0;
     }
 
     pub fn scroll_to_top(&mut self) {
-        self.term.scroll_display(Scroll::Top);
+        self.offset = self.history_len();
     }
 
+    /// Rows of history above the live screen (none on the alternate
+    /// screen).
     pub fn history_len(&self) -> usize {
-        self.term.grid().history_size()
+        self.term.grid().history_size() + self.older_rows()
     }
 
     pub fn take_clipboard(&mut self) -> Option<Vec<u8>> {
@@ -350,23 +470,30 @@ impl Term {
     /// The visible text (as scrolled), for tests and copy mode: rows
     /// without trailing blanks, and no blank rows at the end.
     pub fn text(&self) -> String {
-        let offset = self.scroll_offset() as i32;
-        let rows = self.term.grid().screen_lines() as i32;
-        let lines: Vec<String> = (0..rows).map(|r| self.line(r - offset)).collect();
+        let top = self.history_len() - self.scroll_offset();
+        let rows = self.term.grid().screen_lines();
+        let lines: Vec<String> = (top..top + rows).map(|r| self.row_text(r)).collect();
         lines.join("\n").trim_end_matches('\n').to_string()
     }
 
     /// Lines `from..=to` counted from the oldest line of history (the live
     /// screen's first row is `history_len()`), as text.
     pub fn lines_text(&mut self, from: usize, to: usize) -> String {
-        let history = self.history_len() as i64;
-        let last = i64::from(self.term.grid().screen_lines() as i32) - 1;
-        let lines: Vec<String> = (from..=to)
-            .map(|abs| abs as i64 - history)
-            .filter(|l| *l <= last)
-            .map(|l| self.line(l as i32))
+        let end = self.history_len() + self.term.grid().screen_lines();
+        let lines: Vec<String> = (from..=to.min(end.saturating_sub(1)))
+            .map(|abs| self.row_text(abs))
             .collect();
         lines.join("\n")
+    }
+
+    /// Row `abs` counted from the oldest line of history, as text.
+    fn row_text(&self, abs: usize) -> String {
+        let older = self.older_rows();
+        if abs < older {
+            return self.older.row_text(abs);
+        }
+        let hot = self.term.grid().history_size();
+        self.line((abs as i64 - older as i64 - hot as i64) as i32)
     }
 
     /// One line of the grid as text (`0` is the live screen's first row,
@@ -395,6 +522,27 @@ impl Term {
     }
 }
 
+/// Whether `bytes` clear the history: ED 3 (`CSI 3 J`) or a reset (RIS).
+fn clears_history(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == 0x1b)
+        .any(|(i, _)| matches!(&bytes[i + 1..], [b'c', ..] | [b'[', b'3', b'J', ..]))
+}
+
+/// How much of `bytes` to parse at once: up to the `lines`-th line feed
+/// (LF, VT or FF), and at most `most` bytes.
+fn rows_cut(bytes: &[u8], lines: usize, most: usize) -> usize {
+    let window = &bytes[..bytes.len().min(most.max(1))];
+    window
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, b'\n' | 0x0b | 0x0c))
+        .nth(lines.saturating_sub(1))
+        .map_or(window.len(), |(i, _)| i + 1)
+}
+
 /// Where the first XTVERSION query (`CSI > q`, `CSI > 0 q`) is, and its
 /// length.
 fn xtversion(bytes: &[u8]) -> Option<(usize, usize)> {
@@ -409,151 +557,5 @@ fn xtversion(bytes: &[u8]) -> Option<(usize, usize)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn curses_boxes_are_drawn_with_lines() {
-        let mut t = Term::new(3, 10, 0);
-        t.feed(b"\x1b(0lqqk\r\nx");
-        t.feed(b"  x\x1b(B ok\r\nmqqj");
-        assert_eq!(t.text(), "┌──┐\n│  │ ok\nmqqj");
-    }
-
-    #[test]
-    fn the_terminal_says_its_name_and_size() {
-        let mut t = Term::new(24, 80, 0);
-        let name = String::from_utf8(t.feed(b"\x1b[>q")).unwrap();
-        assert!(
-            name.starts_with("\x1bP>|bb ") && name.ends_with("\x1b\\"),
-            "{name:?}"
-        );
-        assert_eq!(t.feed(b"\x1b[18t"), b"\x1b[8;24;80t");
-    }
-
-    #[test]
-    fn underline_colour_leaves_the_other_attributes_alone() {
-        let mut t = Term::new(2, 10, 0);
-        t.feed(b"\x1b[31;58;2;1;3;7mX");
-        let cell = &t.term.grid()[Line(0)][Column(0)];
-        assert_eq!(
-            cell.fg,
-            alacritty_terminal::vte::ansi::Color::Named(
-                alacritty_terminal::vte::ansi::NamedColor::Red
-            )
-        );
-        assert!(!cell
-            .flags
-            .intersects(Flags::BOLD | Flags::ITALIC | Flags::INVERSE));
-    }
-
-    #[test]
-    fn lines_across_history_and_screen_read_as_text_and_keep_the_view() {
-        let mut t = Term::new(3, 20, 100);
-        for i in 0..6 {
-            t.feed(format!("line {i}\r\n").as_bytes());
-        }
-        // 4 lines went to history, "line 4", "line 5" and "" are live.
-        assert_eq!(t.history_len(), 4);
-        t.scroll_by(2);
-        assert_eq!(t.lines_text(2, 5), "line 2\nline 3\nline 4\nline 5");
-        assert_eq!(t.scroll_offset(), 2, "the view is where it was");
-    }
-
-    #[test]
-    fn answers_cursor_position_and_device_attribute_queries() {
-        let mut t = Term::new(24, 80, 100);
-        assert!(t.feed(b"hello").is_empty());
-        assert_eq!(t.feed(b"\x1b[6n"), b"\x1b[1;6R");
-        assert_eq!(t.feed(b"\x1b[c"), b"\x1b[?62;22c");
-        assert_eq!(t.feed(b"\x1b[>c"), b"\x1b[>1;10;0c");
-        assert!(t.feed(b"\x1b[?u").is_empty(), "no kitty keyboard protocol");
-        assert_eq!(t.feed(b"\x1b]11;?\x07"), b"\x1b]11;rgb:0000/0000/0000\x07");
-        // A query split across reads is still answered.
-        assert!(t.feed(b"\x1b[").is_empty());
-        assert_eq!(t.feed(b"6n"), b"\x1b[1;6R");
-    }
-
-    #[test]
-    fn keeps_history_pushed_out_of_a_top_aligned_scroll_region() {
-        // Codex's inline renderer: a scroll region from the top, then
-        // reverse index / newline to push finished lines up.
-        let mut t = Term::new(5, 20, 100);
-        t.feed(b"\x1b[1;3r");
-        for i in 0..10 {
-            t.feed(format!("\x1b[3;1Hline{i}\n").as_bytes());
-        }
-        assert!(t.history_len() >= 5, "history: {}", t.history_len());
-        t.scroll_to_top();
-        assert!(t.text().contains("line0"), "{}", t.text());
-    }
-
-    #[test]
-    fn scrolls_back_and_returns_to_live() {
-        let mut t = Term::new(3, 10, 100);
-        for i in 0..10 {
-            t.feed(format!("l{i}\r\n").as_bytes());
-        }
-        assert!(t.text().contains("l9"));
-        t.scroll_by(5);
-        assert_eq!(t.scroll_offset(), 5);
-        assert!(t.text().contains("l4"), "{}", t.text());
-        t.scroll_to_live();
-        assert_eq!(t.scroll_offset(), 0);
-    }
-
-    #[test]
-    fn same_size_resize_is_a_no_op() {
-        let mut t = Term::new(24, 80, 0);
-        assert!(!t.resize(24, 80));
-        assert!(t.resize(30, 100));
-        assert_eq!(t.size(), (30, 100));
-    }
-
-    #[test]
-    fn records_osc52_copies() {
-        let mut t = Term::new(24, 80, 0);
-        t.feed(b"\x1b]52;c;aGVsbG8=\x07");
-        assert_eq!(t.take_clipboard().as_deref(), Some(&b"aGVsbG8="[..]));
-    }
-
-    /// Zooming a pane and back (or hiding the sidebar) never cuts a line:
-    /// lines reflow to the narrower width and back.
-    #[test]
-    fn narrowing_and_widening_keeps_lines_whole() {
-        let mut t = Term::new(10, 109, 100);
-        let long: String = (0..109)
-            .map(|i| char::from(b'a' + (i % 26) as u8))
-            .collect();
-        t.feed(format!("{long}\r\nshort\r\n").as_bytes());
-        assert!(t.resize(10, 90));
-        let all = |t: &mut Term| {
-            let last = t.history_len() + 9;
-            t.lines_text(0, last)
-        };
-        let narrow = all(&mut t);
-        assert!(
-            narrow.contains(&format!("{}\n{}", &long[..90], &long[90..])),
-            "{narrow}"
-        );
-        assert!(t.resize(10, 109));
-        assert!(t.text().contains(&long), "{}", t.text());
-        // Through history as well.
-        let mut t = Term::new(3, 40, 100);
-        for i in 0..10 {
-            t.feed(format!("{i} {}\r\n", "x".repeat(36)).as_bytes());
-        }
-        t.resize(3, 20);
-        t.resize(3, 40);
-        let all = t.lines_text(0, t.history_len() + 2);
-        assert!(all.contains(&format!("0 {}", "x".repeat(36))), "{all}");
-    }
-
-    /// As the reference terminal lays it out: the width of its base.
-    #[test]
-    fn an_emoji_with_vs16_takes_the_cells_of_its_base() {
-        let mut t = Term::new(2, 10, 0);
-        t.feed("\u{2764}\u{fe0f}x".as_bytes());
-        assert_eq!(t.cursor_position(), (0, 2));
-    }
-}
+#[path = "term_tests.rs"]
+mod tests;

@@ -2,6 +2,9 @@
 //! output agents and tools produce, and memory per pane with a full
 //! history, for alacritty_terminal (behind `bb::session::Term`, as panes
 //! use it) and vt100 0.18 (the first emulator). Same process, same bytes.
+//! Memory per pane is also measured in tmux (the reference terminal),
+//! where it is installed: its server's growth with panes holding the same
+//! history.
 //!
 //! `cargo bench --bench emulators`. Printed as MB/s and KB, with ratios.
 
@@ -16,6 +19,74 @@ fn rss_kb() -> usize {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
         .map_or(0, |pages| pages * 4)
+}
+
+/// A tmux server's resident memory, KB.
+fn tmux_rss_kb(socket: &str) -> Option<usize> {
+    let out = std::process::Command::new("tmux")
+        .args(["-L", socket, "display", "-p", "#{pid}"])
+        .output()
+        .ok()?;
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// tmux's memory per pane: (with `history` shown and scrolled into its
+/// history, empty), KB, each the server's growth over `panes` panes.
+fn tmux_pane_kb(history: &[u8], panes: usize) -> Option<(usize, usize)> {
+    let dir = tempfile::tempdir().ok()?;
+    let file = dir.path().join("history");
+    std::fs::write(&file, history).ok()?;
+    let socket = format!("bb-emulators-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let (rows, cols) = (ROWS.to_string(), COLS.to_string());
+    tmux(&["new-session", "-d", "-x", &cols, "-y", &rows, "sleep 600"])?;
+    let result = (|| {
+        tmux(&["set", "-g", "history-limit", &HISTORY.to_string()])?;
+        let grow = |program: &str, wait_history: bool| -> Option<usize> {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let before = tmux_rss_kb(&socket)?;
+            for _ in 0..panes {
+                tmux(&["new-window", "-d", program])?;
+            }
+            if wait_history {
+                // Until every new pane holds the whole history.
+                for _ in 0..600 {
+                    let out = tmux(&["list-panes", "-a", "-F", "#{history_size}"])?;
+                    let full = String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .filter(|l| l.trim() == HISTORY.to_string())
+                        .count();
+                    if full >= panes {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            Some(tmux_rss_kb(&socket)?.saturating_sub(before) / panes)
+        };
+        let empty = grow("sleep 600", false)?;
+        let full = grow(&format!("cat {}; sleep 600", file.display()), true)?;
+        Some((full, empty))
+    })();
+    tmux(&["kill-server"]);
+    result
 }
 
 fn streams() -> Vec<(&'static str, Vec<u8>)> {
@@ -120,6 +191,13 @@ fn main() {
         "  memory per pane, {HISTORY} lines of history: bb {ours_kb} KB   vt100 {theirs_kb} KB   {:.2}x",
         ours_kb as f64 / theirs_kb.max(1) as f64
     );
+    match tmux_pane_kb(&history, panes) {
+        Some((full, empty)) => println!(
+            "  tmux, same history: {full} KB per pane (bb/tmux {:.2}x); empty pane {empty} KB",
+            ours_kb as f64 / full.max(1) as f64
+        ),
+        None => println!("  tmux is not installed: no reference for memory per pane"),
+    }
     drop((ours, theirs));
     let before = rss_kb();
     let empty: Vec<_> = (0..100)

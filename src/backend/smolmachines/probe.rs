@@ -67,10 +67,21 @@ pub fn version(program: &Path) -> Result<String, Unusable> {
         program: program.display().to_string(),
         why,
     };
-    let out = std::process::Command::new(program)
-        .arg("--version")
-        .output()
-        .map_err(|e| broken(e.to_string()))?;
+    // A program just written (installed, or a test's stand-in) can be
+    // busy for a moment while another thread's fork still holds it open.
+    let mut tries = 0;
+    let out = loop {
+        match std::process::Command::new(program)
+            .arg("--version")
+            .output()
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.map_err(|e| broken(e.to_string()))?,
+        }
+    };
     let text = String::from_utf8_lossy(&out.stdout);
     match text.lines().find(|l| l.starts_with("smolvm ")) {
         Some(v) if out.status.success() => Ok(v.trim().to_string()),

@@ -58,7 +58,7 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
         (Phase::Running | Phase::Exited(_), Some(s)) => {
             let term = s.term.lock();
             f.render_widget(
-                PseudoTerminal::new(term.view()).cursor(Cursor::default().visibility(false)),
+                PseudoTerminal::new(&term.view()).cursor(Cursor::default().visibility(false)),
                 inner,
             );
             if let Some(mode) = app.scroll {
