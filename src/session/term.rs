@@ -454,13 +454,23 @@ impl Term {
     /// keep their status, input box and dialogs (at the screen's foot in a
     /// full-screen TUI, right under the output in an inline one).
     pub fn bottom_text(&self, rows: usize) -> String {
-        let screen = self.term.grid().screen_lines();
-        let lines: Vec<String> = (0..screen).map(|r| self.line(r as i32)).collect();
-        let end = lines
-            .iter()
-            .rposition(|l| !l.is_empty())
+        // Read after every output, before its echo is drawn: blank rows
+        // are skipped without making their text.
+        let grid = self.term.grid();
+        let blank = |r: usize| {
+            let row = &grid[Line(r as i32)];
+            row[..Column(grid.columns())].iter().all(|c| {
+                (c.c.is_whitespace() || c.flags.contains(Flags::HIDDEN)) && c.zerowidth().is_none()
+            })
+        };
+        let end = (0..grid.screen_lines())
+            .rev()
+            .find(|&r| !blank(r))
             .map_or(0, |last| last + 1);
-        lines[end.saturating_sub(rows)..end].join("\n")
+        let lines: Vec<String> = (end.saturating_sub(rows)..end)
+            .map(|r| self.line(r as i32))
+            .collect();
+        lines.join("\n")
     }
 
     pub fn title(&self) -> Option<String> {
