@@ -106,7 +106,6 @@ impl History {
     }
 
     /// Take one row of the emulator's grid, the oldest not yet taken.
-    /// `wraps`: the row goes on in the next one.
     pub fn push_row(&mut self, row: &Row<Cell>, columns: usize) {
         let wraps = columns > 0 && row[Column(columns - 1)].flags.contains(Flags::WRAPLINE);
         if !self.pending {
@@ -251,23 +250,29 @@ impl History {
 
     /// Row `row` as text, without trailing blanks.
     pub fn row_text(&self, row: usize) -> String {
-        let mut out = String::new();
-        for cell in self.row_cells(row) {
-            if cell
-                .flags
-                .intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER)
-            {
-                continue;
-            }
-            out.push(if cell.flags.contains(Flags::HIDDEN) {
-                ' '
-            } else {
-                cell.c
-            });
-            out.extend(cell.zerowidth().unwrap_or(&[]));
-        }
-        out.trim_end().to_string()
+        cells_text(&self.row_cells(row))
     }
+}
+
+/// A row's cells as text, as copy mode and the activity rules read it: a
+/// wide character once, hidden text as spaces, no trailing blanks.
+pub(super) fn cells_text(cells: &[Cell]) -> String {
+    let mut out = String::new();
+    for cell in cells {
+        if cell
+            .flags
+            .intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER)
+        {
+            continue;
+        }
+        if cell.flags.contains(Flags::HIDDEN) {
+            out.push(' ');
+            continue;
+        }
+        out.push(cell.c);
+        out.extend(cell.zerowidth().unwrap_or(&[]));
+    }
+    out.trim_end().to_string()
 }
 
 /// Lay `line` out in rows of `width` cells, as the emulator wraps: a wide

@@ -510,25 +510,7 @@ impl Term {
     /// negative lines are history).
     fn line(&self, line: i32) -> String {
         let grid = self.term.grid();
-        let mut out = String::new();
-        let row = &grid[Line(line)];
-        for cell in (0..grid.columns()).map(|c| &row[Column(c)]) {
-            if cell
-                .flags
-                .intersects(Flags::WIDE_CHAR_SPACER | Flags::LEADING_WIDE_CHAR_SPACER)
-            {
-                continue;
-            }
-            if cell.flags.contains(Flags::HIDDEN) {
-                out.push(' ');
-                continue;
-            }
-            out.push(cell.c);
-            if let Some(extra) = cell.zerowidth() {
-                out.extend(extra);
-            }
-        }
-        out.trim_end().to_string()
+        super::history::cells_text(&grid[Line(line)][..Column(grid.columns())])
     }
 }
 
