@@ -327,24 +327,26 @@ pub fn serve(socket: &Path, argv: &[String]) -> io::Result<i32> {
     Ok(status.exit_code() as i32)
 }
 
-/// Relay this process's stdin and stdout (a session's `docker exec`) to
-/// the holder, waiting a little for a holder that is starting.
-pub fn attach(socket: &Path) -> io::Result<()> {
+/// Whether a holder answers on `socket` (a second `serve` would start a
+/// second agent).
+pub fn held(socket: &Path) -> bool {
+    UnixStream::connect(socket).is_ok()
+}
+
+/// Connect to the holder, waiting a little for one that is starting.
+fn connect(socket: &Path) -> io::Result<UnixStream> {
     let started = Instant::now();
-    let stream = loop {
+    loop {
         match UnixStream::connect(socket) {
-            Ok(s) => break s,
+            Ok(s) => return Ok(s),
             Err(e) if started.elapsed() > Duration::from_secs(30) => return Err(e),
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
-    };
-    let mut up = stream.try_clone()?;
-    // The session left (stdin closed): so does the relay, at once.
-    std::thread::spawn(move || {
-        let _ = io::copy(&mut io::stdin().lock(), &mut up);
-        std::process::exit(0);
-    });
-    let mut down = stream;
+    }
+}
+
+/// Copy the holder's output to stdout until either ends.
+fn relay_down(mut down: UnixStream) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     let mut buf = [0u8; 64 * 1024];
     loop {
@@ -355,6 +357,120 @@ pub fn attach(socket: &Path) -> io::Result<()> {
                 stdout.flush()?;
             }
         }
+    }
+}
+
+/// Relay this process's stdin and stdout (a session's `docker exec`) to
+/// the holder: stdin carries frames already.
+pub fn attach(socket: &Path) -> io::Result<()> {
+    let stream = connect(socket)?;
+    let mut up = stream.try_clone()?;
+    // The session left (stdin closed): so does the relay, at once.
+    std::thread::spawn(move || {
+        let _ = io::copy(&mut io::stdin().lock(), &mut up);
+        std::process::exit(0);
+    });
+    relay_down(stream)
+}
+
+/// Relay a terminal to the holder (a session through `smolvm machine exec
+/// -it`, whose guest PTY is this process's stdin): keys become input
+/// frames, and the terminal's size, at the start and on each SIGWINCH,
+/// becomes a resize frame. The window size travels the way the terminal
+/// itself carries it, so there is no side channel.
+pub fn attach_tty(socket: &Path) -> io::Result<()> {
+    let stream = connect(socket)?;
+    let raw = tty::Raw::enter(0)?;
+    let up = Arc::new(Mutex::new(stream.try_clone()?));
+    let send = |up: &Mutex<UnixStream>, frame: Frame| {
+        let mut s = up.lock().unwrap_or_else(|p| p.into_inner());
+        s.write_all(&frame.encode())
+    };
+    let (rows, cols) = tty::size(0)?;
+    send(&up, Frame::Resize { rows, cols })?;
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])?;
+    {
+        let up = up.clone();
+        std::thread::spawn(move || {
+            for _ in signals.forever() {
+                let Ok((rows, cols)) = tty::size(0) else {
+                    continue;
+                };
+                if send(&up, Frame::Resize { rows, cols }).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    {
+        let up = up.clone();
+        std::thread::spawn(move || {
+            let mut stdin = io::stdin().lock();
+            let mut buf = [0u8; 8192];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if send(&up, Frame::Input(buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let s = up.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        });
+    }
+    let result = relay_down(stream);
+    drop(raw);
+    result
+}
+
+/// The terminal a tty relay runs in: raw mode (restored on drop) and its
+/// window size.
+mod tty {
+    use std::io;
+
+    pub struct Raw {
+        fd: i32,
+        saved: libc::termios,
+    }
+
+    impl Raw {
+        pub fn enter(fd: i32) -> io::Result<Raw> {
+            // SAFETY: termios is plain data, filled by tcgetattr before use.
+            let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+            // SAFETY: fd is this process's stdin; saved is a valid pointer.
+            if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut raw = saved;
+            // SAFETY: raw is a valid termios.
+            unsafe { libc::cfmakeraw(&mut raw) };
+            // SAFETY: as above.
+            if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Raw { fd, saved })
+        }
+    }
+
+    impl Drop for Raw {
+        fn drop(&mut self) {
+            // SAFETY: restores what enter read from the same fd.
+            unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+        }
+    }
+
+    /// (rows, cols) of the terminal on `fd`.
+    pub fn size(fd: i32) -> io::Result<(u16, u16)> {
+        // SAFETY: winsize is plain data; TIOCGWINSZ fills it.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is a terminal fd of this process; ws is valid.
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((ws.ws_row.max(1), ws.ws_col.max(1)))
     }
 }
 

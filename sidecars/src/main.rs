@@ -81,6 +81,10 @@ enum ConsoleCommand {
     Serve {
         #[arg(long, default_value = console::SOCKET)]
         socket: std::path::PathBuf,
+        /// Do nothing when a holder already answers on the socket (a
+        /// session that finds the agent held attaches to it)
+        #[arg(long)]
+        unless_held: bool,
         /// The agent's command line
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -89,6 +93,10 @@ enum ConsoleCommand {
     Attach {
         #[arg(long, default_value = console::SOCKET)]
         socket: std::path::PathBuf,
+        /// stdin is a terminal (a micro-VM's `exec -it`): relay its keys
+        /// and its window size, rather than frames
+        #[arg(long)]
+        tty: bool,
     },
 }
 
@@ -103,7 +111,14 @@ fn main() -> ExitCode {
         bb_sidecar::secrets::load();
     }
     match cli.command {
-        Command::Console(ConsoleCommand::Serve { socket, command }) => {
+        Command::Console(ConsoleCommand::Serve {
+            socket,
+            unless_held,
+            command,
+        }) => {
+            if unless_held && console::held(&socket) {
+                return ExitCode::SUCCESS;
+            }
             match console::serve(&socket, &command) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
                 Err(e) => {
@@ -112,7 +127,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Console(ConsoleCommand::Attach { socket }) => match console::attach(&socket) {
+        Command::Console(ConsoleCommand::Attach { socket, tty }) => match if tty {
+            console::attach_tty(&socket)
+        } else {
+            console::attach(&socket)
+        } {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!(
