@@ -265,8 +265,14 @@ pub fn check_launchable(plan: &BottlePlan) -> Result<(), BackendError> {
 
 /// The backends bb offers people, in the order the picker lists them.
 pub fn user_backends(home: &std::path::Path, user_home: &std::path::Path) -> Vec<SharedBackend> {
-    vec![Arc::new(docker::DockerBackend::new(
-        home.to_path_buf(),
-        user_home.to_path_buf(),
-    ))]
+    vec![
+        Arc::new(docker::DockerBackend::new(
+            home.to_path_buf(),
+            user_home.to_path_buf(),
+        )),
+        Arc::new(smolmachines::SmolBackend::new(
+            home.to_path_buf(),
+            user_home.to_path_buf(),
+        )),
+    ]
 }

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Result};
 
 use super::Ctx;
 use crate::backend::docker::{images, inventory, DockerBackend};
-use crate::backend::{Backend, BackendError, ProgressMsg};
+use crate::backend::{ActiveBottle, BackendError, ProgressMsg, SharedBackend};
 use crate::plan::{self, BackendKind, BottlePlan};
 use crate::system::SystemHost;
 
@@ -31,7 +31,12 @@ pub struct WorkspaceArgs {
 }
 
 /// The plan for `agent`, with its workspace measured.
-pub fn plan_for(ctx: &Ctx, agent: &str, ws: &WorkspaceArgs) -> Result<BottlePlan> {
+pub fn plan_for(
+    ctx: &Ctx,
+    agent: &str,
+    ws: &WorkspaceArgs,
+    backend: BackendKind,
+) -> Result<BottlePlan> {
     let m = ctx.existing_manifest()?;
     let (a, b) = m.agent(agent).map_err(|e| anyhow!("{e}"))?;
     let host = SystemHost {
@@ -39,14 +44,13 @@ pub fn plan_for(ctx: &Ctx, agent: &str, ws: &WorkspaceArgs) -> Result<BottlePlan
         home: ctx.user_home.clone(),
     };
     let config = crate::tui::config::load(&ctx.home).map_err(|e| anyhow!("{e}"))?;
-    let mut p = plan::resolve(a, b, &host, BackendKind::Docker, &plan::random_suffix())
-        .with_upstream_ca(
-            config
-                .upstream_ca
-                .iter()
-                .map(|f| plan::expand_path(&host, f))
-                .collect(),
-        );
+    let mut p = plan::resolve(a, b, &host, backend, &plan::random_suffix()).with_upstream_ca(
+        config
+            .upstream_ca
+            .iter()
+            .map(|f| plan::expand_path(&host, f))
+            .collect(),
+    );
     let dir = match (&ws.cwd, ws.no_workspace) {
         (_, true) => None,
         (Some(d), false) => {
@@ -116,8 +120,7 @@ fn ls_json(bottles: &[crate::backend::ActiveBottle]) -> String {
 
 pub fn ls(ctx: &Ctx, format: super::Format) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
-        let bottles = backend.list().await.map_err(|e| anyhow!("{e}"))?;
+        let bottles = all_bottles(&backends(ctx)).await?;
         if format == super::Format::Json {
             println!("{}", ls_json(&bottles));
             return Ok(ExitCode::SUCCESS);
@@ -200,11 +203,30 @@ fn named_bottles(
 }
 
 /// This home's bottles, as (slug, agent).
-async fn listed(backend: &DockerBackend) -> Result<Vec<(String, String)>> {
-    Ok(backend
-        .list()
-        .await
-        .map_err(|e| anyhow!("{e}"))?
+/// Every backend bb offers people, Docker first.
+fn backends(ctx: &Ctx) -> Vec<SharedBackend> {
+    crate::backend::user_backends(&ctx.home, &ctx.user_home)
+}
+
+/// The bottles of every backend. Docker's answer is needed (the other
+/// backends' bundles live there too); another backend that cannot answer
+/// is said in one line and skipped.
+async fn all_bottles(backends: &[SharedBackend]) -> Result<Vec<ActiveBottle>> {
+    let mut out = Vec::new();
+    for (i, b) in backends.iter().enumerate() {
+        match b.list().await {
+            Ok(found) => out.extend(found),
+            Err(e) if i == 0 => return Err(anyhow!("{e}")),
+            Err(e) => eprintln!("warning: {} bottles cannot be listed: {e}", b.kind().name()),
+        }
+    }
+    out.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
+    Ok(out)
+}
+
+async fn listed(backends: &[SharedBackend]) -> Result<Vec<(String, String)>> {
+    Ok(all_bottles(backends)
+        .await?
         .into_iter()
         .map(|b| (b.slug, b.agent))
         .collect())
@@ -223,8 +245,7 @@ fn no_such(name: &str, listed: &[(String, String)]) -> anyhow::Error {
 /// runs it), for `bb attach`.
 pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
     runtime()?.block_on(async {
-        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
-        let listed = listed(&backend).await?;
+        let listed = listed(&backends(ctx)).await?;
         let slug = named_bottles(Some(name), false, &listed)
             .map_err(|e| anyhow!(e))?
             .pop()
@@ -238,13 +259,29 @@ pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
 
 pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
-        let listed = listed(&backend).await?;
+        let backends = backends(ctx);
+        let bottles = all_bottles(&backends).await?;
+        let listed: Vec<(String, String)> = bottles
+            .iter()
+            .map(|b| (b.slug.clone(), b.agent.clone()))
+            .collect();
         let targets = named_bottles(name, all, &listed).map_err(|e| anyhow!(e))?;
         if targets.is_empty() {
             println!("No bottles.");
         }
         for slug in targets {
+            // The backend that lists it stops it; one nobody lists (a
+            // state dir left behind) is Docker's to settle.
+            let kind = bottles
+                .iter()
+                .find(|b| b.slug == slug)
+                .map_or(BackendKind::Docker, |b| b.backend);
+            let Some(backend) = backends.iter().find(|b| b.kind() == kind) else {
+                return Err(anyhow!(
+                    "bottle {slug} runs on {}, which this bb does not offer",
+                    kind.name()
+                ));
+            };
             match backend.stop(&slug).await {
                 Ok(()) => {
                     println!("stopped {slug}");
@@ -293,8 +330,27 @@ pub fn cleanup(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
 }
 
 /// Launch `agent` after a y/N on its preflight; the new bottle's slug.
-pub fn start(ctx: &Ctx, agent: &str, yes: bool, ws: &WorkspaceArgs) -> Result<String> {
-    let plan = plan_for(ctx, agent, ws)?;
+pub fn start(
+    ctx: &Ctx,
+    agent: &str,
+    yes: bool,
+    ws: &WorkspaceArgs,
+    kind: BackendKind,
+) -> Result<String> {
+    let backend = backends(ctx)
+        .into_iter()
+        .find(|b| b.kind() == kind)
+        .ok_or_else(|| anyhow!("bb has no {} backend", kind.name()))?;
+    if kind != BackendKind::Docker {
+        // Said before the preflight and the questions, not after them.
+        if let Some(why) = runtime()?.block_on(backend.unavailable()) {
+            return Err(anyhow!(
+                "the {} backend cannot run here: {why}",
+                kind.name()
+            ));
+        }
+    }
+    let plan = plan_for(ctx, agent, ws, kind)?;
     eprint!("{}", crate::preflight::to_text(&plan, &ctx.user_home));
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -328,7 +384,6 @@ pub fn start(ctx: &Ctx, agent: &str, yes: bool, ws: &WorkspaceArgs) -> Result<St
     }
     let slug = plan.slug.clone();
     runtime()?.block_on(async {
-        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressMsg>();
         let printer = tokio::spawn(async move {
             let started = std::time::Instant::now();

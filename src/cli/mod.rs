@@ -2,7 +2,7 @@
 //! subcommands serve scripting, CI and a quick look.
 
 mod agents;
-mod bottles;
+pub mod bottles;
 mod doctor;
 mod init;
 mod logs;
@@ -62,6 +62,10 @@ enum Command {
         yes: bool,
         #[command(flatten)]
         workspace: bottles::WorkspaceArgs,
+        /// Where the agent runs: `docker` (a container), or `smolmachines`
+        /// (a smolvm micro-VM, where `bb doctor` says it can run)
+        #[arg(long, value_enum, default_value_t = StartBackend::Docker)]
+        backend: StartBackend,
     },
     /// List every bottle, including ones other bb processes started
     Ls {
@@ -105,6 +109,23 @@ enum Command {
 pub enum Format {
     Text,
     Json,
+}
+
+/// The backends `bb start --backend` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartBackend {
+    Docker,
+    #[value(alias = "smolvm")]
+    Smolmachines,
+}
+
+impl StartBackend {
+    fn kind(self) -> crate::plan::BackendKind {
+        match self {
+            StartBackend::Docker => crate::plan::BackendKind::Docker,
+            StartBackend::Smolmachines => crate::plan::BackendKind::Smolmachines,
+        }
+    }
 }
 
 /// What every command needs: where things are.
@@ -189,8 +210,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             agent,
             yes,
             workspace: ws,
+            backend,
         }) => {
-            let slug = bottles::start(&ctx, &agent, yes, &ws)?;
+            let slug = bottles::start(&ctx, &agent, yes, &ws, backend.kind())?;
             if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
                 workspace(&ctx, None, Some(slug))
             } else {

@@ -10,7 +10,7 @@ use crate::preflight;
 /// something would block the launch: the summary shows it, and launch
 /// refuses it.
 pub fn run(ctx: &Ctx, name: &str, format: Format, ws: &WorkspaceArgs) -> Result<ExitCode> {
-    let plan = plan_for(ctx, name, ws)?;
+    let plan = plan_for(ctx, name, ws, crate::plan::BackendKind::Docker)?;
     match format {
         Format::Text => print!("{}", preflight::to_text(&plan, &ctx.user_home)),
         Format::Json => println!("{}", preflight::to_json(&plan)),

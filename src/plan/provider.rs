@@ -204,6 +204,8 @@ mod tests {
 /// agent starts straight into work.
 /// Where the supervise MCP server answers, from inside the bottle.
 pub const SUPERVISE_URL: &str = "http://sidecars:9100/mcp";
+/// The port in SUPERVISE_URL.
+pub const SUPERVISE_PORT: u16 = 9100;
 
 /// `supervise`: register bb's MCP server so the agent can ask for changes.
 pub fn guest_files(template: Template, workdir: &str, supervise: bool) -> Vec<(String, String)> {

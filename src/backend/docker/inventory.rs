@@ -146,6 +146,12 @@ pub async fn bottles(
             continue;
         }
         let meta = crate::state::read_metadata(home, &slug);
+        if meta
+            .as_ref()
+            .is_some_and(|m| m.backend != BackendKind::Docker.name())
+        {
+            continue;
+        }
         out.push(ActiveBottle {
             agent: meta.as_ref().map_or("?".into(), |m| m.agent.clone()),
             bottle: meta.as_ref().map_or("?".into(), |m| m.bottle.clone()),
@@ -316,17 +322,28 @@ pub async fn orphans(
         .collect();
     let with_any: BTreeSet<&str> = all.iter().map(|c| c.slug.as_str()).collect();
     let mut out = Vec::new();
-    for c in all
+    // A micro-VM's bundle has no agent container: its backend, which
+    // sees the machine, lists it and stops it.
+    let elsewhere: BTreeSet<&str> = all
         .iter()
-        .filter(|c| !with_agent.contains(c.slug.as_str()) && !launching(&c.slug))
-    {
+        .filter(|c| c.labels.contains_key(names::BACKEND))
+        .map(|c| c.slug.as_str())
+        .collect();
+    for c in all.iter().filter(|c| {
+        !with_agent.contains(c.slug.as_str())
+            && !elsewhere.contains(c.slug.as_str())
+            && !launching(&c.slug)
+    }) {
         out.push(Orphan::Container {
             name: c.name.clone(),
             slug: c.slug.clone(),
         });
     }
     for (name, slug) in networks(docker, home, &[(names::SLUG, "")]).await? {
-        if !with_agent.contains(slug.as_str()) && !launching(&slug) {
+        if !with_agent.contains(slug.as_str())
+            && !elsewhere.contains(slug.as_str())
+            && !launching(&slug)
+        {
             out.push(Orphan::Network { name, slug });
         }
     }

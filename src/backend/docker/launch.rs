@@ -20,7 +20,7 @@ use crate::manifest::EnvValue;
 use crate::plan::{provider, BottlePlan, PlannedValue, SecretOrigin, SecretSources};
 use crate::state::{self, Metadata};
 
-const NODE_UID: u64 = 1000;
+pub(crate) const NODE_UID: u64 = 1000;
 pub const CA_GUEST: &str = "/usr/local/share/ca-certificates/bb-bottle.crt";
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -44,7 +44,7 @@ pub enum LaunchError {
     Docker { doing: String, detail: String },
 }
 
-pub(super) fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> LaunchError + '_ {
+pub(crate) fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> LaunchError + '_ {
     move |e| match &e {
         bollard::errors::Error::DockerResponseServerError {
             status_code: 409,
@@ -59,13 +59,13 @@ pub(super) fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> Laun
 
 /// What has been made so far, to take down again on failure.
 #[derive(Default)]
-pub(super) struct Made {
-    pub(super) containers: Vec<String>,
-    pub(super) networks: Vec<String>,
+pub(crate) struct Made {
+    pub(crate) containers: Vec<String>,
+    pub(crate) networks: Vec<String>,
 }
 
 impl Made {
-    async fn undo(&self, docker: &Docker) {
+    pub(crate) async fn undo(&self, docker: &Docker) {
         for c in &self.containers {
             let _ = docker
                 .remove_container(
@@ -146,7 +146,7 @@ impl HostValues {
 
 /// The agent's environment: manifest and provider values, the proxy, and
 /// the bottle CA for every TLS stack the images carry.
-fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<String> {
+pub(crate) fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<String> {
     let proxy = format!("http://{SIDECAR_ALIAS}:{EGRESS_PORT}");
     let mut env = vec![
         format!("HTTP_PROXY={proxy}"),
@@ -188,7 +188,7 @@ fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progress) -> Vec<S
 }
 
 /// Installs the bottle CA into the agent's trust store.
-fn trust_script() -> String {
+pub(crate) fn trust_script() -> String {
     format!(
         "if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1; \
          else cat {CA_GUEST} >> {CA_BUNDLE}; fi"
@@ -207,7 +207,7 @@ pub async fn install_ca(docker: &Docker, container: &str) -> Result<(), String> 
     Ok(())
 }
 
-pub(super) async fn upload(
+pub(crate) async fn upload(
     docker: &Docker,
     container: &str,
     tar: Vec<u8>,
@@ -217,7 +217,7 @@ pub(super) async fn upload(
         .map_err(docker_err("copying files into the bottle"))
 }
 
-fn agent_files(plan: &BottlePlan, host: &HostValues, ca_pem: &str) -> Vec<Entry> {
+pub(crate) fn agent_files(plan: &BottlePlan, host: &HostValues, ca_pem: &str) -> Vec<Entry> {
     let home = provider::GUEST_HOME;
     let mut files = vec![
         Entry::new(CA_GUEST, ca_pem, 0o644),
@@ -256,7 +256,7 @@ fn agent_files(plan: &BottlePlan, host: &HostValues, ca_pem: &str) -> Vec<Entry>
     files
 }
 
-pub(super) async fn ensure_running(
+pub(crate) async fn ensure_running(
     docker: &Docker,
     container: &str,
     what: &str,
@@ -273,6 +273,65 @@ pub(super) async fn ensure_running(
         what: what.to_string(),
         code: state.exit_code.unwrap_or(-1),
         logs: super::inventory::logs_tail(docker, container, 20).await,
+    })
+}
+
+/// A bottle's state before anything exists in a backend: its state dir
+/// (held by a lease until the launch ends), its CA, its egress config and
+/// its metadata.
+pub(crate) struct Prepared {
+    pub dir: std::path::PathBuf,
+    pub ca: crate::ca::BottleCa,
+    pub config: Vec<u8>,
+    pub started_at: String,
+    pub upstream_ca: Option<String>,
+    pub _lease: state::Lease,
+}
+
+pub(crate) fn prepare(
+    home: &Path,
+    plan: &BottlePlan,
+    progress: &Progress,
+) -> Result<Prepared, LaunchError> {
+    let upstream_ca = upstream_ca_bundle(plan)?;
+    let dir = state::create(home, &plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
+    // Held until the bottle is made (or its remains removed).
+    let lease = state::Lease::take(&dir).map_err(|e| LaunchError::State(e.to_string()))?;
+    let ca = crate::ca::mint(&plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
+    ca.write(&dir)
+        .map_err(|e| LaunchError::State(e.to_string()))?;
+    let _ = progress.send(format!("bottle CA minted: SHA-256 {}", ca.fingerprint).into());
+    let config = serde_json::to_vec_pretty(&egress_config(plan)).unwrap_or_default();
+    crate::ca::write_file(&dir.join("egress.json"), &config, 0o600)
+        .map_err(|e| LaunchError::State(e.to_string()))?;
+    let started_at = state::now_rfc3339();
+    state::write_metadata(
+        &dir,
+        &Metadata {
+            slug: plan.slug.clone(),
+            agent: plan.agent.clone(),
+            bottle: plan.bottle.clone(),
+            backend: plan.backend.name().to_string(),
+            template: plan.template.name().to_string(),
+            started_at: started_at.clone(),
+            workdir: plan.workdir().to_string(),
+            routes: crate::supervise::proposal::live_routes(plan),
+            ca_fingerprint: ca.fingerprint.clone(),
+            workspace_source: plan
+                .workspace
+                .as_ref()
+                .map(|w| w.source.display().to_string()),
+            secret_sources: Some(SecretSources::of(plan)),
+        },
+    )
+    .map_err(|e| LaunchError::State(e.to_string()))?;
+    Ok(Prepared {
+        dir,
+        ca,
+        config,
+        started_at,
+        upstream_ca,
+        _lease: lease,
     })
 }
 
@@ -310,39 +369,14 @@ async fn make(
         let _ = progress.send(s.into());
     };
 
-    // State dir, CA and metadata first: nothing in Docker exists yet.
-    let upstream_ca = upstream_ca_bundle(plan)?;
-    let dir = state::create(home, &plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
-    // Held until the bottle is made (or its remains removed).
-    let _lease = state::Lease::take(&dir).map_err(|e| LaunchError::State(e.to_string()))?;
-    let ca = crate::ca::mint(&plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
-    ca.write(&dir)
-        .map_err(|e| LaunchError::State(e.to_string()))?;
-    say(format!("bottle CA minted: SHA-256 {}", ca.fingerprint));
-    let config = serde_json::to_vec_pretty(&egress_config(plan)).unwrap_or_default();
-    crate::ca::write_file(&dir.join("egress.json"), &config, 0o600)
-        .map_err(|e| LaunchError::State(e.to_string()))?;
-    let started_at = state::now_rfc3339();
-    state::write_metadata(
-        &dir,
-        &Metadata {
-            slug: plan.slug.clone(),
-            agent: plan.agent.clone(),
-            bottle: plan.bottle.clone(),
-            backend: plan.backend.name().to_string(),
-            template: plan.template.name().to_string(),
-            started_at: started_at.clone(),
-            workdir: plan.workdir().to_string(),
-            routes: crate::supervise::proposal::live_routes(plan),
-            ca_fingerprint: ca.fingerprint.clone(),
-            workspace_source: plan
-                .workspace
-                .as_ref()
-                .map(|w| w.source.display().to_string()),
-            secret_sources: Some(SecretSources::of(plan)),
-        },
-    )
-    .map_err(|e| LaunchError::State(e.to_string()))?;
+    let prepared = prepare(home, plan, progress)?;
+    let (dir, ca, config, started_at) = (
+        &prepared.dir,
+        &prepared.ca,
+        prepared.config.clone(),
+        prepared.started_at.clone(),
+    );
+    let upstream_ca = prepared.upstream_ca.clone();
 
     // Images.
     let sidecar_image =
@@ -404,12 +438,13 @@ async fn make(
             host,
             image: &sidecar_image,
             home,
-            ca: &ca,
-            dir: &dir,
+            ca,
+            dir,
             egress_config: config,
             upstream_ca,
             runtime: runtime.clone(),
             started_at: &started_at,
+            publish: None,
         },
         made,
     )

@@ -1,6 +1,6 @@
 //! The Docker backend, through bollard: bottles as real containers.
 
-mod agent;
+pub(crate) mod agent;
 pub mod bundle;
 pub mod capability;
 pub mod console;
@@ -12,7 +12,7 @@ pub mod launch;
 pub mod live;
 pub mod names;
 pub mod revive;
-mod sidecars;
+pub(crate) mod sidecars;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -12,6 +12,11 @@ pub const DAEMONS: &str = "bb.daemons";
 pub const STARTED: &str = "bb.started";
 /// The bb home a bottle belongs to: a bb acts only on its own home's.
 pub const HOME: &str = "bb.home";
+/// On a micro-VM's bundle: the host address its ports are published on.
+pub const ADDRESS: &str = "bb.address";
+/// On what another backend made in Docker (a micro-VM's bundle): the
+/// backend whose bottle it is, which lists and cleans it up.
+pub const BACKEND: &str = "bb.backend";
 /// On images: a hash of what they were built from.
 pub const CONTENT_HASH: &str = "bb.content-hash";
 

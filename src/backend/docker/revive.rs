@@ -50,6 +50,62 @@ pub async fn bundle(
     user_home: &Path,
     slug: &str,
 ) -> Result<bool, ReviveError> {
+    let Some(ca_pem) = restart_bundle(docker, home, user_home, slug).await? else {
+        return Ok(false);
+    };
+    let n = names(slug);
+    let failed = |doing: &'static str| {
+        move |detail: String| ReviveError::Failed {
+            slug: slug.to_string(),
+            doing,
+            detail,
+        }
+    };
+    let cert = |path: &str| {
+        context::archive(&[Entry::new(path, ca_pem.clone(), 0o644).owned(0, 0)])
+            .map_err(|e| failed("packing the new CA")(e.to_string()))
+    };
+    // The agent's CLI read its trust store when it started: restart it
+    // on the new CA. Its start script waits for a session's size, so the
+    // CA is trusted before the agent runs.
+    if running(docker, &n.agent)
+        .await
+        .map_err(|e| failed("checking the agent")(e.to_string()))?
+        == Some(true)
+    {
+        docker
+            .stop_container(
+                &n.agent,
+                Some(StopContainerOptions {
+                    t: Some(5),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| failed("stopping the agent")(e.to_string()))?;
+    }
+    context::upload(docker, &n.agent, "/", cert(CA_GUEST)?)
+        .await
+        .map_err(|e| failed("giving the agent the new CA")(e.to_string()))?;
+    docker
+        .start_container(&n.agent, None::<StartContainerOptions>)
+        .await
+        .map_err(|e| failed("starting the agent")(e.to_string()))?;
+    install_ca(docker, &n.agent)
+        .await
+        .map_err(failed("trusting the new CA in the agent"))?;
+    Ok(true)
+}
+
+/// Restart the bottle's bundle, with a new CA, if it is down: the new CA
+/// certificate (which the agent must be made to trust), or None when the
+/// bundle was up.
+pub async fn restart_bundle(
+    docker: &Docker,
+    home: &Path,
+    user_home: &Path,
+    slug: &str,
+) -> Result<Option<String>, ReviveError> {
     let n = names(slug);
     let failed = |doing: &'static str| {
         move |detail: String| ReviveError::Failed {
@@ -63,7 +119,7 @@ pub async fn bundle(
         .map_err(|e| failed("checking it")(e.to_string()))?
     {
         None => return Err(ReviveError::Gone(slug.to_string())),
-        Some(true) => return Ok(false),
+        Some(true) => return Ok(None),
         Some(false) => {}
     }
     let dir = state::dir(home, slug);
@@ -97,34 +153,5 @@ pub async fn bundle(
         .await
         .map_err(|e| failed("starting it")(e.to_string()))?;
 
-    // The agent's CLI read its trust store when it started: restart it
-    // on the new CA. Its start script waits for a session's size, so the
-    // CA is trusted before the agent runs.
-    if running(docker, &n.agent)
-        .await
-        .map_err(|e| failed("checking the agent")(e.to_string()))?
-        == Some(true)
-    {
-        docker
-            .stop_container(
-                &n.agent,
-                Some(StopContainerOptions {
-                    t: Some(5),
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(|e| failed("stopping the agent")(e.to_string()))?;
-    }
-    context::upload(docker, &n.agent, "/", cert(CA_GUEST)?)
-        .await
-        .map_err(|e| failed("giving the agent the new CA")(e.to_string()))?;
-    docker
-        .start_container(&n.agent, None::<StartContainerOptions>)
-        .await
-        .map_err(|e| failed("starting the agent")(e.to_string()))?;
-    install_ca(docker, &n.agent)
-        .await
-        .map_err(failed("trusting the new CA in the agent"))?;
-    Ok(true)
+    Ok(Some(ca.cert_pem))
 }

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, PortBinding,
+};
 use bollard::query_parameters::CreateContainerOptions;
 use bollard::Docker;
 
@@ -16,7 +18,7 @@ use super::names::{self, names, SIDECAR_ALIAS};
 use crate::plan::BottlePlan;
 
 /// What the bundle is made from.
-pub(super) struct Bundle<'a> {
+pub(crate) struct Bundle<'a> {
     pub plan: &'a BottlePlan,
     /// The sidecar image's content tag.
     pub image: &'a str,
@@ -29,10 +31,21 @@ pub(super) struct Bundle<'a> {
     pub upstream_ca: Option<String>,
     pub runtime: Option<String>,
     pub started_at: &'a str,
+    /// A micro-VM's bundle: not on an internal network (the agent is not
+    /// in Docker) but reached on this host address, where the proxy, gate
+    /// and supervise ports alone are published.
+    pub publish: Option<std::net::Ipv4Addr>,
 }
 
+/// The ports a bundle serves its agent on.
+pub const SERVED_PORTS: [u16; 3] = [
+    names::EGRESS_PORT,
+    crate::plan::GIT_HTTP_PORT,
+    crate::plan::provider::SUPERVISE_PORT,
+];
+
 /// Create, fill and start the bundle; the daemons it runs.
-pub(super) async fn start(
+pub(crate) async fn start(
     docker: &Docker,
     b: &Bundle<'_>,
     made: &mut Made,
@@ -49,6 +62,34 @@ pub(super) async fn start(
     );
     labels.insert(names::DAEMONS.into(), daemons.join(","));
     labels.insert(names::STARTED.into(), b.started_at.to_string());
+    if let Some(addr) = b.publish {
+        labels.insert(names::ADDRESS.into(), addr.to_string());
+        labels.insert(names::BACKEND.into(), plan.backend.name().into());
+    }
+    let (exposed_ports, port_bindings) = match b.publish {
+        None => (None, None),
+        Some(addr) => {
+            let ports = SERVED_PORTS.map(|p| format!("{p}/tcp"));
+            (
+                Some(ports.to_vec()),
+                Some(
+                    SERVED_PORTS
+                        .iter()
+                        .zip(ports)
+                        .map(|(p, key)| {
+                            (
+                                key,
+                                Some(vec![PortBinding {
+                                    host_ip: Some(addr.to_string()),
+                                    host_port: Some(p.to_string()),
+                                }]),
+                            )
+                        })
+                        .collect::<HashMap<_, _>>(),
+                ),
+            )
+        }
+    };
     // init starts as root and runs each daemon as its own user, in the
     // group of the state dir's owner so bb can read and remove what they
     // write there (audit log, proposals).
@@ -89,12 +130,14 @@ pub(super) async fn start(
                 user: Some("0:0".into()),
                 cmd: Some(vec!["init".into(), "--daemons".into(), daemons.join(",")]),
                 env: Some(env),
+                exposed_ports,
                 open_stdin: Some(true),
                 stdin_once: Some(true),
                 attach_stdin: Some(true),
                 labels: Some(labels),
                 host_config: Some(HostConfig {
                     network_mode: Some(n.egress.clone()),
+                    port_bindings,
                     runtime: b.runtime.clone(),
                     binds: Some(vec![format!("{}:/var/lib/bb", b.dir.display())]),
                     // Keys the daemons write for their tools live in memory,
@@ -127,19 +170,9 @@ pub(super) async fn start(
         .await
         .map_err(docker_err("creating the sidecar bundle"))?;
     made.containers.push(n.sidecars.clone());
-    docker
-        .connect_network(
-            &n.internal,
-            NetworkConnectRequest {
-                container: n.sidecars.clone(),
-                endpoint_config: Some(EndpointSettings {
-                    aliases: Some(vec![SIDECAR_ALIAS.to_string()]),
-                    ..Default::default()
-                }),
-            },
-        )
-        .await
-        .map_err(docker_err("joining the bundle to the internal network"))?;
+    if b.publish.is_none() {
+        join_internal(docker, &n).await?;
+    }
     let mut bundle_entries = vec![
         // egress and supervise (the state dir's group) read the routes.
         Entry::new("/etc/bb/egress.json", b.egress_config.clone(), 0o640).owned(0, gid),
@@ -161,10 +194,28 @@ pub(super) async fn start(
     Ok(daemons.iter().map(|d| d.to_string()).collect())
 }
 
+/// Join the bundle to the bottle's internal network as `sidecars`.
+async fn join_internal(docker: &Docker, n: &names::Names) -> Result<(), LaunchError> {
+    docker
+        .connect_network(
+            &n.internal,
+            NetworkConnectRequest {
+                container: n.sidecars.clone(),
+                endpoint_config: Some(EndpointSettings {
+                    aliases: Some(vec![SIDECAR_ALIAS.to_string()]),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .map_err(docker_err("joining the bundle to the internal network"))?;
+    Ok(())
+}
+
 /// Start the (created or stopped) bundle and hand init its secrets on
 /// stdin: the route tokens and gate keys `host` read, and the bottle CA's
 /// key, which exists only in memory.
-pub(super) async fn run(
+pub(crate) async fn run(
     docker: &Docker,
     name: &str,
     host: &HostValues,

@@ -126,6 +126,19 @@ pub fn exec(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<
     a
 }
 
+/// A command left running in the machine (the console holder), which
+/// outlives this exec.
+pub fn exec_detached(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<String> {
+    let mut a = machine(s, "exec");
+    a.extend(["--name".into(), name.into(), "--detach".into()]);
+    if let Some(u) = user {
+        a.extend(["--user".into(), u.into()]);
+    }
+    a.push("--".into());
+    a.extend(argv.iter().cloned());
+    a
+}
+
 /// Copy a host file into the machine (`machine cp SRC NAME:DST`).
 pub fn copy_in(s: &Smolvm, name: &str, src: &Path, dst: &str, mode: u32) -> Vec<String> {
     let mut a = machine(s, "cp");
@@ -175,7 +188,10 @@ pub const USED: &[(&str, &[&str])] = &[
         ],
     ),
     ("start", &["--name"]),
-    ("exec", &["--name", "--interactive", "--tty", "--user"]),
+    (
+        "exec",
+        &["--name", "--interactive", "--tty", "--user", "--detach"],
+    ),
     ("cp", &["--mode"]),
     ("stop", &["--name"]),
     ("delete", &["--name", "--force"]),
@@ -244,6 +260,10 @@ mod tests {
             "--state-dir /tmp/st machine exec --name m --interactive --tty --user node -- claude --continue"
         );
         assert_eq!(
+            exec_detached(&s, "m", Some("node"), &["true".to_string()]).join(" "),
+            "--state-dir /tmp/st machine exec --name m --detach --user node -- true"
+        );
+        assert_eq!(
             exec(&s, "m", None, &["true".to_string()]).join(" "),
             "--state-dir /tmp/st machine exec --name m -- true"
         );
@@ -284,6 +304,7 @@ mod tests {
             ("create", create(&s, &spec)),
             ("start", start(&s, "m")),
             ("exec", exec_tty(&s, "m", Some("u"), &[])),
+            ("exec", exec_detached(&s, "m", Some("u"), &[])),
             ("cp", copy_in(&s, "m", Path::new("/a"), "/b", 0o600)),
             ("stop", stop(&s, "m")),
             ("delete", delete(&s, "m")),

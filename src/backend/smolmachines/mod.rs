@@ -1,10 +1,246 @@
 //! The smolmachines backend: the agent in a smolvm micro-VM, its sidecar
-//! bundle in Docker. What is here: the smolvm command lines bb runs
-//! (`cli`), whether smolvm can boot VMs on this host (`probe`, which `bb
-//! doctor` reports), and a session in a machine (`session`: `machine exec
-//! -t` in a PTY of the pane's size). Launching and discovery build on
-//! these; until they do, the backend is not offered.
+//! bundle in Docker. `cli` builds the smolvm command lines and `run` runs
+//! them; `probe` says whether smolvm can boot VMs here (`bb doctor`, and
+//! whether the backend is offered); `launch` makes a bottle; `inventory`
+//! finds bottles again after a restart; `session` is a pane's terminal in
+//! a machine.
 
 pub mod cli;
+pub mod inventory;
+pub mod launch;
 pub mod probe;
+pub mod run;
 pub mod session;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bb_sidecar::console::GUEST_BINARY;
+
+use crate::backend::docker::launch::HostValues;
+use crate::backend::docker::{names, revive, DockerBackend};
+use crate::backend::{ActiveBottle, Attach, Backend, BackendError, Progress, SessionSpec};
+use crate::plan::{BackendKind, BottlePlan};
+use crate::session::Session;
+use cli::Smolvm;
+
+/// Bottles whose agents are smolvm machines.
+pub struct SmolBackend {
+    home: PathBuf,
+    user_home: PathBuf,
+    /// The bundles' engine.
+    docker: DockerBackend,
+    /// None: found (or not) when first needed.
+    smolvm: Option<Smolvm>,
+}
+
+impl SmolBackend {
+    pub fn new(home: PathBuf, user_home: PathBuf) -> SmolBackend {
+        SmolBackend::with(home, user_home, None)
+    }
+
+    /// With this smolvm (tests give each run its own state dir).
+    pub fn with(home: PathBuf, user_home: PathBuf, smolvm: Option<Smolvm>) -> SmolBackend {
+        SmolBackend {
+            docker: DockerBackend::new(home.clone(), user_home.clone()),
+            home,
+            user_home,
+            smolvm,
+        }
+    }
+
+    fn smolvm(&self) -> Result<Smolvm, BackendError> {
+        if let Some(s) = &self.smolvm {
+            return Ok(s.clone());
+        }
+        probe::locate(
+            std::env::var("BB_SMOLVM").ok().as_deref(),
+            std::env::var("PATH").ok().as_deref(),
+        )
+        .map(|program| Smolvm {
+            program,
+            state_dir: None,
+        })
+        .ok_or_else(|| BackendError::Failed(probe::Unusable::NotInstalled.to_string()))
+    }
+
+    async fn engine(&self) -> Result<&crate::backend::docker::Engine, BackendError> {
+        self.docker
+            .engine()
+            .await
+            .map_err(|e| BackendError::Failed(e.to_string()))
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Failed(e.to_string())
+}
+
+/// The relay a pane runs in the machine: its terminal carries keys and
+/// the window size to the console holder.
+fn relay() -> Vec<String> {
+    [GUEST_BINARY, "console", "attach", "--tty"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// The holder, started unless one holds the agent already: the agent runs
+/// once per machine boot, however many sessions come and go.
+fn holder() -> Vec<String> {
+    [
+        GUEST_BINARY,
+        "console",
+        "serve",
+        "--unless-held",
+        "--",
+        "sh",
+        launch::AGENT_SCRIPT,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[async_trait]
+impl Backend for SmolBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Smolmachines
+    }
+
+    async fn unavailable(&self) -> Option<String> {
+        // The probe runs smolvm --version: off the async workers.
+        match tokio::task::spawn_blocking(probe::usable).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(why)) => return Some(why.to_string()),
+            Err(e) => return Some(format!("probing smolvm failed: {e}")),
+        }
+        self.engine().await.err().map(|e| e.to_string())
+    }
+
+    async fn launch(
+        &self,
+        plan: &BottlePlan,
+        progress: Progress,
+    ) -> Result<ActiveBottle, BackendError> {
+        crate::backend::check_launchable(plan)?;
+        let smolvm = self.smolvm()?;
+        let engine = self.engine().await?;
+        let host = HostValues::read(plan, &self.user_home);
+        launch::launch(&engine.docker, &smolvm, &self.home, plan, &host, &progress)
+            .await
+            .map_err(failed)
+    }
+
+    async fn attach(
+        &self,
+        bottle: &ActiveBottle,
+        _how: Attach,
+        spec: SessionSpec,
+    ) -> Result<Session, BackendError> {
+        let slug = &bottle.slug;
+        if crate::state::leased(&self.home, slug) {
+            return Err(failed(format!(
+                "{slug} is still being launched: wait for it to be ready"
+            )));
+        }
+        let smolvm = self.smolvm()?;
+        let docker = &self.engine().await?.docker;
+        let machine = names::names(slug).agent;
+        let listed = run::list(&smolvm).await.map_err(failed)?;
+        let Some(m) = listed.iter().find(|m| m.name == machine) else {
+            return Err(failed(format!(
+                "the machine {machine} is gone (deleted outside bb): stop the bottle with x"
+            )));
+        };
+        let addr = m
+            .labels
+            .get(names::ADDRESS)
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| {
+                failed(format!(
+                    "the machine {machine} has no bb.address label: stop the bottle with x"
+                ))
+            })?;
+        // A bundle that died comes back with a new CA: the agent, which
+        // read its trust store when it started, starts again on it.
+        let new_ca = revive::restart_bundle(docker, &self.home, &self.user_home, slug)
+            .await
+            .map_err(failed)?;
+        let running = m.state == "running";
+        if new_ca.is_some() && running {
+            run::run(&smolvm, &cli::stop(&smolvm, &machine))
+                .await
+                .map_err(failed)?;
+        }
+        if new_ca.is_some() || !running {
+            run::run(&smolvm, &cli::start(&smolvm, &machine))
+                .await
+                .map_err(failed)?;
+        }
+        if new_ca.is_some() {
+            // restart_bundle wrote the new certificate to the state dir.
+            let cert = crate::state::dir(&self.home, slug).join("ca.crt");
+            run::run(
+                &smolvm,
+                &cli::copy_in(
+                    &smolvm,
+                    &machine,
+                    &cert,
+                    crate::backend::docker::launch::CA_GUEST,
+                    0o644,
+                ),
+            )
+            .await
+            .map_err(failed)?;
+        }
+        launch::set_up_guest(&smolvm, &machine, addr)
+            .await
+            .map_err(failed)?;
+        run::run(
+            &smolvm,
+            &cli::exec_detached(&smolvm, &machine, Some("node"), &holder()),
+        )
+        .await
+        .map_err(failed)?;
+        session::attach(&smolvm, &machine, Some("node"), &relay(), spec)
+    }
+
+    async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError> {
+        let docker = &self.engine().await?.docker;
+        let machines = match self.smolvm() {
+            Ok(s) => Some(run::list(&s).await.map_err(failed)?),
+            Err(_) => None,
+        };
+        inventory::bottles(docker, &self.home, machines.as_deref())
+            .await
+            .map_err(failed)
+    }
+
+    async fn stop(&self, slug: &str) -> Result<(), BackendError> {
+        let docker = &self.engine().await?.docker;
+        let machine = names::names(slug).agent;
+        let mut removed = 0;
+        if let Ok(smolvm) = self.smolvm() {
+            let listed = run::list(&smolvm).await.map_err(failed)?;
+            if let Some(m) = listed.iter().find(|m| m.name == machine) {
+                if !names::belongs_to(&m.labels, &self.home) {
+                    return Err(failed(format!(
+                        "bottle {slug} belongs to another bb home ({}); stop it from there",
+                        m.labels.get(names::HOME).cloned().unwrap_or_default()
+                    )));
+                }
+                run::run(&smolvm, &cli::delete(&smolvm, &machine))
+                    .await
+                    .map_err(failed)?;
+                removed += 1;
+            }
+        }
+        removed += crate::backend::docker::inventory::remove_bottle(docker, &self.home, slug)
+            .await
+            .map_err(failed)?;
+        let settled = crate::state::settle(&self.home, slug).map_err(failed)?;
+        if removed == 0 && !settled {
+            return Err(BackendError::NoSuchBottle(slug.to_string()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! Running the smolvm command lines `cli` builds, with what went wrong
+//! said in one line.
+
+use super::cli::{self, Listed, Smolvm};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmolvmError {
+    #[error("cannot run {program}: {why}; reinstall smolmachines or fix BB_SMOLVM")]
+    Spawn { program: String, why: String },
+    #[error("smolvm machine {verb} failed: {said}")]
+    Failed { verb: String, said: String },
+}
+
+/// Run `args` (a `cli` argv); its stdout.
+pub async fn run(s: &Smolvm, args: &[String]) -> Result<String, SmolvmError> {
+    let out = tokio::process::Command::new(&s.program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| SmolvmError::Spawn {
+            program: s.program.display().to_string(),
+            why: e.to_string(),
+        })?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    Err(SmolvmError::Failed {
+        verb: verb(args),
+        said: said(&out.stderr, out.status.code()),
+    })
+}
+
+/// The verb an argv runs (`create`, `exec`, ...), for errors.
+fn verb(args: &[String]) -> String {
+    args.iter()
+        .skip_while(|a| *a != "machine")
+        .nth(1)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The last thing smolvm said on stderr that is not a note, one line.
+fn said(stderr: &[u8], code: Option<i32>) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with("note:"))
+        .map(String::from)
+        .unwrap_or_else(|| match code {
+            Some(c) => format!("exit {c}, nothing said"),
+            None => "killed".to_string(),
+        })
+}
+
+/// The machines smolvm has.
+pub async fn list(s: &Smolvm) -> Result<Vec<Listed>, SmolvmError> {
+    let json = run(s, &cli::list(s)).await?;
+    cli::parse_list(&json).map_err(|said| SmolvmError::Failed {
+        verb: "ls".into(),
+        said,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_smolvms_last_word_without_its_notes() {
+        let stderr = b"note: no packed assets found for 'smol-vmm'\nError: agent operation failed: start machine: KVM_EXIT_INTERNAL_ERROR\n\nnote: again\n";
+        assert_eq!(
+            said(stderr, Some(1)),
+            "Error: agent operation failed: start machine: KVM_EXIT_INTERNAL_ERROR"
+        );
+        assert_eq!(said(b"note: x\n", Some(3)), "exit 3, nothing said");
+        let args: Vec<String> = ["--state-dir", "/s", "machine", "start", "--name", "m"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(verb(&args), "start");
+    }
+}

@@ -1,0 +1,189 @@
+//! The smolmachines backend against the real Docker engine and the real
+//! smolvm CLI. No micro-VM boots on a host without hardware KVM (see
+//! ../shared/tools/smolvm/README.md), so:
+//! - `bb start --backend smolmachines` on such a host must refuse in one
+//!   line and make nothing;
+//! - a launch is run up to the boot by a stand-in `smolvm` that passes every
+//!   verb to the real CLI except `machine start`, where it writes down what
+//!   the launch made and then fails as a host that cannot boot does. What
+//!   the launch made is checked there, and that all of it is gone after.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bb::backend::smolmachines::cli::Smolvm;
+use bb::backend::smolmachines::{probe, SmolBackend};
+use bb::backend::Backend;
+use bb::plan::BackendKind;
+use support::docker::{docker, docker_ok, left_behind, Env};
+
+/// Docker tests share images and build them; one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The real CLI, or None (and why) where it is not installed. Under CI it
+/// must be.
+fn real_smolvm() -> Option<PathBuf> {
+    match probe::locate(
+        std::env::var("BB_SMOLVM").ok().as_deref(),
+        std::env::var("PATH").ok().as_deref(),
+    ) {
+        Some(p) => Some(p),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI installs smolvm (BB_SMOLVM); it is not there")
+        }
+        None => {
+            eprintln!("skipped: smolvm is not installed (pip install smolmachines, or BB_SMOLVM)");
+            None
+        }
+    }
+}
+
+#[test]
+fn starting_where_no_vm_can_boot_says_why_in_one_line_and_makes_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    if probe::usable().is_ok() {
+        eprintln!("skipped: smolvm can boot VMs on this host");
+        return;
+    }
+    let env = Env::new("");
+    let o = env.bb(&["start", "faker", "--yes", "--backend", "smolmachines"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("the smolmachines backend cannot run here: "),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(env.slugs().is_empty(), "a state dir was made: {err}");
+}
+
+#[test]
+fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fails() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let Some(real) = real_smolvm() else { return };
+    let env = Env::new("");
+    for (k, v) in env.envs() {
+        std::env::set_var(k, v);
+    }
+    let ctx = bb::cli::Ctx {
+        home: env.home(),
+        user_home: env.dir.path().to_path_buf(),
+        cwd: env.project(),
+    };
+    let ws = bb::cli::bottles::WorkspaceArgs {
+        cwd: None,
+        no_workspace: false,
+    };
+    let plan = bb::cli::bottles::plan_for(&ctx, "faker", &ws, BackendKind::Smolmachines).unwrap();
+    let slug = plan.slug.clone();
+    let state = bb::state::dir(&env.home(), &slug);
+
+    let state_dir = env.dir.path().join("smolvm-state");
+    let seen = env.dir.path().join("seen");
+    let stand_in = env.dir.path().join("smolvm");
+    std::fs::write(
+        &stand_in,
+        format!(
+            "#!/bin/sh\n\
+             for a in \"$@\"; do\n\
+               if [ \"$a\" = start ]; then\n\
+                 docker inspect -f '{{{{json .HostConfig.PortBindings}}}} {{{{range $k, $v := .NetworkSettings.Networks}}}}{{{{$k}}}} {{{{end}}}}' bb-sidecars-{slug} > '{seen}'\n\
+                 test -s '{archive}' && echo archive-saved >> '{seen}'\n\
+                 '{real}' --state-dir '{sd}' machine ls --json >> '{seen}'\n\
+                 echo 'Error: boot process exited (code 1) before the agent was ready' >&2\n\
+                 exit 1\n\
+               fi\n\
+             done\n\
+             exec '{real}' \"$@\"\n",
+            seen = seen.display(),
+            archive = state.join("agent-image.tar").display(),
+            real = real.display(),
+            sd = state_dir.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &stand_in,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let smolvm = Smolvm {
+        program: stand_in,
+        state_dir: Some(state_dir.clone()),
+    };
+    let backend = SmolBackend::with(env.home(), ctx.user_home.clone(), Some(smolvm));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let result = rt.block_on(backend.launch(&plan, tx));
+    let mut notes = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        notes.push(m.to_string());
+    }
+    let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("smolvm machine start failed: Error: boot process exited"),
+        "{err}\n{}",
+        notes.join("\n")
+    );
+
+    // At the boot: the bundle on its own bridge only, the proxy, gate and
+    // supervise ports published on one 127.77.x.y address; the agent's
+    // filesystem saved; the machine allowed that address alone.
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    let addr = seen
+        .split("\"HostIp\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(addr.starts_with("127.77."), "{seen}");
+    for port in ["9099/tcp", "9420/tcp", "9100/tcp"] {
+        assert!(
+            seen.contains(&format!("\"{port}\":[{{\"HostIp\":\"{addr}\"")),
+            "{port}: {seen}"
+        );
+    }
+    assert_eq!(seen.matches("HostIp").count(), 3, "{seen}");
+    assert!(
+        seen.contains(&format!("}} bb-{slug}-egress \n")),
+        "the bundle is on its own bridge alone: {seen}"
+    );
+    assert!(seen.contains("archive-saved"), "{seen}");
+    let machines = seen.lines().skip(2).collect::<Vec<_>>().join("\n");
+    let listed: serde_json::Value = serde_json::from_str(&machines).unwrap();
+    let m = &listed[0];
+    assert_eq!(m["name"], format!("bb-{slug}"), "{machines}");
+    assert_eq!(
+        m["allowed_cidrs"],
+        serde_json::json!([format!("{addr}/32")])
+    );
+    assert_eq!(m["labels"]["bb.slug"], slug.as_str());
+    assert_eq!(m["labels"]["bb.address"], addr.as_str());
+
+    // After: nothing of it in Docker, in smolvm or on disk.
+    assert_eq!(left_behind(&slug), "", "left in Docker");
+    let out = std::process::Command::new(&real)
+        .arg("--state-dir")
+        .arg(&state_dir)
+        .args(["machine", "ls", "--json"])
+        .output()
+        .unwrap();
+    let after: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::json!([]));
+    assert_eq!(after, serde_json::json!([]), "machines left");
+    assert!(!state.exists(), "state dir left: {}", state.display());
+    assert_eq!(
+        docker(&["images", "-q", &format!("bb-vmroot-{slug}")]),
+        "",
+        "the scratch image is left"
+    );
+    assert!(!Path::new(&state).join("agent-image.tar").exists());
+}
