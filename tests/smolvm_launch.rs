@@ -187,3 +187,110 @@ fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fai
     );
     assert!(!Path::new(&state).join("agent-image.tar").exists());
 }
+
+/// Run `script` in the machine as root; whether it succeeded.
+fn in_guest(s: &Smolvm, machine: &str, script: &str) -> bool {
+    let argv = ["bash", "-c", script].map(String::from);
+    std::process::Command::new(&s.program)
+        .args(bb::backend::smolmachines::cli::exec(
+            s,
+            machine,
+            Some("root"),
+            &argv,
+        ))
+        .status()
+        .map(|st| st.success())
+        .unwrap_or(false)
+}
+
+/// A TCP connect from the guest, cut short after 3 s.
+fn connects(s: &Smolvm, machine: &str, host: &str, port: u16) -> bool {
+    in_guest(
+        s,
+        machine,
+        &format!("timeout 3 bash -c 'exec 3<>/dev/tcp/{host}/{port}'"),
+    )
+}
+
+#[test]
+fn a_bottle_boots_and_its_agent_reaches_its_bundles_published_ports_alone() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    if let Err(why) = probe::usable() {
+        eprintln!("skipped: no micro-VM can boot here: {why}");
+        return;
+    }
+    let Some(real) = real_smolvm() else { return };
+    let env = Env::new("");
+    for (k, v) in env.envs() {
+        std::env::set_var(k, v);
+    }
+    let ctx = bb::cli::Ctx {
+        home: env.home(),
+        user_home: env.dir.path().to_path_buf(),
+        cwd: env.project(),
+    };
+    let ws = bb::cli::bottles::WorkspaceArgs {
+        cwd: None,
+        no_workspace: false,
+    };
+    let plan = bb::cli::bottles::plan_for(&ctx, "faker", &ws, BackendKind::Smolmachines).unwrap();
+    let slug = plan.slug.clone();
+    let machine = format!("bb-{slug}");
+    let s = Smolvm {
+        program: real,
+        state_dir: Some(env.dir.path().join("smolvm-state")),
+    };
+    let backend = SmolBackend::with(env.home(), ctx.user_home.clone(), Some(s.clone()));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let launched = rt.block_on(backend.launch(&plan, tx));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let bottle = launched.as_ref().expect("launch");
+        let listed = rt.block_on(backend.list()).unwrap();
+        assert!(
+            listed
+                .iter()
+                .any(|b| b.slug == slug && b.state == bb::backend::BottleState::Running),
+            "{listed:?}"
+        );
+        // The agent starts in its session, at the pane's size.
+        let spec = bb::backend::SessionSpec {
+            id: 1,
+            rows: 30,
+            cols: 100,
+            scrollback: 100,
+            notify: std::sync::Arc::new(|_| {}),
+        };
+        let session = rt
+            .block_on(backend.attach(bottle, bb::backend::Attach::Fresh, spec))
+            .unwrap();
+        support::eventually("the fake agent is ready", || {
+            session.term.lock().text().contains("fake-agent ready")
+        });
+        session.kill();
+        // Escape probes from inside the guest.
+        assert!(connects(&s, &machine, "sidecars", 9099), "the proxy");
+        let host_loopback = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = host_loopback.local_addr().unwrap().port();
+        assert!(!connects(&s, &machine, "127.0.0.1", port), "host loopback");
+        let egress_side = docker(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &format!("bb-sidecars-{slug}"),
+        ]);
+        assert!(
+            !connects(&s, &machine, &egress_side, 9099),
+            "the bundle's egress-side address {egress_side}"
+        );
+    }));
+    let stopped = rt.block_on(backend.stop(&slug));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    stopped.unwrap();
+    assert_eq!(left_behind(&slug), "");
+}

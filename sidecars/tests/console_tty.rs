@@ -1,8 +1,9 @@
 //! The console holder reached through a terminal, as a micro-VM's
 //! `machine exec -it` reaches it: the real bb-sidecar binary, the relay in
 //! a PTY of its own. Its size at the start and after each resize reaches
-//! the agent, keys reach it, and a second `serve --unless-held` leaves the
-//! held agent alone.
+//! the agent, keys reach it, a second `serve --unless-held` leaves the
+//! held agent alone, and a session that comes after one left finds the
+//! same agent.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -96,6 +97,36 @@ fn a_terminal_session_carries_keys_and_each_window_size_to_the_agent() {
         .status()
         .unwrap();
     assert!(again.success());
+    assert_eq!(std::fs::read_to_string(&marks).unwrap(), "started\n");
+
+    // The session leaves (bb exits); a new one, at another size, finds the
+    // same agent, its screen sent first.
+    let _ = relay.kill();
+    let _ = relay.wait();
+    let pair = native_pty_system().openpty(size(30, 100)).unwrap();
+    let mut cmd = CommandBuilder::new(BIN);
+    cmd.args(["console", "attach", "--tty", "--socket"]);
+    cmd.arg(&socket);
+    let mut relay = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let out = Arc::new(Mutex::new(String::new()));
+    {
+        let out = out.clone();
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    let text = wait_for(&out, "size 30 100");
+    assert!(text.contains("got hello"), "the screen so far: {text:?}");
     assert_eq!(std::fs::read_to_string(&marks).unwrap(), "started\n");
 
     let _ = relay.kill();

@@ -204,6 +204,32 @@ impl Backend for SmolBackend {
         session::attach(&smolvm, &machine, Some("node"), &relay(), spec)
     }
 
+    // The bundle is a Docker bundle like any other: its egress is changed
+    // live the same way.
+    fn applies_egress(&self) -> bool {
+        true
+    }
+
+    async fn live_egress(&self, slug: &str) -> Result<crate::manifest::Egress, BackendError> {
+        self.docker.live_egress(slug).await
+    }
+
+    async fn replace_egress(
+        &self,
+        slug: &str,
+        egress: &crate::manifest::Egress,
+    ) -> Result<(), BackendError> {
+        self.docker.replace_egress(slug, egress).await
+    }
+
+    async fn update_egress(
+        &self,
+        slug: &str,
+        req: &crate::supervise::EgressRequest,
+    ) -> Result<(), BackendError> {
+        self.docker.update_egress(slug, req).await
+    }
+
     async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError> {
         let docker = &self.engine().await?.docker;
         let machines = match self.smolvm() {
