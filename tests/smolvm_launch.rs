@@ -40,6 +40,26 @@ fn real_smolvm() -> Option<PathBuf> {
     }
 }
 
+/// A bb home with the fake agent, this process's environment set as bb
+/// would see it there, and the agent's plan for a micro-VM.
+fn faker_plan() -> (Env, bb::plan::BottlePlan) {
+    let env = Env::new("");
+    for (k, v) in env.envs() {
+        std::env::set_var(k, v);
+    }
+    let ctx = bb::cli::Ctx {
+        home: env.home(),
+        user_home: env.dir.path().to_path_buf(),
+        cwd: env.project(),
+    };
+    let ws = bb::cli::bottles::WorkspaceArgs {
+        cwd: None,
+        no_workspace: false,
+    };
+    let plan = bb::cli::bottles::plan_for(&ctx, "faker", &ws, BackendKind::Smolmachines).unwrap();
+    (env, plan)
+}
+
 #[test]
 fn starting_where_no_vm_can_boot_says_why_in_one_line_and_makes_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -69,20 +89,7 @@ fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fai
         return;
     }
     let Some(real) = real_smolvm() else { return };
-    let env = Env::new("");
-    for (k, v) in env.envs() {
-        std::env::set_var(k, v);
-    }
-    let ctx = bb::cli::Ctx {
-        home: env.home(),
-        user_home: env.dir.path().to_path_buf(),
-        cwd: env.project(),
-    };
-    let ws = bb::cli::bottles::WorkspaceArgs {
-        cwd: None,
-        no_workspace: false,
-    };
-    let plan = bb::cli::bottles::plan_for(&ctx, "faker", &ws, BackendKind::Smolmachines).unwrap();
+    let (env, plan) = faker_plan();
     let slug = plan.slug.clone();
     let state = bb::state::dir(&env.home(), &slug);
 
@@ -119,7 +126,7 @@ fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fai
         program: stand_in,
         state_dir: Some(state_dir.clone()),
     };
-    let backend = SmolBackend::with(env.home(), ctx.user_home.clone(), Some(smolvm));
+    let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(smolvm));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let result = rt.block_on(backend.launch(&plan, tx));
@@ -223,27 +230,14 @@ fn a_bottle_boots_and_its_agent_reaches_its_bundles_published_ports_alone() {
         return;
     }
     let Some(real) = real_smolvm() else { return };
-    let env = Env::new("");
-    for (k, v) in env.envs() {
-        std::env::set_var(k, v);
-    }
-    let ctx = bb::cli::Ctx {
-        home: env.home(),
-        user_home: env.dir.path().to_path_buf(),
-        cwd: env.project(),
-    };
-    let ws = bb::cli::bottles::WorkspaceArgs {
-        cwd: None,
-        no_workspace: false,
-    };
-    let plan = bb::cli::bottles::plan_for(&ctx, "faker", &ws, BackendKind::Smolmachines).unwrap();
+    let (env, plan) = faker_plan();
     let slug = plan.slug.clone();
     let machine = format!("bb-{slug}");
     let s = Smolvm {
         program: real,
         state_dir: Some(env.dir.path().join("smolvm-state")),
     };
-    let backend = SmolBackend::with(env.home(), ctx.user_home.clone(), Some(s.clone()));
+    let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(s.clone()));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let launched = rt.block_on(backend.launch(&plan, tx));

@@ -38,6 +38,38 @@ fn wait_for(out: &Mutex<String>, what: &str) -> String {
     }
 }
 
+type Relay = (
+    Box<dyn portable_pty::MasterPty + Send>,
+    Box<dyn portable_pty::Child + Send + Sync>,
+    Arc<Mutex<String>>,
+);
+
+/// `console attach --tty` in a PTY of its own, as `machine exec -it` runs
+/// it; what it prints gathers in the string.
+fn spawn_relay(socket: &std::path::Path, rows: u16, cols: u16) -> Relay {
+    let pair = native_pty_system().openpty(size(rows, cols)).unwrap();
+    let mut cmd = CommandBuilder::new(BIN);
+    cmd.args(["console", "attach", "--tty", "--socket"]);
+    cmd.arg(socket);
+    let child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let out = Arc::new(Mutex::new(String::new()));
+    let sink = out.clone();
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    (pair.master, child, out)
+}
+
 #[test]
 fn a_terminal_session_carries_keys_and_each_window_size_to_the_agent() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,32 +90,11 @@ fn a_terminal_session_carries_keys_and_each_window_size_to_the_agent() {
         .spawn()
         .unwrap();
 
-    let pair = native_pty_system().openpty(size(21, 56)).unwrap();
-    let mut cmd = CommandBuilder::new(BIN);
-    cmd.args(["console", "attach", "--tty", "--socket"]);
-    cmd.arg(&socket);
-    let mut relay = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let out = Arc::new(Mutex::new(String::new()));
-    {
-        let out = out.clone();
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
-    let mut keys = pair.master.take_writer().unwrap();
+    let (master, mut relay, out) = spawn_relay(&socket, 21, 56);
+    let mut keys = master.take_writer().unwrap();
 
     wait_for(&out, "size 21 56");
-    pair.master.resize(size(37, 90)).unwrap();
+    master.resize(size(37, 90)).unwrap();
     wait_for(&out, "size 37 90");
     keys.write_all(b"hello\r").unwrap();
     keys.flush().unwrap();
@@ -103,28 +114,7 @@ fn a_terminal_session_carries_keys_and_each_window_size_to_the_agent() {
     // same agent, its screen sent first.
     let _ = relay.kill();
     let _ = relay.wait();
-    let pair = native_pty_system().openpty(size(30, 100)).unwrap();
-    let mut cmd = CommandBuilder::new(BIN);
-    cmd.args(["console", "attach", "--tty", "--socket"]);
-    cmd.arg(&socket);
-    let mut relay = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let out = Arc::new(Mutex::new(String::new()));
-    {
-        let out = out.clone();
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
+    let (_master, mut relay, out) = spawn_relay(&socket, 30, 100);
     let text = wait_for(&out, "size 30 100");
     assert!(text.contains("got hello"), "the screen so far: {text:?}");
     assert_eq!(std::fs::read_to_string(&marks).unwrap(), "started\n");

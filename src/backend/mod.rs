@@ -263,6 +263,22 @@ pub fn check_launchable(plan: &BottlePlan) -> Result<(), BackendError> {
     Err(BackendError::Blocked(text.join("; ")))
 }
 
+/// Refuse to attach to a bottle whose launch is under way or was killed
+/// half-way, saying what to do.
+pub fn check_attachable(home: &std::path::Path, slug: &str) -> Result<(), BackendError> {
+    if crate::state::leased(home, slug) {
+        return Err(BackendError::Failed(format!(
+            "{slug} is still being launched: wait for it to be ready"
+        )));
+    }
+    if crate::state::interrupted(home, slug) {
+        return Err(BackendError::Failed(docker::inventory::interrupted_note(
+            slug,
+        )));
+    }
+    Ok(())
+}
+
 /// The backends bb offers people, in the order the picker lists them.
 pub fn user_backends(home: &std::path::Path, user_home: &std::path::Path) -> Vec<SharedBackend> {
     vec![

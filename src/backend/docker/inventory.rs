@@ -89,19 +89,7 @@ pub async fn bottles(
             let bundle = all
                 .iter()
                 .find(|c| c.slug == a.slug && c.role == names::ROLE_SIDECARS);
-            let sidecars = match bundle {
-                Some(b) if b.running => b
-                    .labels
-                    .get(names::DAEMONS)
-                    .map(|d| {
-                        d.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(String::from)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            };
+            let sidecars = bundle.map(daemons_up).unwrap_or_default();
             ActiveBottle {
                 slug: a.slug.clone(),
                 agent: a
@@ -168,6 +156,23 @@ pub async fn bottles(
     }
     out.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
     Ok(out)
+}
+
+/// The daemons a bundle runs, when it is up.
+pub fn daemons_up(bundle: &Found) -> Vec<String> {
+    if !bundle.running {
+        return Vec::new();
+    }
+    bundle
+        .labels
+        .get(names::DAEMONS)
+        .map(|d| {
+            d.split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What a bottle whose launch was killed half-way is, and what to do.

@@ -181,17 +181,7 @@ impl Backend for DockerBackend {
         // starts a second one, and its start script decides between a
         // fresh session and continuing the last. Whatever of the bottle is
         // down (its bundle, its agent) is started again first.
-        if crate::state::leased(&self.home, &bottle.slug) {
-            return Err(BackendError::Failed(format!(
-                "{} is still being launched: wait for it to be ready",
-                bottle.slug
-            )));
-        }
-        if crate::state::interrupted(&self.home, &bottle.slug) {
-            return Err(BackendError::Failed(inventory::interrupted_note(
-                &bottle.slug,
-            )));
-        }
+        crate::backend::check_attachable(&self.home, &bottle.slug)?;
         let docker = self.docker().await?;
         revive::bundle(docker, &self.home, &self.user_home, &bottle.slug)
             .await

@@ -7,7 +7,9 @@ use std::path::Path;
 use bollard::Docker;
 
 use super::cli::Listed;
-use crate::backend::docker::inventory::{containers, interrupted_note, why_stopped, Found};
+use crate::backend::docker::inventory::{
+    containers, daemons_up, interrupted_note, why_stopped, Found,
+};
 use crate::backend::docker::names;
 use crate::backend::{ActiveBottle, BottleState};
 use crate::plan::BackendKind;
@@ -62,10 +64,7 @@ pub fn assemble(home: &Path, machines: Option<&[Listed]>, bundles: &[Found]) -> 
                 (true, false) => BottleState::BundleDown,
                 (true, true) => BottleState::Running,
             },
-            sidecars: match bundle {
-                Some(b) if b.running => daemons(b),
-                _ => Vec::new(),
-            },
+            sidecars: bundle.map(daemons_up).unwrap_or_default(),
             down: match bundle {
                 _ if leased => None,
                 _ if !up => Some(match &m.state_reason {
@@ -117,7 +116,7 @@ pub fn assemble(home: &Path, machines: Option<&[Listed]>, bundles: &[Found]) -> 
             backend: BackendKind::Smolmachines,
             started_at: b.labels.get(names::STARTED).cloned(),
             state,
-            sidecars: if b.running { daemons(b) } else { Vec::new() },
+            sidecars: daemons_up(b),
             down: Some(down),
             template: template(home, &b.slug),
         });
@@ -146,18 +145,6 @@ pub fn assemble(home: &Path, machines: Option<&[Listed]>, bundles: &[Found]) -> 
     }
     out.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
     out
-}
-
-fn daemons(b: &Found) -> Vec<String> {
-    b.labels
-        .get(names::DAEMONS)
-        .map(|d| {
-            d.split(',')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn template(home: &Path, slug: &str) -> Option<crate::manifest::Template> {

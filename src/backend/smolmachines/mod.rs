@@ -137,11 +137,7 @@ impl Backend for SmolBackend {
         spec: SessionSpec,
     ) -> Result<Session, BackendError> {
         let slug = &bottle.slug;
-        if crate::state::leased(&self.home, slug) {
-            return Err(failed(format!(
-                "{slug} is still being launched: wait for it to be ready"
-            )));
-        }
+        crate::backend::check_attachable(&self.home, slug)?;
         let smolvm = self.smolvm()?;
         let docker = &self.engine().await?.docker;
         let machine = names::names(slug).agent;
