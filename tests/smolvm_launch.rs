@@ -82,69 +82,71 @@ fn starting_where_no_vm_can_boot_says_why_in_one_line_and_makes_nothing() {
     assert!(env.slugs().is_empty(), "a state dir was made: {err}");
 }
 
-#[test]
-fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fails() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    if !docker_ok() {
-        return;
-    }
-    let Some(real) = real_smolvm() else { return };
-    let (env, plan) = faker_plan();
-    let slug = plan.slug.clone();
-    let state = bb::state::dir(&env.home(), &slug);
-
-    let state_dir = env.dir.path().join("smolvm-state");
-    let seen = env.dir.path().join("seen");
-    let stand_in = env.dir.path().join("smolvm");
+/// The stand-in smolvm: every verb goes to the real CLI except `machine
+/// start` and `machine exec`, which need a VM. `start` writes down what
+/// the launch made by then (the bundle's ports and networks, whether the
+/// image archive is there, the real `ls --json`), then fails as a host that
+/// cannot boot does when `boots` is false, or succeeds. `exec` records its
+/// argv, and its stdin when it has one (`--interactive`), and succeeds.
+fn stand_in(
+    dir: &Path,
+    real: &Path,
+    state_dir: &Path,
+    slug: &str,
+    archive: &Path,
+    boots: bool,
+) -> Smolvm {
+    let program = dir.join("smolvm");
+    let start = if boots {
+        "exit 0".to_string()
+    } else {
+        "echo 'Error: boot process exited (code 1) before the agent was ready' >&2; exit 1"
+            .to_string()
+    };
     std::fs::write(
-        &stand_in,
+        &program,
         format!(
             "#!/bin/sh\n\
-             for a in \"$@\"; do\n\
-               if [ \"$a\" = start ]; then\n\
-                 docker inspect -f '{{{{json .HostConfig.PortBindings}}}} {{{{range $k, $v := .NetworkSettings.Networks}}}}{{{{$k}}}} {{{{end}}}}' bb-sidecars-{slug} > '{seen}'\n\
-                 test -s '{archive}' && echo archive-saved >> '{seen}'\n\
-                 '{real}' --state-dir '{sd}' machine ls --json >> '{seen}'\n\
-                 echo 'Error: boot process exited (code 1) before the agent was ready' >&2\n\
-                 exit 1\n\
-               fi\n\
-             done\n\
+             d='{dir}'\n\
+             case \" $* \" in\n\
+             *' machine start '*)\n\
+               docker inspect -f '{{{{json .HostConfig.PortBindings}}}} {{{{range $k, $v := .NetworkSettings.Networks}}}}{{{{$k}}}} {{{{end}}}}' bb-sidecars-{slug} > \"$d/seen\"\n\
+               test -s '{archive}' && echo archive-saved >> \"$d/seen\"\n\
+               '{real}' --state-dir '{sd}' machine ls --json >> \"$d/seen\"\n\
+               {start} ;;\n\
+             *' machine exec '*' --interactive '*)\n\
+               n=$(ls \"$d\" | grep -c '^seed-')\n\
+               echo \"$*\" >> \"$d/exec.log\"\n\
+               cat > \"$d/seed-$n.tar\"; exit 0 ;;\n\
+             *' machine exec '*)\n\
+               echo \"$*\" >> \"$d/exec.log\"; exit 0 ;;\n\
+             esac\n\
              exec '{real}' \"$@\"\n",
-            seen = seen.display(),
-            archive = state.join("agent-image.tar").display(),
+            dir = dir.display(),
+            archive = archive.display(),
             real = real.display(),
             sd = state_dir.display(),
         ),
     )
     .unwrap();
     std::fs::set_permissions(
-        &stand_in,
+        &program,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let smolvm = Smolvm {
-        program: stand_in,
-        state_dir: Some(state_dir.clone()),
-    };
-    let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(smolvm));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let result = rt.block_on(backend.launch(&plan, tx));
-    let mut notes = Vec::new();
-    while let Ok(m) = rx.try_recv() {
-        notes.push(m.to_string());
+    Smolvm {
+        program,
+        state_dir: Some(state_dir.to_path_buf()),
     }
-    let err = result.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(
-        err.contains("smolvm machine start failed: Error: boot process exited"),
-        "{err}\n{}",
-        notes.join("\n")
-    );
+}
 
-    // At the boot: the bundle on its own bridge only, the proxy, gate and
-    // supervise ports published on one 127.77.x.y address; the agent's
-    // filesystem saved; the machine allowed that address alone.
-    let seen = std::fs::read_to_string(&seen).unwrap();
+/// What the stand-in saw at `machine start`: the address the bundle is
+/// published on, after checking the bundle, archive and machine.
+fn check_at_boot(dir: &Path, slug: &str) -> String {
+    // The bundle on its own bridge only, the proxy, gate and supervise
+    // ports published on one 127.77.x.y address; the agent image saved;
+    // the machine allowed that address alone.
+    let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
     let addr = seen
         .split("\"HostIp\":\"")
         .nth(1)
@@ -172,14 +174,17 @@ fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fai
         m["allowed_cidrs"],
         serde_json::json!([format!("{addr}/32")])
     );
-    assert_eq!(m["labels"]["bb.slug"], slug.as_str());
+    assert_eq!(m["labels"]["bb.slug"], slug);
     assert_eq!(m["labels"]["bb.address"], addr.as_str());
+    addr
+}
 
-    // After: nothing of it in Docker, in smolvm or on disk.
-    assert_eq!(left_behind(&slug), "", "left in Docker");
-    let out = std::process::Command::new(&real)
+/// Nothing of the bottle in Docker, in smolvm or on disk.
+fn check_nothing_left(real: &Path, state_dir: &Path, slug: &str, state: &Path) {
+    assert_eq!(left_behind(slug), "", "left in Docker");
+    let out = std::process::Command::new(real)
         .arg("--state-dir")
-        .arg(&state_dir)
+        .arg(state_dir)
         .args(["machine", "ls", "--json"])
         .output()
         .unwrap();
@@ -187,12 +192,135 @@ fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fai
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::json!([]));
     assert_eq!(after, serde_json::json!([]), "machines left");
     assert!(!state.exists(), "state dir left: {}", state.display());
-    assert_eq!(
-        docker(&["images", "-q", &format!("bb-vmroot-{slug}")]),
-        "",
-        "the scratch image is left"
+}
+
+/// The names in a tar archive.
+fn tar_names(path: &Path) -> Vec<String> {
+    let out = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fails() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let Some(real) = real_smolvm() else { return };
+    let (env, plan) = faker_plan();
+    let slug = plan.slug.clone();
+    let state = bb::state::dir(&env.home(), &slug);
+    let state_dir = env.dir.path().join("smolvm-state");
+    let d = env.dir.path().join("stand-in");
+    std::fs::create_dir_all(&d).unwrap();
+    let smolvm = stand_in(
+        &d,
+        &real,
+        &state_dir,
+        &slug,
+        &state.join("agent-image.tar"),
+        false,
     );
-    assert!(!Path::new(&state).join("agent-image.tar").exists());
+    let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(smolvm));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let result = rt.block_on(backend.launch(&plan, tx));
+    let mut notes = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        notes.push(m.to_string());
+    }
+    let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("smolvm machine start failed: Error: boot process exited"),
+        "{err}\n{}",
+        notes.join("\n")
+    );
+    check_at_boot(&d, &slug);
+    check_nothing_left(&real, &state_dir, &slug, &state);
+}
+
+#[test]
+fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let Some(real) = real_smolvm() else { return };
+    let (env, plan) = faker_plan();
+    let slug = plan.slug.clone();
+    let state = bb::state::dir(&env.home(), &slug);
+    let state_dir = env.dir.path().join("smolvm-state");
+    let d = env.dir.path().join("stand-in");
+    std::fs::create_dir_all(&d).unwrap();
+    let smolvm = stand_in(
+        &d,
+        &real,
+        &state_dir,
+        &slug,
+        &state.join("agent-image.tar"),
+        true,
+    );
+    let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(smolvm));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let launched = rt.block_on(backend.launch(&plan, tx));
+    let stop = || rt.block_on(backend.stop(&slug));
+    let bottle = match launched {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = stop();
+            panic!("launch: {e}");
+        }
+    };
+    let addr = check_at_boot(&d, &slug);
+    // The archive is in smolvm's store now: bb's copy is gone.
+    assert!(!state.join("agent-image.tar").exists());
+    // After boot, as root: the agent's files, then the workspace.
+    let log = std::fs::read_to_string(d.join("exec.log")).unwrap();
+    let machine = format!("bb-{slug}");
+    assert!(
+        log.contains(&format!(
+            "machine exec --name {machine} --interactive --user root -- tar -x -C /"
+        )),
+        "{log}"
+    );
+    let files = tar_names(&d.join("seed-0.tar"));
+    for want in [
+        "opt/bb/bb-sidecar",
+        "opt/bb/agent.sh",
+        "usr/local/share/ca-certificates/bb-bottle.crt",
+        "home/node/.bb/prompt.md",
+        "home/node/.gitconfig",
+    ] {
+        assert!(files.iter().any(|f| f == want), "{want} not in {files:?}");
+    }
+    let work = tar_names(&d.join("seed-1.tar"));
+    assert!(
+        work.iter().any(|f| f == "home/node/workspace/src/lib.rs"),
+        "{work:?}"
+    );
+    // Then the CA trusted and `sidecars` named, as root.
+    assert!(
+        log.lines().any(|l| l.contains("--user root -- sh -c")
+            && l.contains("update-ca-certificates")
+            && l.contains(&format!("{addr} sidecars"))),
+        "{log}"
+    );
+    // Listed again from the machine's labels and the bundle's.
+    let listed = rt.block_on(backend.list()).unwrap();
+    let found = listed.iter().find(|b| b.slug == slug).expect("listed");
+    assert_eq!(found.backend, BackendKind::Smolmachines);
+    assert_eq!(found.agent, bottle.agent);
+    assert_eq!(found.sidecars, bottle.sidecars);
+    stop().unwrap();
+    check_nothing_left(&real, &state_dir, &slug, &state);
 }
 
 /// Run `script` in the machine as root; whether it succeeded.

@@ -126,6 +126,18 @@ pub fn exec(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<
     a
 }
 
+/// A command whose stdin is given (an archive for `tar -x`), no terminal.
+pub fn exec_input(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<String> {
+    let mut a = machine(s, "exec");
+    a.extend(["--name".into(), name.into(), "--interactive".into()]);
+    if let Some(u) = user {
+        a.extend(["--user".into(), u.into()]);
+    }
+    a.push("--".into());
+    a.extend(argv.iter().cloned());
+    a
+}
+
 /// A command left running in the machine (the console holder), which
 /// outlives this exec.
 pub fn exec_detached(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<String> {
@@ -260,6 +272,10 @@ mod tests {
             "--state-dir /tmp/st machine exec --name m --interactive --tty --user node -- claude --continue"
         );
         assert_eq!(
+            exec_input(&s, "m", Some("root"), &["tar".to_string()]).join(" "),
+            "--state-dir /tmp/st machine exec --name m --interactive --user root -- tar"
+        );
+        assert_eq!(
             exec_detached(&s, "m", Some("node"), &["true".to_string()]).join(" "),
             "--state-dir /tmp/st machine exec --name m --detach --user node -- true"
         );
@@ -305,6 +321,7 @@ mod tests {
             ("start", start(&s, "m")),
             ("exec", exec_tty(&s, "m", Some("u"), &[])),
             ("exec", exec_detached(&s, "m", Some("u"), &[])),
+            ("exec", exec_input(&s, "m", Some("u"), &[])),
             ("cp", copy_in(&s, "m", Path::new("/a"), "/b", 0o600)),
             ("stop", stop(&s, "m")),
             ("delete", delete(&s, "m")),

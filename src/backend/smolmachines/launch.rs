@@ -2,30 +2,32 @@
 //! - its sidecar bundle in Docker, on a bridge of its own, publishing only
 //!   the proxy, gate and supervise ports on one loopback address of the
 //!   bottle's own;
-//! - the agent's root filesystem made in Docker as for a container (image,
-//!   console holder, CA, prompt, files, workspace), then saved
-//!   (`docker commit` + `docker save`) for smolvm;
+//! - the agent image built in Docker as for a container and saved (`docker
+//!   save`) for smolvm; the same image saves to the same bytes, so smolvm,
+//!   which keeps archives by their hash, keeps one copy per image, not one
+//!   per bottle;
 //! - the machine, whose network reaches that one address (`--allow-cidr
-//!   A/32`) and nothing else, where `sidecars` names it.
+//!   A/32`) and nothing else; after boot bb copies in what a container is
+//!   given (console holder, CA, prompt, provider files, skills, workspace),
+//!   trusts the CA and names the address `sidecars`.
 //!
 //! A failure removes what was made, in Docker and in smolvm.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bollard::models::NetworkCreateRequest;
-use bollard::query_parameters::{CommitContainerOptions, RemoveImageOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::cli::{self, CreateSpec, Smolvm};
-use super::run::{run, SmolvmError};
+use super::run::{run, run_with_input, SmolvmError};
 use crate::backend::docker::context;
 use crate::backend::docker::launch::{
-    agent_env, agent_files, docker_err, prepare, trust_script, upload, HostValues, LaunchError,
-    Made, NODE_UID,
+    agent_env, agent_files, docker_err, prepare, trust_script, HostValues, LaunchError, Made,
+    NODE_UID,
 };
 use crate::backend::docker::names::{self, names};
 use crate::backend::{ActiveBottle, BottleState, Progress};
@@ -177,18 +179,10 @@ async fn make(
         daemons.join(", ")
     ));
 
-    // The agent's filesystem, made as a container's, saved for smolvm.
+    // The agent image, saved for smolvm.
     let archive = prepared.dir.join(IMAGE_ARCHIVE);
-    save_root(
-        docker,
-        plan,
-        host,
-        &agent_image,
-        &prepared.ca.cert_pem,
-        &archive,
-        progress,
-    )
-    .await?;
+    let _ = progress.send("saving the agent image for smolvm".into());
+    save_image(docker, &agent_image, &archive).await?;
 
     let mut vm_labels = BTreeMap::from([
         (names::HOME.to_string(), names::home_label(home)),
@@ -223,6 +217,15 @@ async fn make(
     made.machine = Some(n.agent.clone());
     say(format!("machine {} created (reaches {addr} only)", n.agent));
     run(smolvm, &cli::start(smolvm, &n.agent)).await?;
+    seed_guest(
+        smolvm,
+        &n.agent,
+        plan,
+        host,
+        &prepared.ca.cert_pem,
+        progress,
+    )
+    .await?;
     set_up_guest(smolvm, &n.agent, addr).await?;
     // The image is in smolvm's store now.
     let _ = tokio::fs::remove_file(&archive).await;
@@ -268,119 +271,86 @@ async fn taken_addresses(docker: &Docker) -> Result<Vec<Ipv4Addr>, LaunchError> 
         .collect())
 }
 
-/// Make the agent's root filesystem in Docker, as launch makes a
-/// container's, and save it as a `docker save` archive at `to`.
-async fn save_root(
-    docker: &Docker,
+/// Save `image` as a `docker save` archive at `to`.
+async fn save_image(docker: &Docker, image: &str, to: &Path) -> Result<(), SmolLaunchError> {
+    let failed =
+        |e: &dyn std::fmt::Display| SmolLaunchError::Save(format!("{}: {e}", to.display()));
+    let mut file = tokio::fs::File::create(to).await.map_err(|e| failed(&e))?;
+    let mut stream = docker.export_image(image);
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| SmolLaunchError::Save(format!("docker save {image}: {e}")))?;
+        file.write_all(&chunk).await.map_err(|e| failed(&e))?;
+    }
+    file.flush().await.map_err(|e| failed(&e))
+}
+
+/// Give a booted machine what launch gives an agent container: the
+/// console holder and the agent's start script, the CA, prompt, provider
+/// files and `.gitconfig`, the skills and the workspace, each archive
+/// unpacked as root by the guest's `tar`, owners kept.
+async fn seed_guest(
+    smolvm: &Smolvm,
+    machine: &str,
     plan: &BottlePlan,
     host: &HostValues,
-    image: &str,
     ca_pem: &str,
-    to: &PathBuf,
     progress: &Progress,
 ) -> Result<(), SmolLaunchError> {
-    let build = format!("bb-vmroot-{}", plan.slug);
-    let tag = format!("bb-vmroot-{}:latest", plan.slug);
-    let result = async {
-        crate::backend::docker::agent::AgentSpec {
-            name: build.clone(),
-            image: image.to_string(),
-            cmd: vec!["true".into()],
-            env: Vec::new(),
-            labels: Default::default(),
-            workdir: plan.workdir().to_string(),
-            network: "none".into(),
-            runtime: None,
-            memory_bytes: (plan.limits.memory_mb * 1024 * 1024) as i64,
-            pids: plan.limits.pids as i64,
-        }
-        .create(
-            docker,
-            &crate::backend::docker::images::sidecar_binary().map_err(LaunchError::from)?,
-        )
-        .await
-        .map_err(|e| SmolLaunchError::Save(e.to_string()))?;
-        let mut entries = agent_files(plan, host, ca_pem);
-        entries.push(context::Entry::new(
-            AGENT_SCRIPT,
-            crate::backend::docker::console::start_script(
-                &plan.commands.fresh,
-                &plan.commands.resume,
-                plan.commands.history.as_deref(),
-            ),
-            0o755,
-        ));
-        let files = context::archive(&entries).map_err(|e| LaunchError::State(e.to_string()))?;
-        upload(docker, &build, files).await?;
-        for skill in &plan.skills {
-            let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
-            let tar = context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
-                .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?;
-            upload(docker, &build, tar).await?;
-        }
-        if let Some(ws) = &plan.workspace {
-            let _ = progress.send(
-                format!(
-                    "copying the workspace {} ({})",
-                    ws.source.display(),
-                    crate::workspace::human(ws.bytes)
-                )
-                .into(),
-            );
-            let tar = context::archive_dir(
+    let holder = crate::backend::docker::images::sidecar_binary().map_err(LaunchError::from)?;
+    let mut entries = agent_files(plan, host, ca_pem);
+    entries.push(context::Entry::new(
+        bb_sidecar::console::GUEST_BINARY,
+        holder,
+        0o755,
+    ));
+    entries.push(context::Entry::new(
+        AGENT_SCRIPT,
+        crate::backend::docker::console::start_script(
+            &plan.commands.fresh,
+            &plan.commands.resume,
+            plan.commands.history.as_deref(),
+        ),
+        0o755,
+    ));
+    let mut archives =
+        vec![context::archive(&entries).map_err(|e| LaunchError::State(e.to_string()))?];
+    for skill in &plan.skills {
+        let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
+        archives.push(
+            context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
+                .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?,
+        );
+    }
+    if let Some(ws) = &plan.workspace {
+        let _ = progress.send(
+            format!(
+                "copying the workspace {} ({})",
+                ws.source.display(),
+                crate::workspace::human(ws.bytes)
+            )
+            .into(),
+        );
+        archives.push(
+            context::archive_dir(
                 &ws.source,
                 crate::workspace::GUEST_WORKSPACE,
                 NODE_UID,
                 NODE_UID,
             )
-            .map_err(|e| LaunchError::State(format!("workspace {}: {e}", ws.source.display())))?;
-            upload(docker, &build, tar).await?;
-        }
-        docker
-            .commit_container(
-                CommitContainerOptions {
-                    container: Some(build.clone()),
-                    repo: Some(format!("bb-vmroot-{}", plan.slug)),
-                    tag: Some("latest".into()),
-                    pause: false,
-                    ..Default::default()
-                },
-                bollard::models::ContainerConfig::default(),
-            )
-            .await
-            .map_err(|e| SmolLaunchError::Save(format!("docker commit: {e}")))?;
-        let _ = progress.send("saving the agent's image for smolvm".into());
-        let mut file = tokio::fs::File::create(to)
-            .await
-            .map_err(|e| SmolLaunchError::Save(format!("{}: {e}", to.display())))?;
-        let mut stream = docker.export_image(&tag);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| SmolLaunchError::Save(format!("docker save: {e}")))?;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| SmolLaunchError::Save(format!("{}: {e}", to.display())))?;
-        }
-        file.flush()
-            .await
-            .map_err(|e| SmolLaunchError::Save(format!("{}: {e}", to.display())))?;
-        Ok(())
+            .map_err(|e| LaunchError::State(format!("workspace {}: {e}", ws.source.display())))?,
+        );
     }
-    .await;
-    // The container and image were only the way to the archive.
-    let mut scratch = Made::default();
-    scratch.containers.push(build);
-    scratch.undo(docker).await;
-    let _ = docker
-        .remove_image(
-            &tag,
-            Some(RemoveImageOptions {
-                force: true,
-                ..Default::default()
-            }),
-            None,
+    let untar = ["tar", "-x", "-C", "/"].map(String::from);
+    for tar in archives {
+        run_with_input(
+            smolvm,
+            &cli::exec_input(smolvm, machine, Some("root"), &untar),
+            tar,
         )
-        .await;
-    result
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

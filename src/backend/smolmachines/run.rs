@@ -13,15 +13,39 @@ pub enum SmolvmError {
 
 /// Run `args` (a `cli` argv); its stdout.
 pub async fn run(s: &Smolvm, args: &[String]) -> Result<String, SmolvmError> {
-    let out = tokio::process::Command::new(&s.program)
+    run_with_input(s, args, Vec::new()).await
+}
+
+/// Run `args` with `input` on its stdin; its stdout.
+pub async fn run_with_input(
+    s: &Smolvm,
+    args: &[String],
+    input: Vec<u8>,
+) -> Result<String, SmolvmError> {
+    use tokio::io::AsyncWriteExt;
+    let spawn_failed = |e: std::io::Error| SmolvmError::Spawn {
+        program: s.program.display().to_string(),
+        why: e.to_string(),
+    };
+    let mut child = tokio::process::Command::new(&s.program)
         .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| SmolvmError::Spawn {
-            program: s.program.display().to_string(),
-            why: e.to_string(),
-        })?;
+        .stdin(if input.is_empty() {
+            std::process::Stdio::null()
+        } else {
+            std::process::Stdio::piped()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(spawn_failed)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // Written while the output is read, so neither side waits on the
+        // other; a command that stops reading early says why on stderr.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&input).await;
+        });
+    }
+    let out = child.wait_with_output().await.map_err(spawn_failed)?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
