@@ -1,6 +1,8 @@
 //! The smolmachines bottles of a bb home, found again after a restart:
 //! machines by their labels (`machine ls --json`), bundles by theirs in
 //! Docker, and launches that were killed half-way by their state dirs.
+//! (`machines`: None where smolvm is not installed, so they cannot be
+//! asked.)
 
 use std::path::Path;
 
@@ -14,22 +16,24 @@ use crate::backend::docker::names;
 use crate::backend::{ActiveBottle, BottleState};
 use crate::plan::BackendKind;
 
-/// Bottles of `home`: from `machines` (None: smolvm is not installed, so
-/// the machines cannot be asked) and the bundles Docker has.
-pub async fn bottles(
-    docker: &Docker,
-    home: &Path,
-    machines: Option<&[Listed]>,
-) -> Result<Vec<ActiveBottle>, bollard::errors::Error> {
-    let bundles: Vec<Found> = containers(
+/// The micro-VM bundles of `home` in Docker.
+pub async fn bundles(docker: &Docker, home: &Path) -> Result<Vec<Found>, bollard::errors::Error> {
+    Ok(containers(
         docker,
         &[(names::BACKEND, BackendKind::Smolmachines.name())],
     )
     .await?
     .into_iter()
     .filter(|c| c.role == names::ROLE_SIDECARS && names::belongs_to(&c.labels, home))
-    .collect();
-    Ok(assemble(home, machines, &bundles))
+    .collect())
+}
+
+/// Whether `home` has the state dir of a micro-VM bottle.
+pub fn any_state(home: &Path) -> bool {
+    crate::state::slugs(home).iter().any(|slug| {
+        crate::state::read_metadata(home, slug)
+            .is_some_and(|m| m.backend == BackendKind::Smolmachines.name())
+    })
 }
 
 /// Pure: what the machines, bundles and state dirs say together.

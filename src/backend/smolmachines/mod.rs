@@ -30,8 +30,9 @@ pub struct SmolBackend {
     user_home: PathBuf,
     /// The bundles' engine.
     docker: DockerBackend,
-    /// None: found (or not) when first needed.
-    smolvm: Option<Smolvm>,
+    /// Found (or not) when first needed, once: finding it may ask python,
+    /// and the workspace lists bottles every few seconds.
+    smolvm: std::sync::OnceLock<Option<Smolvm>>,
 }
 
 impl SmolBackend {
@@ -41,27 +42,32 @@ impl SmolBackend {
 
     /// With this smolvm (tests give each run its own state dir).
     pub fn with(home: PathBuf, user_home: PathBuf, smolvm: Option<Smolvm>) -> SmolBackend {
+        let found = std::sync::OnceLock::new();
+        if let Some(s) = smolvm {
+            let _ = found.set(Some(s));
+        }
         SmolBackend {
             docker: DockerBackend::new(home.clone(), user_home.clone()),
             home,
             user_home,
-            smolvm,
+            smolvm: found,
         }
     }
 
     fn smolvm(&self) -> Result<Smolvm, BackendError> {
-        if let Some(s) = &self.smolvm {
-            return Ok(s.clone());
-        }
-        probe::locate(
-            std::env::var("BB_SMOLVM").ok().as_deref(),
-            std::env::var("PATH").ok().as_deref(),
-        )
-        .map(|program| Smolvm {
-            program,
-            state_dir: None,
-        })
-        .ok_or_else(|| BackendError::Failed(probe::Unusable::NotInstalled.to_string()))
+        self.smolvm
+            .get_or_init(|| {
+                probe::locate(
+                    std::env::var("BB_SMOLVM").ok().as_deref(),
+                    std::env::var("PATH").ok().as_deref(),
+                )
+                .map(|program| Smolvm {
+                    program,
+                    state_dir: None,
+                })
+            })
+            .clone()
+            .ok_or_else(|| BackendError::Failed(probe::Unusable::NotInstalled.to_string()))
     }
 
     async fn engine(&self) -> Result<&crate::backend::docker::Engine, BackendError> {
@@ -228,13 +234,23 @@ impl Backend for SmolBackend {
 
     async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError> {
         let docker = &self.engine().await?.docker;
+        let bundles = inventory::bundles(docker, &self.home)
+            .await
+            .map_err(failed)?;
+        // smolvm is asked only where this home has had a micro-VM bottle:
+        // the workspace lists every few seconds, and most homes never do.
+        if bundles.is_empty() && !inventory::any_state(&self.home) {
+            return Ok(Vec::new());
+        }
         let machines = match self.smolvm() {
             Ok(s) => Some(run::list(&s).await.map_err(failed)?),
             Err(_) => None,
         };
-        inventory::bottles(docker, &self.home, machines.as_deref())
-            .await
-            .map_err(failed)
+        Ok(inventory::assemble(
+            &self.home,
+            machines.as_deref(),
+            &bundles,
+        ))
     }
 
     async fn stop(&self, slug: &str) -> Result<(), BackendError> {
