@@ -319,6 +319,19 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
     assert_eq!(found.backend, BackendKind::Smolmachines);
     assert_eq!(found.agent, bottle.agent);
     assert_eq!(found.sidecars, bottle.sidecars);
+    // Docker's cleanup leaves the bottle to its backend: its bundle,
+    // network and state dir are not orphans.
+    let cleanup = env.bb(&["cleanup", "--dry-run"]);
+    let said = String::from_utf8_lossy(&cleanup.stdout).into_owned();
+    assert!(!said.contains(&slug), "{said}");
+    // With its bundle gone (removed outside bb), its state dir still
+    // belongs to the machine, not to Docker's cleanup.
+    docker(&["rm", "-f", &format!("bb-sidecars-{slug}")]);
+    let cleanup = env.bb(&["cleanup", "--dry-run"]);
+    let said = String::from_utf8_lossy(&cleanup.stdout).into_owned();
+    assert!(!said.contains(&format!("state dir {slug}")), "{said}");
+    let listed = rt.block_on(backend.list()).unwrap();
+    assert!(listed.iter().any(|b| b.slug == slug), "{listed:?}");
     stop().unwrap();
     check_nothing_left(&real, &state_dir, &slug, &state);
 }

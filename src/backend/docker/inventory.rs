@@ -354,7 +354,11 @@ pub async fn orphans(
     }
     for slug in crate::state::slugs(home) {
         let preserved = crate::state::dir(home, &slug).join(".preserve").exists();
-        if !with_any.contains(slug.as_str()) && !preserved && !launching(&slug) {
+        // Another backend's bottle (a micro-VM) may hold it with nothing
+        // in Docker: that backend stops it.
+        let docker_s = crate::state::read_metadata(home, &slug)
+            .is_none_or(|m| m.backend == BackendKind::Docker.name());
+        if docker_s && !with_any.contains(slug.as_str()) && !preserved && !launching(&slug) {
             out.push(Orphan::StateDir { slug });
         }
     }
