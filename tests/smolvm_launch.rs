@@ -207,6 +207,43 @@ fn tar_names(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A faker bottle's plan and a backend whose smolvm is the stand-in.
+struct StandIn {
+    env: Env,
+    plan: bb::plan::BottlePlan,
+    slug: String,
+    /// The bottle's state dir.
+    state: PathBuf,
+    /// smolvm's state dir.
+    state_dir: PathBuf,
+    /// Where the stand-in writes what it saw.
+    dir: PathBuf,
+    backend: SmolBackend,
+}
+
+impl StandIn {
+    fn new(real: &Path, boots: bool) -> StandIn {
+        let (env, plan) = faker_plan();
+        let slug = plan.slug.clone();
+        let state = bb::state::dir(&env.home(), &slug);
+        let state_dir = env.dir.path().join("smolvm-state");
+        let dir = env.dir.path().join("stand-in");
+        std::fs::create_dir_all(&dir).unwrap();
+        let archive = state.join("agent-image.tar");
+        let smolvm = stand_in(&dir, real, &state_dir, &slug, &archive, boots);
+        let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(smolvm));
+        StandIn {
+            env,
+            plan,
+            slug,
+            state,
+            state_dir,
+            dir,
+            backend,
+        }
+    }
+}
+
 #[test]
 fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fails() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -214,24 +251,12 @@ fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fai
         return;
     }
     let Some(real) = real_smolvm() else { return };
-    let (env, plan) = faker_plan();
-    let slug = plan.slug.clone();
-    let state = bb::state::dir(&env.home(), &slug);
-    let state_dir = env.dir.path().join("smolvm-state");
-    let d = env.dir.path().join("stand-in");
-    std::fs::create_dir_all(&d).unwrap();
-    let smolvm = stand_in(
-        &d,
-        &real,
-        &state_dir,
-        &slug,
-        &state.join("agent-image.tar"),
-        false,
-    );
-    let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(smolvm));
+    let t = StandIn::new(&real, false);
+    let (plan, slug, backend) = (&t.plan, t.slug.as_str(), &t.backend);
+    let (state, state_dir, d) = (&t.state, &t.state_dir, &t.dir);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let result = rt.block_on(backend.launch(&plan, tx));
+    let result = rt.block_on(backend.launch(plan, tx));
     let mut notes = Vec::new();
     while let Ok(m) = rx.try_recv() {
         notes.push(m.to_string());
@@ -242,8 +267,8 @@ fn a_launch_makes_the_bundle_image_and_machine_and_undoes_them_when_the_boot_fai
         "{err}\n{}",
         notes.join("\n")
     );
-    check_at_boot(&d, &slug);
-    check_nothing_left(&real, &state_dir, &slug, &state);
+    check_at_boot(d, slug);
+    check_nothing_left(&real, state_dir, slug, state);
 }
 
 #[test]
@@ -253,25 +278,13 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
         return;
     }
     let Some(real) = real_smolvm() else { return };
-    let (env, plan) = faker_plan();
-    let slug = plan.slug.clone();
-    let state = bb::state::dir(&env.home(), &slug);
-    let state_dir = env.dir.path().join("smolvm-state");
-    let d = env.dir.path().join("stand-in");
-    std::fs::create_dir_all(&d).unwrap();
-    let smolvm = stand_in(
-        &d,
-        &real,
-        &state_dir,
-        &slug,
-        &state.join("agent-image.tar"),
-        true,
-    );
-    let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(smolvm));
+    let t = StandIn::new(&real, true);
+    let (env, plan, slug, backend) = (&t.env, &t.plan, t.slug.as_str(), &t.backend);
+    let (state, state_dir, d) = (&t.state, &t.state_dir, &t.dir);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let launched = rt.block_on(backend.launch(&plan, tx));
-    let stop = || rt.block_on(backend.stop(&slug));
+    let launched = rt.block_on(backend.launch(plan, tx));
+    let stop = || rt.block_on(backend.stop(slug));
     let bottle = match launched {
         Ok(b) => b,
         Err(e) => {
@@ -279,7 +292,7 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
             panic!("launch: {e}");
         }
     };
-    let addr = check_at_boot(&d, &slug);
+    let addr = check_at_boot(d, slug);
     // The archive is in smolvm's store now: bb's copy is gone.
     assert!(!state.join("agent-image.tar").exists());
     // After boot, as root: the agent's files, then the workspace.
@@ -323,7 +336,7 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
     // network and state dir are not orphans.
     let cleanup = env.bb(&["cleanup", "--dry-run"]);
     let said = String::from_utf8_lossy(&cleanup.stdout).into_owned();
-    assert!(!said.contains(&slug), "{said}");
+    assert!(!said.contains(slug), "{said}");
     // With its bundle gone (removed outside bb), its state dir still
     // belongs to the machine, not to Docker's cleanup.
     docker(&["rm", "-f", &format!("bb-sidecars-{slug}")]);
@@ -333,7 +346,7 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
     let listed = rt.block_on(backend.list()).unwrap();
     assert!(listed.iter().any(|b| b.slug == slug), "{listed:?}");
     stop().unwrap();
-    check_nothing_left(&real, &state_dir, &slug, &state);
+    check_nothing_left(&real, state_dir, slug, state);
 }
 
 /// Run `script` in the machine as root; whether it succeeded.
