@@ -32,6 +32,15 @@ pub enum ReviveError {
     },
 }
 
+/// What failed while `doing` a step of reviving `slug`'s bundle.
+fn failure<'a>(slug: &'a str, doing: &'static str) -> impl Fn(String) -> ReviveError + 'a {
+    move |detail| ReviveError::Failed {
+        slug: slug.to_string(),
+        doing,
+        detail,
+    }
+}
+
 /// Whether a container exists and runs; `None` when it does not exist.
 async fn running(docker: &Docker, name: &str) -> Result<Option<bool>, bollard::errors::Error> {
     match docker.inspect_container(name, None).await {
@@ -54,13 +63,7 @@ pub async fn bundle(
         return Ok(false);
     };
     let n = names(slug);
-    let failed = |doing: &'static str| {
-        move |detail: String| ReviveError::Failed {
-            slug: slug.to_string(),
-            doing,
-            detail,
-        }
-    };
+    let failed = |doing: &'static str| failure(slug, doing);
     let cert = |path: &str| {
         context::archive(&[Entry::new(path, ca_pem.clone(), 0o644).owned(0, 0)])
             .map_err(|e| failed("packing the new CA")(e.to_string()))
@@ -107,13 +110,7 @@ pub async fn restart_bundle(
     slug: &str,
 ) -> Result<Option<String>, ReviveError> {
     let n = names(slug);
-    let failed = |doing: &'static str| {
-        move |detail: String| ReviveError::Failed {
-            slug: slug.to_string(),
-            doing,
-            detail,
-        }
-    };
+    let failed = |doing: &'static str| failure(slug, doing);
     match running(docker, &n.sidecars)
         .await
         .map_err(|e| failed("checking it")(e.to_string()))?

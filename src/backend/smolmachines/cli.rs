@@ -99,50 +99,36 @@ pub fn start(s: &Smolvm, name: &str) -> Vec<String> {
 /// bb runs this in a PTY of the pane's size and resizing the PTY is the
 /// whole of the size bridge.
 pub fn exec_tty(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<String> {
-    let mut a = machine(s, "exec");
-    a.extend([
-        "--name".into(),
-        name.into(),
-        "--interactive".into(),
-        "--tty".into(),
-    ]);
-    if let Some(u) = user {
-        a.extend(["--user".into(), u.into()]);
-    }
-    a.push("--".into());
-    a.extend(argv.iter().cloned());
-    a
+    exec_with(s, name, &["--interactive", "--tty"], user, argv)
 }
 
 /// A command with no terminal (installing the CA, copying in the work).
 pub fn exec(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<String> {
-    let mut a = machine(s, "exec");
-    a.extend(["--name".into(), name.into()]);
-    if let Some(u) = user {
-        a.extend(["--user".into(), u.into()]);
-    }
-    a.push("--".into());
-    a.extend(argv.iter().cloned());
-    a
+    exec_with(s, name, &[], user, argv)
 }
 
 /// A command whose stdin is given (an archive for `tar -x`), no terminal.
 pub fn exec_input(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<String> {
-    let mut a = machine(s, "exec");
-    a.extend(["--name".into(), name.into(), "--interactive".into()]);
-    if let Some(u) = user {
-        a.extend(["--user".into(), u.into()]);
-    }
-    a.push("--".into());
-    a.extend(argv.iter().cloned());
-    a
+    exec_with(s, name, &["--interactive"], user, argv)
 }
 
 /// A command left running in the machine (the console holder), which
 /// outlives this exec.
 pub fn exec_detached(s: &Smolvm, name: &str, user: Option<&str>, argv: &[String]) -> Vec<String> {
+    exec_with(s, name, &["--detach"], user, argv)
+}
+
+/// `machine exec --name NAME FLAGS [--user U] -- ARGV`: every exec verb.
+fn exec_with(
+    s: &Smolvm,
+    name: &str,
+    flags: &[&str],
+    user: Option<&str>,
+    argv: &[String],
+) -> Vec<String> {
     let mut a = machine(s, "exec");
-    a.extend(["--name".into(), name.into(), "--detach".into()]);
+    a.extend(["--name".into(), name.into()]);
+    a.extend(flags.iter().map(|f| f.to_string()));
     if let Some(u) = user {
         a.extend(["--user".into(), u.into()]);
     }
