@@ -352,6 +352,12 @@ fn scan_refusals(
     out
 }
 
+/// Whether a write failed because the outer terminal is gone (a closed
+/// window: the tty answers EIO, or the pipe is broken).
+fn terminal_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(libc::EIO)
+}
+
 fn is_input(ev: &AppEvent) -> bool {
     matches!(ev, AppEvent::Term(_))
 }
@@ -410,7 +416,14 @@ async fn event_loop(
             app.dirty = false;
             last_draw = Instant::now();
             let _ = execute!(io::stdout(), BeginSynchronizedUpdate);
-            term.draw(|f| view::render(f, &app))?;
+            if let Err(e) = term.draw(|f| view::render(f, &app)) {
+                // The outer terminal closed before its SIGHUP reached the
+                // loop: leave as the hang-up would, cleanly.
+                if terminal_gone(&e) {
+                    break;
+                }
+                return Err(e.into());
+            }
             let _ = execute!(io::stdout(), EndSynchronizedUpdate);
         }
     }
