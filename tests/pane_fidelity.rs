@@ -20,7 +20,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
 use ratatui::widgets::Widget;
-use tui_term::widget::{Cursor, PseudoTerminal};
 use unicode_width::UnicodeWidthStr;
 
 /// One cell as a pane shows it.
@@ -183,9 +182,7 @@ fn bb_pane(case: &Case) -> (Buffer, Vec<Vec<Cell>>, Vec<String>) {
     term.feed(&case.bytes);
     let area = Rect::new(0, 0, case.cols, case.rows);
     let mut buf = Buffer::empty(area);
-    PseudoTerminal::new(&term.view())
-        .cursor(Cursor::default().visibility(false))
-        .render(area, &mut buf);
+    (&term.view()).render(area, &mut buf);
     let mut rows = Vec::new();
     for y in 0..case.rows {
         let mut row = Vec::new();

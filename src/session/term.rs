@@ -291,8 +291,7 @@ impl Term {
         let grid = self.term.grid();
         let rows = grid.screen_lines();
         let older = self.older_rows();
-        let offset = self.scroll_offset();
-        let top = self.history_len() - offset;
+        let top = self.history_len() - self.scroll_offset();
         let from_older = (top..older.min(top + rows))
             .map(|r| self.older.row_cells(r))
             .collect();
@@ -301,7 +300,6 @@ impl Term {
             &self.term,
             from_older,
             (top as i64 - older as i64 - hot) as i32,
-            offset,
         )
     }
 

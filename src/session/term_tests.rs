@@ -164,11 +164,7 @@ fn history_past_what_the_emulator_keeps_reads_and_scrolls_whole() {
     t.scroll_to_top();
     assert!(t.text().starts_with("line 0\nline 1"), "{}", t.text());
     // The drawing shows the same rows.
-    use tui_term::widget::{Cell as _, Screen as _};
-    let view = t.view();
-    let mut cell = ratatui::buffer::Cell::default();
-    view.cell(0, 5).unwrap().apply(&mut cell);
-    assert_eq!(cell.symbol(), "0");
+    assert_eq!(drawn(&t)[(5, 0)].symbol(), "0");
 }
 
 #[test]
@@ -185,13 +181,7 @@ fn old_history_keeps_colours_and_reflows_with_the_pane() {
         format!("red {}\n{}", &long[..26], &long[26..])
     );
     t.scroll_to_top();
-    {
-        use tui_term::widget::{Cell as _, Screen as _};
-        let view = t.view();
-        let mut cell = ratatui::buffer::Cell::default();
-        view.cell(0, 0).unwrap().apply(&mut cell);
-        assert_eq!(cell.fg, ratatui::style::Color::Indexed(1));
-    }
+    assert_eq!(drawn(&t)[(0, 0)].fg, ratatui::style::Color::Indexed(1));
     assert!(t.resize(4, 60));
     assert_eq!(t.lines_text(0, 0), format!("red {long}"));
     assert!(t.resize(4, 20));
@@ -230,26 +220,36 @@ fn history_is_capped_at_the_scrollback_keeping_the_newest() {
     assert_eq!(t.lines_text(len - 1, len - 1), "l4997");
 }
 
-/// The pane widget clears its area first; blank cells are left as cleared
-/// and everything else is drawn, spaces with a colour too.
+/// The view drawn into a buffer of the terminal's size.
+fn drawn(t: &Term) -> ratatui::buffer::Buffer {
+    use ratatui::widgets::Widget;
+    let (rows, cols) = (t.term.grid().screen_lines(), t.term.grid().columns());
+    let area = ratatui::layout::Rect::new(0, 0, cols as u16, rows as u16);
+    let mut buf = ratatui::buffer::Buffer::empty(area);
+    (&t.view()).render(area, &mut buf);
+    buf
+}
+
+/// Every cell of the pane's area is written: blank cells, those past the
+/// program's size and those under what was there before are reset, and
+/// everything else is drawn, spaces with a colour too.
 #[test]
-fn blank_cells_are_left_cleared_and_coloured_spaces_are_drawn() {
+fn blank_cells_are_reset_and_coloured_spaces_are_drawn() {
+    use ratatui::widgets::Widget;
     let mut t = Term::new(2, 6, 0);
     t.feed(b"a\x1b[41m  \x1b[m");
-    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(6, 2)).unwrap();
-    terminal
-        .draw(|f| {
-            f.render_widget(
-                tui_term::widget::PseudoTerminal::new(&t.view())
-                    .cursor(tui_term::widget::Cursor::default().visibility(false)),
-                f.area(),
-            )
-        })
-        .unwrap();
-    let buf = terminal.backend().buffer();
+    let area = ratatui::layout::Rect::new(0, 0, 8, 3);
+    let mut buf = ratatui::buffer::Buffer::filled(
+        area,
+        ratatui::buffer::Cell::new("#")
+            .set_fg(ratatui::style::Color::Red)
+            .clone(),
+    );
+    (&t.view()).render(area, &mut buf);
     assert_eq!(buf[(0, 0)].symbol(), "a");
     assert_eq!(buf[(1, 0)].bg, ratatui::style::Color::Indexed(1));
     assert_eq!(buf[(2, 0)].bg, ratatui::style::Color::Indexed(1));
-    assert_eq!(buf[(3, 0)], ratatui::buffer::Cell::EMPTY);
-    assert_eq!(buf[(0, 1)], ratatui::buffer::Cell::EMPTY);
+    for (x, y) in [(3, 0), (0, 1), (6, 0), (7, 1), (0, 2)] {
+        assert_eq!(buf[(x, y)], ratatui::buffer::Cell::EMPTY, "({x}, {y})");
+    }
 }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod config;
 pub mod effect;
 pub mod event;
+mod frame_output;
 pub mod keymap;
 pub mod modal;
 pub mod run;

@@ -2,7 +2,7 @@
 //! every way out (leave, panic, SIGTERM, SIGHUP), feed events to the app and
 //! draw when something changed.
 
-use std::io::{self, Stdout, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -14,17 +14,18 @@ use crossterm::terminal::{
     self, disable_raw_mode, enable_raw_mode, BeginSynchronizedUpdate, EndSynchronizedUpdate,
     EnterAlternateScreen, LeaveAlternateScreen,
 };
-use crossterm::{cursor, execute};
+use crossterm::{cursor, execute, queue};
 use futures_util::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
-use ratatui::Terminal;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use super::app::{App, Paths, Suspend};
 use super::config::Config;
 use super::effect::{self, Effect};
 use super::event::{AppEvent, Edited, EgressEdit};
+use super::frame_output::FrameOutput;
 use super::view;
 use crate::backend::SharedBackend;
 use crate::supervise;
@@ -38,7 +39,7 @@ const PROPOSAL_SCAN: Duration = Duration::from_millis(700);
 /// How often the backends are asked what their bottles are doing.
 const DISCOVERY: Duration = Duration::from_secs(2);
 
-type Term = Terminal<CrosstermBackend<Stdout>>;
+type Term = Terminal<CrosstermBackend<FrameOutput>>;
 
 fn setup() -> io::Result<Term> {
     enable_raw_mode()?;
@@ -49,7 +50,15 @@ fn setup() -> io::Result<Term> {
         EnableMouseCapture,
         EnableBracketedPaste
     )?;
-    Terminal::new(CrosstermBackend::new(io::stdout()))
+    // A fixed viewport, resized on the terminal's resize events: the
+    // full-screen one asks the terminal its size on every frame.
+    let (w, h) = terminal::size()?;
+    Terminal::with_options(
+        CrosstermBackend::new(FrameOutput::stdout()?),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
+        },
+    )
 }
 
 /// How long the outer terminal gets to tell its colours at start.
@@ -179,69 +188,9 @@ pub async fn run(
     result
 }
 
-/// The terminal's input, read on a task that lets go of the terminal while
-/// another program ($EDITOR) has it, so nothing typed there reaches bb or
-/// an agent.
-struct Input {
-    pause: UnboundedSender<Paused>,
-}
-
-/// A pause: the reader says it stopped, then waits to be resumed.
-struct Paused {
-    stopped: tokio::sync::oneshot::Sender<()>,
-    resume: tokio::sync::oneshot::Receiver<()>,
-}
-
-impl Input {
-    fn spawn(tx: UnboundedSender<AppEvent>) -> Input {
-        let (pause, mut pauses) = unbounded_channel::<Paused>();
-        tokio::spawn(async move {
-            loop {
-                let mut events = EventStream::new();
-                let paused = loop {
-                    tokio::select! {
-                        ev = events.next() => match ev {
-                            Some(Ok(ev)) => {
-                                if tx.send(AppEvent::Term(ev)).is_err() {
-                                    return;
-                                }
-                            }
-                            _ => return,
-                        },
-                        p = pauses.recv() => match p {
-                            Some(p) => break p,
-                            None => return,
-                        },
-                    }
-                };
-                // Dropping the stream stops crossterm's reader thread.
-                drop(events);
-                let _ = paused.stopped.send(());
-                if paused.resume.await.is_err() {
-                    return;
-                }
-            }
-        });
-        Input { pause }
-    }
-
-    /// Stop reading the terminal; the returned sender resumes it.
-    async fn pause(&self) -> tokio::sync::oneshot::Sender<()> {
-        let (stopped, stopped_rx) = tokio::sync::oneshot::channel();
-        let (resume_tx, resume) = tokio::sync::oneshot::channel();
-        if self.pause.send(Paused { stopped, resume }).is_ok() {
-            let _ = stopped_rx.await;
-        }
-        resume_tx
-    }
-}
-
-fn spawn_sources(
-    tx: &UnboundedSender<AppEvent>,
-    backends: &[SharedBackend],
-    state_dir: PathBuf,
-) -> Input {
-    let input = Input::spawn(tx.clone());
+/// The workspace's sources other than the keyboard: signals, the
+/// backends' bottles, proposals and refusals, each on its own task.
+fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], state_dir: PathBuf) {
     for (kind, name) in [
         (tokio::signal::unix::SignalKind::terminate(), "SIGTERM"),
         (tokio::signal::unix::SignalKind::hangup(), "SIGHUP"),
@@ -307,7 +256,18 @@ fn spawn_sources(
             tokio::time::sleep(PROPOSAL_SCAN).await;
         }
     });
-    input
+}
+
+/// The next event from the terminal; never, while the keyboard is let go
+/// (another program has the terminal) or after the terminal is gone.
+async fn next_key(keys: &mut Option<EventStream>) -> AppEvent {
+    if let Some(stream) = keys {
+        match stream.next().await {
+            Some(Ok(ev)) => return AppEvent::Term(ev),
+            _ => *keys = None,
+        }
+    }
+    std::future::pending().await
 }
 
 /// Every pending proposal under the state dir, oldest first.
@@ -370,7 +330,10 @@ async fn event_loop(
     attach: Option<String>,
 ) -> anyhow::Result<usize> {
     let (tx, mut rx) = unbounded_channel();
-    let keyboard = spawn_sources(&tx, &backends, paths.state_dir());
+    spawn_sources(&tx, &backends, paths.state_dir());
+    // The keyboard is read here, not on a task of its own: a key wakes
+    // this loop directly, one thread hop sooner.
+    let mut keys = Some(EventStream::new());
     let size = term.size()?;
     let mut app = App::new(
         paths,
@@ -387,12 +350,16 @@ async fn event_loop(
         // app's next timed work; an idle workspace does not wake.
         let frame = app.dirty.then(|| last_draw + FRAME);
         let due = [frame, app.next_due()].into_iter().flatten().min();
-        let ev = match due {
-            Some(due) => tokio::select! {
-                ev = rx.recv() => ev,
-                _ = tokio::time::sleep_until(due.into()) => Some(AppEvent::Tick),
-            },
-            None => rx.recv().await,
+        let wake = async {
+            match due {
+                Some(due) => tokio::time::sleep_until(due.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ev = tokio::select! {
+            ev = rx.recv() => ev,
+            key = next_key(&mut keys) => Some(key),
+            _ = wake => Some(AppEvent::Tick),
         };
         let Some(ev) = ev else { break };
         let mut input = is_input(&ev);
@@ -401,7 +368,7 @@ async fn event_loop(
             input |= is_input(&ev);
             effects.extend(app.update(ev));
         }
-        input |= perform(term, &mut app, effects, &tx, &keyboard).await?;
+        input |= perform(term, &mut app, effects, &tx, &mut keys).await?;
         if app.quit {
             break;
         }
@@ -415,8 +382,7 @@ async fn event_loop(
             }
             app.dirty = false;
             last_draw = Instant::now();
-            let _ = execute!(io::stdout(), BeginSynchronizedUpdate);
-            if let Err(e) = term.draw(|f| view::render(f, &app)) {
+            if let Err(e) = draw(term, &app) {
                 // The outer terminal closed before its SIGHUP reached the
                 // loop: leave as the hang-up would, cleanly.
                 if terminal_gone(&e) {
@@ -424,7 +390,6 @@ async fn event_loop(
                 }
                 return Err(e.into());
             }
-            let _ = execute!(io::stdout(), EndSynchronizedUpdate);
         }
     }
     Ok(app
@@ -432,6 +397,22 @@ async fn event_loop(
         .iter()
         .filter(|e| e.backend != crate::plan::BackendKind::Local)
         .count())
+}
+
+/// One frame, at the app's size, reaching the terminal in one write.
+fn draw(term: &mut Term, app: &App) -> io::Result<()> {
+    let out = term.backend_mut().writer_mut();
+    out.hold();
+    let _ = queue!(out, BeginSynchronizedUpdate);
+    let resized = if term.get_frame().area() != app.area {
+        term.resize(app.area)
+    } else {
+        Ok(())
+    };
+    let drawn = resized.and_then(|()| term.draw(|f| view::render(f, app)).map(|_| ()));
+    let out = term.backend_mut().writer_mut();
+    let _ = queue!(out, EndSynchronizedUpdate);
+    drawn.and(out.release())
 }
 
 /// The one runner of what `update` asks for: background work is spawned
@@ -442,7 +423,7 @@ async fn perform(
     app: &mut App,
     effects: Vec<Effect>,
     tx: &UnboundedSender<AppEvent>,
-    keyboard: &Input,
+    keys: &mut Option<EventStream>,
 ) -> anyhow::Result<bool> {
     let mut queue: std::collections::VecDeque<Effect> = effects.into();
     let mut suspended = false;
@@ -457,9 +438,12 @@ async fn perform(
             Some(Effect::Suspend(job)) => {
                 // What the operator did in the editor is an event like any
                 // other; what it asks for joins the queue.
-                let resume = keyboard.pause().await;
+                // Let go of the keyboard (dropping the stream stops
+                // crossterm's reader), so nothing typed in the editor
+                // reaches bb or an agent.
+                *keys = None;
                 let edited = run_suspended(term, app, job).await;
-                let _ = resume.send(());
+                *keys = Some(EventStream::new());
                 let edited = edited?;
                 queue.extend(app.update(AppEvent::Edited(edited)));
                 suspended = true;

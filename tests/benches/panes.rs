@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench panes` (tmux must be installed: it is the
 //! reference, and is used nowhere else). `BENCH_KEYS` sets the number of
-//! keys (default 200).
+//! keys (default 200); `BENCH_BB` runs another bb binary (a build to
+//! compare with).
 
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -217,7 +218,8 @@ fn bb_running(dir: &std::path::Path, program: &str) -> Outer {
     std::fs::create_dir_all(&agents).expect("home");
     std::fs::write(home.join("bottles/dev.md"), "---\n---\n").expect("bottle");
     std::fs::write(agents.join("cat.md"), "---\nbottle: dev\n---\nEchoes.\n").expect("agent");
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_bb"));
+    let bin = std::env::var("BENCH_BB").unwrap_or_else(|_| env!("CARGO_BIN_EXE_bb").into());
+    let mut cmd = CommandBuilder::new(bin);
     cmd.args(["--local-backend", program]);
     cmd.env("TERM", "xterm-256color");
     cmd.env("BB_HOME", &home);
@@ -309,10 +311,11 @@ fn main() {
             outer.drain_quick();
             let t0 = Instant::now();
             outer.send(format!("seq 1 2000000; echo end-{round}-$((6*7))\r").as_bytes());
-            if let Some(at) = outer.wait_for(
-                format!("end-{round}-42").as_bytes(),
-                Duration::from_secs(120),
-            ) {
+            // The screen, not the bytes: where the last round's line was,
+            // only the cells that differ are redrawn.
+            if let Some(at) =
+                outer.wait_screen(&format!("end-{round}-42"), Duration::from_secs(120))
+            {
                 out.push(at.duration_since(t0));
             }
             outer.drain();

@@ -6,7 +6,6 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
-use tui_term::widget::{Cursor, PseudoTerminal};
 
 use crate::tui::app::{App, Phase};
 use crate::tui::keymap::Action;
@@ -57,10 +56,7 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
     match (&entry.phase, &entry.session) {
         (Phase::Running | Phase::Exited(_), Some(s)) => {
             let term = s.term.lock();
-            f.render_widget(
-                PseudoTerminal::new(&term.view()).cursor(Cursor::default().visibility(false)),
-                inner,
-            );
+            f.render_widget(&term.view(), inner);
             if let Some(mode) = app.scroll {
                 highlight_rows(f, app, inner, mode, &term);
             }
