@@ -295,11 +295,27 @@ mod tests {
         false
     }
 
-    #[test]
-    fn runs_a_program_sizes_it_and_reports_its_exit() {
+    /// A notify that keeps what it is told.
+    fn recorder() -> (Arc<Mutex<Vec<SessionEvent>>>, Notify) {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
-        let notify: Notify = Arc::new(move |e| sink.lock().unwrap().push(e));
+        (events, Arc::new(move |e| sink.lock().unwrap().push(e)))
+    }
+
+    /// Whether the session's screen comes to show `text`.
+    fn shows(s: &Session, text: &str) -> bool {
+        for _ in 0..500 {
+            if s.term.lock().text().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn runs_a_program_sizes_it_and_reports_its_exit() {
+        let (events, notify) = recorder();
         let cmd = PtyCommand {
             program: "sh".into(),
             args: vec![
@@ -310,15 +326,7 @@ mod tests {
         };
         let mut s = spawn(1, &cmd, 10, 40, 100, notify).unwrap();
         assert!(wait_for(&events, |e| e.contains(&SessionEvent::Output(1))));
-        let mut seen = String::new();
-        for _ in 0..500 {
-            seen = s.term.lock().text();
-            if seen.contains("10 40") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(seen.contains("10 40"), "{seen}");
+        assert!(shows(&s, "10 40"), "{}", s.term.lock().text());
         s.write(b"hello\r");
         assert!(wait_for(&events, |e| e.contains(&SessionEvent::Exited(1, Some(3)))));
         s.exit = Some(Some(3));
@@ -332,9 +340,7 @@ mod tests {
     fn a_big_paste_to_a_busy_program_arrives_whole_and_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("got");
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink = events.clone();
-        let notify: Notify = Arc::new(move |e| sink.lock().unwrap().push(e));
+        let (events, notify) = recorder();
         let cmd = PtyCommand {
             program: "sh".into(),
             args: vec![
@@ -347,15 +353,7 @@ mod tests {
             ..Default::default()
         };
         let s = spawn(1, &cmd, 10, 40, 100, notify).unwrap();
-        let mut ready = false;
-        for _ in 0..500 {
-            if s.term.lock().text().contains("ready") {
-                ready = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(ready);
+        assert!(shows(&s, "ready"));
         let sent: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
         for chunk in sent.chunks(1000) {
             s.write(chunk);
