@@ -427,11 +427,12 @@ async fn perform(
 ) -> anyhow::Result<bool> {
     let mut queue: std::collections::VecDeque<Effect> = effects.into();
     let mut suspended = false;
-    let mut out = io::stdout();
     while let Some(effect) = queue.pop_front() {
         match effect::spawn(effect, tx) {
             None => {}
             Some(Effect::Outer(bytes)) => {
+                // Through the frames' writer: one way to the terminal.
+                let out = term.backend_mut().writer_mut();
                 let _ = out.write_all(&bytes);
                 let _ = out.flush();
             }
