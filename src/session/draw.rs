@@ -59,19 +59,32 @@ impl<'a> Screen<'a> {
 /// second half, which the outer terminal draws as part of the first).
 impl Widget for &Screen<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let area = area.intersection(buf.area);
-        let columns = self.term.grid().columns();
         for y in 0..area.height {
-            let start = buf.index_of(area.x, area.y + y);
-            let out = &mut buf.content[start..start + usize::from(area.width)];
-            let cells = self.row(usize::from(y)).unwrap_or(&[]);
-            let cells = &cells[..cells.len().min(columns)];
-            for (i, target) in out.iter_mut().enumerate() {
-                match cells.get(i) {
-                    Some(c) if !c.flags.intersects(SPACERS) => apply(c, target),
-                    _ => {
-                        target.reset();
-                    }
+            self.render_row(area, y, buf);
+        }
+    }
+}
+
+impl Screen<'_> {
+    /// Row `y` of the view drawn into its row of `area` (which `buf` need
+    /// only hold that row of): a frame can redraw the rows that changed.
+    pub fn render_row(&self, area: Rect, y: u16, buf: &mut Buffer) {
+        let row = Rect::new(area.x, area.y.saturating_add(y), area.width, 1);
+        let row = row.intersection(area).intersection(buf.area);
+        if row.is_empty() {
+            return;
+        }
+        let columns = self.term.grid().columns();
+        let start = buf.index_of(row.x, row.y);
+        let out = &mut buf.content[start..start + usize::from(row.width)];
+        let cells = self.row(usize::from(y)).unwrap_or(&[]);
+        let cells = &cells[..cells.len().min(columns)];
+        let skip = usize::from(row.x - area.x);
+        for (i, target) in out.iter_mut().enumerate() {
+            match cells.get(skip + i) {
+                Some(c) if !c.flags.intersects(SPACERS) => apply(c, target),
+                _ => {
+                    target.reset();
                 }
             }
         }

@@ -11,7 +11,7 @@ use alacritty_terminal::event::{Event, EventListener};
 use alacritty_terminal::grid::Dimensions;
 use alacritty_terminal::index::{Column, Line};
 use alacritty_terminal::term::cell::Flags;
-use alacritty_terminal::term::{Config, TermMode};
+use alacritty_terminal::term::{Config, TermDamage, TermMode};
 use alacritty_terminal::vte::ansi::{Processor, StdSyncHandler, Timeout};
 use base64::Engine;
 
@@ -301,6 +301,26 @@ impl Term {
             from_older,
             (top as i64 - older as i64 - hot) as i32,
         )
+    }
+
+    /// The live screen's rows that changed since the last call (or since
+    /// [`Term::forget_changes`]), and forget them; None: every row.
+    pub fn take_changed_rows(&mut self) -> Option<Vec<u16>> {
+        let rows = match self.term.damage() {
+            TermDamage::Full => None,
+            TermDamage::Partial(lines) => Some(
+                lines
+                    .map(|l| u16::try_from(l.line).unwrap_or(u16::MAX))
+                    .collect(),
+            ),
+        };
+        self.term.reset_damage();
+        rows
+    }
+
+    /// Count the screen as drawn as it is now.
+    pub fn forget_changes(&mut self) {
+        self.term.reset_damage();
     }
 
     /// Where the program's cursor is on the live screen (row, col).

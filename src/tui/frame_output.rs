@@ -16,12 +16,17 @@ pub struct FrameOutput {
 impl FrameOutput {
     /// The process's standard output, unbuffered underneath.
     pub fn stdout() -> io::Result<FrameOutput> {
-        let out = File::from(io::stdout().as_fd().try_clone_to_owned()?);
-        Ok(FrameOutput {
+        Ok(FrameOutput::to(File::from(
+            io::stdout().as_fd().try_clone_to_owned()?,
+        )))
+    }
+
+    pub fn to(out: File) -> FrameOutput {
+        FrameOutput {
             out,
             buf: Vec::with_capacity(16 * 1024),
             held: false,
-        })
+        }
     }
 
     /// Hold what is written until [`FrameOutput::release`].
@@ -62,11 +67,7 @@ mod tests {
     #[test]
     fn a_held_frame_is_written_once_at_release() {
         let (mut r, w) = std::io::pipe().unwrap();
-        let mut out = FrameOutput {
-            out: File::from(std::os::fd::OwnedFd::from(w)),
-            buf: Vec::new(),
-            held: false,
-        };
+        let mut out = FrameOutput::to(File::from(std::os::fd::OwnedFd::from(w)));
         out.hold();
         out.write_all(b"begin ").unwrap();
         out.flush().unwrap();

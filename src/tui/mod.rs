@@ -7,5 +7,6 @@ pub mod event;
 mod frame_output;
 pub mod keymap;
 pub mod modal;
+mod painter;
 pub mod run;
 pub mod view;

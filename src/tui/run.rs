@@ -11,10 +11,9 @@ use crossterm::event::{
     EventStream,
 };
 use crossterm::terminal::{
-    self, disable_raw_mode, enable_raw_mode, BeginSynchronizedUpdate, EndSynchronizedUpdate,
-    EnterAlternateScreen, LeaveAlternateScreen,
+    self, disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
-use crossterm::{cursor, execute, queue};
+use crossterm::{cursor, execute};
 use futures_util::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
@@ -26,7 +25,7 @@ use super::config::Config;
 use super::effect::{self, Effect};
 use super::event::{AppEvent, Edited, EgressEdit};
 use super::frame_output::FrameOutput;
-use super::view;
+use super::painter::{Painter, Term};
 use crate::backend::SharedBackend;
 use crate::supervise;
 
@@ -38,8 +37,6 @@ const ECHO: Duration = Duration::from_millis(100);
 const PROPOSAL_SCAN: Duration = Duration::from_millis(700);
 /// How often the backends are asked what their bottles are doing.
 const DISCOVERY: Duration = Duration::from_secs(2);
-
-type Term = Terminal<CrosstermBackend<FrameOutput>>;
 
 fn setup() -> io::Result<Term> {
     enable_raw_mode()?;
@@ -175,15 +172,15 @@ pub async fn run(
     attach: Option<String>,
 ) -> anyhow::Result<usize> {
     install_panic_hook(crate::home::logs_dir(&paths.home));
-    let mut term = setup()?;
+    let mut painter = Painter::new(setup()?);
     query_outer_colours();
-    let result = event_loop(&mut term, paths, config, backends, attach).await;
+    let result = event_loop(&mut painter, paths, config, backends, attach).await;
     restore();
     // When the outer terminal is gone (closed window: SIGHUP), ratatui's
     // Drop would report the failed cursor restore with eprintln!, which
     // panics on a dead tty; then there is nothing left to restore.
-    if term.show_cursor().is_err() {
-        std::mem::forget(term);
+    if !painter.show_cursor() {
+        std::mem::forget(painter);
     }
     result
 }
@@ -323,7 +320,7 @@ fn is_input(ev: &AppEvent) -> bool {
 }
 
 async fn event_loop(
-    term: &mut Term,
+    painter: &mut Painter,
     paths: Paths,
     config: Config,
     backends: Vec<SharedBackend>,
@@ -334,7 +331,7 @@ async fn event_loop(
     // The keyboard is read here, not on a task of its own: a key wakes
     // this loop directly, one thread hop sooner.
     let mut keys = Some(EventStream::new());
-    let size = term.size()?;
+    let size = painter.size()?;
     let mut app = App::new(
         paths,
         config,
@@ -348,7 +345,7 @@ async fn event_loop(
     loop {
         // Sleep until an event, the next frame a change waits for, or the
         // app's next timed work; an idle workspace does not wake.
-        let frame = app.dirty.then(|| last_draw + FRAME);
+        let frame = app.needs_draw().then(|| last_draw + FRAME);
         let due = [frame, app.next_due()].into_iter().flatten().min();
         let wake = async {
             match due {
@@ -368,7 +365,7 @@ async fn event_loop(
             input |= is_input(&ev);
             effects.extend(app.update(ev));
         }
-        input |= perform(term, &mut app, effects, &tx, &mut keys).await?;
+        input |= perform(painter, &mut app, effects, &tx, &mut keys).await?;
         if app.quit {
             break;
         }
@@ -376,13 +373,14 @@ async fn event_loop(
         if input {
             keyed = Some(Instant::now());
         }
-        if app.dirty && (input || echo || last_draw.elapsed() >= FRAME) {
+        if app.needs_draw() && (input || echo || last_draw.elapsed() >= FRAME) {
             if echo {
                 keyed = None;
             }
-            app.dirty = false;
+            let whole = app.dirty;
+            app.drawn();
             last_draw = Instant::now();
-            if let Err(e) = draw(term, &app) {
+            if let Err(e) = painter.frame(&app, whole) {
                 // The outer terminal closed before its SIGHUP reached the
                 // loop: leave as the hang-up would, cleanly.
                 if terminal_gone(&e) {
@@ -399,27 +397,11 @@ async fn event_loop(
         .count())
 }
 
-/// One frame, at the app's size, reaching the terminal in one write.
-fn draw(term: &mut Term, app: &App) -> io::Result<()> {
-    let out = term.backend_mut().writer_mut();
-    out.hold();
-    let _ = queue!(out, BeginSynchronizedUpdate);
-    let resized = if term.get_frame().area() != app.area {
-        term.resize(app.area)
-    } else {
-        Ok(())
-    };
-    let drawn = resized.and_then(|()| term.draw(|f| view::render(f, app)).map(|_| ()));
-    let out = term.backend_mut().writer_mut();
-    let _ = queue!(out, EndSynchronizedUpdate);
-    drawn.and(out.release())
-}
-
 /// The one runner of what `update` asks for: background work is spawned
 /// (its results come back as events); what needs the terminal is done
 /// here, between frames. Whether the terminal was handed over.
 async fn perform(
-    term: &mut Term,
+    painter: &mut Painter,
     app: &mut App,
     effects: Vec<Effect>,
     tx: &UnboundedSender<AppEvent>,
@@ -431,10 +413,7 @@ async fn perform(
         match effect::spawn(effect, tx) {
             None => {}
             Some(Effect::Outer(bytes)) => {
-                // Through the frames' writer: one way to the terminal.
-                let out = term.backend_mut().writer_mut();
-                let _ = out.write_all(&bytes);
-                let _ = out.flush();
+                painter.write_outer(&bytes);
             }
             Some(Effect::Suspend(job)) => {
                 // What the operator did in the editor is an event like any
@@ -443,7 +422,7 @@ async fn perform(
                 // crossterm's reader), so nothing typed in the editor
                 // reaches bb or an agent.
                 *keys = None;
-                let edited = run_suspended(term, app, job).await;
+                let edited = run_suspended(painter, app, job).await;
                 *keys = Some(EventStream::new());
                 let edited = edited?;
                 queue.extend(app.update(AppEvent::Edited(edited)));
@@ -456,17 +435,21 @@ async fn perform(
 }
 
 /// Hand the terminal to $EDITOR, then take it back; what was edited.
-async fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::Result<Edited> {
+async fn run_suspended(
+    painter: &mut Painter,
+    app: &mut App,
+    job: Suspend,
+) -> anyhow::Result<Edited> {
     Ok(match job {
         Suspend::EditEgress(slug) => {
-            let result = edit_egress(term, app, &slug).await?;
+            let result = edit_egress(painter, app, &slug).await?;
             Edited::Egress { slug, result }
         }
         Suspend::EditProposal(p) => {
             let dir = app.paths.state_dir().join(&p.slug);
             let _ = std::fs::create_dir_all(&dir);
             let path = dir.join(format!("proposal-{}.edit.yaml", p.id));
-            let result = edit_text(term, app, &path, &supervise::edit::render(&p.request))?
+            let result = edit_text(painter, app, &path, &supervise::edit::render(&p.request))?
                 .and_then(|text| {
                     supervise::edit::parse(&p.request, &text)
                         .map_err(|e| format!("the edited change is invalid ({e})"))
@@ -482,7 +465,7 @@ async fn run_suspended(term: &mut Term, app: &mut App, job: Suspend) -> anyhow::
 /// Let the operator edit `initial` in $EDITOR (via a file at `path`,
 /// removed after); the edited text, or why there is none.
 fn edit_text(
-    term: &mut Term,
+    painter: &mut Painter,
     app: &mut App,
     path: &std::path::Path,
     initial: &str,
@@ -490,7 +473,7 @@ fn edit_text(
     if let Err(e) = std::fs::write(path, initial) {
         return Ok(Err(format!("cannot write {}: {e}", path.display())));
     }
-    let ran = run_editor(term, path)?;
+    let ran = run_editor(painter, path)?;
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let _ = std::fs::remove_file(path);
     let size = terminal::size()?;
@@ -500,7 +483,7 @@ fn edit_text(
 }
 
 /// Run $EDITOR on `path`, the terminal handed over and taken back.
-fn run_editor(term: &mut Term, path: &std::path::Path) -> anyhow::Result<Result<(), String>> {
+fn run_editor(painter: &mut Painter, path: &std::path::Path) -> anyhow::Result<Result<(), String>> {
     restore();
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
@@ -511,11 +494,9 @@ fn run_editor(term: &mut Term, path: &std::path::Path) -> anyhow::Result<Result<
         .arg("sh")
         .arg(path)
         .status();
-    *term = setup()?;
-    // Not `clear()`: it asks the terminal for the cursor position, and the
-    // event reader would swallow the answer. A resize clears and redraws.
-    let size = term.size()?;
-    term.resize(Rect::new(0, 0, size.width, size.height))?;
+    // Cleared (not by `clear()`: it asks the terminal for the cursor
+    // position, and the event reader would swallow the answer).
+    painter.restart(setup()?)?;
     Ok(match status {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => Err(format!("{editor} exited with {s}")),
@@ -526,7 +507,7 @@ fn run_editor(term: &mut Term, path: &std::path::Path) -> anyhow::Result<Result<
 /// `e`: the bottle's live routes in $EDITOR, validated by the manifest's
 /// rules; the edit (None: unchanged), or why there is none.
 async fn edit_egress(
-    term: &mut Term,
+    painter: &mut Painter,
     app: &mut App,
     slug: &str,
 ) -> anyhow::Result<Result<Option<EgressEdit>, String>> {
@@ -543,7 +524,7 @@ async fn edit_egress(
     let header = format!(
         "# The live egress of {slug}, in the manifest's shape. Save and quit to apply\n# (validated first, then egress reloads; open connections stay up).\n"
     );
-    let text = match edit_text(term, app, &path, &format!("{header}{before}"))? {
+    let text = match edit_text(painter, app, &path, &format!("{header}{before}"))? {
         Ok(t) => t,
         Err(e) => return Ok(Err(format!("{e}; nothing changed"))),
     };

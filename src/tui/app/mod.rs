@@ -187,7 +187,11 @@ pub struct App {
     /// The terminal's size.
     pub area: Rect,
     pub quit: bool,
+    /// The workspace needs drawing.
     pub dirty: bool,
+    /// The focused program's screen changed (and, unless `dirty`, nothing
+    /// else did: drawing its changed rows is enough).
+    pub pane_changed: bool,
     /// The manifest the open picker was built from.
     picker_manifest: Option<Manifest>,
     /// A bottle to focus and start a fresh session in once it is found
@@ -231,6 +235,7 @@ impl App {
             area,
             quit: false,
             dirty: true,
+            pane_changed: false,
             picker_manifest: None,
             attach_on_discovery: None,
             tx,
@@ -252,6 +257,17 @@ impl App {
     pub fn pane_size(&self) -> (u16, u16) {
         let inner = self.layout().pane_inner;
         (inner.height.max(1), inner.width.max(1))
+    }
+
+    /// Whether anything is to be drawn.
+    pub fn needs_draw(&self) -> bool {
+        self.dirty || self.pane_changed
+    }
+
+    /// Everything that was to be drawn is.
+    pub fn drawn(&mut self) {
+        self.dirty = false;
+        self.pane_changed = false;
     }
 
     pub fn focused(&self) -> Option<&Entry> {
@@ -455,10 +471,10 @@ impl App {
             }
             // Another pane's output changes the screen only when its row
             // first shows it is unread.
-            if i == focus || !e.unread {
-                self.dirty = true;
-            }
-            if i != focus {
+            if i == focus {
+                self.pane_changed = true;
+            } else {
+                self.dirty |= !e.unread;
                 e.unread = true;
             }
         }

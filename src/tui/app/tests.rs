@@ -493,9 +493,9 @@ fn the_loop_is_told_when_timed_work_is_due_and_idle_output_elsewhere_draws_once(
     assert!(a.dirty && a.entries[1].unread);
     a.dirty = false;
     let _ = a.update(AppEvent::Session(SessionEvent::Output(2)));
-    assert!(!a.dirty);
+    assert!(!a.needs_draw());
     let _ = a.update(AppEvent::Session(SessionEvent::Output(1)));
-    assert!(a.dirty, "the focused pane's output is drawn");
+    assert!(a.pane_changed, "the focused pane's output is drawn");
 }
 
 /// Output from session `id`, as its reader reports it.
@@ -692,12 +692,12 @@ fn a_key_for_the_program_waits_for_its_echo_to_be_drawn() {
     let (mut a, _rx) = app();
     add(&mut a, "alpha", 1, Phase::Running);
     let _ = a.update(AppEvent::Tick);
-    a.dirty = false;
+    a.drawn();
     key(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
-    assert!(!a.dirty, "nothing to draw until the program answers");
+    assert!(!a.needs_draw(), "nothing to draw until the program answers");
     output(&mut a, 1, b"x");
-    assert!(a.dirty, "its echo is drawn");
-    a.dirty = false;
+    assert!(a.needs_draw(), "its echo is drawn");
+    a.drawn();
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     assert!(a.dirty, "the footer shows the prefix is armed");
 }

@@ -27,4 +27,4 @@ pub fn render(f: &mut Frame, app: &App) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,12 +1,13 @@
 //! The focused agent's pane: its live terminal, or what is happening to
 //! its bottle.
 
-use ratatui::layout::Rect;
+use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
+use crate::session::{SessionId, Term};
 use crate::tui::app::{App, Phase};
 use crate::tui::keymap::Action;
 
@@ -60,16 +61,10 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
             if let Some(mode) = app.scroll {
                 highlight_rows(f, app, inner, mode, &term);
             }
-            let live = term.scroll_offset() == 0;
-            let (row, col) = term.cursor_position();
-            let show_cursor = app.modal.is_none()
-                && app.scroll.is_none()
-                && live
-                && entry.phase == Phase::Running
-                && !term.hides_cursor();
+            let cursor = live(app).and_then(|_| program_cursor(&term, inner));
             drop(term);
-            if show_cursor && row < inner.height && col < inner.width {
-                f.set_cursor_position((inner.x + col, inner.y + row));
+            if let Some(at) = cursor {
+                f.set_cursor_position(at);
             }
             if let Phase::Exited(code) = entry.phase {
                 let code = code
@@ -172,6 +167,47 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
             f.render_widget(para.scroll((skip, 0)), inner);
         }
     }
+}
+
+/// The focused session's pane, while it shows nothing but the program's
+/// screen (no modal, scroll mode or exit bar over it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    pub session: SessionId,
+    /// Where its screen is drawn.
+    pub area: Rect,
+}
+
+/// The pane as [`Live`], if it is: a frame may then redraw only the rows
+/// the program changed (scrolled back, the whole frame draws).
+pub fn live(app: &App) -> Option<Live> {
+    if app.modal.is_some() || app.scroll.is_some() {
+        return None;
+    }
+    let entry = app.focused().filter(|e| e.phase == Phase::Running)?;
+    let session = entry.session.as_ref()?;
+    Some(Live {
+        session: session.id,
+        area: super::layout::layout(app.area, app.sidebar, app.zoom).pane_inner,
+    })
+}
+
+/// Where the outer terminal's cursor goes: the focused program's, when
+/// its pane is live and it shows one.
+pub fn cursor(app: &App) -> Option<Position> {
+    let live = live(app)?;
+    let session = app.focused()?.session.as_ref()?;
+    let term = session.term.lock();
+    program_cursor(&term, live.area)
+}
+
+/// The program's cursor on the live screen drawn at `inner`.
+pub fn program_cursor(term: &Term, inner: Rect) -> Option<Position> {
+    if term.scroll_offset() != 0 || term.hides_cursor() {
+        return None;
+    }
+    let (row, col) = term.cursor_position();
+    (row < inner.height && col < inner.width).then(|| Position::new(inner.x + col, inner.y + row))
 }
 
 fn highlight_rows(

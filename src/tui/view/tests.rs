@@ -13,7 +13,7 @@ use crate::tui::app::{App, Entry, Paths, Phase, ScrollMode};
 use crate::tui::config::Config;
 use crate::tui::modal::{BackendChoice, Modal, PickItem, Picker, PreflightModal, ProposalModal};
 
-fn app(w: u16, h: u16) -> App {
+pub(crate) fn app(w: u16, h: u16) -> App {
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     App::new(
         Paths::default(),
@@ -24,13 +24,13 @@ fn app(w: u16, h: u16) -> App {
     )
 }
 
-fn session(id: u64, rows: u16, cols: u16, output: &str) -> Session {
+pub(crate) fn session(id: u64, rows: u16, cols: u16, output: &str) -> Session {
     let mut term = Term::new(rows, cols, 1000);
     term.feed(output.as_bytes());
     Session::new(id, SharedTerm::new(term), Box::new(RecordingIo::default()))
 }
 
-fn entry(agent: &str, slug: &str, phase: Phase, session: Option<Session>) -> Entry {
+pub(crate) fn entry(agent: &str, slug: &str, phase: Phase, session: Option<Session>) -> Entry {
     let mut e = Entry::new(
         slug.into(),
         agent.into(),
@@ -58,7 +58,7 @@ fn proposal() -> Proposal {
 }
 
 /// Two agents (one running, one exited with unread output), a proposal.
-fn busy(w: u16, h: u16) -> App {
+pub(crate) fn busy(w: u16, h: u16) -> App {
     let mut a = app(w, h);
     let (rows, cols) = a.pane_size();
     a.entries.push(entry(
