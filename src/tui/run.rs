@@ -374,7 +374,9 @@ async fn event_loop(
             keyed = Some(Instant::now());
         }
         if app.needs_draw() && (input || echo || last_draw.elapsed() >= FRAME) {
-            if echo {
+            // The answer is the program's output: a frame without any (a
+            // debounced resize applied) leaves the answer to come at once.
+            if echo && app.pane_changed {
                 keyed = None;
             }
             let whole = app.dirty;
