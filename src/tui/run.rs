@@ -26,6 +26,7 @@ use super::effect::{self, Effect};
 use super::event::{AppEvent, Edited, EgressEdit};
 use super::frame_output::FrameOutput;
 use super::painter::{Painter, Term};
+use super::state_watch::StateWatch;
 use crate::backend::SharedBackend;
 use crate::supervise;
 
@@ -34,7 +35,8 @@ use crate::supervise;
 const FRAME: Duration = Duration::from_millis(16);
 /// How long after a key its program's output counts as the key's echo.
 const ECHO: Duration = Duration::from_millis(100);
-const PROPOSAL_SCAN: Duration = Duration::from_millis(700);
+/// The state dir is read when it changes, and at least this often.
+const STATE_FALLBACK: Duration = Duration::from_secs(30);
 /// How often the backends are asked what their bottles are doing.
 const DISCOVERY: Duration = Duration::from_secs(2);
 
@@ -232,6 +234,7 @@ fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], sta
         // Each bottle's audit log, followed from where it was when first
         // seen: refusals from then on mark its row.
         let mut tails = std::collections::HashMap::new();
+        let mut watch = StateWatch::new(&state_dir, STATE_FALLBACK);
         loop {
             let dir = state_dir.clone();
             let scan = tokio::task::spawn_blocking(move || {
@@ -250,7 +253,7 @@ fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], sta
             if !refused.is_empty() && t.send(AppEvent::Refused(refused)).is_err() {
                 break;
             }
-            tokio::time::sleep(PROPOSAL_SCAN).await;
+            watch.changed().await;
         }
     });
 }
