@@ -17,6 +17,8 @@ pub struct LocalBackend {
     /// BB_RESUME (1 when resuming) in its environment.
     command: String,
     bottles: Mutex<BTreeMap<String, (ActiveBottle, u32)>>,
+    /// Its bottles changed (they change only here: launched, stopped).
+    changes: tokio::sync::Notify,
 }
 
 impl LocalBackend {
@@ -24,6 +26,7 @@ impl LocalBackend {
         LocalBackend {
             command,
             bottles: Mutex::new(BTreeMap::new()),
+            changes: tokio::sync::Notify::new(),
         }
     }
 
@@ -62,6 +65,7 @@ impl Backend for LocalBackend {
         };
         self.bottles()
             .insert(plan.slug.clone(), (bottle.clone(), 0));
+        self.changes.notify_one();
         Ok(bottle)
     }
 
@@ -98,10 +102,38 @@ impl Backend for LocalBackend {
         Ok(self.bottles().values().map(|(b, _)| b.clone()).collect())
     }
 
+    async fn changed(&self, _since: std::time::SystemTime) {
+        self.changes.notified().await;
+    }
+
     async fn stop(&self, slug: &str) -> Result<(), BackendError> {
-        self.bottles()
-            .remove(slug)
+        let removed = self.bottles().remove(slug);
+        // One waiter (discovery); a change before it waits is kept for it.
+        self.changes.notify_one();
+        removed
             .map(|_| ())
             .ok_or_else(|| BackendError::NoSuchBottle(slug.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn discovery_waits_for_a_change_and_misses_none() {
+        let local = std::sync::Arc::new(LocalBackend::new("true".into()));
+        // A change before discovery waits is kept for it.
+        let _ = local.stop("gone").await;
+        local.changed(std::time::SystemTime::now()).await;
+        // Nothing changed: it waits.
+        let waiting = tokio::spawn({
+            let local = local.clone();
+            async move { local.changed(std::time::SystemTime::now()).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        let _ = local.stop("gone").await;
+        waiting.await.unwrap();
     }
 }

@@ -154,6 +154,9 @@ pub enum BackendError {
     NoSuchBottle(String),
 }
 
+/// How often a backend that cannot tell its changes is listed.
+pub const LIST_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[async_trait]
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
@@ -178,6 +181,14 @@ pub trait Backend: Send + Sync {
     ) -> Result<Session, BackendError>;
 
     async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError>;
+
+    /// Wait until the bottles `list` gives may have changed since `since`
+    /// (bottles die and are stopped outside bb too), so they are listed
+    /// again then and not on a clock. By default: a while, as a poll.
+    async fn changed(&self, since: std::time::SystemTime) {
+        let _ = since;
+        tokio::time::sleep(LIST_POLL).await;
+    }
 
     /// Whether an approved egress change can be applied to a live bottle.
     fn applies_egress(&self) -> bool {

@@ -37,8 +37,6 @@ const FRAME: Duration = Duration::from_millis(16);
 const ECHO: Duration = Duration::from_millis(100);
 /// The state dir is read when it changes, and at least this often.
 const STATE_FALLBACK: Duration = Duration::from_secs(30);
-/// How often the backends are asked what their bottles are doing.
-const DISCOVERY: Duration = Duration::from_secs(2);
 
 fn setup() -> io::Result<Term> {
     enable_raw_mode()?;
@@ -213,20 +211,26 @@ fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], sta
             }
         }
         let _ = t.send(AppEvent::Usable(usable.clone()));
-        // At start every backend, then every few seconds those that answer
-        // (an engine that is down is not asked again and again): what died
-        // shows on its row.
-        let mut asked = all.clone();
-        loop {
-            for b in &asked {
-                if let Ok(found) = b.list().await {
-                    if t.send(AppEvent::Discovered(b.kind(), found)).is_err() {
+        // At start every backend; after that those that answer, each when
+        // its bottles may have changed (an engine that is down is not
+        // asked again and again): what died shows on its row.
+        for b in all {
+            let t = t.clone();
+            let usable = usable.contains(&b.kind());
+            tokio::spawn(async move {
+                loop {
+                    let since = std::time::SystemTime::now();
+                    if let Ok(found) = b.list().await {
+                        if t.send(AppEvent::Discovered(b.kind(), found)).is_err() {
+                            return;
+                        }
+                    }
+                    if !usable {
                         return;
                     }
+                    b.changed(since).await;
                 }
-            }
-            asked.retain(|b| usable.contains(&b.kind()));
-            tokio::time::sleep(DISCOVERY).await;
+            });
         }
     });
     let t = tx.clone();

@@ -75,6 +75,43 @@ pub async fn containers(
         .collect())
 }
 
+/// Until one of bb's containers starts, stops, dies or goes away (Docker's
+/// events, from `since` on, so none is missed between a list and this
+/// call), or a while passes: the engine restarting ends the stream
+/// without a word, and the list is read again then anyway.
+pub async fn changed(docker: &Docker, since: std::time::SystemTime) {
+    /// Lifecycle events only: execs and health checks change no bottle.
+    const EVENTS: &[&str] = &[
+        "create", "start", "restart", "die", "kill", "stop", "destroy", "pause", "unpause",
+        "rename", "oom", "update",
+    ];
+    let since = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let options = bollard::query_parameters::EventsOptions {
+        since: Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos())),
+        until: None,
+        filters: Some(std::collections::HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("label".to_string(), vec![names::SLUG.to_string()]),
+            (
+                "event".to_string(),
+                EVENTS.iter().map(|e| e.to_string()).collect(),
+            ),
+        ])),
+    };
+    let mut events = docker.events(Some(options));
+    match tokio::time::timeout(EVENTS_PATIENCE, events.next()).await {
+        // A change, or a while without one.
+        Ok(Some(Ok(_))) | Err(_) => {}
+        // The stream failed or ended: wait as a poll would, not in a loop.
+        Ok(Some(Err(_)) | None) => tokio::time::sleep(crate::backend::LIST_POLL).await,
+    }
+}
+
+/// How long the list is trusted without an event.
+const EVENTS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Bottles by their agent containers, with which sidecars are up.
 /// The bottles of bb home `home` (another home's are its bb's business).
 pub async fn bottles(

@@ -246,6 +246,13 @@ impl Backend for DockerBackend {
             .map_err(failed)
     }
 
+    async fn changed(&self, since: std::time::SystemTime) {
+        match self.docker().await {
+            Ok(docker) => inventory::changed(docker, since).await,
+            Err(_) => tokio::time::sleep(crate::backend::LIST_POLL).await,
+        }
+    }
+
     async fn stop(&self, slug: &str) -> Result<(), BackendError> {
         let docker = self.docker().await?;
         let removed = inventory::remove_bottle(docker, &self.home, slug)
