@@ -12,6 +12,7 @@
 //! keys (default 200); `BENCH_BB` runs another bb binary (a build to
 //! compare with).
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -407,15 +408,22 @@ fn main() {
     let _ = std::process::Command::new("tmux")
         .args(["-L", socket, "kill-server"])
         .status();
-    let per_s = |(cpu0, w0): (Duration, u64), (cpu1, w1): (Duration, u64)| {
+    // Threads that ended in between (a pool's idle ones) are not counted;
+    // threads that began are, whole.
+    let per_s = |(cpu0, w0): &(Duration, BTreeMap<String, u64>),
+                 (cpu1, w1): &(Duration, BTreeMap<String, u64>)| {
         let s = IDLE_FOR.as_secs_f64();
+        let woke: u64 = w1
+            .iter()
+            .map(|(tid, n)| n.saturating_sub(w0.get(tid).copied().unwrap_or(0)))
+            .sum();
         (
-            (cpu1 - cpu0).as_secs_f64() / s * 100.0,
-            (w1 - w0) as f64 / s,
+            cpu1.saturating_sub(*cpu0).as_secs_f64() / s * 100.0,
+            woke as f64 / s,
         )
     };
-    let (tc, tw) = per_s(t0, t1);
-    let (bc, bw) = per_s(b0, b1);
+    let (tc, tw) = per_s(&t0, &t1);
+    let (bc, bw) = per_s(&b0, &b1);
     println!(
         "idle, {IDLE_SESSIONS} sessions, {}s: tmux (server and client) CPU {tc:.2}% {tw:.1} wake-ups/s; bb CPU {bc:.2}% {bw:.1} wake-ups/s",
         IDLE_FOR.as_secs()
@@ -425,12 +433,12 @@ fn main() {
 const IDLE_SESSIONS: usize = 10;
 const IDLE_FOR: Duration = Duration::from_secs(10);
 
-/// CPU time and context switches (each a sleep or a preemption: the
-/// wake-ups) of processes, over all their threads.
-fn usage(pids: &[u32]) -> (Duration, u64) {
+/// CPU time of processes, and the context switches (each a sleep or a
+/// preemption: the wake-ups) of each of their threads.
+fn usage(pids: &[u32]) -> (Duration, BTreeMap<String, u64>) {
     // SAFETY: sysconf only reads a constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let (mut ticks, mut switches) = (0u64, 0u64);
+    let (mut ticks, mut switches) = (0u64, BTreeMap::new());
     for pid in pids {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // After the command's name: state, then utime and stime are the
@@ -445,11 +453,12 @@ fn usage(pids: &[u32]) -> (Duration, u64) {
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task"));
         for task in tasks.into_iter().flatten().flatten() {
             let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-            switches += status
+            let n = status
                 .lines()
                 .filter(|l| l.contains("ctxt_switches:"))
                 .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
                 .sum::<u64>();
+            switches.insert(format!("{pid}/{:?}", task.file_name()), n);
         }
     }
     (Duration::from_millis(ticks * 1000 / hz), switches)
