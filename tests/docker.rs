@@ -973,3 +973,31 @@ fn pushes_go_upstream_over_ssh_with_the_gates_key_and_secrets_do_not() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(left_behind(&slug), "");
 }
+
+#[test]
+fn discovery_wakes_on_a_bottle_containers_event_not_on_a_clock() {
+    if !docker_ok() {
+        return;
+    }
+    let engine = bollard::Docker::connect_with_local_defaults().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let name = format!("bb-events-probe-{}", std::process::id());
+    // Before the wait: an event between a list and the wait is not missed.
+    let since = std::time::SystemTime::now();
+    docker(&[
+        "run",
+        "--rm",
+        "--label",
+        &format!("bb.slug={name}"),
+        "--name",
+        &name,
+        support::docker::BASE,
+        "true",
+    ]);
+    let woke = rt.block_on(bb::backend::docker::inventory::changed(&engine, since));
+    assert!(woke, "a bottle container's start and exit are events");
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", &format!("name={name}")]),
+        ""
+    );
+}

@@ -78,8 +78,9 @@ pub async fn containers(
 /// Until one of bb's containers starts, stops, dies or goes away (Docker's
 /// events, from `since` on, so none is missed between a list and this
 /// call), or a while passes: the engine restarting ends the stream
-/// without a word, and the list is read again then anyway.
-pub async fn changed(docker: &Docker, since: std::time::SystemTime) {
+/// without a word, and the list is read again then anyway. Whether it
+/// was an event.
+pub async fn changed(docker: &Docker, since: std::time::SystemTime) -> bool {
     /// Lifecycle events only: execs and health checks change no bottle.
     const EVENTS: &[&str] = &[
         "create", "start", "restart", "die", "kill", "stop", "destroy", "pause", "unpause",
@@ -102,10 +103,13 @@ pub async fn changed(docker: &Docker, since: std::time::SystemTime) {
     };
     let mut events = docker.events(Some(options));
     match tokio::time::timeout(EVENTS_PATIENCE, events.next()).await {
-        // A change, or a while without one.
-        Ok(Some(Ok(_))) | Err(_) => {}
+        Ok(Some(Ok(_))) => true,
+        Err(_) => false,
         // The stream failed or ended: wait as a poll would, not in a loop.
-        Ok(Some(Err(_)) | None) => tokio::time::sleep(crate::backend::LIST_POLL).await,
+        Ok(Some(Err(_)) | None) => {
+            tokio::time::sleep(crate::backend::LIST_POLL).await;
+            false
+        }
     }
 }
 

@@ -248,7 +248,9 @@ impl Backend for DockerBackend {
 
     async fn changed(&self, since: std::time::SystemTime) {
         match self.docker().await {
-            Ok(docker) => inventory::changed(docker, since).await,
+            Ok(docker) => {
+                inventory::changed(docker, since).await;
+            }
             Err(_) => tokio::time::sleep(crate::backend::LIST_POLL).await,
         }
     }
