@@ -64,6 +64,17 @@ pub fn remove_everything(slug: &str) {
         docker(&["rm", "-f", c]);
     }
     for n in docker(&["network", "ls", "-q", "--filter", &filter]).lines() {
+        // A test's own container joined to it (a mock API) would keep it.
+        let joined = docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.Name}} {{end}}",
+            n,
+        ]);
+        for c in joined.split_whitespace() {
+            docker(&["network", "disconnect", "-f", n, c]);
+        }
         docker(&["network", "rm", n]);
     }
 }
