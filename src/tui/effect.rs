@@ -115,6 +115,15 @@ pub struct PreflightJob {
 
 /// Start `effect`; what needs the terminal (`Outer`, `Suspend`) is the run
 /// loop's and is handed back.
+/// The backend's bottles as they are after a launch or an attach (which
+/// may have revived a part): what changed while the row was launching is
+/// not taken from discovery, so it is listed again once it is not.
+async fn relist(backend: &SharedBackend, tx: &UnboundedSender<AppEvent>) {
+    if let Ok(found) = backend.list().await {
+        let _ = tx.send(AppEvent::Discovered(backend.kind(), found));
+    }
+}
+
 pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
     let tx = tx.clone();
     match effect {
@@ -150,6 +159,7 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
                         }
                     }
                 }
+                relist(&backend, &tx).await;
                 let _ = forward.await;
             });
         }
@@ -165,6 +175,7 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
                     Err(e) => BottleMsg::Failed(e.to_string()),
                 };
                 let _ = tx.send(AppEvent::Bottle(bottle.slug, msg));
+                relist(&backend, &tx).await;
             });
         }
         Effect::Stop { backend, slug } => {
