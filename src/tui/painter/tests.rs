@@ -13,10 +13,10 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use super::{Drawn, Painter};
 use crate::session::Term;
-use crate::tui::app::{App, Phase};
+use crate::tui::app::App;
 use crate::tui::frame_output::FrameOutput;
 use crate::tui::modal::Modal;
-use crate::tui::view::tests::{app, entry, session};
+use crate::tui::view::tests as view_tests;
 
 const W: u16 = 100;
 const H: u16 = 30;
@@ -81,15 +81,7 @@ fn differences(a: &Term, b: &Term) -> Vec<String> {
 }
 
 fn running() -> App {
-    let mut a = app(W, H);
-    let (rows, cols) = a.pane_size();
-    a.entries.push(entry(
-        "alpha",
-        "alpha-abc123",
-        Phase::Running,
-        Some(session(1, rows, cols, "$ ")),
-    ));
-    a
+    view_tests::running(W, H, "$ ")
 }
 
 fn feed(a: &App, bytes: &str) {

@@ -57,16 +57,24 @@ fn proposal() -> Proposal {
     }
 }
 
-/// Two agents (one running, one exited with unread output), a proposal.
-pub(crate) fn busy(w: u16, h: u16) -> App {
+/// One agent, alpha, running and focused, its program having written
+/// `output`.
+pub(crate) fn running(w: u16, h: u16, output: &str) -> App {
     let mut a = app(w, h);
     let (rows, cols) = a.pane_size();
     a.entries.push(entry(
         "alpha",
         "alpha-abc123",
         Phase::Running,
-        Some(session(1, rows, cols, "$ echo hello\r\nhello\r\n$ ")),
+        Some(session(1, rows, cols, output)),
     ));
+    a
+}
+
+/// Two agents (one running, one exited with unread output), a proposal.
+pub(crate) fn busy(w: u16, h: u16) -> App {
+    let mut a = running(w, h, "$ echo hello\r\nhello\r\n$ ");
+    let (rows, cols) = a.pane_size();
     let mut beta = entry(
         "beta",
         "beta-def456",
