@@ -271,3 +271,30 @@ async fn slowloris_connections_are_shed_with_408_and_a_steady_client_is_served()
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
     assert!(egress.alive());
 }
+
+#[tokio::test]
+async fn a_stopped_proxy_has_written_every_request_it_served_to_the_audit_log() {
+    let s = Setup::new();
+    let up = Upstream::start(None).await;
+    let mut egress = spawn_egress(
+        &s,
+        json!([route("localhost", &[up.addr.port()])]),
+        json!({}),
+        None,
+    )
+    .await;
+    let mut c = proxy_client(egress.addr).await;
+    let url = format!("http://localhost:{}/served", up.addr.port());
+    let host = format!("localhost:{}", up.addr.port());
+    for _ in 0..50 {
+        assert_eq!(send(&mut c, "GET", &url, &host, Bytes::new()).await.0, 200);
+    }
+    // Allowed requests are logged in batches; stopping writes what is held.
+    let status = egress.terminate().expect("the proxy was running");
+    assert!(status.success(), "egress exits cleanly on TERM: {status}");
+    let served = audit_lines(&s.audit_path())
+        .iter()
+        .filter(|r| r["decision"] == "allowed" && r["path"] == "/served")
+        .count();
+    assert_eq!(served, 50);
+}

@@ -5,11 +5,14 @@
 //! the real `bb-sidecar egress` process) under 64 concurrent 15 MB uploads
 //! and under tens of thousands of wildcard names; and the DLP scan's
 //! throughput on text. Where `mitmdump` is on
-//! PATH the same load goes through mitmproxy too. Ratios are bb / direct
-//! (and bb / mitmproxy).
+//! PATH the same load goes through mitmproxy too, and where `nginx` is,
+//! plain HTTP through an nginx that forwards and checks nothing: the cost
+//! of any proxy in the middle on this machine. Ratios are bb / direct (and
+//! bb / mitmproxy, bb / nginx).
 //!
 //! Run: `cargo bench -p bb-sidecar --bench egress`. `BENCH_QUICK=1` runs a
-//! tenth of the load; `BENCH_NAMES=N` sets the wildcard names (60000).
+//! tenth of the load, `BENCH_SCALE=N` N times the requests;
+//! `BENCH_NAMES=N` sets the wildcard names (60000).
 
 #[path = "../../sidecars/tests/support/mod.rs"]
 mod support;
@@ -37,6 +40,16 @@ fn scale(n: usize) -> usize {
     } else {
         n
     }
+}
+
+/// Requests in a rate scenario; `BENCH_SCALE=N` runs N times as many
+/// (long enough to profile).
+fn requests(n: usize) -> usize {
+    let times = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1);
+    scale(n) * times.max(1)
 }
 
 /// A proxy process: bb-sidecar egress, or mitmdump.
@@ -146,6 +159,56 @@ async fn start_mitm(s: &Setup) -> Option<Proc> {
         child,
         addr,
         ca_pem,
+    })
+}
+
+/// nginx forwarding plain HTTP to `upstream` (keep-alive both sides,
+/// checking nothing), when it is installed: what a lean C proxy costs on
+/// this machine, the floor for any proxy in the middle.
+async fn start_nginx(dir: &std::path::Path, upstream: SocketAddr) -> Option<Proc> {
+    let ok = Command::new("nginx")
+        .arg("-v")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        return None;
+    }
+    let port = free_port();
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs")).ok()?;
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {pid};\n\
+             error_log {err} crit;\nevents {{ worker_connections 4096; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {tmp};\n proxy_temp_path {tmp};\n\
+             upstream up {{ server {upstream}; keepalive 64; }}\n\
+             server {{ listen 127.0.0.1:{port};\n keepalive_requests 1000000;\n\
+             location / {{ proxy_pass http://up; proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\"; proxy_buffering off; }} }}\n}}\n",
+            pid = prefix.join("nginx.pid").display(),
+            err = prefix.join("logs/error.log").display(),
+            tmp = prefix.join("tmp").display(),
+        ),
+    )
+    .ok()?;
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr).await;
+    Some(Proc {
+        child,
+        addr,
+        ca_pem: String::new(),
     })
 }
 
@@ -456,6 +519,7 @@ async fn main() {
     )
     .await;
     let mitm = start_mitm(&s).await;
+    let nginx = start_nginx(s.dir.path(), http_up.addr).await;
     let up_ca = s.upstream_ca.cert_pem.clone();
     let path = |kind: Kind, via: Option<&Proc>| Path {
         kind,
@@ -498,7 +562,7 @@ async fn main() {
                 if !wanted(&name) {
                     continue;
                 }
-                let total = scale(if keep_alive { 4000 } else { 1000 });
+                let total = requests(if keep_alive { 4000 } else { 1000 });
                 let me = std::process::id();
                 let c0 = cpu_secs(me);
                 let direct = rate(&path(kind, None), clients, total, keep_alive).await;
@@ -523,6 +587,15 @@ async fn main() {
                     per(c2 - c1),
                     per(p2 - p1)
                 );
+                if let (Some(n), Kind::Plain) = (&nginx, kind) {
+                    let via = rate(&path(kind, Some(n)), clients, total, keep_alive).await;
+                    println!(
+                        "{:<44} nginx, forwarding and checking nothing: {via:.0} req/s, {:.2}x direct; bb {:.2}x nginx",
+                        "",
+                        via / direct,
+                        proxied / via
+                    );
+                }
             }
         }
     }

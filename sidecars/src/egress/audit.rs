@@ -2,12 +2,18 @@
 //! Every host, path and rule is checked by the DLP rules before it is
 //! written, whatever the caller passed; the file is the user's alone
 //! (0600) and rotates at a size cap, keeping one older file.
+//!
+//! A refusal is written at once (the workspace shows it). Allowed requests
+//! are written in batches, at most `BATCH_DELAY` late: a write per request
+//! was a twentieth of the proxy's CPU under keep-alive load. `flush` writes
+//! what is held; egress calls it before it exits.
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::dlp;
 
@@ -17,12 +23,21 @@ struct Open {
     file: std::fs::File,
     path: PathBuf,
     written: u64,
+    /// Lines of allowed requests not written yet.
+    held: Vec<u8>,
+    /// A flush of `held` is scheduled.
+    due: bool,
 }
 
 pub struct Audit {
-    file: Option<Mutex<Open>>,
+    file: Option<Arc<Mutex<Open>>>,
     cap: u64,
 }
+
+/// How late an allowed request's line may reach the file.
+const BATCH_DELAY: Duration = Duration::from_millis(100);
+/// Held lines are written at once past this many bytes.
+const BATCH_BYTES: usize = 16 * 1024;
 
 const REDACTED: &str = "[redacted]";
 
@@ -77,11 +92,13 @@ impl Audit {
             let _ =
                 std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(LOG_MODE));
             let written = file.metadata().map(|m| m.len()).unwrap_or(0);
-            Some(Mutex::new(Open {
+            Some(Arc::new(Mutex::new(Open {
                 file,
                 path: p.to_path_buf(),
                 written,
-            }))
+                held: Vec::new(),
+                due: false,
+            })))
         });
         Audit { file, cap }
     }
@@ -98,8 +115,44 @@ impl Audit {
             return;
         };
         line.push(b'\n');
-        let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
-        if f.written + line.len() as u64 > self.cap && f.written > 0 {
+        let mut open = f.lock().unwrap_or_else(|p| p.into_inner());
+        open.held.extend_from_slice(&line);
+        let later = clean.decision == "allowed" && open.held.len() < BATCH_BYTES;
+        if !later {
+            self.write_held(&mut open);
+            return;
+        }
+        if open.due {
+            return;
+        }
+        // Outside a runtime (tests, tools) there is no one to write later.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.write_held(&mut open);
+            return;
+        };
+        open.due = true;
+        let (f, cap) = (f.clone(), self.cap);
+        rt.spawn(async move {
+            tokio::time::sleep(BATCH_DELAY).await;
+            let audit = Audit { file: Some(f), cap };
+            audit.flush();
+        });
+    }
+
+    /// Write every line held back.
+    pub fn flush(&self) {
+        if let Some(f) = &self.file {
+            self.write_held(&mut f.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+
+    fn write_held(&self, f: &mut Open) {
+        f.due = false;
+        if f.held.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut f.held);
+        if f.written + lines.len() as u64 > self.cap && f.written > 0 {
             let older = f.path.with_extension("jsonl.1");
             let _ = std::fs::rename(&f.path, &older);
             if let Some(fresh) = open(&f.path) {
@@ -107,8 +160,8 @@ impl Audit {
                 f.written = 0;
             }
         }
-        if f.file.write_all(&line).is_ok() {
-            f.written += line.len() as u64;
+        if f.file.write_all(&lines).is_ok() {
+            f.written += lines.len() as u64;
         }
     }
 }
@@ -172,5 +225,44 @@ mod tests {
         let len = std::fs::metadata(&p).unwrap().len();
         assert!(len <= 600, "{len}");
         assert!(dir.path().join("audit.jsonl.1").exists());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn allowed_lines_are_written_in_batches_and_refusals_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.jsonl");
+        let audit = Audit::open(Some(&p), 1 << 20);
+        let lines = || std::fs::read_to_string(&p).unwrap().lines().count();
+        let allowed = |path| Record {
+            decision: "allowed".into(),
+            ..record("ok.example", path, None)
+        };
+        audit.record(allowed("/a"));
+        audit.record(allowed("/b"));
+        assert_eq!(lines(), 0, "held back");
+        tokio::time::sleep(BATCH_DELAY * 2).await;
+        assert_eq!(lines(), 2, "written within the batch delay");
+        // A refusal goes out at once, with what was held before it.
+        audit.record(allowed("/c"));
+        audit.record(record("evil.example", "/", Some("host-not-allowed")));
+        assert_eq!(lines(), 4);
+        audit.record(allowed("/d"));
+        audit.flush();
+        assert_eq!(lines(), 5, "flush writes what is held");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let order: Vec<&str> = text
+            .lines()
+            .map(|l| {
+                if l.contains("evil") {
+                    "refused"
+                } else {
+                    "allowed"
+                }
+            })
+            .collect();
+        assert_eq!(
+            order,
+            ["allowed", "allowed", "allowed", "refused", "allowed"]
+        );
     }
 }

@@ -130,6 +130,24 @@ pub async fn run(path: PathBuf) -> anyhow::Result<()> {
             }
         }
     });
+    // Stopping (the bundle's init sends TERM): the audit lines held back
+    // reach the file first.
+    let closing = shared.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        closing.audit.flush();
+        std::process::exit(0);
+    });
     conn::serve(listener, shared).await?;
     Ok(())
 }

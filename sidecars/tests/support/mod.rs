@@ -443,6 +443,15 @@ impl Egress {
     }
 
     /// The process, for a caller that manages it from here on.
+    /// Stop it as the bundle's init does (SIGTERM) and wait: its exit
+    /// status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        // SAFETY: kill on the pid of a child we have not reaped.
+        unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+        c.wait().ok()
+    }
+
     pub fn into_child(mut self) -> std::process::Child {
         self.child.take().unwrap()
     }
@@ -472,8 +481,8 @@ pub async fn spawn_egress(
     let path = s.write_config(routes, limits);
     let mut cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // The audit log stays on: a bottle's proxy writes a line per request.
     cfg["listen"] = serde_json::json!(format!("127.0.0.1:{port}"));
-    cfg["audit_log"] = serde_json::Value::Null;
     std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
     // BB_SIDECAR_BIN: measure another build (the static one bb ships).
     let bin = std::env::var_os("BB_SIDECAR_BIN")
