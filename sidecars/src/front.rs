@@ -1,6 +1,6 @@
-//! What the terminal emulators misread, fixed in front of them: the console
-//! holder's vt100 screen needs all of it; bb's panes (alacritty_terminal)
-//! only SGR 21, the rest being what alacritty does itself:
+//! What the terminal emulators misread, fixed in front of them. Written for
+//! vt100, which needed all of it; alacritty_terminal (bb's panes and the
+//! console holder) needs only SGR 21, the rest being what it does itself:
 //!
 //! - DEC special graphics: curses programs draw boxes by designating it as
 //!   G0 (`ESC ( 0`) and printing ASCII (`lqqk`); those bytes become the

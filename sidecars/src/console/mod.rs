@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
 
+mod screen;
+use screen::Screen;
+
 /// Where the holder listens, inside the agent container.
 pub const SOCKET: &str = "/tmp/bb-console.sock";
 /// Where bb puts this binary in the agent container.
@@ -108,46 +111,9 @@ impl Decoder {
     }
 }
 
-/// Escape codes that draw `screen` as it is on a fresh terminal of its
-/// size: its history first (so it lands in the session's scrollback), then
-/// the screen, cursor and input modes.
-pub fn snapshot(parser: &mut vt100::Parser) -> Vec<u8> {
-    let screen = parser.screen_mut();
-    let (rows, cols) = screen.size();
-    let (rows, cols) = (rows.get(), cols.get());
-    let mut out = String::new();
-    if screen.alternate_screen() {
-        out.push_str("\x1b[?1049h");
-    } else {
-        screen.set_scrollback(usize::MAX);
-        let mut above = screen.scrollback();
-        let any = above > 0;
-        while above > 0 {
-            screen.set_scrollback(above);
-            let take = above.min(usize::from(rows));
-            for row in screen.rows_formatted(0, cols).take(take) {
-                out.push_str(&row);
-                out.push_str("\x1b[m\r\n");
-            }
-            above -= take;
-        }
-        screen.set_scrollback(0);
-        if any {
-            // Scroll the last history rows off the screen it redraws.
-            out.push_str(&"\r\n".repeat(usize::from(rows)));
-        }
-    }
-    out.push_str(&parser.screen().state_formatted());
-    out.into_bytes()
-}
-
-fn nz(v: u16) -> std::num::NonZeroU16 {
-    std::num::NonZeroU16::new(v).unwrap_or(std::num::NonZeroU16::MIN)
-}
-
 struct Shared {
     /// None until the first session gives a size and the agent starts.
-    parser: Option<vt100::Parser>,
+    screen: Option<Screen>,
     master: Option<Box<dyn MasterPty + Send>>,
     sessions: Vec<(u64, SyncSender<Arc<[u8]>>)>,
     /// Taken by the session whose size starts the agent.
@@ -176,8 +142,8 @@ fn apply_size(shared: &Mutex<Shared>, rows: u16, cols: u16) {
             pixel_height: 0,
         });
     }
-    if let Some(p) = s.parser.as_mut() {
-        p.screen_mut().set_size(nz(rows), nz(cols));
+    if let Some(screen) = s.screen.as_mut() {
+        screen.resize(rows, cols);
     }
 }
 
@@ -218,7 +184,7 @@ fn session(stream: UnixStream, shared: Arc<Mutex<Shared>>, input: Input) {
             // sent is drawn at that size, and output follows from there.
             if let Some(tx) = tx.take() {
                 let mut s = lock(&shared);
-                let snap = s.parser.as_mut().map(snapshot).unwrap_or_default();
+                let snap = s.screen.as_mut().map(Screen::snapshot).unwrap_or_default();
                 let _ = tx.try_send(snap.into());
                 let n = s.next_id;
                 s.next_id += 1;
@@ -251,7 +217,7 @@ pub fn serve(socket: &Path, argv: &[String]) -> io::Result<i32> {
     }
     let (start_tx, start_rx) = mpsc::channel();
     let shared = Arc::new(Mutex::new(Shared {
-        parser: None,
+        screen: None,
         master: None,
         sessions: Vec::new(),
         start: Some(start_tx),
@@ -302,11 +268,10 @@ pub fn serve(socket: &Path, argv: &[String]) -> io::Result<i32> {
     );
     {
         let mut s = lock(&shared);
-        s.parser = Some(vt100::Parser::new(nz(rows), nz(cols), SCROLLBACK));
+        s.screen = Some(Screen::new(rows, cols, SCROLLBACK));
         s.master = Some(pair.master);
     }
     let mut buf = vec![0u8; 64 * 1024];
-    let mut front = crate::front::Front::default();
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -314,8 +279,8 @@ pub fn serve(socket: &Path, argv: &[String]) -> io::Result<i32> {
         };
         let chunk: Arc<[u8]> = buf[..n].into();
         let mut s = lock(&shared);
-        if let Some(p) = s.parser.as_mut() {
-            p.process(&front.translate(&chunk));
+        if let Some(screen) = s.screen.as_mut() {
+            screen.feed(&chunk);
         }
         // A session that cannot keep up is let go, not waited for.
         s.sessions
@@ -507,52 +472,5 @@ mod tests {
         let mut d = Decoder::default();
         d.push(&[INPUT, 0xff, 0xff, 0xff, 0xff]);
         assert!(d.next_frame().is_err());
-    }
-
-    fn replay(bytes: &[u8], rows: u16, cols: u16) -> vt100::Parser {
-        let mut p = vt100::Parser::new(nz(rows), nz(cols), 100);
-        p.process(bytes);
-        p
-    }
-
-    #[test]
-    fn a_snapshot_redraws_the_screen_and_its_history() {
-        let mut held = replay(b"", 4, 20);
-        for i in 0..10 {
-            held.process(format!("line {i}\r\n").as_bytes());
-        }
-        held.process(b"\x1b[1;31mred\x1b[m > \x1b[?2004h");
-        let fresh = replay(&snapshot(&mut held), 4, 20);
-        assert_eq!(fresh.screen().contents(), held.screen().contents());
-        assert_eq!(
-            fresh.screen().cursor_position(),
-            held.screen().cursor_position()
-        );
-        assert!(fresh.screen().bracketed_paste());
-        assert_eq!(
-            fresh.screen().cell(3, 0).map(|c| c.fgcolor()),
-            Some(vt100::Color::Idx(1))
-        );
-        // The history is the session's scrollback, in order.
-        let mut fresh = fresh;
-        fresh.screen_mut().set_scrollback(usize::MAX);
-        assert!(
-            fresh.screen().contents().starts_with("line 0\nline 1"),
-            "{}",
-            fresh.screen().contents()
-        );
-        assert_eq!(
-            held.screen().scrollback(),
-            0,
-            "the holder's view is left live"
-        );
-    }
-
-    #[test]
-    fn a_snapshot_of_a_full_screen_program_is_on_the_alternate_screen() {
-        let mut held = replay(b"shell$ \x1b[?1049h\x1b[2J\x1b[Hediting", 5, 30);
-        let fresh = replay(&snapshot(&mut held), 5, 30);
-        assert!(fresh.screen().alternate_screen());
-        assert_eq!(fresh.screen().contents(), "editing");
     }
 }
