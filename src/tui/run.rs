@@ -204,12 +204,15 @@ fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], sta
     let t = tx.clone();
     let all = backends.to_vec();
     tokio::spawn(async move {
-        let mut usable = Vec::new();
-        for b in &all {
-            if b.unavailable().await.is_none() {
-                usable.push(b.kind());
-            }
-        }
+        // Asked all at once: a slow answer does not hold up the others.
+        let checks = all
+            .iter()
+            .map(|b| async move { b.unavailable().await.is_none().then(|| b.kind()) });
+        let usable: Vec<_> = futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         let _ = t.send(AppEvent::Usable(usable.clone()));
         // At start every backend; after that those that answer, each when
         // its bottles may have changed (an engine that is down is not

@@ -62,6 +62,13 @@ impl App {
     }
 
     pub(super) fn choose_agent(&mut self, agent: String) {
+        if !self.checked && self.usable.is_empty() && !self.backends.is_empty() {
+            // Chosen in the moment after bb opened: not "no backend".
+            self.modal = None;
+            self.info(format!("checking which backends can run {agent}…"));
+            self.chosen = Some(agent);
+            return;
+        }
         match self.usable.len() {
             0 => {
                 let reason = if self.backends.is_empty() {
@@ -80,6 +87,20 @@ impl App {
                     selected: 0,
                 }))
             }
+        }
+    }
+
+    /// The backends have answered: an agent chosen while they had not goes
+    /// on, unless the operator has moved on to something else.
+    pub(super) fn on_usable(&mut self, kinds: Vec<BackendKind>) {
+        self.usable = kinds;
+        self.checked = true;
+        if let Some(agent) = self.chosen.take() {
+            if self.modal.is_none() {
+                self.status = None;
+                self.choose_agent(agent);
+            }
+            self.dirty = true;
         }
     }
 

@@ -175,6 +175,10 @@ pub struct App {
     pub backends: Vec<SharedBackend>,
     /// Backends that answered they can run bottles.
     pub usable: Vec<BackendKind>,
+    /// Every backend has answered whether it can.
+    pub checked: bool,
+    /// An agent chosen before they had: it goes on once they have.
+    chosen: Option<String>,
     pub entries: Vec<Entry>,
     pub focus: usize,
     pub sidebar: bool,
@@ -223,6 +227,8 @@ impl App {
             config,
             backends,
             usable: Vec::new(),
+            checked: false,
+            chosen: None,
             entries: Vec::new(),
             focus: 0,
             sidebar: true,
@@ -363,7 +369,7 @@ impl App {
             AppEvent::Discovered(kind, bottles) => self.on_discovered(kind, bottles),
             AppEvent::Manifest(m) => self.open_picker(&m),
             AppEvent::Preflight(ready) => self.open_preflight(ready),
-            AppEvent::Usable(kinds) => self.usable = kinds,
+            AppEvent::Usable(kinds) => self.on_usable(kinds),
             AppEvent::Proposals(list) => {
                 if list != self.proposals {
                     self.proposals = list;

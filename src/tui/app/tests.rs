@@ -326,6 +326,53 @@ fn the_preflight_is_prepared_off_the_ui_thread() {
 }
 
 #[test]
+fn an_agent_chosen_before_the_backends_answer_goes_on_once_they_do() {
+    let (mut a, _rx) = app();
+    a.backends = vec![std::sync::Arc::new(
+        crate::backend::local::LocalBackend::new("true".into()),
+    )];
+    a.picker_manifest = Some(crate::manifest::Manifest::default());
+    a.choose_agent("q".into());
+    let status = a
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(
+        status.contains("checking which backends"),
+        "not refused as if no backend could: {status}"
+    );
+    assert!(a.effects.is_empty());
+    let effects = a.update(AppEvent::Usable(vec![BackendKind::Local]));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Preflight(job)] if job.agent == "q"),
+        "the choice goes on"
+    );
+    // Once they have answered, none usable is said as it is.
+    a.usable.clear();
+    a.choose_agent("q".into());
+    let status = a
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(
+        status.contains("no backend can run bottles now"),
+        "{status}"
+    );
+    // A choice the operator moved on from is dropped.
+    let (mut a, _rx) = app();
+    a.backends = vec![std::sync::Arc::new(
+        crate::backend::local::LocalBackend::new("true".into()),
+    )];
+    a.choose_agent("q".into());
+    a.modal = Some(Modal::Help { scroll: 0 });
+    let effects = a.update(AppEvent::Usable(vec![BackendKind::Local]));
+    assert!(effects.is_empty());
+    assert!(matches!(a.modal, Some(Modal::Help { .. })));
+}
+
+#[test]
 fn a_credentialed_route_is_not_approved_before_a_token_is_picked() {
     let (mut a, _rx) = app();
     add(&mut a, "alpha", 1, Phase::Running);
