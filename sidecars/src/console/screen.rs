@@ -120,14 +120,14 @@ impl Screen {
         }
         w.pen(&cursor.template);
         w.modes(mode);
+        // The cursor style a program set (DECSCUSR); none, the terminal's own.
         let style = self.term.cursor_style();
-        let shape = match style.shape {
-            CursorShape::Block | CursorShape::HollowBlock => 1,
-            CursorShape::Underline => 3,
-            CursorShape::Beam => 5,
-            CursorShape::Hidden => 0,
-        };
-        if shape != 0 && (shape != 1 || !style.blinking) {
+        if style != Config::default().default_cursor_style {
+            let shape = match style.shape {
+                CursorShape::Block | CursorShape::HollowBlock | CursorShape::Hidden => 1,
+                CursorShape::Underline => 3,
+                CursorShape::Beam => 5,
+            };
             let _ = write!(w.out, "\x1b[{} q", shape + u8::from(!style.blinking));
         }
         w.out.into_bytes()

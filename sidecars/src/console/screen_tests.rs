@@ -125,3 +125,17 @@ fn a_snapshot_is_drawn_at_a_new_sessions_size() {
     fresh.feed(&snap);
     assert_eq!(state(&held), state(&fresh));
 }
+
+#[test]
+fn a_cursor_style_is_drawn_only_where_the_program_set_one() {
+    let mut held = Screen::new(5, 20, 100);
+    held.feed(b"$ ");
+    let snap = String::from_utf8(held.snapshot()).unwrap();
+    assert!(
+        !snap.contains(" q"),
+        "the terminal's own style is left: {snap:?}"
+    );
+    held.feed(b"\x1b[4 q");
+    let snap = String::from_utf8(held.snapshot()).unwrap();
+    assert!(snap.ends_with("\x1b[4 q"), "{snap:?}");
+}
