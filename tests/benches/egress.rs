@@ -124,14 +124,17 @@ async fn start_bb(s: &Setup, routes: serde_json::Value, limits: serde_json::Valu
     }
 }
 
+/// Whether `program` is installed (it answers `version_arg`).
+fn installed(program: &str, version_arg: &str) -> bool {
+    Command::new(program)
+        .arg(version_arg)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// mitmproxy, trusting the test upstream CA, when it is installed.
 async fn start_mitm(s: &Setup) -> Option<Proc> {
-    let ok = Command::new("mitmdump")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
+    if !installed("mitmdump", "--version") {
         return None;
     }
     let port = free_port();
@@ -166,12 +169,7 @@ async fn start_mitm(s: &Setup) -> Option<Proc> {
 /// checking nothing), when it is installed: what a lean C proxy costs on
 /// this machine, the floor for any proxy in the middle.
 async fn start_nginx(dir: &std::path::Path, upstream: SocketAddr) -> Option<Proc> {
-    let ok = Command::new("nginx")
-        .arg("-v")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
+    if !installed("nginx", "-v") {
         return None;
     }
     let port = free_port();

@@ -325,22 +325,31 @@ fn the_preflight_is_prepared_off_the_ui_thread() {
     assert_eq!(a.status.as_ref().unwrap().text, "too big");
 }
 
-#[test]
-fn an_agent_chosen_before_the_backends_answer_goes_on_once_they_do() {
-    let (mut a, _rx) = app();
+/// An app with one backend that has not answered yet.
+fn app_with_backend() -> (App, tokio::sync::mpsc::UnboundedReceiver<AppEvent>) {
+    let (mut a, rx) = app();
     a.backends = vec![std::sync::Arc::new(
         crate::backend::local::LocalBackend::new("true".into()),
     )];
     a.picker_manifest = Some(crate::manifest::Manifest::default());
-    a.choose_agent("q".into());
-    let status = a
-        .status
+    (a, rx)
+}
+
+fn status(a: &App) -> String {
+    a.status
         .as_ref()
         .map(|s| s.text.clone())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_agent_chosen_before_the_backends_answer_goes_on_once_they_do() {
+    let (mut a, _rx) = app_with_backend();
+    a.choose_agent("q".into());
     assert!(
-        status.contains("checking which backends"),
-        "not refused as if no backend could: {status}"
+        status(&a).contains("checking which backends"),
+        "not refused as if no backend could: {}",
+        status(&a)
     );
     assert!(a.effects.is_empty());
     let effects = a.update(AppEvent::Usable(vec![BackendKind::Local]));
@@ -351,20 +360,13 @@ fn an_agent_chosen_before_the_backends_answer_goes_on_once_they_do() {
     // Once they have answered, none usable is said as it is.
     a.usable.clear();
     a.choose_agent("q".into());
-    let status = a
-        .status
-        .as_ref()
-        .map(|s| s.text.clone())
-        .unwrap_or_default();
     assert!(
-        status.contains("no backend can run bottles now"),
-        "{status}"
+        status(&a).contains("no backend can run bottles now"),
+        "{}",
+        status(&a)
     );
     // A choice the operator moved on from is dropped.
-    let (mut a, _rx) = app();
-    a.backends = vec![std::sync::Arc::new(
-        crate::backend::local::LocalBackend::new("true".into()),
-    )];
+    let (mut a, _rx) = app_with_backend();
     a.choose_agent("q".into());
     a.modal = Some(Modal::Help { scroll: 0 });
     let effects = a.update(AppEvent::Usable(vec![BackendKind::Local]));
