@@ -124,6 +124,19 @@ async fn start_bb(s: &Setup, routes: serde_json::Value, limits: serde_json::Valu
     }
 }
 
+/// Start a reference proxy, its output silenced, and wait until it
+/// listens on `port`.
+async fn start_quiet(cmd: &mut Command, port: u16) -> Option<(Child, SocketAddr)> {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr).await;
+    Some((child, addr))
+}
+
 /// Whether `program` is installed (it answers `version_arg`).
 fn installed(program: &str, version_arg: &str) -> bool {
     Command::new(program)
@@ -139,8 +152,8 @@ async fn start_mitm(s: &Setup) -> Option<Proc> {
     }
     let port = free_port();
     let confdir = s.dir.path().join("mitm");
-    let child = Command::new("mitmdump")
-        .args(["-q", "--listen-host", "127.0.0.1", "--listen-port"])
+    let mut cmd = Command::new("mitmdump");
+    cmd.args(["-q", "--listen-host", "127.0.0.1", "--listen-port"])
         .arg(port.to_string())
         .arg("--set")
         .arg(format!("confdir={}", confdir.display()))
@@ -150,13 +163,8 @@ async fn start_mitm(s: &Setup) -> Option<Proc> {
             s.dir.path().join("upstream-ca.crt").display()
         ))
         .arg("--set")
-        .arg("connection_strategy=lazy")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr).await;
+        .arg("connection_strategy=lazy");
+    let (child, addr) = start_quiet(&mut cmd, port).await?;
     let ca_pem = std::fs::read_to_string(confdir.join("mitmproxy-ca-cert.pem")).ok()?;
     Some(Proc {
         child,
@@ -192,17 +200,9 @@ async fn start_nginx(dir: &std::path::Path, upstream: SocketAddr) -> Option<Proc
         ),
     )
     .ok()?;
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(&prefix)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr).await;
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-p").arg(&prefix).arg("-c").arg(&conf);
+    let (child, addr) = start_quiet(&mut cmd, port).await?;
     Some(Proc {
         child,
         addr,
