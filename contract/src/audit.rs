@@ -19,13 +19,51 @@ pub struct AuditRecord<'a> {
     /// The path, or `[redacted]` when it carried something secret.
     #[serde(borrow)]
     pub path: Cow<'a, str>,
-    /// `allowed`, `blocked`, `tunnel`, `intercept`.
-    #[serde(borrow)]
-    pub decision: Cow<'a, str>,
+    pub decision: Decision,
     /// For a refusal, the rule that refused it (`host-not-allowed`,
-    /// `dlp:aws-access-key`, ...).
+    /// `dlp:aws-access-key`, ...); for a failure, what failed
+    /// (`upstream-dns`, `upstream-connect`, ...).
     #[serde(default)]
     pub rule: Option<String>,
+}
+
+/// What egress did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Sent upstream (answered, whatever the answer).
+    Allowed,
+    /// Refused by the bottle's policy: the agent got a 403 (or 413, 415).
+    Blocked,
+    /// A blind tunnel opened (a passthrough route's CONNECT).
+    Tunnel,
+    /// A tunnel opened to be intercepted; its requests follow.
+    Intercept,
+    /// Allowed, but the upstream could not be reached (DNS, connect, TLS,
+    /// timeout): the agent got a 502 or 504. Not a refusal.
+    Failed,
+    /// A decision a newer egress wrote.
+    #[serde(other)]
+    Other,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::Blocked => "blocked",
+            Decision::Tunnel => "tunnel",
+            Decision::Intercept => "intercept",
+            Decision::Failed => "failed",
+            Decision::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl AuditRecord<'_> {
@@ -38,7 +76,7 @@ impl AuditRecord<'_> {
             host: Cow::Owned(self.host.into_owned()),
             method: Cow::Owned(self.method.into_owned()),
             path: Cow::Owned(self.path.into_owned()),
-            decision: Cow::Owned(self.decision.into_owned()),
+            decision: self.decision,
             rule: self.rule,
         }
     }

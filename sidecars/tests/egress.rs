@@ -569,7 +569,9 @@ async fn secrets_hidden_by_encoding_case_splitting_or_compression_are_refused() 
         let mut out = Vec::new();
         let _ = tokio::io::AsyncReadExt::read_to_end(&mut sock, &mut out).await;
         let text = String::from_utf8_lossy(&out);
-        assert!(text.starts_with("HTTP/1.1 403"), "{what}: {text}");
+        // A body that does not decode is a bad request, not a secret.
+        let status = if what == "undecodable body" { "HTTP/1.1 400" } else { "HTTP/1.1 403" };
+        assert!(text.starts_with(status), "{what}: {text}");
         assert!(text.contains(MARKER), "{what}: {text}");
     }
     assert_eq!(up.hits(), 0, "nothing reached the upstream");
@@ -683,8 +685,9 @@ async fn tunnels_hold_a_slot_and_a_silent_upstream_times_out() {
         )
         .await;
     let (status, body) = get(proxy, &format!("http://127.0.0.1:{silent_port}/"), "").await;
-    assert_eq!(status, 502, "{body}");
-    assert!(body.contains("no answer within 1 s"), "{body}");
+    // A gateway timeout, said as such.
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("did not answer within 1 s"), "{body}");
     // Three idle tunnels take every slot; the next client sheds the one
     // idle the longest, which is closed, rather than be refused.
     let mut tunnels = Vec::new();
@@ -695,7 +698,7 @@ async fn tunnels_hold_a_slot_and_a_silent_upstream_times_out() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (status, body) = get(proxy, &format!("http://127.0.0.1:{silent_port}/"), "").await;
-    assert_eq!(status, 502, "served, not refused: {body}");
+    assert_eq!(status, 504, "served, not refused: {body}");
     use tokio::io::AsyncReadExt;
     let mut byte = [0u8; 1];
     let closed = tokio::time::timeout(Duration::from_secs(30), tunnels[0].read(&mut byte)).await;

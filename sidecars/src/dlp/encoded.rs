@@ -121,6 +121,24 @@ pub(super) fn base64_decode(run: &str) -> Option<Vec<u8>> {
     whole(run).or_else(|| whole(&run[..run.len() - run.len() % 4]))
 }
 
+/// A run of base32 (RFC 4648, one case throughout) decoded; None when the
+/// run is not base32. Runs cut mid-quantum read their whole quanta.
+pub(super) fn base32_decode(run: &str) -> Option<Vec<u8>> {
+    let upper = run.bytes().all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c));
+    let lower = run.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c));
+    // A run of letters alone is a word, not an encoding.
+    if !(upper || lower) || !run.bytes().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let run = run.to_ascii_uppercase();
+    // Whole 8-character quanta, or a valid partial one (2, 4, 5 or 7).
+    let cut = match run.len() % 8 {
+        0 | 2 | 4 | 5 | 7 => run.len(),
+        r => run.len() - r,
+    };
+    data_encoding::BASE32_NOPAD.decode(run[..cut].as_bytes()).ok()
+}
+
 /// Decoded bytes worth scanning: mostly printable text.
 pub(super) fn printable(bytes: &[u8]) -> Option<String> {
     // Most decoded runs are noise: judge the first few hundred bytes

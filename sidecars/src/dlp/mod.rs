@@ -4,11 +4,16 @@
 
 use std::sync::OnceLock;
 
+pub mod archive;
 mod encoded;
+mod escapes;
+pub mod inflate;
 mod rules;
 
 pub use encoded::held_back;
-use encoded::{base64_decode, encoded_runs, hex_decode, hex_runs, printable, ENCODED};
+use encoded::{base32_decode, base64_decode, encoded_runs, hex_decode, hex_runs, printable, ENCODED};
+use escapes::{escape_windows, Escapes};
+pub use escapes::percent_decode;
 use rules::{bip39_on, bip39_phrase, high_entropy, scan_named};
 pub use rules::{entropy, set_bip39};
 
@@ -82,7 +87,7 @@ pub fn scan(text: &str) -> Option<Finding> {
 const PARALLEL_FROM: usize = 1 << 20;
 /// How far parts overlap each way: more than any shape, or the stretch
 /// read around a percent escape, can reach.
-const PART_OVERLAP: usize = 4 * PERCENT_REACH;
+const PART_OVERLAP: usize = 4 * escapes::REACH;
 
 /// Overlapping parts of a large text, one per core, each starting and
 /// ending outside an encoded run (so every run is whole in a part).
@@ -123,15 +128,17 @@ fn scan_views(text: &str, depth: usize) -> Option<Finding> {
     if let Some(f) = scan_plain_with(text, &b64) {
         return Some(f);
     }
-    // Percent-encoding: only around the escapes, since a secret hidden by
-    // them holds at least one.
-    for (start, end) in percent_windows(text) {
-        let decoded = percent_decode(&text[start..end]);
-        if let Some(f) = scan_plain(&decoded) {
-            return Some(Finding {
-                rule: f.rule,
-                at: start,
-            });
+    // Escapes a reader undoes (percent-encoding, JSON's `\u`, HTML's
+    // `&#..;`): only around them, since a secret they hide holds one.
+    for kind in Escapes::ALL {
+        for (start, end) in escape_windows(text, kind) {
+            let decoded = kind.decode(&text[start..end]);
+            if let Some(f) = scan_plain(&decoded) {
+                return Some(Finding {
+                    rule: f.rule,
+                    at: start,
+                });
+            }
         }
     }
     if depth >= 2 {
@@ -146,6 +153,16 @@ fn scan_views(text: &str, depth: usize) -> Option<Finding> {
                         at: start + offset,
                     });
                 }
+            }
+        }
+    }
+    for (at, run) in &b64 {
+        if let Some(inner) = base32_decode(run).as_deref().and_then(printable) {
+            if let Some(f) = scan_views(&inner, depth + 1) {
+                return Some(Finding {
+                    rule: f.rule,
+                    at: *at,
+                });
             }
         }
     }
@@ -308,86 +325,24 @@ fn head(s: &str, n: usize) -> &str {
     &s[..at]
 }
 
-/// How far around a percent escape a secret it hides can reach: longer
-/// than any named shape.
-const PERCENT_REACH: usize = 1024;
-
-/// The stretches of `text` around its percent escapes (`%` and two hex
-/// digits), merged, on character boundaries.
-fn percent_windows(text: &str) -> Vec<(usize, usize)> {
-    let b = text.as_bytes();
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    let mut from = 0;
-    while let Some(i) = text[from..].find('%').map(|i| i + from) {
-        from = i + 1;
-        if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-            && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-        {
-            continue;
-        }
-        let mut start = i.saturating_sub(PERCENT_REACH);
-        while !text.is_char_boundary(start) {
-            start -= 1;
-        }
-        let mut end = (i + 3 + PERCENT_REACH).min(b.len());
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        match out.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => out.push((start, end)),
+/// A whole body or file as its reader sees it: scanned as it is, and
+/// whatever compressed file or archive it is (by its magic bytes),
+/// unpacked and scanned too, within `limits`. The finding's place says
+/// which part held it.
+pub fn scan_whole(
+    bytes: &[u8],
+    place: &str,
+    limits: inflate::Limits,
+) -> Result<Option<(Finding, String)>, inflate::Unreadable> {
+    if let Some(f) = scan_bytes(bytes) {
+        return Ok(Some((f, place.to_string())));
+    }
+    for part in archive::unpack(bytes, place, limits)? {
+        if let Some(f) = scan_bytes(&part.bytes) {
+            return Ok(Some((f, part.place)));
         }
     }
-    out
-}
-
-/// Percent-decode (for URL paths and queries) so `%41KIA...` is still seen.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A request body as its content encoding says to read it. Encodings the
-/// scanner cannot read are refused rather than passed unscanned; a body
-/// that inflates past `cap` is refused too.
-pub fn decode_body<'a>(
-    encoding: &str,
-    bytes: &'a [u8],
-    cap: usize,
-) -> Result<std::borrow::Cow<'a, [u8]>, String> {
-    use std::io::Read;
-    let inflate = |r: &mut dyn Read| -> Result<std::borrow::Cow<'a, [u8]>, String> {
-        let mut out = Vec::new();
-        r.take(cap as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("the {encoding} body does not decode ({e})"))?;
-        if out.len() > cap {
-            return Err(format!("the {encoding} body inflates past {cap} bytes"));
-        }
-        Ok(std::borrow::Cow::Owned(out))
-    };
-    match encoding {
-        "" | "identity" => Ok(std::borrow::Cow::Borrowed(bytes)),
-        "gzip" | "x-gzip" => inflate(&mut flate2::read::GzDecoder::new(bytes)),
-        "deflate" => inflate(&mut flate2::read::ZlibDecoder::new(bytes)),
-        other => Err(format!(
-            "the body's content encoding {other:?} cannot be scanned; send it uncompressed, gzip or deflate"
-        )),
-    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -568,6 +523,54 @@ mod tests {
         ] {
             assert_eq!(scan(ok), None, "{ok}");
         }
+    }
+
+    #[test]
+    fn what_a_server_decodes_does_not_hide_secrets() {
+        let key = "AKIAIOSFODNN7EXAMPLE";
+        let escaped: String = key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let base32 = data_encoding::BASE32.encode(format!("id={key}").as_bytes());
+        for hidden in [
+            // JSON string escapes, wholly or in part.
+            format!("{{\"k\": \"{escaped}\"}}"),
+            format!("{{\"k\": \"AKIA\\u0049OSFODNN7EXAMPLE\"}}"),
+            // HTML character references.
+            "<v>&#65;KIA&#x49;OSFODNN7EXAMPLE</v>".to_string(),
+            // base32, padded or not, either case.
+            format!("X-Data: {base32}"),
+            format!("x {}", base32.trim_end_matches('=').to_ascii_lowercase()),
+        ] {
+            assert_eq!(scan(&hidden).map(|f| f.rule), Some("aws-access-key-id"), "{hidden}");
+        }
+        // Ordinary upper-case words and base32-looking names stay quiet.
+        for ok in [
+            "CONTENT-TYPE APPLICATION JSON WITH SOME UPPERCASE WORDS",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+            r#"{"path": "C:\\Users\\me", "nl": "a\nb"}"#,
+        ] {
+            assert_eq!(scan(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn whole_bodies_are_read_through_compressed_files_and_archives() {
+        use std::io::Write;
+        let limits = inflate::Limits::sent(16 << 20);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n").unwrap();
+        let gz = gz.finish().unwrap();
+        let (f, place) = scan_whole(&gz, "the body", limits).unwrap().unwrap();
+        assert_eq!((f.rule, place.as_str()), ("aws-access-key-id", "the body"));
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let deflated = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("a/b.txt", deflated).unwrap();
+        w.write_all(&b"ordinary text, ".repeat(40)).unwrap();
+        w.write_all(b"token ghp_aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3wX4yZ").unwrap();
+        let zip = w.finish().unwrap().into_inner();
+        let (f, place) = scan_whole(&zip, "the body", limits).unwrap().unwrap();
+        assert_eq!((f.rule, place.as_str()), ("github-token", "the body: a/b.txt"));
+        assert_eq!(scan_whole(b"hello", "x", limits), Ok(None));
     }
 
     #[test]

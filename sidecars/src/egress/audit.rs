@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::dlp;
 
-pub use bb_contract::audit::AuditRecord as Record;
+pub use bb_contract::audit::{AuditRecord as Record, Decision};
 
 struct Open {
     file: std::fs::File,
@@ -117,7 +117,7 @@ impl Audit {
         line.push(b'\n');
         let mut open = f.lock().unwrap_or_else(|p| p.into_inner());
         open.held.extend_from_slice(&line);
-        let later = clean.decision == "allowed" && open.held.len() < BATCH_BYTES;
+        let later = clean.decision == Decision::Allowed && open.held.len() < BATCH_BYTES;
         if !later {
             self.write_held(&mut open);
             return;
@@ -185,7 +185,7 @@ mod tests {
             host: host.into(),
             method: "GET".into(),
             path: path.into(),
-            decision: "blocked".into(),
+            decision: Decision::Blocked,
             rule: rule.map(String::from),
         }
     }
@@ -234,7 +234,7 @@ mod tests {
         let audit = Audit::open(Some(&p), 1 << 20);
         let lines = || std::fs::read_to_string(&p).unwrap().lines().count();
         let allowed = |path| Record {
-            decision: "allowed".into(),
+            decision: Decision::Allowed,
             ..record("ok.example", path, None)
         };
         audit.record(allowed("/a"));

@@ -1,11 +1,18 @@
-//! Request bodies on scanned routes. A small body (most API calls) is read
-//! whole and scanned before anything goes upstream. A large one streams:
+//! Request bodies on scanned routes, read as the upstream will read them.
+//! A small body (most API calls) is read whole and scanned before anything
+//! goes upstream; a compressed file or archive sent as it is (by its magic
+//! bytes) is read whole and unpacked to be scanned. A large one streams:
 //! it is scanned a window at a time on the blocking pool, each window
 //! forwarded only once scanned, with its tail held back and scanned again
 //! with the next (so a secret across two windows is seen whole and never
-//! half sent). A finding, or the cap, aborts the upstream request and the
-//! agent gets the refusal. Memory per upload: about two windows.
+//! half sent). A body with a content coding (gzip, deflate, br, zstd,
+//! stacked) is decoded as it arrives, bounded against bombs, and what goes
+//! upstream is the decoded body that was scanned (its coding dropped), so
+//! the upstream reads exactly what the scan read. A finding, the cap or a
+//! bomb aborts the upstream request and the agent gets the refusal.
+//! Memory per upload: about two windows.
 
+use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +24,7 @@ use tokio::sync::mpsc;
 use super::policy::Block;
 use super::proxy::{Body, BoxError};
 use crate::dlp;
+use crate::dlp::inflate::{self, Coding, Limits, Unreadable};
 
 /// Bodies up to this size are read whole and scanned before the request
 /// goes upstream.
@@ -45,91 +53,132 @@ impl Verdict {
 }
 
 /// Why a body cannot go upstream as it is.
+#[derive(Debug, Clone)]
 pub enum Refused {
-    Block(Block, http::StatusCode),
+    Block(Block),
     Malformed,
     TooSlow,
 }
 
 /// A body ready to forward: whole and scanned, or streaming with its
-/// verdict to check after the exchange.
+/// verdict to check after the exchange. Decoded when it had a coding.
 pub enum Scanned {
     Whole(Bytes),
     Streaming(Body, Verdict),
 }
 
-/// The body as the upstream reads it, for scanning: UTF-16 and compressed
-/// bodies are decoded, so they are read whole (up to the cap).
-pub async fn scan(
-    body: Incoming,
-    encoding: &str,
-    cap: usize,
-    stream_ok: bool,
-) -> Result<Scanned, Refused> {
-    let mut body = body;
+/// How to read one request's body.
+pub struct Reading {
+    /// Its content codings, in the order applied (empty: as it is).
+    pub codings: Vec<Coding>,
+    /// The most it may hold, decoded.
+    pub cap: usize,
+    /// Large bodies may stream (else they are read whole, up to the cap).
+    pub stream_ok: bool,
+    /// An HTML form (`application/x-www-form-urlencoded`): its fields are
+    /// read joined, as a server reads them.
+    pub form: bool,
+}
+
+/// The body as the upstream reads it, scanned: whole, or streaming.
+pub async fn scan(body: Incoming, how: Reading) -> Result<Scanned, Refused> {
+    let cap = how.cap;
+    let mut src = if how.codings.is_empty() {
+        Source::Plain(body)
+    } else {
+        Source::decoding(body, how.codings, cap)
+    };
     let mut first = BytesMut::new();
     // Read up to WHOLE_UP_TO (or all of it, when it cannot stream).
-    let limit = if stream_ok { WHOLE_UP_TO } else { cap };
-    loop {
-        if first.len() > limit {
-            break;
+    let limit = if how.stream_ok { WHOLE_UP_TO } else { cap };
+    let ended = read_into(&mut src, &mut first, limit, cap).await?;
+    if ended || dlp::archive::sniff(&first).is_some() {
+        // A compressed file or archive is unpacked whole to be read: the
+        // rest of it first (up to the cap).
+        if !ended {
+            read_into(&mut src, &mut first, cap, cap).await?;
         }
-        match tokio::time::timeout(BODY_TIMEOUT, body.frame()).await {
-            Err(_) => return Err(Refused::TooSlow),
-            Ok(None) => {
-                let bytes = first.freeze();
-                check_whole(bytes.clone(), encoding, cap).await?;
-                return Ok(Scanned::Whole(bytes));
-            }
-            Ok(Some(Err(_))) => return Err(Refused::Malformed),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    first.extend_from_slice(&data);
-                    if first.len() > cap {
-                        return Err(Refused::Block(
-                            Block::BodyTooLarge(cap),
-                            http::StatusCode::PAYLOAD_TOO_LARGE,
-                        ));
-                    }
-                }
-            }
-        }
+        let bytes = first.freeze();
+        check_whole(bytes.clone(), cap, how.form).await?;
+        return Ok(Scanned::Whole(bytes));
     }
     // Too large to read whole: stream it, starting with what was read.
     let verdict = Verdict::default();
     let (tx, rx) = mpsc::channel(2);
-    tokio::spawn(pump(body, first, cap, tx, verdict.clone()));
+    tokio::spawn(pump(src, first, cap, tx, verdict.clone()));
     Ok(Scanned::Streaming(
         Receiver(rx).map_err(BoxError::from).boxed(),
         verdict,
     ))
 }
 
-/// Scan a whole body (decoded as the upstream will read it) off the async
-/// workers.
-async fn check_whole(bytes: Bytes, encoding: &str, cap: usize) -> Result<(), Refused> {
-    let encoding = encoding.to_string();
-    let small = bytes.len() <= INLINE_SCAN && matches!(encoding.as_str(), "" | "identity");
-    let check = move || {
-        let plain = dlp::decode_body(&encoding, &bytes, cap).map_err(Block::Undecodable)?;
-        match dlp::scan_bytes(&plain) {
-            Some(f) => Err(Block::Secret {
-                rule: f.rule,
-                place: "body",
-            }),
-            None => Ok(()),
+/// Read from `src` into `buf` until it holds more than `limit`; true when
+/// the body ended first.
+async fn read_into(
+    src: &mut Source,
+    buf: &mut BytesMut,
+    limit: usize,
+    cap: usize,
+) -> Result<bool, Refused> {
+    while buf.len() <= limit {
+        match src.next().await {
+            Next::End => return Ok(true),
+            Next::Failed(r) => return Err(r),
+            Next::Trailers(_) => {}
+            Next::Data(data) => {
+                buf.extend_from_slice(&data);
+                if buf.len() > cap {
+                    return Err(Refused::Block(Block::BodyTooLarge(cap)));
+                }
+            }
         }
+    }
+    Ok(false)
+}
+
+/// Scan a whole body (decoded, and unpacked where it is a compressed file
+/// or archive) off the async workers.
+async fn check_whole(bytes: Bytes, cap: usize, form: bool) -> Result<(), Refused> {
+    let small = bytes.len() <= INLINE_SCAN && dlp::archive::sniff(&bytes).is_none();
+    let check = move || -> Result<(), Block> {
+        match dlp::scan_whole(&bytes, "body", Limits::sent(cap)) {
+            Err(u) => return Err(Block::Undecodable(u)),
+            Ok(Some((f, place))) => {
+                let within = (place != "body").then(|| place.trim_start_matches("body: ").into());
+                return Err(Block::Secret {
+                    rule: f.rule,
+                    place: "body",
+                    within,
+                });
+            }
+            Ok(None) => {}
+        }
+        // A secret split over two fields of a form, as over two headers.
+        if form {
+            let text = String::from_utf8_lossy(&bytes);
+            let values: Vec<String> = text
+                .split('&')
+                .map(|kv| dlp::percent_decode(kv.split_once('=').map_or(kv, |(_, v)| v)))
+                .collect();
+            if let Some(f) = dlp::scan_joined(values.iter().map(String::as_str)) {
+                return Err(Block::secret(f.rule, "body"));
+            }
+        }
+        Ok(())
     };
     // A small body scans in well under a millisecond: the hand-off to the
     // blocking pool would cost more than it saves.
     let found = if small {
         check()
     } else {
-        off_workers(check)
-            .await
-            .unwrap_or_else(|| Err(Block::Undecodable("the body scan failed".into())))
+        off_workers(check).await.unwrap_or_else(|| {
+            Err(Block::Undecodable(Unreadable::Corrupt {
+                what: "body".into(),
+                why: "the scan failed".into(),
+            }))
+        })
     };
-    found.map_err(|b| Refused::Block(b, http::StatusCode::FORBIDDEN))
+    found.map_err(Refused::Block)
 }
 
 /// Run a scan on the blocking pool, as many at once as there are cores:
@@ -145,48 +194,242 @@ async fn off_workers<T: Send + 'static>(scan: impl FnOnce() -> T + Send + 'stati
     tokio::task::spawn_blocking(scan).await.ok()
 }
 
+/// Where a body's bytes come from: the agent's as they are, or decoded.
+enum Source {
+    Plain(Incoming),
+    Decoded {
+        rx: mpsc::Receiver<Result<Bytes, Unreadable>>,
+        /// How the agent's side broke off, if it did (the decoder then
+        /// sees its input end early).
+        broke: Arc<Mutex<Option<Refused>>>,
+    },
+}
+
+enum Next {
+    Data(Bytes),
+    Trailers(http::HeaderMap),
+    End,
+    Failed(Refused),
+}
+
+impl Source {
+    /// Decode `body` as `codings` say, on a blocking thread, as it comes.
+    fn decoding(body: Incoming, codings: Vec<Coding>, cap: usize) -> Source {
+        let broke = Arc::new(Mutex::new(None));
+        let input = feed(body, broke.clone());
+        let what = format!(
+            "{} body",
+            codings.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+        );
+        let rx = decode_on_thread(input, codings, Limits::sent(cap), what, true);
+        Source::Decoded { rx, broke }
+    }
+
+    async fn next(&mut self) -> Next {
+        match self {
+            Source::Plain(body) => match tokio::time::timeout(BODY_TIMEOUT, body.frame()).await {
+                Err(_) => Next::Failed(Refused::TooSlow),
+                Ok(None) => Next::End,
+                Ok(Some(Err(_))) => Next::Failed(Refused::Malformed),
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => Next::Data(data),
+                    Err(frame) => match frame.into_trailers() {
+                        Ok(t) => Next::Trailers(t),
+                        Err(_) => Next::Data(Bytes::new()),
+                    },
+                },
+            },
+            Source::Decoded { rx, broke } => match rx.recv().await {
+                Some(Ok(data)) => Next::Data(data),
+                None => Next::End,
+                Some(Err(u)) => {
+                    let agent = broke.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    Next::Failed(agent.unwrap_or(Refused::Block(Block::Undecodable(u))))
+                }
+            },
+        }
+    }
+}
+
+/// The agent's body as a channel of chunks for a blocking reader; how it
+/// broke off, if it did, goes to `broke` (and the channel ends).
+fn feed(mut body: Incoming, broke: Arc<Mutex<Option<Refused>>>) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        loop {
+            let failed = match tokio::time::timeout(BODY_TIMEOUT, body.frame()).await {
+                Err(_) => Refused::TooSlow,
+                Ok(Some(Err(_))) => Refused::Malformed,
+                Ok(None) => return,
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        if tx.send(data).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+            };
+            *broke.lock().unwrap_or_else(|p| p.into_inner()) = Some(failed);
+            return;
+        }
+    });
+    rx
+}
+
+/// A blocking `Read` over a channel of chunks.
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    chunk: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(c) => self.chunk = c,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        self.chunk = self.chunk.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Decoders running at once; more wait their turn (holding no thread).
+const DECODERS: usize = 64;
+
+/// Decode `input` on a thread of its own into a channel of decoded chunks
+/// (an error last, if it fails). A decoder waits on the agent's input and
+/// on the scan for as long as the body lasts, so it runs on its own thread,
+/// never the blocking pool the scans share (it would starve them). `fill`:
+/// send full windows (a request body, scanned a window at a time) rather
+/// than each piece as soon as it decodes (an answer streaming to the
+/// agent).
+pub fn decode_on_thread(
+    input: mpsc::Receiver<Bytes>,
+    codings: Vec<Coding>,
+    limits: Limits,
+    what: String,
+    fill: bool,
+) -> mpsc::Receiver<Result<Bytes, Unreadable>> {
+    static TURNS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    let turns = TURNS
+        .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(DECODERS)))
+        .clone();
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        let Ok(turn) = turns.acquire_owned().await else {
+            return;
+        };
+        let failed = tx.clone();
+        let named = what.clone();
+        let spawned = std::thread::Builder::new()
+            .name("bb-decode".into())
+            .spawn(move || {
+                decode(input, codings, limits, what, fill, tx);
+                drop(turn);
+            });
+        if let Err(e) = spawned {
+            // Never read as a body that ended early: as one that failed.
+            let why = format!("no thread to decode it ({e})");
+            let _ = failed
+                .send(Err(Unreadable::Corrupt { what: named, why }))
+                .await;
+        }
+    });
+    rx
+}
+
+fn decode(
+    input: mpsc::Receiver<Bytes>,
+    codings: Vec<Coding>,
+    limits: Limits,
+    what: String,
+    fill: bool,
+    tx: mpsc::Sender<Result<Bytes, Unreadable>>,
+) {
+    {
+        let reader = ChannelReader {
+            rx: input,
+            chunk: Bytes::new(),
+        };
+        let mut d = inflate::decoder(&codings, reader, limits, &what);
+        let mut buf = vec![0u8; WINDOW];
+        loop {
+            let mut n = 0;
+            let result = loop {
+                match d.read(&mut buf[n..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(k) => {
+                        n += k;
+                        if !fill || n == buf.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) => break Err(inflate::unreadable(e, &what)),
+                }
+            };
+            if n > 0 && tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                return;
+            }
+            match result {
+                Err(u) => {
+                    let _ = tx.blocking_send(Err(u));
+                    return;
+                }
+                Ok(()) if n == 0 => return,
+                Ok(()) => {}
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BodyError(String);
 
 type Item = Result<Frame<Bytes>, BodyError>;
 
-/// Read the agent's body, scan each window, send on what passed.
+/// Read the body, scan each window, send on what passed.
 async fn pump(
-    mut body: Incoming,
+    mut src: Source,
     mut window: BytesMut,
     cap: usize,
     tx: mpsc::Sender<Item>,
     verdict: Verdict,
 ) {
     let mut total = window.len();
-    // Bytes at the start of `window` already scanned (the held tail).
-    let mut done = 0;
     let mut trailers = None;
     loop {
-        let ended = if window.len() - done >= WINDOW {
+        let ended = if window.len() >= WINDOW {
             false
         } else {
-            match tokio::time::timeout(BODY_TIMEOUT, body.frame()).await {
-                Err(_) | Ok(Some(Err(_))) => {
+            match src.next().await {
+                Next::Failed(Refused::Block(b)) => {
+                    refuse(&verdict, &tx, b).await;
+                    return;
+                }
+                Next::Failed(_) => {
                     let _ = tx
                         .send(Err(BodyError("the agent's body broke off".into())))
                         .await;
                     return;
                 }
-                Ok(None) => true,
-                Ok(Some(Ok(frame))) => {
-                    match frame.into_data() {
-                        Ok(data) => {
-                            total += data.len();
-                            if total > cap {
-                                refuse(&verdict, &tx, Block::BodyTooLarge(cap)).await;
-                                return;
-                            }
-                            window.extend_from_slice(&data);
-                        }
-                        Err(frame) => trailers = frame.into_trailers().ok(),
+                Next::End => true,
+                Next::Trailers(t) => {
+                    trailers = Some(t);
+                    continue;
+                }
+                Next::Data(data) => {
+                    total += data.len();
+                    if total > cap {
+                        refuse(&verdict, &tx, Block::BodyTooLarge(cap)).await;
+                        return;
                     }
+                    window.extend_from_slice(&data);
                     continue;
                 }
             }
@@ -197,11 +440,7 @@ async fn pump(
             .await
             .flatten();
         if let Some(f) = finding {
-            let b = Block::Secret {
-                rule: f.rule,
-                place: "body",
-            };
-            refuse(&verdict, &tx, b).await;
+            refuse(&verdict, &tx, Block::secret(f.rule, "body")).await;
             return;
         }
         let keep = if ended { 0 } else { dlp::held_back(&buf, TAIL) };
@@ -216,7 +455,6 @@ async fn pump(
             return;
         }
         window.extend_from_slice(&buf[buf.len() - keep..]);
-        done = keep;
     }
 }
 
@@ -242,4 +480,31 @@ impl hyper::body::Body for Receiver {
     ) -> std::task::Poll<Option<Item>> {
         self.0.poll_recv(cx)
     }
+}
+
+/// An upstream's answer in a content coding, decoded as it streams (for
+/// the scrubber, which must read it): each piece passed on as soon as it
+/// decodes, so server-sent events are not held up.
+pub fn decoded_answer(body: Incoming, codings: Vec<Coding>) -> Body {
+    let broke = Arc::new(Mutex::new(None));
+    let input = feed(body, broke);
+    let what = format!(
+        "{} answer",
+        codings.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+    );
+    let rx = decode_on_thread(input, codings, Limits::answer(), what, false);
+    struct Answer(mpsc::Receiver<Result<Bytes, Unreadable>>);
+    impl hyper::body::Body for Answer {
+        type Data = Bytes;
+        type Error = BodyError;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Item>> {
+            self.0.poll_recv(cx).map(|o| {
+                o.map(|r| r.map(Frame::data).map_err(|u| BodyError(u.to_string())))
+            })
+        }
+    }
+    Answer(rx).map_err(BoxError::from).boxed()
 }

@@ -3,7 +3,10 @@
 
 use std::net::IpAddr;
 
+use http::StatusCode;
+
 use super::config::{Cidr, Config, RouteConfig};
+use crate::dlp::inflate::Unreadable;
 
 /// The stable marker every refusal's body starts with.
 pub use bb_contract::egress::REFUSAL_MARKER as MARKER;
@@ -21,21 +24,27 @@ pub enum Block {
     Secret {
         rule: &'static str,
         place: &'static str,
+        /// Where inside the place, for a body: the file of an archive
+        /// that held it (never the secret).
+        within: Option<String>,
     },
     Ssrf {
         host: String,
         ip: IpAddr,
     },
     BodyTooLarge(usize),
-    Resolve(String),
     /// A credentialed route asked for over plain HTTP.
     CredentialNeedsTls(String),
-    /// A body the scanner cannot read (an unknown content encoding).
-    Undecodable(String),
+    /// A body the scan cannot read through as its reader would: an
+    /// unknown content encoding, a broken one, or a bomb.
+    Undecodable(Unreadable),
     PortNotAllowed {
         host: String,
         port: u16,
     },
+    /// A protocol switch (WebSocket): what would pass after it is not
+    /// HTTP, and could not be checked.
+    Upgrade(String),
 }
 
 /// What the proxy does with a route's traffic. One rule, enforced here and
@@ -65,6 +74,16 @@ pub fn route_handling(route: &RouteConfig) -> Handling {
 }
 
 impl Block {
+    /// A secret found in `place` (`host`, `path`, `query`, `headers`,
+    /// `body`).
+    pub fn secret(rule: &'static str, place: &'static str) -> Block {
+        Block::Secret {
+            rule,
+            place,
+            within: None,
+        }
+    }
+
     /// The rule name for the audit log.
     pub fn rule(&self) -> String {
         match self {
@@ -74,10 +93,27 @@ impl Block {
             Block::Secret { rule, .. } => format!("dlp:{rule}"),
             Block::Ssrf { .. } => "ssrf".into(),
             Block::BodyTooLarge(_) => "body-too-large".into(),
-            Block::Resolve(_) => "unresolvable".into(),
             Block::CredentialNeedsTls(_) => "credential-needs-tls".into(),
+            Block::Undecodable(Unreadable::Bomb { .. }) => "decompression-bomb".into(),
+            Block::Undecodable(Unreadable::TooLarge { .. }) => "body-too-large".into(),
             Block::Undecodable(_) => "undecodable-body".into(),
             Block::PortNotAllowed { .. } => "port-not-allowed".into(),
+            Block::Upgrade(_) => "protocol-upgrade".into(),
+        }
+    }
+
+    /// The status the agent is answered with: 403 for policy, 413 for what
+    /// is too large to scan, 415 for an encoding nothing here reads, 400
+    /// for a body that does not decode.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Block::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Block::Undecodable(u) if u.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
+            Block::Undecodable(Unreadable::Unsupported(_) | Unreadable::TooDeep(_)) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Block::Undecodable(Unreadable::Corrupt { .. }) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::FORBIDDEN,
         }
     }
 
@@ -100,13 +136,22 @@ impl Block {
                 path,
                 why: Some(why),
             } => format!("path {path} on {host} cannot be checked safely: {why}"),
-            Block::Secret { rule, place } => {
-                format!("the request's {place} looks like a secret ({rule})")
-            }
+            Block::Secret {
+                rule,
+                place,
+                within: None,
+            } => format!("the request's {place} looks like a secret ({rule})"),
+            Block::Secret {
+                rule,
+                place,
+                within: Some(within),
+            } => format!("the request's {place} looks like a secret ({rule}) in {within}"),
             Block::Ssrf { host, ip } => format!("{host} resolves to {ip}, an internal address"),
             Block::BodyTooLarge(n) => format!("the request body is over {n} bytes"),
-            Block::Resolve(h) => format!("{h} does not resolve"),
-            Block::Undecodable(why) => why.clone(),
+            Block::Undecodable(why) => why.to_string(),
+            Block::Upgrade(to) => format!(
+                "switching protocols (to {to}) is not supported: what follows could not be checked"
+            ),
             Block::PortNotAllowed { host, port } => {
                 format!("port {port} is not allowed on {host}")
             }
@@ -114,7 +159,16 @@ impl Block {
                 format!("{h} carries a credential, which goes only over https")
             }
         };
-        format!("{MARKER}: {why}. To ask for access, use the supervise tool (egress-proxy-block) with your reason.\n")
+        // What to do next: ask, where the policy refused; else send it
+        // in a form that can be read.
+        let next = match self {
+            Block::Undecodable(_) | Block::BodyTooLarge(_) => {
+                "Send the body uncompressed or in a smaller form"
+            }
+            Block::Upgrade(_) => "Use plain HTTPS requests",
+            _ => "To ask for access, use the supervise tool (egress-proxy-block) with your reason",
+        };
+        format!("{MARKER}: {why}. {next}.\n")
     }
 }
 

@@ -15,7 +15,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
-use super::audit::{now_ms, Audit, Record};
+use super::audit::{now_ms, Audit, Decision, Record};
 use super::body;
 use super::certs::Minter;
 use super::config::{Config, RouteConfig};
@@ -24,8 +24,9 @@ use super::policy::{self, Block, Handling};
 use super::slots::Slots;
 use super::tokens::{self, Tokens};
 use super::tunnel;
-use super::upstream;
+use super::upstream::{self, DialError, Failure};
 use crate::dlp;
+use crate::dlp::inflate::Coding;
 
 /// Any error a body can end with (the agent's, upstream's, or a scan's).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -89,15 +90,51 @@ pub(super) fn full(text: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-pub(super) fn refuse(status: StatusCode, block: &Block) -> Response<Body> {
+pub(super) fn refuse(block: &Block) -> Response<Body> {
     let mut r = Response::new(full(block.body()));
-    *r.status_mut() = status;
+    *r.status_mut() = block.status();
     r.headers_mut().insert(
         "content-type",
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r.headers_mut()
         .insert("x-bb-egress", HeaderValue::from_static("blocked"));
+    r
+}
+
+/// An allowed request whose upstream could not be reached: logged as the
+/// failure it is, answered with the gateway error and its reason.
+pub(super) fn failed(
+    shared: &Shared,
+    peer: SocketAddr,
+    method: &str,
+    path: &str,
+    f: &Failure,
+) -> Response<Body> {
+    let host = match f {
+        Failure::Unresolvable { host, .. }
+        | Failure::Connect { host, .. }
+        | Failure::Tls { host, .. }
+        | Failure::Timeout { host, .. }
+        | Failure::Broken { host, .. } => host.clone(),
+    };
+    audit(
+        shared,
+        peer,
+        &host,
+        method,
+        path,
+        Decision::Failed,
+        Some(f.rule().to_string()),
+    );
+    let mut r = Response::new(full(f.body()));
+    *r.status_mut() = f.status();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert("x-bb-egress", HeaderValue::from_static("upstream-failed"));
     r
 }
 
@@ -163,10 +200,10 @@ async fn handle_inner(
                         host,
                         req.method().as_str(),
                         req.uri().path(),
-                        "blocked",
+                        Decision::Blocked,
                         Some(block.rule()),
                     );
-                    return refuse(StatusCode::FORBIDDEN, &block);
+                    return refuse(&block);
                 }
             }
             Target {
@@ -205,7 +242,7 @@ pub(super) fn audit(
     host: &str,
     method: &str,
     path: &str,
-    decision: &str,
+    decision: Decision,
     rule: Option<String>,
 ) {
     shared.audit.record(Record {
@@ -214,33 +251,79 @@ pub(super) fn audit(
         host: host.into(),
         method: method.into(),
         path: path.into(),
-        decision: decision.into(),
+        decision,
         rule,
     });
 }
 
-/// Resolve `host` and pick the first address the route may reach.
+/// Resolve `host` and pick the first address the route may reach. A name
+/// that does not resolve is the network's failure; addresses the route
+/// may not reach are a refusal.
 pub(super) async fn resolve(
     route: &RouteConfig,
     host: &str,
     port: u16,
-) -> Result<SocketAddr, Block> {
+) -> Result<SocketAddr, DialError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let unresolvable = |why: String| {
+        DialError::Failed(Failure::Unresolvable {
+            host: host.to_string(),
+            why,
+        })
+    };
     let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((bare, port))
             .await
-            .map_err(|_| Block::Resolve(host.to_string()))?
+            .map_err(|e| unresolvable(e.to_string()))?
             .collect(),
     };
-    let mut last = Block::Resolve(host.to_string());
+    let mut last = unresolvable("no address".into());
     for a in addrs {
         match policy::check_ip(route, host, a.ip()) {
             Ok(()) => return Ok(a),
-            Err(b) => last = b,
+            Err(b) => last = DialError::Blocked(b),
         }
     }
     Err(last)
+}
+
+/// The values a server reads one by one from a URL, which a secret could
+/// be split across (read joined, as split headers are): the path's
+/// segments and the query's values, decoded.
+fn url_values(path_and_query: &str) -> Vec<String> {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut out: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(dlp::percent_decode)
+        .collect();
+    out.extend(
+        query
+            .split(['&', ';'])
+            .filter(|s| !s.is_empty())
+            .map(|kv| dlp::percent_decode(kv.split_once('=').map_or(kv, |(_, v)| v))),
+    );
+    out
+}
+
+/// Each cookie's value, of every `Cookie` header.
+fn cookie_values(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|cookie| {
+            String::from_utf8_lossy(cookie.as_bytes())
+                .split(';')
+                .map(|kv| {
+                    let v = kv.split_once('=').map_or(kv, |(_, v)| v).trim();
+                    dlp::percent_decode(v.trim_matches('"'))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Check, rewrite and send one request upstream; stream the answer back.
@@ -253,7 +336,7 @@ async fn forward(
 ) -> Response<Body> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let deny = |b: Block, status: StatusCode| {
+    let deny = |b: Block| {
         // A secret found in the URL must not land in the log through it.
         let (host, logged) = match &b {
             Block::Secret {
@@ -269,43 +352,39 @@ async fn forward(
             host,
             &method,
             logged,
-            "blocked",
+            Decision::Blocked,
             Some(b.rule()),
         );
-        refuse(status, &b)
+        refuse(&b)
     };
     if let Some(f) = dlp::scan_host(&target.host) {
-        return deny(
-            Block::Secret {
-                rule: f.rule,
-                place: "host",
-            },
-            StatusCode::FORBIDDEN,
-        );
+        return deny(Block::secret(f.rule, "host"));
     }
     let route = match policy::check_host(&config, &target.host) {
         Ok(r) => r,
-        Err(b) => return deny(b, StatusCode::FORBIDDEN),
+        Err(b) => return deny(b),
     };
     if !route.allows_port(target.port) {
-        return deny(
-            Block::PortNotAllowed {
-                host: target.host.clone(),
-                port: target.port,
-            },
-            StatusCode::FORBIDDEN,
-        );
+        return deny(Block::PortNotAllowed {
+            host: target.host.clone(),
+            port: target.port,
+        });
     }
     if let Err(b) = policy::check_path(route, &target.host, &path) {
-        return deny(b, StatusCode::FORBIDDEN);
+        return deny(b);
     }
     // A credential is injected only into TLS: plain HTTP would hand it to
     // anything on the path.
     if route.auth.is_some() && !target.https {
-        return deny(
-            Block::CredentialNeedsTls(target.host.clone()),
-            StatusCode::FORBIDDEN,
-        );
+        return deny(Block::CredentialNeedsTls(target.host.clone()));
+    }
+    // A switch to another protocol (a WebSocket) would carry what no rule
+    // here reads: refused, so the client uses plain requests (Codex
+    // falls back to HTTPS with server-sent events).
+    if let Some(to) = req.headers().get(http::header::UPGRADE) {
+        return deny(Block::Upgrade(
+            String::from_utf8_lossy(to.as_bytes()).chars().take(40).collect(),
+        ));
     }
     // DLP: the URL (decoded), every header the agent sent, then the body.
     let path_and_query = req
@@ -315,13 +394,7 @@ async fn forward(
         .unwrap_or_default();
     if let Some(f) = dlp::scan(&dlp::percent_decode(&path_and_query)) {
         let place = if f.at >= path.len() { "query" } else { "path" };
-        return deny(
-            Block::Secret {
-                rule: f.rule,
-                place,
-            },
-            StatusCode::FORBIDDEN,
-        );
+        return deny(Block::secret(f.rule, place));
     }
     let injecting = route.auth.is_some();
     // Every header the agent sent, one per line, read in one pass: no
@@ -340,23 +413,21 @@ async fn forward(
         lines.push('\n');
     }
     if let Some(f) = dlp::scan(&lines) {
-        return deny(
-            Block::Secret {
-                rule: f.rule,
-                place: "headers",
-            },
-            StatusCode::FORBIDDEN,
-        );
+        return deny(Block::secret(f.rule, "headers"));
     }
     // A secret split over several headers.
     if let Some(f) = dlp::scan_joined(values.iter().map(|r| &lines[r.clone()])) {
-        return deny(
-            Block::Secret {
-                rule: f.rule,
-                place: "headers",
-            },
-            StatusCode::FORBIDDEN,
-        );
+        return deny(Block::secret(f.rule, "headers"));
+    }
+    // ...or over path segments and query values, or the cookies of one
+    // header.
+    for (place, split) in [
+        ("query", url_values(&path_and_query)),
+        ("headers", cookie_values(req.headers())),
+    ] {
+        if let Some(f) = dlp::scan_joined(split.iter().map(String::as_str)) {
+            return deny(Block::secret(f.rule, place));
+        }
     }
     let (mut parts, body) = req.into_parts();
     let refresh = config
@@ -376,33 +447,61 @@ async fn forward(
     let scan_body =
         super::policy::route_handling(route) != (Handling::Intercept { scan_body: false });
     let cap = config.limits.body_bytes;
-    let encoding = parts
+    let codings = match parts
         .headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect::<Vec<_>>()
+        .join(",")
+    {
+        e if e.is_empty() => Vec::new(),
+        e => match Coding::parse_header(&e) {
+            Ok(c) => c,
+            // Not scanned: passed as it is, whatever it says.
+            Err(_) if !scan_body && refresh.is_none() => Vec::new(),
+            Err(u) => return deny(Block::Undecodable(u)),
+        },
+    };
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
     if scan_body && declared.is_some_and(|n| n > cap) {
-        return deny(Block::BodyTooLarge(cap), StatusCode::PAYLOAD_TOO_LARGE);
+        return deny(Block::BodyTooLarge(cap));
     }
+    let form = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     let mut verdict = None;
     let body: Body = if scan_body || refresh.is_some() {
-        // Compressed bodies are decoded to be scanned, and a token grant is
-        // rewritten: those are read whole. Plain ones stream when large.
-        let stream_ok = refresh.is_none() && matches!(encoding.as_str(), "" | "identity");
-        let scanned = if scan_body {
-            body::scan(body, &encoding, cap, stream_ok).await
-        } else {
-            body::scan(body, "", cap, false).await
-        };
+        // A body in a content coding is decoded as it comes and sent on
+        // decoded, so upstream reads what the scan read; a token grant is
+        // rewritten, so read whole. Others stream when large.
+        let decoding = !codings.is_empty();
+        let scanned = body::scan(
+            body,
+            body::Reading {
+                codings,
+                cap,
+                stream_ok: refresh.is_none(),
+                form: form && scan_body,
+            },
+        )
+        .await;
+        if decoding {
+            parts.headers.remove(http::header::CONTENT_ENCODING);
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+        }
         match scanned {
-            Err(body::Refused::Block(b, status)) => return deny(b, status),
+            Err(body::Refused::Block(b)) => return deny(b),
             Err(body::Refused::Malformed) => {
                 return plain(StatusCode::BAD_REQUEST, "the request body is malformed")
             }
@@ -505,24 +604,22 @@ async fn forward(
     // A streamed body the scan refused part-way: the upstream request was
     // aborted before the refused window; the agent gets the refusal.
     if let Some(b) = verdict.as_ref().and_then(body::Verdict::refused) {
-        let status = match b {
-            Block::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::FORBIDDEN,
-        };
-        return deny(b, status);
+        return deny(b);
     }
     let resp = match sent {
         Ok(resp) => resp,
-        Err(upstream::DialError::Blocked(b)) => return deny(b, StatusCode::FORBIDDEN),
-        Err(upstream::DialError::Failed(e)) => {
-            audit(&shared, peer, &target.host, &method, &path, "allowed", None);
-            return plain(
-                StatusCode::BAD_GATEWAY,
-                &format!("upstream {} failed: {e}", target.host),
-            );
-        }
+        Err(DialError::Blocked(b)) => return deny(b),
+        Err(DialError::Failed(f)) => return failed(&shared, peer, &method, &path, &f),
     };
-    audit(&shared, peer, &target.host, &method, &path, "allowed", None);
+    audit(
+        &shared,
+        peer,
+        &target.host,
+        &method,
+        &path,
+        Decision::Allowed,
+        None,
+    );
     match (refresh, injected) {
         (Some(r), _) if resp.status().is_success() => keep_issued(resp, &r, &shared).await,
         (_, Some(token)) => {
@@ -530,6 +627,16 @@ async fn forward(
             super::scrub::headers(&mut parts.headers, &token);
             // The length may change where a token is replaced.
             parts.headers.remove(http::header::CONTENT_LENGTH);
+            // Asked for uncompressed, but sent compressed anyway: decoded,
+            // so the scrubber can read it.
+            let codings = answer_codings(&parts.headers);
+            let body: Body = match codings {
+                Some(c) if !c.is_empty() => {
+                    parts.headers.remove(http::header::CONTENT_ENCODING);
+                    body::decoded_answer(body, c)
+                }
+                _ => body.map_err(BoxError::from).boxed(),
+            };
             Response::from_parts(
                 parts,
                 super::scrub::Scrubbed::new(body, &token)
@@ -539,6 +646,16 @@ async fn forward(
         }
         _ => resp.map(|b| b.map_err(BoxError::from).boxed()),
     }
+}
+
+/// An answer's content codings; None when one cannot be read.
+fn answer_codings(headers: &http::HeaderMap) -> Option<Vec<Coding>> {
+    let all: Vec<String> = headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    Coding::parse_header(&all.join(",")).ok()
 }
 
 /// A token endpoint's answer: egress keeps the new tokens, the agent gets
@@ -561,7 +678,22 @@ async fn keep_issued(
             "the token endpoint's answer could not be read",
         );
     };
-    let Some((issued, answer)) = tokens::rewrite_answer(&bytes.to_bytes(), &r.placeholder) else {
+    let bytes = bytes.to_bytes();
+    // Asked for uncompressed; read it whatever it came as.
+    let readable = match answer_codings(&parts.headers) {
+        Some(c) if !c.is_empty() => dlp::inflate::decode_all(
+            &c,
+            &bytes,
+            dlp::inflate::Limits::sent(1024 * 1024),
+            "token answer",
+        )
+        .ok(),
+        Some(_) => Some(bytes.to_vec()),
+        None => None,
+    };
+    let Some((issued, answer)) =
+        readable.and_then(|b| tokens::rewrite_answer(&b, &r.placeholder))
+    else {
         return plain(
             StatusCode::BAD_GATEWAY,
             "the token endpoint's answer has no access_token",

@@ -46,6 +46,15 @@ pub fn headers(h: &mut HeaderMap, token: &str) {
     }
 }
 
+/// The length of the longest end of `buf` that begins `needle` (shorter
+/// than `needle` itself, which `replace` has already taken out).
+fn partial_prefix(buf: &[u8], needle: &[u8]) -> usize {
+    (1..needle.len().min(buf.len() + 1))
+        .rev()
+        .find(|&k| buf.ends_with(&needle[..k]))
+        .unwrap_or(0)
+}
+
 pub struct Scrubbed<B> {
     inner: B,
     needle: Vec<u8>,
@@ -103,8 +112,10 @@ where
                         let mut buf = std::mem::take(&mut this.carry);
                         buf.extend_from_slice(&data);
                         let buf = replace(&buf, &this.needle);
-                        // Hold back what could be the start of a token.
-                        let keep = (this.needle.len().saturating_sub(1)).min(buf.len());
+                        // Hold back only what could be the start of a
+                        // token (usually nothing), so a server-sent
+                        // event is not held up until the next one.
+                        let keep = partial_prefix(&buf, &this.needle);
                         let cut = buf.len() - keep;
                         this.carry = buf[cut..].to_vec();
                         if cut > 0 {
@@ -170,6 +181,17 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn an_event_is_passed_on_whole_when_nothing_could_be_a_token() {
+        let event = Bytes::from_static(b"event: delta\ndata: {\"text\": \"hi\"}\n\n");
+        let mut s = Scrubbed::new(Chunks([event.clone()].into_iter().collect()), "sk-token");
+        let first = s.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, event, "nothing held back");
+        assert_eq!(partial_prefix(b"abc sk-to", b"sk-token"), 5);
+        assert_eq!(partial_prefix(b"abc s", b"sk-token"), 1);
+        assert_eq!(partial_prefix(b"abc", b"sk-token"), 0);
     }
 
     #[test]

@@ -16,7 +16,9 @@ use tokio::net::TcpStream;
 use super::config::Config;
 use super::conn::{serve_http, Held};
 use super::policy::{self, Block, Handling};
-use super::proxy::{audit, full, plain, refuse, resolve, Body, Shared};
+use super::audit::Decision;
+use super::proxy::{audit, failed, full, plain, refuse, resolve, Body, Shared};
+use super::upstream::DialError;
 use super::slots::Slot;
 use crate::dlp;
 
@@ -70,20 +72,17 @@ pub(super) async fn connect(
     };
     // Data smuggled in a subdomain (`<secret>.allowed.example`).
     if let Some(f) = dlp::scan_host(&host) {
-        let b = Block::Secret {
-            rule: f.rule,
-            place: "host",
-        };
+        let b = Block::secret(f.rule, "host");
         audit(
             &shared,
             peer,
             "[redacted]",
             "CONNECT",
             "",
-            "blocked",
+            Decision::Blocked,
             Some(b.rule()),
         );
-        return refuse(StatusCode::FORBIDDEN, &b);
+        return refuse(&b);
     }
     let blocked = |b: Block| {
         audit(
@@ -92,10 +91,10 @@ pub(super) async fn connect(
             &host,
             "CONNECT",
             "",
-            "blocked",
+            Decision::Blocked,
             Some(b.rule()),
         );
-        refuse(StatusCode::FORBIDDEN, &b)
+        refuse(&b)
     };
     let route = match policy::check_host(&config, &host) {
         Ok(r) => r.clone(),
@@ -112,13 +111,14 @@ pub(super) async fn connect(
     if super::policy::route_handling(&route) == Handling::Tunnel {
         let addr = match resolve(&route, &host, port).await {
             Ok(a) => a,
-            Err(b) => return blocked(b),
+            Err(DialError::Blocked(b)) => return blocked(b),
+            Err(DialError::Failed(f)) => return failed(&shared, peer, "CONNECT", "", &f),
         };
         // The tunnel keeps the connection's slot for as long as it lives.
         let Some(slot) = take_slot(&held, &shared) else {
             return too_many();
         };
-        audit(&shared, peer, &host, "CONNECT", "", "tunnel", None);
+        audit(&shared, peer, &host, "CONNECT", "", Decision::Tunnel, None);
         let shared2 = shared.clone();
         // Shed, at any stage, when it is the idlest and a new connection
         // needs room.
@@ -139,7 +139,7 @@ pub(super) async fn connect(
                 .unwrap_or(false);
             if !sni_ok {
                 let rule = Some(format!("sni-mismatch:{}", sni.unwrap_or_default()));
-                audit(&shared2, peer, &host, "CONNECT", "", "blocked", rule);
+                audit(&shared2, peer, &host, "CONNECT", "", Decision::Blocked, rule);
                 return;
             }
             let Ok(Ok(mut upstream)) =
@@ -170,7 +170,7 @@ pub(super) async fn connect(
     let Some(slot) = take_slot(&held, &shared) else {
         return too_many();
     };
-    audit(&shared, peer, &host, "CONNECT", "", "intercept", None);
+    audit(&shared, peer, &host, "CONNECT", "", Decision::Intercept, None);
     let shed = slot.shed_signal();
     let work = async move {
         let held: Held = Arc::new(std::sync::Mutex::new(Some(slot)));

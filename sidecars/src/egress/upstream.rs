@@ -23,12 +23,55 @@ use super::proxy::{resolve, Body};
 
 /// Why a connection could not be made: refused by policy (the agent gets
 /// the 403 and its reason), or the network failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DialError {
     #[error("{0:?}")]
     Blocked(Block),
     #[error("{0}")]
-    Failed(String),
+    Failed(Failure),
+}
+
+/// An allowed request that could not reach its upstream: the network's or
+/// the server's doing, never a policy refusal. The agent gets the gateway
+/// error it is (502, or 504 for a timeout) with the reason; the audit log
+/// says `failed`, and it is not counted as a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("{host} does not resolve ({why})")]
+    Unresolvable { host: String, why: String },
+    #[error("cannot connect to {host} ({why})")]
+    Connect { host: String, why: String },
+    #[error("the TLS handshake with {host} failed ({why})")]
+    Tls { host: String, why: String },
+    #[error("{host} did not answer within {secs} s")]
+    Timeout { host: String, secs: u64 },
+    #[error("the exchange with {host} broke off ({why})")]
+    Broken { host: String, why: String },
+}
+
+impl Failure {
+    /// The rule the audit log records.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Failure::Unresolvable { .. } => "upstream-dns",
+            Failure::Connect { .. } => "upstream-connect",
+            Failure::Tls { .. } => "upstream-tls",
+            Failure::Timeout { .. } => "upstream-timeout",
+            Failure::Broken { .. } => "upstream-error",
+        }
+    }
+
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Failure::Timeout { .. } => http::StatusCode::GATEWAY_TIMEOUT,
+            _ => http::StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The answer's one line: what failed, and that it was no refusal.
+    pub fn body(&self) -> String {
+        format!("bb egress: {self}. The host is allowed: this is the network or the server, not a refusal; retrying may help.\n")
+    }
 }
 
 /// Dials for the pool: the route is looked up in the config of the moment
@@ -59,14 +102,18 @@ impl tower_service::Service<Uri> for Dialer {
                     80
                 });
             let route = policy::check_host(&config, &host).map_err(DialError::Blocked)?;
-            let addr: SocketAddr = resolve(route, &host, port)
-                .await
-                .map_err(DialError::Blocked)?;
+            let addr: SocketAddr = resolve(route, &host, port).await?;
             let timeout = Duration::from_secs(config.limits.connect_timeout_secs);
+            let failed = |why: String| {
+                DialError::Failed(Failure::Connect {
+                    host: host.clone(),
+                    why,
+                })
+            };
             let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
                 .await
-                .map_err(|_| DialError::Failed("connect timed out".into()))?
-                .map_err(|e| DialError::Failed(e.to_string()))?;
+                .map_err(|_| failed(format!("no answer within {} s", timeout.as_secs())))?
+                .map_err(|e| failed(e.to_string()))?;
             let _ = tcp.set_nodelay(true);
             Ok(TokioIo::new(tcp))
         })
@@ -109,27 +156,38 @@ impl Upstream {
 
     /// Send `req` (absolute URI) on a pooled connection or a new one.
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, DialError> {
+        let host = req.uri().host().unwrap_or_default().to_string();
         match tokio::time::timeout(self.answer, self.client.request(req)).await {
-            Err(_) => Err(DialError::Failed(format!(
-                "no answer within {} s",
-                self.answer.as_secs()
-            ))),
+            Err(_) => Err(DialError::Failed(Failure::Timeout {
+                host,
+                secs: self.answer.as_secs(),
+            })),
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(blocked_in(&e).unwrap_or_else(|| DialError::Failed(describe(&e)))),
+            Ok(Err(e)) => Err(classify(&e, &host)),
         }
     }
 }
 
-/// The policy refusal behind a client error, if that is what it was.
-fn blocked_in(e: &(dyn std::error::Error + 'static)) -> Option<DialError> {
+/// What a client error was: the dialler's own verdict where it gave one,
+/// a TLS failure, or the exchange breaking off.
+fn classify(e: &(dyn std::error::Error + 'static), host: &str) -> DialError {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(DialError::Blocked(b)) = err.downcast_ref::<DialError>() {
-            return Some(DialError::Blocked(b.clone()));
+        if let Some(d) = err.downcast_ref::<DialError>() {
+            return d.clone();
+        }
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return DialError::Failed(Failure::Tls {
+                host: host.to_string(),
+                why: describe(e),
+            });
         }
         cur = err.source();
     }
-    None
+    DialError::Failed(Failure::Broken {
+        host: host.to_string(),
+        why: describe(e),
+    })
 }
 
 /// The innermost cause: "connection refused" rather than "client error".

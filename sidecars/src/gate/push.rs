@@ -16,6 +16,9 @@ pub struct Leak {
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
+/// What a compressed file in a push may unpack to, in all.
+const ARCHIVE_LIMITS: crate::dlp::inflate::Limits = crate::dlp::inflate::Limits::sent(64 << 20);
+
 fn sh_git(args: &[&str]) -> Result<String, String> {
     let out = std::process::Command::new("git")
         .args(args)
@@ -132,6 +135,21 @@ pub fn scan_push(new: &str) -> Result<Option<Leak>, String> {
     let oids: Vec<&str> = objects.iter().map(|(o, _)| o.as_str()).collect();
     for ((oid, path), (kind, body)) in objects.iter().zip(read_objects(&oids)?) {
         let file = path.clone().unwrap_or_default();
+        // A compressed file or archive, read as whoever unpacks it will.
+        if kind == "blob" {
+            let parts = crate::dlp::archive::unpack(&body, &file, ARCHIVE_LIMITS)
+                .map_err(|u| format!("{file} cannot be read to be scanned: {u}"))?;
+            for part in parts {
+                let text = if part.bytes.contains(&0) {
+                    strings(&part.bytes)
+                } else {
+                    String::from_utf8_lossy(&part.bytes).into_owned()
+                };
+                if let Some((rule, line)) = scan_text(&text) {
+                    return Ok(Some(leak(rule, part.place, line, oid)));
+                }
+            }
+        }
         match kind.as_str() {
             "blob" if body.contains(&0) => {
                 if let Some((rule, line)) = scan_text(&strings(&body)) {
@@ -159,6 +177,21 @@ pub fn scan_push(new: &str) -> Result<Option<Leak>, String> {
     Ok(None)
 }
 
+/// A secret in a ref's name (a branch or tag named after a key): the name
+/// is read as a commit message is, and with its `/` parts joined, as a
+/// host's labels are.
+pub fn scan_ref_name(refname: &str) -> Option<&'static str> {
+    let name = refname
+        .strip_prefix("refs/heads/")
+        .or_else(|| refname.strip_prefix("refs/tags/"))
+        .unwrap_or(refname);
+    let joined: String = name.split('/').collect();
+    crate::dlp::scan(name)
+        .or_else(|| crate::dlp::scan(&joined))
+        .or_else(|| crate::dlp::scan_joined(name.split('/')))
+        .map(|f| f.rule)
+}
+
 /// Run as git's pre-receive hook: check each ref update, scan what it
 /// brings, then push upstream; exit non-zero to refuse. Messages reach the
 /// agent as `remote:` lines.
@@ -172,6 +205,16 @@ pub fn pre_receive(stdin: &str) -> i32 {
         .collect();
     let rewrite_ok = std::env::var("BB_GATE_ALLOW_FORCE_PUSH").as_deref() == Ok("1");
     let how = "the bottle's git.remotes entry must say AllowForcePush: true for that";
+    // Every name goes upstream, even a deletion's: none may be a secret.
+    // The refusal never repeats the name.
+    for (_, _, refname) in &updates {
+        if let Some(rule) = scan_ref_name(refname) {
+            eprintln!(
+                "bb git-gate: refusing a ref whose name looks like a secret ({rule}). Name the branch or tag something else and push again."
+            );
+            return 1;
+        }
+    }
     for (old, new, refname) in &updates {
         if *new == ZERO {
             if !rewrite_ok {

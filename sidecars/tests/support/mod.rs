@@ -89,10 +89,13 @@ pub struct Seen {
     pub method: String,
     pub uri: String,
     pub authorization: String,
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
 
 pub type Handler = Arc<dyn Fn(Seen) -> (u16, String) + Send + Sync>;
+/// A handler that makes the whole answer (headers too).
+pub type Answerer = Arc<dyn Fn(Seen) -> hyper::Response<Full<Bytes>> + Send + Sync>;
 
 impl Upstream {
     pub async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Upstream {
@@ -116,6 +119,23 @@ impl Upstream {
 
     /// An upstream answering each request with what `handler` returns.
     pub async fn start_with(tls: Option<Arc<rustls::ServerConfig>>, handler: Handler) -> Upstream {
+        Upstream::start_answering(
+            tls,
+            Arc::new(move |seen| {
+                let (status, text) = handler(seen);
+                let mut resp = hyper::Response::new(Full::new(Bytes::from(text)));
+                *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                resp
+            }),
+        )
+        .await
+    }
+
+    /// An upstream answering each request with the response `handler` makes.
+    pub async fn start_answering(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: Answerer,
+    ) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
@@ -145,20 +165,20 @@ impl Upstream {
                                 .unwrap_or("-")
                                 .to_string();
                             let (method, uri) = (req.method().to_string(), req.uri().to_string());
+                            let headers = req.headers().clone();
                             let body = req
                                 .into_body()
                                 .collect()
                                 .await
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
-                            let (status, text) = handler(Seen {
+                            let resp = handler(Seen {
                                 method,
                                 uri,
                                 authorization,
+                                headers,
                                 body,
                             });
-                            let mut resp = hyper::Response::new(Full::new(Bytes::from(text)));
-                            *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
                             Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
@@ -440,6 +460,11 @@ impl Egress {
         self.child
             .as_mut()
             .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
     }
 
     /// The process, for a caller that manages it from here on.
