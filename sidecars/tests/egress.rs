@@ -570,7 +570,11 @@ async fn secrets_hidden_by_encoding_case_splitting_or_compression_are_refused() 
         let _ = tokio::io::AsyncReadExt::read_to_end(&mut sock, &mut out).await;
         let text = String::from_utf8_lossy(&out);
         // A body that does not decode is a bad request, not a secret.
-        let status = if what == "undecodable body" { "HTTP/1.1 400" } else { "HTTP/1.1 403" };
+        let status = if what == "undecodable body" {
+            "HTTP/1.1 400"
+        } else {
+            "HTTP/1.1 403"
+        };
         assert!(text.starts_with(status), "{what}: {text}");
         assert!(text.contains(MARKER), "{what}: {text}");
     }

@@ -60,12 +60,15 @@ fn zip_of(name: &str, contents: &[u8]) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-/// What the upstream received: each request's body and content coding.
+/// One request as the upstream received it: its content coding and body.
+type Got = (Option<String>, Bytes);
+
+/// What the upstream received.
 #[derive(Default, Clone)]
-struct Received(Arc<Mutex<Vec<(Option<String>, Bytes)>>>);
+struct Received(Arc<Mutex<Vec<Got>>>);
 
 impl Received {
-    fn all(&self) -> Vec<(Option<String>, Bytes)> {
+    fn all(&self) -> Vec<Got> {
         self.0.lock().unwrap().clone()
     }
 }
@@ -125,7 +128,8 @@ async fn every_coding_a_client_sends_is_read_and_sent_on_decoded() {
     let base = format!("http://localhost:{}", up.addr.port());
     let clean = br#"{"model": "gpt-5", "input": "hello there"}"#.to_vec();
     let dirty = format!(r#"{{"model": "gpt-5", "input": "my key is {KEY}"}}"#).into_bytes();
-    let shapes: Vec<(&str, fn(&[u8]) -> Vec<u8>)> = vec![
+    type Encode = fn(&[u8]) -> Vec<u8>;
+    let shapes: Vec<(&str, Encode)> = vec![
         ("gzip", gzip),
         ("x-gzip", gzip),
         ("deflate", zlib),
@@ -139,7 +143,10 @@ async fn every_coding_a_client_sends_is_read_and_sent_on_decoded() {
         let head = post_head(&base, &format!("Content-Encoding: {coding}\r\n"));
         let (status, text) = exchange(proxy, &head, &encode(&dirty)).await;
         assert_eq!(status, 403, "{coding} with a secret: {text}");
-        assert!(text.contains(MARKER) && text.contains("aws-access-key-id"), "{text}");
+        assert!(
+            text.contains(MARKER) && text.contains("aws-access-key-id"),
+            "{text}"
+        );
         let (status, text) = exchange(proxy, &head, &encode(&clean)).await;
         assert_eq!(status, 200, "{coding}: {text}");
     }
@@ -172,7 +179,11 @@ async fn a_large_compressed_body_streams_and_a_secret_at_its_end_is_caught() {
     let (status, answer) = exchange(proxy, &head, &zstd(&dirty)).await;
     assert_eq!(status, 403, "{answer}");
     let received = got.all();
-    assert_eq!(received[0].1.len(), text.len(), "the clean one arrived whole");
+    assert_eq!(
+        received[0].1.len(),
+        text.len(),
+        "the clean one arrived whole"
+    );
     for (_, body) in &received {
         assert!(
             !String::from_utf8_lossy(body).contains(KEY),
@@ -289,7 +300,10 @@ async fn escapes_and_values_a_server_joins_do_not_hide_a_secret() {
         .await;
     let port = up.addr.port();
     let base = format!("http://localhost:{port}");
-    let escaped: String = KEY.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    let escaped: String = KEY
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
     let json_body = format!(r#"{{"note": "{escaped}"}}"#);
     let base32 = data_encoding::BASE32.encode(KEY.as_bytes());
     let (a, b) = (&KEY[..8], &KEY[8..]);
@@ -342,7 +356,10 @@ async fn escapes_and_values_a_server_joins_do_not_hide_a_secret() {
     // Ordinary queries, cookies and JSON go through.
     let (status, text) = exchange(
         proxy,
-        &get(&format!("{base}/search?q=rust&page=2"), "Cookie: theme=dark; lang=en\r\n"),
+        &get(
+            &format!("{base}/search?q=rust&page=2"),
+            "Cookie: theme=dark; lang=en\r\n",
+        ),
         b"",
     )
     .await;
@@ -358,10 +375,20 @@ async fn unknown_codings_corrupt_bodies_and_protocol_switches_say_why() {
         .await;
     let port = up.addr.port();
     let base = format!("http://localhost:{port}");
-    let (status, text) = exchange(proxy, &post_head(&base, "Content-Encoding: compress\r\n"), b"x").await;
+    let (status, text) = exchange(
+        proxy,
+        &post_head(&base, "Content-Encoding: compress\r\n"),
+        b"x",
+    )
+    .await;
     assert_eq!(status, 415, "{text}");
     assert!(text.contains("\"compress\" cannot be read"), "{text}");
-    let (status, text) = exchange(proxy, &post_head(&base, "Content-Encoding: gzip\r\n"), b"not gzip").await;
+    let (status, text) = exchange(
+        proxy,
+        &post_head(&base, "Content-Encoding: gzip\r\n"),
+        b"not gzip",
+    )
+    .await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("does not decode"), "{text}");
     let (status, text) = exchange(
@@ -371,7 +398,10 @@ async fn unknown_codings_corrupt_bodies_and_protocol_switches_say_why() {
     )
     .await;
     assert_eq!(status, 403, "{text}");
-    assert!(text.contains(MARKER) && text.contains("switching protocols"), "{text}");
+    assert!(
+        text.contains(MARKER) && text.contains("switching protocols"),
+        "{text}"
+    );
     assert!(got.all().is_empty());
     let rules: Vec<String> = audit_lines(&s.audit_path())
         .iter()
@@ -414,7 +444,12 @@ async fn an_allowed_host_that_cannot_be_reached_is_a_gateway_error_not_a_refusal
     let audit = audit_lines(&s.audit_path());
     let failed: Vec<(&str, &str)> = audit
         .iter()
-        .map(|r| (r["decision"].as_str().unwrap(), r["rule"].as_str().unwrap_or("")))
+        .map(|r| {
+            (
+                r["decision"].as_str().unwrap(),
+                r["rule"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(
         failed,
@@ -459,6 +494,9 @@ async fn a_compressed_answer_on_a_credentialed_route_is_decoded_and_scrubbed() {
     .await
     .expect("intercepted with the bottle CA");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("you sent: Bearer [bb: credential removed]"), "{body}");
+    assert!(
+        body.contains("you sent: Bearer [bb: credential removed]"),
+        "{body}"
+    );
     assert!(!body.contains(token), "{body}");
 }

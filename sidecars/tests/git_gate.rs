@@ -323,24 +323,40 @@ async fn a_ref_named_like_a_secret_and_a_secret_in_an_archive_are_refused() {
     let url = start_gate(d.path(), up.to_str().unwrap()).await;
     let work = d.path().join("work");
     clone(&url, &work).await;
-    assert!(git(&work, &["commit", "--quiet", "--allow-empty", "-m", "clean"]).0);
+    assert!(
+        git(
+            &work,
+            &["commit", "--quiet", "--allow-empty", "-m", "clean"]
+        )
+        .0
+    );
     for (what, refspec) in [
         ("a branch", format!("HEAD:refs/heads/{key}")),
-        ("a tag", format!("HEAD:refs/tags/{}", key.to_ascii_lowercase())),
-        ("a branch split at a slash", format!("HEAD:refs/heads/feat/{}/{}", &key[..10], &key[10..])),
+        (
+            "a tag",
+            format!("HEAD:refs/tags/{}", key.to_ascii_lowercase()),
+        ),
+        (
+            "a branch split at a slash",
+            format!("HEAD:refs/heads/feat/{}/{}", &key[..10], &key[10..]),
+        ),
     ] {
         let (ok, out) = push(&work, &["push", "origin", &refspec]).await;
         assert!(!ok, "{what}: {out}");
         assert!(out.contains("aws-access-key-id"), "{what}: {out}");
         // git prints the name the agent gave; the gate never repeats it.
         let gate: String = out.lines().filter(|l| l.starts_with("remote:")).collect();
-        assert!(!gate.to_ascii_uppercase().contains(&key[..10]), "{what}: no echo: {out}");
+        assert!(
+            !gate.to_ascii_uppercase().contains(&key[..10]),
+            "{what}: no echo: {out}"
+        );
     }
     let (_, refs) = git(&up, &["for-each-ref", "--format=%(refname)"]);
     assert!(!refs.to_ascii_uppercase().contains(&key[..10]), "{refs}");
     // A secret inside a gzip file and inside a zip, committed as files.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(format!("aws_key = {key}\n").as_bytes()).unwrap();
+    gz.write_all(format!("aws_key = {key}\n").as_bytes())
+        .unwrap();
     std::fs::write(work.join("backup.sql.gz"), gz.finish().unwrap()).unwrap();
     assert!(git(&work, &["add", "."]).0);
     assert!(git(&work, &["commit", "--quiet", "-m", "backup"]).0);

@@ -213,6 +213,17 @@ pub trait Backend: Send + Sync {
         )))
     }
 
+    /// A bottle's live egress routes, as its egress reads them (the one
+    /// source for an approval's diff).
+    async fn live_routes(
+        &self,
+        slug: &str,
+    ) -> Result<Vec<bb_contract::egress::RouteConfig>, BackendError> {
+        Err(BackendError::Failed(format!(
+            "bottle {slug}: this backend has no live egress routes to read"
+        )))
+    }
+
     /// A running bottle's egress routes, in the manifest's shape.
     async fn live_egress(&self, slug: &str) -> Result<crate::manifest::Egress, BackendError> {
         Err(BackendError::Failed(format!(

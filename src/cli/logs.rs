@@ -25,7 +25,8 @@ pub fn line(r: &AuditRecord) -> String {
     if let Some(rule) = &r.rule {
         out.push_str(&format!("  [{rule}]"));
     }
-    out
+    // What the agent sent is printed, never obeyed by the terminal.
+    crate::shown::shown(&out).into_owned()
 }
 
 /// The directory holding `name`'s logs: a bottle's slug (running or
@@ -113,7 +114,7 @@ mod tests {
             host: "pypi.org".into(),
             method: "GET".into(),
             path: "/simple/".into(),
-            decision: decision.into(),
+            decision: serde_json::from_str(&format!("\"{decision}\"")).unwrap(),
             rule: rule.map(String::from),
         })
         .unwrap()

@@ -13,7 +13,6 @@ use alacritty_terminal::index::{Column, Line};
 use alacritty_terminal::term::cell::Flags;
 use alacritty_terminal::term::{Config, TermDamage, TermMode};
 use alacritty_terminal::vte::ansi::{Processor, StdSyncHandler, Timeout};
-use base64::Engine;
 
 use super::input::{Modes, MouseEncoding, MouseMode};
 
@@ -38,8 +37,8 @@ const FEED_ROWS: usize = 128;
 struct Replies {
     /// Bytes to write back to the program (answers to DSR, DA1, ...).
     to_program: Vec<u8>,
-    /// An OSC 52 copy the program asked for, base64-encoded.
-    clipboard: Option<Vec<u8>>,
+    /// What the program last asked to put on the clipboard (OSC 52).
+    clipboard: Option<String>,
     title: Option<String>,
     /// Bells and notifications since the workspace last asked.
     calls: Calls,
@@ -60,6 +59,9 @@ impl Calls {
         self.bells > 0 || !self.notices.is_empty()
     }
 }
+
+/// The most of a program's clipboard request kept, in characters.
+const MAX_CLIPBOARD: usize = 1 << 20;
 
 /// Where alacritty's events go: collected, then acted on after each feed
 /// (opaque outside the session).
@@ -97,12 +99,10 @@ impl EventListener for Listener {
                 }
             }
             Event::TextAreaSizeRequest(_) => {}
+            // Kept for the operator to see and allow (never passed on
+            // by itself); a program's clipboard is its own to ask for.
             Event::ClipboardStore(_, text) => {
-                r.clipboard = Some(
-                    base64::engine::general_purpose::STANDARD
-                        .encode(text)
-                        .into_bytes(),
-                )
+                r.clipboard = Some(text.chars().take(MAX_CLIPBOARD).collect())
             }
             Event::Bell => r.calls.bells += 1,
             Event::Title(title) => r.title = Some(title),
@@ -452,7 +452,8 @@ impl Term {
         self.term.grid().history_size() + self.older_rows()
     }
 
-    pub fn take_clipboard(&mut self) -> Option<Vec<u8>> {
+    /// What the program last asked to put on the operator's clipboard.
+    pub fn take_clipboard(&mut self) -> Option<String> {
         self.listener.replies().clipboard.take()
     }
 

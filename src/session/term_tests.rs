@@ -102,7 +102,7 @@ fn same_size_resize_is_a_no_op() {
 fn records_osc52_copies() {
     let mut t = Term::new(24, 80, 0);
     t.feed(b"\x1b]52;c;aGVsbG8=\x07");
-    assert_eq!(t.take_clipboard().as_deref(), Some(&b"aGVsbG8="[..]));
+    assert_eq!(t.take_clipboard().as_deref(), Some("hello"));
 }
 
 /// Zooming a pane and back (or hiding the sidebar) never cuts a line:

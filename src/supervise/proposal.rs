@@ -1,89 +1,12 @@
 //! Proposals and decisions, as the queue files hold them, and the route
 //! merge an approved egress request makes.
 
-use serde::{Deserialize, Serialize};
+use bb_contract::egress::{Grant, RouteConfig};
 
 pub use bb_contract::proposal::{Decision, EgressRequest, Proposal, Request};
 
-/// A route as the live egress table holds it (the parts an approval may
-/// touch; credentials are the operator's alone).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiveRoute {
-    pub host: String,
-    #[serde(default)]
-    pub path_allowlist: Vec<String>,
-    /// The token ref when the route carries a credential.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_ref: Option<String>,
-    #[serde(default)]
-    pub tls_passthrough: bool,
-}
-
-impl LiveRoute {
-    fn new(
-        host: &str,
-        paths: &[String],
-        auth: Option<&crate::manifest::RouteAuth>,
-        tls_passthrough: bool,
-    ) -> LiveRoute {
-        LiveRoute {
-            host: host.to_string(),
-            path_allowlist: paths.to_vec(),
-            token_ref: auth.map(|a| a.token_ref.clone()),
-            tls_passthrough,
-        }
-    }
-}
-
-/// A bottle's live egress route, as the diff shows it.
-impl From<&crate::manifest::Route> for LiveRoute {
-    fn from(r: &crate::manifest::Route) -> LiveRoute {
-        LiveRoute::new(
-            &r.host,
-            &r.path_allowlist,
-            r.auth.as_ref(),
-            r.tls_passthrough,
-        )
-    }
-}
-
-/// The routes a plan starts a bottle with, as the proposal diff shows them.
-pub fn live_routes(plan: &crate::plan::BottlePlan) -> Vec<LiveRoute> {
-    plan.routes
-        .iter()
-        .map(|r| LiveRoute::from(&r.route))
-        .collect()
-}
-
-/// Apply an approved egress request: a new host is appended; an existing
-/// host gets the union of paths (an empty list means "any path" and wins).
-pub fn merge_egress(routes: &[LiveRoute], req: &EgressRequest) -> Vec<LiveRoute> {
-    let host = req.host.to_ascii_lowercase();
-    let mut out = routes.to_vec();
-    match out.iter_mut().find(|r| r.host == host) {
-        Some(r) => {
-            if r.path_allowlist.is_empty() || req.path_allowlist.is_empty() {
-                r.path_allowlist.clear();
-            } else {
-                for p in &req.path_allowlist {
-                    if !r.path_allowlist.contains(p) {
-                        r.path_allowlist.push(p.clone());
-                    }
-                }
-            }
-        }
-        None => out.push(LiveRoute {
-            host,
-            path_allowlist: req.path_allowlist.clone(),
-            token_ref: None,
-            tls_passthrough: false,
-        }),
-    }
-    out
-}
-
 /// The routes as lines a person reads in a diff.
-pub fn route_lines(routes: &[LiveRoute]) -> Vec<String> {
+pub fn route_lines(routes: &[RouteConfig]) -> Vec<String> {
     let mut out = Vec::new();
     for r in routes {
         out.push(format!("- host: {}", r.host));
@@ -93,13 +16,49 @@ pub fn route_lines(routes: &[LiveRoute]) -> Vec<String> {
                 r.path_allowlist.join(", ")
             ));
         }
-        if let Some(t) = &r.token_ref {
-            out.push(format!("  auth: (token {t})"));
+        if let Some(a) = &r.auth {
+            out.push(format!("  auth: (token {})", a.token_env));
         }
         if r.tls_passthrough {
             out.push("  tls_passthrough: true".to_string());
         }
     }
+    out
+}
+
+/// An egress request as the change it makes to a bottle's live routes:
+/// first what kind of change it is (said plainly where it widens what the
+/// agent can already reach, marked `!`), then the diff of the whole route
+/// list, every route as context.
+pub fn egress_change(live: &[RouteConfig], req: &EgressRequest) -> Vec<String> {
+    let mut after = live.to_vec();
+    let grant = bb_contract::egress::grant(&mut after, &req.host, &req.path_allowlist);
+    let host = req.host.to_ascii_lowercase();
+    let paths = |p: &[String]| p.join(", ");
+    let said =
+        match &grant {
+            Grant::NewHost => format!("  a new host: {host}"),
+            Grant::Widened { before } => {
+                format!("! widens {host}: from {} to every path", paths(before))
+            }
+            Grant::AddedPaths { before, added } => format!(
+                "! widens {host}: {} added to {}",
+                paths(added),
+                paths(before)
+            ),
+            Grant::OwnRoute {
+                wildcard,
+                before,
+                paths: p,
+            } => format!(
+            "! widens {host}: a route of its own under {wildcard} (which allows {}), allowing {}",
+            paths(before),
+            if p.is_empty() { "every path".to_string() } else { paths(p) }
+        ),
+            Grant::Nothing => format!("  {host} already allows this: nothing changes"),
+        };
+    let mut out = vec![said, String::new()];
+    out.extend(diff_lines(&route_lines(live), &route_lines(&after)));
     out
 }
 
@@ -124,69 +83,51 @@ pub fn diff_lines(before: &[String], after: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn route(host: &str, paths: &[&str]) -> LiveRoute {
-        LiveRoute {
+    fn route(host: &str, paths: &[&str]) -> RouteConfig {
+        RouteConfig::requested(
+            host,
+            &paths.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    }
+
+    fn req(host: &str, paths: &[&str]) -> EgressRequest {
+        EgressRequest {
             host: host.into(),
             path_allowlist: paths.iter().map(|s| s.to_string()).collect(),
-            token_ref: None,
-            tls_passthrough: false,
         }
     }
 
     #[test]
-    fn new_hosts_append_and_existing_hosts_union_paths() {
-        let routes = vec![route("a.example", &["/x/"])];
-        let added = merge_egress(
-            &routes,
-            &EgressRequest {
-                host: "B.example".into(),
-                path_allowlist: vec![],
-            },
-        );
-        assert_eq!(added[1], route("b.example", &[]));
-        let unioned = merge_egress(
-            &routes,
-            &EgressRequest {
-                host: "a.example".into(),
-                path_allowlist: vec!["/y/".into(), "/x/".into()],
-            },
-        );
-        assert_eq!(unioned, vec![route("a.example", &["/x/", "/y/"])]);
-        let opened = merge_egress(
-            &routes,
-            &EgressRequest {
-                host: "a.example".into(),
-                path_allowlist: vec![],
-            },
-        );
-        assert_eq!(opened, vec![route("a.example", &[])]);
-    }
-
-    #[test]
-    fn credentials_survive_a_merge() {
-        let mut r = route("api.example", &["/v1/"]);
-        r.token_ref = Some("TOKEN".into());
-        let merged = merge_egress(
-            &[r],
-            &EgressRequest {
-                host: "api.example".into(),
-                path_allowlist: vec!["/v2/".into()],
-            },
-        );
-        assert_eq!(merged[0].token_ref.as_deref(), Some("TOKEN"));
-    }
-
-    #[test]
-    fn diffs_show_the_change() {
-        let before = route_lines(&[route("a.example", &[])]);
-        let after = route_lines(&[route("a.example", &[]), route("pypi.org", &["/simple/"])]);
+    fn a_change_shows_the_live_routes_and_says_when_it_widens() {
+        let live = vec![route("a.example", &[]), route("api.example.org", &["/v1/"])];
         assert_eq!(
-            diff_lines(&before, &after),
+            egress_change(&live, &req("pypi.org", &["/simple/"])),
             vec![
+                "  a new host: pypi.org",
+                "",
                 "  - host: a.example",
+                "  - host: api.example.org",
+                "    path_allowlist: [/v1/]",
                 "+ - host: pypi.org",
                 "+   path_allowlist: [/simple/]"
             ]
+        );
+        let widened = egress_change(&live, &req("api.example.org", &[]));
+        assert_eq!(
+            widened[0],
+            "! widens api.example.org: from /v1/ to every path"
+        );
+        assert!(
+            widened.contains(&"-   path_allowlist: [/v1/]".to_string()),
+            "{widened:?}"
+        );
+        assert!(
+            !widened.iter().any(|l| l.starts_with("+ - host")),
+            "no new host: {widened:?}"
+        );
+        assert_eq!(
+            egress_change(&live, &req("a.example", &["/x/"]))[0],
+            "  a.example already allows this: nothing changes"
         );
     }
 

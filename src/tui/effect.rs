@@ -58,6 +58,11 @@ pub enum Effect {
     },
     /// Put the operator's own proposal in a bottle's queue.
     FileProposal { state: PathBuf, proposal: Proposal },
+    /// Read a bottle's live egress routes, where egress reads them.
+    LoadRoutes {
+        backend: SharedBackend,
+        slug: String,
+    },
     /// Bytes for the outer terminal (OSC 52 copies, bells, notifications).
     Outer(Vec<u8>),
     /// Work that needs the real terminal ($EDITOR), between frames.
@@ -66,9 +71,8 @@ pub enum Effect {
 
 /// What a decision changes besides being recorded.
 pub enum Apply {
-    /// Nothing: record and report. `applied` is the egress request the
-    /// decision approved, for the bottle's known routes.
-    Nothing { applied: Option<EgressRequest> },
+    /// Nothing: record and report.
+    Nothing,
     /// Recorded, but the operator's choice could not be carried out: say
     /// why.
     Refused { reason: String },
@@ -218,22 +222,22 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
                     }
                     Err(e) => Err(format!("could not apply the edit to {slug}: {e}")),
                 };
-                let _ = tx.send(AppEvent::Decided {
-                    slug,
-                    applied: None,
-                    outcome,
-                });
+                let _ = tx.send(AppEvent::Decided { outcome });
             });
         }
         Effect::WatchAudit { slug, dir, closed } => {
             tokio::spawn(watch_audit(tx, slug, dir, closed));
         }
+        Effect::LoadRoutes { backend, slug } => {
+            tokio::spawn(async move {
+                let routes = backend.live_routes(&slug).await.map_err(|e| e.to_string());
+                let _ = tx.send(AppEvent::LiveRoutes(slug, routes));
+            });
+        }
         Effect::FileProposal { state, proposal } => {
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = crate::supervise::queue::file(&state, &proposal) {
                     let _ = tx.send(AppEvent::Decided {
-                        slug: proposal.slug.clone(),
-                        applied: None,
                         outcome: Err(format!("could not file the proposal: {e}")),
                     });
                 }
@@ -317,16 +321,12 @@ async fn decide(
     decision: Decision,
     apply: Apply,
 ) {
-    let report = |applied, outcome| {
-        let _ = tx.send(AppEvent::Decided {
-            slug: p.slug.clone(),
-            applied,
-            outcome,
-        });
+    let report = |outcome| {
+        let _ = tx.send(AppEvent::Decided { outcome });
     };
     match apply {
-        Apply::Nothing { applied } => report(applied, record(&state, &p, &decision)),
-        Apply::Refused { reason } => report(None, record(&state, &p, &decision).and(Err(reason))),
+        Apply::Nothing => report(record(&state, &p, &decision)),
+        Apply::Refused { reason } => report(record(&state, &p, &decision).and(Err(reason))),
         Apply::Egress { backend, req } => {
             let outcome = match backend.update_egress(&p.slug, &req).await {
                 Ok(()) => record(&state, &p, &decision),
@@ -336,7 +336,7 @@ async fn decide(
                     p.agent
                 )),
             };
-            report(Some(req), outcome);
+            report(outcome);
         }
         Apply::Credentialed {
             backend,
@@ -361,11 +361,11 @@ async fn decide(
                     p.request.summary()
                 )),
             };
-            report(None, outcome);
+            report(outcome);
         }
         Apply::Capability { backend, lines } => {
             if let Err(e) = record(&state, &p, &decision) {
-                report(None, Err(e));
+                report(Err(e));
                 return;
             }
             let slug = p.slug.clone();

@@ -7,7 +7,7 @@ use crate::backend::ActiveBottle;
 use crate::manifest::{Egress, Manifest};
 use crate::plan::{BackendKind, BottlePlan};
 use crate::session::{Session, SessionEvent};
-use crate::supervise::{EgressRequest, Proposal, Request};
+use crate::supervise::{Proposal, Request};
 
 pub enum AppEvent {
     Term(Event),
@@ -27,8 +27,6 @@ pub enum AppEvent {
     Proposals(Vec<Proposal>),
     /// A decision was applied (or could not be) and recorded.
     Decided {
-        slug: String,
-        applied: Option<EgressRequest>,
         outcome: Result<String, String>,
     },
     /// What the operator did in $EDITOR.
@@ -37,6 +35,12 @@ pub enum AppEvent {
     Audit(String, Vec<crate::audit::Record>),
     /// How many requests each bottle's egress refused since the last scan.
     Refused(Vec<(String, usize)>),
+    /// A bottle's live egress routes (for the approval on screen), or why
+    /// they could not be read.
+    LiveRoutes(
+        String,
+        Result<Vec<bb_contract::egress::RouteConfig>, String>,
+    ),
     /// Time for what `App::next_due` named, or for a frame.
     Tick,
     /// SIGTERM or SIGHUP: leave, restoring the terminal.

@@ -310,7 +310,7 @@ fn scan_refusals(
         let n = tail
             .read()
             .iter()
-            .filter(|l| matches!(l, crate::audit::Line::Record(r) if r.decision == "blocked"))
+            .filter(|l| matches!(l, crate::audit::Line::Record(r) if r.decision == crate::audit::Decision::Blocked))
             .count();
         if n > 0 {
             out.push((slug, n));

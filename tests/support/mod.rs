@@ -108,6 +108,11 @@ impl Bb {
         }
     }
 
+    /// Everything bb has written to its terminal so far.
+    pub fn raw(&self) -> Vec<u8> {
+        self.raw.lock().unwrap().clone()
+    }
+
     /// Wait until bb has written `bytes` to its terminal (a bell, a
     /// notification: what the screen does not show).
     pub fn wait_output(&self, what: &str, bytes: &[u8]) {

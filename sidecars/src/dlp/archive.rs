@@ -60,7 +60,15 @@ fn unpack_into(
     let found: Vec<Part> = match kind {
         Kind::Compressed(c) => {
             let what = format!("{} file {place}", c.name());
-            let plain = inflate::decode_all(&[c], bytes, Limits { cap: *budget, ..limits }, &what)?;
+            let plain = inflate::decode_all(
+                &[c],
+                bytes,
+                Limits {
+                    cap: *budget,
+                    ..limits
+                },
+                &what,
+            )?;
             vec![Part {
                 place: place.to_string(),
                 bytes: plain,
@@ -126,9 +134,7 @@ fn zip_entries(
                 });
             }
             let unpacked = contents.len() as u64;
-            if unpacked > inflate::RATIO_FLOOR
-                && unpacked > packed.saturating_mul(ratio)
-            {
+            if unpacked > inflate::RATIO_FLOOR && unpacked > packed.saturating_mul(ratio) {
                 return Err(Unreadable::Bomb { what: inner });
             }
         }

@@ -124,8 +124,12 @@ pub(super) fn base64_decode(run: &str) -> Option<Vec<u8>> {
 /// A run of base32 (RFC 4648, one case throughout) decoded; None when the
 /// run is not base32. Runs cut mid-quantum read their whole quanta.
 pub(super) fn base32_decode(run: &str) -> Option<Vec<u8>> {
-    let upper = run.bytes().all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c));
-    let lower = run.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c));
+    let upper = run
+        .bytes()
+        .all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c));
+    let lower = run
+        .bytes()
+        .all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c));
     // A run of letters alone is a word, not an encoding.
     if !(upper || lower) || !run.bytes().any(|c| c.is_ascii_digit()) {
         return None;
@@ -136,7 +140,9 @@ pub(super) fn base32_decode(run: &str) -> Option<Vec<u8>> {
         0 | 2 | 4 | 5 | 7 => run.len(),
         r => run.len() - r,
     };
-    data_encoding::BASE32_NOPAD.decode(run[..cut].as_bytes()).ok()
+    data_encoding::BASE32_NOPAD
+        .decode(&run.as_bytes()[..cut])
+        .ok()
 }
 
 /// Decoded bytes worth scanning: mostly printable text.

@@ -27,7 +27,8 @@ impl Escapes {
             Escapes::Html => {
                 b[i] == b'&'
                     && b.get(i + 1) == Some(&b'#')
-                    && b.get(i + 2).is_some_and(|c| c.is_ascii_digit() || *c == b'x' || *c == b'X')
+                    && b.get(i + 2)
+                        .is_some_and(|c| c.is_ascii_digit() || *c == b'x' || *c == b'X')
             }
         }
     }
@@ -206,7 +207,10 @@ mod tests {
 
     #[test]
     fn each_kind_decodes_as_its_reader_does() {
-        assert_eq!(percent_decode("%41KIA%49OSFODNN7EXAMPLE"), "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(
+            percent_decode("%41KIA%49OSFODNN7EXAMPLE"),
+            "AKIAIOSFODNN7EXAMPLE"
+        );
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(
             json_unescape(r#"\u0041KIA\u0049OSF\/ODNN7EXAMPLE \"q\" \ud83d\ude00 \ud800x"#),

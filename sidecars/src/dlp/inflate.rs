@@ -61,7 +61,9 @@ pub const MAX_LAYERS: usize = 4;
 pub enum Unreadable {
     #[error("the content encoding {0:?} cannot be read by the egress scan; send the body as identity, gzip, deflate, br or zstd")]
     Unsupported(String),
-    #[error("the body is compressed {0} times over; the egress scan reads at most {MAX_LAYERS} layers")]
+    #[error(
+        "the body is compressed {0} times over; the egress scan reads at most {MAX_LAYERS} layers"
+    )]
     TooDeep(usize),
     #[error("the {what} does not decode ({why})")]
     Corrupt { what: String, why: String },
@@ -240,12 +242,16 @@ pub fn decode_all(
     Ok(out)
 }
 
+/// The input again with its first bytes (read to tell zlib from raw)
+/// put back in front.
+type Replayed<'a> = std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + Send + 'a>>;
+
 /// deflate as a server reads it: zlib when the first two bytes are a zlib
 /// header, raw deflate otherwise.
 enum Deflate<'a> {
     Start(Option<Box<dyn Read + Send + 'a>>),
-    Zlib(flate2::read::ZlibDecoder<std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + Send + 'a>>>),
-    Raw(flate2::read::DeflateDecoder<std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + Send + 'a>>>),
+    Zlib(flate2::read::ZlibDecoder<Replayed<'a>>),
+    Raw(flate2::read::DeflateDecoder<Replayed<'a>>),
 }
 
 impl<'a> Deflate<'a> {
@@ -416,7 +422,11 @@ mod tests {
             ("br,identity, gzip", gzip(&brotli(&text))),
         ] {
             let codings = Coding::parse_header(header).unwrap();
-            assert_eq!(decode_all(&codings, &body, LIMITS, "body").unwrap(), text, "{header}");
+            assert_eq!(
+                decode_all(&codings, &body, LIMITS, "body").unwrap(),
+                text,
+                "{header}"
+            );
         }
     }
 
@@ -464,10 +474,17 @@ mod tests {
         ] {
             let mut d = decoder(&codings, &body[..], LIMITS, "body");
             let e = std::io::copy(&mut d, &mut std::io::sink()).unwrap_err();
-            assert!(matches!(unreadable(e, "body"), Unreadable::Bomb { .. }), "{codings:?}");
+            assert!(
+                matches!(unreadable(e, "body"), Unreadable::Bomb { .. }),
+                "{codings:?}"
+            );
             // Decoders read ahead (up to 64 KiB), so it stops within the
             // ratio of what they read, short of the 8 MiB.
-            assert!(d.written() <= MAX_RATIO * (32 << 10) + (64 << 10), "{}", d.written());
+            assert!(
+                d.written() <= MAX_RATIO * (32 << 10) + (64 << 10),
+                "{}",
+                d.written()
+            );
         }
         // Text that compresses well but honestly: the cap is what stops it.
         let text: Vec<u8> = (0..4_000_000u32)

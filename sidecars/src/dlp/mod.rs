@@ -11,9 +11,11 @@ pub mod inflate;
 mod rules;
 
 pub use encoded::held_back;
-use encoded::{base32_decode, base64_decode, encoded_runs, hex_decode, hex_runs, printable, ENCODED};
-use escapes::{escape_windows, Escapes};
+use encoded::{
+    base32_decode, base64_decode, encoded_runs, hex_decode, hex_runs, printable, ENCODED,
+};
 pub use escapes::percent_decode;
+use escapes::{escape_windows, Escapes};
 use rules::{bip39_on, bip39_phrase, high_entropy, scan_named};
 pub use rules::{entropy, set_bip39};
 
@@ -528,19 +530,26 @@ mod tests {
     #[test]
     fn what_a_server_decodes_does_not_hide_secrets() {
         let key = "AKIAIOSFODNN7EXAMPLE";
-        let escaped: String = key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let escaped: String = key
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
         let base32 = data_encoding::BASE32.encode(format!("id={key}").as_bytes());
         for hidden in [
             // JSON string escapes, wholly or in part.
             format!("{{\"k\": \"{escaped}\"}}"),
-            format!("{{\"k\": \"AKIA\\u0049OSFODNN7EXAMPLE\"}}"),
+            r#"{"k": "AKIA\u0049OSFODNN7EXAMPLE"}"#.to_string(),
             // HTML character references.
             "<v>&#65;KIA&#x49;OSFODNN7EXAMPLE</v>".to_string(),
             // base32, padded or not, either case.
             format!("X-Data: {base32}"),
             format!("x {}", base32.trim_end_matches('=').to_ascii_lowercase()),
         ] {
-            assert_eq!(scan(&hidden).map(|f| f.rule), Some("aws-access-key-id"), "{hidden}");
+            assert_eq!(
+                scan(&hidden).map(|f| f.rule),
+                Some("aws-access-key-id"),
+                "{hidden}"
+            );
         }
         // Ordinary upper-case words and base32-looking names stay quiet.
         for ok in [
@@ -557,7 +566,8 @@ mod tests {
         use std::io::Write;
         let limits = inflate::Limits::sent(16 << 20);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(b"aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n").unwrap();
+        gz.write_all(b"aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n")
+            .unwrap();
         let gz = gz.finish().unwrap();
         let (f, place) = scan_whole(&gz, "the body", limits).unwrap().unwrap();
         assert_eq!((f.rule, place.as_str()), ("aws-access-key-id", "the body"));
@@ -566,10 +576,14 @@ mod tests {
             .compression_method(zip::CompressionMethod::Deflated);
         w.start_file("a/b.txt", deflated).unwrap();
         w.write_all(&b"ordinary text, ".repeat(40)).unwrap();
-        w.write_all(b"token ghp_aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3wX4yZ").unwrap();
+        w.write_all(b"token ghp_aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3wX4yZ")
+            .unwrap();
         let zip = w.finish().unwrap().into_inner();
         let (f, place) = scan_whole(&zip, "the body", limits).unwrap().unwrap();
-        assert_eq!((f.rule, place.as_str()), ("github-token", "the body: a/b.txt"));
+        assert_eq!(
+            (f.rule, place.as_str()),
+            ("github-token", "the body: a/b.txt")
+        );
         assert_eq!(scan_whole(b"hello", "x", limits), Ok(None));
     }
 

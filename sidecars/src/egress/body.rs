@@ -219,7 +219,11 @@ impl Source {
         let input = feed(body, broke.clone());
         let what = format!(
             "{} body",
-            codings.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+            codings
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let rx = decode_on_thread(input, codings, Limits::sent(cap), what, true);
         Source::Decoded { rx, broke }
@@ -372,7 +376,11 @@ fn decode(
                     Err(e) => break Err(inflate::unreadable(e, &what)),
                 }
             };
-            if n > 0 && tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+            if n > 0
+                && tx
+                    .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+            {
                 return;
             }
             match result {
@@ -490,7 +498,11 @@ pub fn decoded_answer(body: Incoming, codings: Vec<Coding>) -> Body {
     let input = feed(body, broke);
     let what = format!(
         "{} answer",
-        codings.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+        codings
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let rx = decode_on_thread(input, codings, Limits::answer(), what, false);
     struct Answer(mpsc::Receiver<Result<Bytes, Unreadable>>);
@@ -501,9 +513,9 @@ pub fn decoded_answer(body: Incoming, codings: Vec<Coding>) -> Body {
             mut self: std::pin::Pin<&mut Self>,
             cx: &mut std::task::Context<'_>,
         ) -> std::task::Poll<Option<Item>> {
-            self.0.poll_recv(cx).map(|o| {
-                o.map(|r| r.map(Frame::data).map_err(|u| BodyError(u.to_string())))
-            })
+            self.0
+                .poll_recv(cx)
+                .map(|o| o.map(|r| r.map(Frame::data).map_err(|u| BodyError(u.to_string()))))
         }
     }
     Answer(rx).map_err(BoxError::from).boxed()

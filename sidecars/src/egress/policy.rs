@@ -172,18 +172,39 @@ impl Block {
     }
 }
 
-/// Does `pattern` (exact, or `*.example.com` for subdomains only) match?
-pub fn host_matches(pattern: &str, host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    match pattern.strip_prefix("*.") {
-        Some(base) => {
-            host.len() > base.len() + 1
-                && host.ends_with(base)
-                && host.as_bytes()[host.len() - base.len() - 1] == b'.'
-        }
-        None => host == pattern.to_ascii_lowercase(),
+/// A rule the audit log names, in words for the operator (`bb logs`, the
+/// network view): each `Block`'s and each upstream `Failure`'s rule.
+pub fn rule_reason(rule: &str) -> String {
+    if let Some(kind) = rule.strip_prefix("dlp:") {
+        return format!("it looked like a secret ({kind})");
     }
+    if let Some(sni) = rule.strip_prefix("sni-mismatch:") {
+        return format!("its TLS name ({sni}) is not the host it asked for");
+    }
+    match rule {
+        "host-not-allowed" => "no route allows this host",
+        "path-not-allowed" => "the host's route does not allow this path",
+        "port-not-allowed" => "the host's route does not allow this port",
+        "ip-literal" => "it named an IP address; bottles reach hosts by name",
+        "ssrf" => "the host resolves to an internal address",
+        "body-too-large" => "its body was over the limit",
+        "decompression-bomb" => "its compressed body expanded like a decompression bomb",
+        "credential-needs-tls" => "a credential goes only over https",
+        "undecodable-body" => "its body could not be decoded to be checked",
+        "protocol-upgrade" => {
+            "it asked to switch protocols (a WebSocket), which egress cannot check"
+        }
+        "upstream-dns" => "the host does not resolve (not a refusal)",
+        "upstream-connect" => "the host could not be connected to (not a refusal)",
+        "upstream-tls" => "the TLS handshake with the host failed (not a refusal)",
+        "upstream-timeout" => "the host did not answer in time (not a refusal)",
+        "upstream-error" => "the exchange with the host broke off (not a refusal)",
+        other => other,
+    }
+    .to_string()
 }
+
+pub use bb_contract::egress::host_matches;
 
 /// The route for `host`: an exact route wins over a wildcard.
 pub fn route<'a>(config: &'a Config, host: &str) -> Option<&'a RouteConfig> {
@@ -340,6 +361,66 @@ pub fn check_ip(route: &RouteConfig, host: &str, ip: IpAddr) -> Result<(), Block
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rule_egress_logs_reads_as_a_reason() {
+        use crate::egress::upstream::Failure;
+        let (h, w) = ("x.example".to_string(), "why".to_string());
+        let blocks = [
+            Block::HostNotAllowed(h.clone()),
+            Block::IpLiteral(h.clone()),
+            Block::PathNotAllowed {
+                host: h.clone(),
+                path: "/".into(),
+                why: None,
+            },
+            Block::secret("aws-access-key-id", "body"),
+            Block::Ssrf {
+                host: h.clone(),
+                ip: "10.0.0.1".parse().unwrap(),
+            },
+            Block::BodyTooLarge(1),
+            Block::CredentialNeedsTls(h.clone()),
+            Block::Undecodable(Unreadable::Unsupported("x".into())),
+            Block::Undecodable(Unreadable::Bomb { what: "b".into() }),
+            Block::Undecodable(Unreadable::TooLarge {
+                what: "b".into(),
+                cap: 1,
+            }),
+            Block::PortNotAllowed {
+                host: h.clone(),
+                port: 1,
+            },
+            Block::Upgrade("websocket".into()),
+        ];
+        let failures = [
+            Failure::Unresolvable {
+                host: h.clone(),
+                why: w.clone(),
+            },
+            Failure::Connect {
+                host: h.clone(),
+                why: w.clone(),
+            },
+            Failure::Tls {
+                host: h.clone(),
+                why: w.clone(),
+            },
+            Failure::Timeout {
+                host: h.clone(),
+                secs: 1,
+            },
+            Failure::Broken { host: h, why: w },
+        ];
+        let rules = blocks
+            .iter()
+            .map(Block::rule)
+            .chain(failures.iter().map(|f| f.rule().to_string()))
+            .chain(["sni-mismatch:evil.example".to_string()]);
+        for rule in rules {
+            assert_ne!(rule_reason(&rule), rule, "{rule}");
+        }
+    }
 
     #[test]
     fn paths_are_checked_as_the_upstream_reads_them() {

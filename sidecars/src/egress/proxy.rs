@@ -383,7 +383,10 @@ async fn forward(
     // falls back to HTTPS with server-sent events).
     if let Some(to) = req.headers().get(http::header::UPGRADE) {
         return deny(Block::Upgrade(
-            String::from_utf8_lossy(to.as_bytes()).chars().take(40).collect(),
+            String::from_utf8_lossy(to.as_bytes())
+                .chars()
+                .take(40)
+                .collect(),
         ));
     }
     // DLP: the URL (decoded), every header the agent sent, then the body.
@@ -691,8 +694,7 @@ async fn keep_issued(
         Some(_) => Some(bytes.to_vec()),
         None => None,
     };
-    let Some((issued, answer)) =
-        readable.and_then(|b| tokens::rewrite_answer(&b, &r.placeholder))
+    let Some((issued, answer)) = readable.and_then(|b| tokens::rewrite_answer(&b, &r.placeholder))
     else {
         return plain(
             StatusCode::BAD_GATEWAY,

@@ -13,13 +13,13 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::audit::Decision;
 use super::config::Config;
 use super::conn::{serve_http, Held};
 use super::policy::{self, Block, Handling};
-use super::audit::Decision;
 use super::proxy::{audit, failed, full, plain, refuse, resolve, Body, Shared};
-use super::upstream::DialError;
 use super::slots::Slot;
+use super::upstream::DialError;
 use crate::dlp;
 
 type Tls = tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -139,7 +139,15 @@ pub(super) async fn connect(
                 .unwrap_or(false);
             if !sni_ok {
                 let rule = Some(format!("sni-mismatch:{}", sni.unwrap_or_default()));
-                audit(&shared2, peer, &host, "CONNECT", "", Decision::Blocked, rule);
+                audit(
+                    &shared2,
+                    peer,
+                    &host,
+                    "CONNECT",
+                    "",
+                    Decision::Blocked,
+                    rule,
+                );
                 return;
             }
             let Ok(Ok(mut upstream)) =
@@ -170,7 +178,15 @@ pub(super) async fn connect(
     let Some(slot) = take_slot(&held, &shared) else {
         return too_many();
     };
-    audit(&shared, peer, &host, "CONNECT", "", Decision::Intercept, None);
+    audit(
+        &shared,
+        peer,
+        &host,
+        "CONNECT",
+        "",
+        Decision::Intercept,
+        None,
+    );
     let shed = slot.shed_signal();
     let work = async move {
         let held: Held = Arc::new(std::sync::Mutex::new(Some(slot)));

@@ -160,12 +160,6 @@ fn route_config(
     }
 }
 
-/// A route the agent asked for and the operator approved: no credential,
-/// no passthrough, default ports.
-pub fn requested_route(host: &str, paths: &[String]) -> RouteConfig {
-    route_config(host, paths, None, false, &[], &[])
-}
-
 /// A route (planned, or an operator's live edit) as egress reads it.
 pub fn manifest_route(r: &crate::manifest::Route) -> RouteConfig {
     route_config(

@@ -315,7 +315,6 @@ pub(crate) fn prepare(
             template: plan.template.name().to_string(),
             started_at: started_at.clone(),
             workdir: plan.workdir().to_string(),
-            routes: crate::supervise::proposal::live_routes(plan),
             ca_fingerprint: ca.fingerprint.clone(),
             workspace_source: plan
                 .workspace

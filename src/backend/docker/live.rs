@@ -9,33 +9,15 @@ use bb_contract::egress::{Config as EgressConfig, RouteConfig};
 use bollard::query_parameters::KillContainerOptions;
 use bollard::Docker;
 
-use super::bundle::{manifest_route, requested_route};
+use super::bundle::manifest_route;
 use super::context::{self, Entry};
 use super::names::names;
-use crate::supervise::proposal::merge_egress;
 use crate::supervise::EgressRequest;
 
-/// Merge one request into an egress config: a new host is appended; an
-/// existing host gets the union of paths (empty = any path). Credentials
-/// and passthrough stay as the operator set them.
+/// Merge one request into an egress config, as the approval showed it
+/// (the contract's one rule for it).
 pub fn merge_config(config: &mut EgressConfig, req: &EgressRequest) {
-    let host = req.host.to_ascii_lowercase();
-    match config.routes.iter_mut().find(|r| r.host == host) {
-        Some(r) => {
-            if r.path_allowlist.is_empty() || req.path_allowlist.is_empty() {
-                r.path_allowlist.clear();
-            } else {
-                for p in &req.path_allowlist {
-                    if !r.path_allowlist.contains(p) {
-                        r.path_allowlist.push(p.clone());
-                    }
-                }
-            }
-        }
-        None => config
-            .routes
-            .push(requested_route(&host, &req.path_allowlist)),
-    }
+    bb_contract::egress::grant(&mut config.routes, &req.host, &req.path_allowlist);
 }
 
 pub async fn apply_egress(
@@ -46,12 +28,7 @@ pub async fn apply_egress(
 ) -> Result<(), String> {
     let mut config = read_config(home, slug)?;
     merge_config(&mut config, req);
-    apply_config(docker, home, slug, &config).await?;
-    if let Some(mut meta) = crate::state::read_metadata(home, slug) {
-        meta.routes = merge_egress(&meta.routes, req);
-        let _ = crate::state::write_metadata(&crate::state::dir(home, slug), &meta);
-    }
-    Ok(())
+    apply_config(docker, home, slug, &config).await
 }
 
 /// The bottle's live egress config, as bb last wrote it.
@@ -119,7 +96,7 @@ pub fn egress_into_config(
         routes.push(manifest_route(r));
     }
     for h in &e.allowlist {
-        routes.push(requested_route(h, &[]));
+        routes.push(RouteConfig::requested(h, &[]));
     }
     config.routes = routes;
     Ok(())

@@ -211,6 +211,14 @@ impl Backend for DockerBackend {
             .map_err(BackendError::Failed)
     }
 
+    async fn live_routes(
+        &self,
+        slug: &str,
+    ) -> Result<Vec<bb_contract::egress::RouteConfig>, BackendError> {
+        let config = live::read_config(&self.home, slug).map_err(BackendError::Failed)?;
+        Ok(config.routes)
+    }
+
     async fn live_egress(&self, slug: &str) -> Result<crate::manifest::Egress, BackendError> {
         let config = live::read_config(&self.home, slug).map_err(BackendError::Failed)?;
         Ok(live::config_to_egress(&config))

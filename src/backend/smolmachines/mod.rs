@@ -212,6 +212,13 @@ impl Backend for SmolBackend {
         true
     }
 
+    async fn live_routes(
+        &self,
+        slug: &str,
+    ) -> Result<Vec<bb_contract::egress::RouteConfig>, BackendError> {
+        self.docker.live_routes(slug).await
+    }
+
     async fn live_egress(&self, slug: &str) -> Result<crate::manifest::Egress, BackendError> {
         self.docker.live_egress(slug).await
     }

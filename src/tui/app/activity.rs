@@ -201,10 +201,11 @@ impl App {
 /// Terminal, WezTerm); terminals ignore the kind they do not know.
 pub fn desktop_notification(title: &str, body: &str) -> Vec<u8> {
     // Neither may carry the control bytes that would end the sequence
-    // early, nor the `;` that separates OSC 777's fields.
+    // early (an agent's text is shown, never obeyed), nor the `;` that
+    // separates OSC 777's fields.
     let clean = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_control())
+        crate::shown::shown(s)
+            .chars()
             .map(|c| if c == ';' { ',' } else { c })
             .take(200)
             .collect()

@@ -166,7 +166,6 @@ impl App {
             plan.bottle,
             plan.backend.name()
         )];
-        entry.routes = crate::supervise::proposal::live_routes(&plan);
         entry.launch_started = Some(Instant::now());
         self.entries.push(entry);
         self.set_focus(self.entries.len() - 1);

@@ -19,14 +19,14 @@ use super::config::Config;
 pub use super::effect::Suspend;
 use super::effect::{Apply, Effect};
 use super::event::AppEvent;
-use super::modal::Modal;
+use super::keymap::Action;
+use super::modal::{ClipboardAsk, Modal};
 use super::view::layout::{layout, Layout};
 use crate::backend::{ActiveBottle, SessionSpec, SharedBackend};
 use crate::manifest::Manifest;
 use crate::plan::BackendKind;
 use crate::session::activity::Tracker;
 use crate::session::{Notify, Session, SessionEvent, SessionId};
-use crate::supervise::proposal::LiveRoute;
 use crate::supervise::Proposal;
 pub use activity::{desktop_notification, AgentState};
 
@@ -100,8 +100,6 @@ pub struct Entry {
     pub unread: bool,
     /// Launch progress, or what went wrong.
     pub log: Vec<String>,
-    /// The bottle's egress routes as last known, for proposal diffs.
-    pub routes: Vec<LiveRoute>,
     /// What its session shows it doing.
     pub activity: Tracker,
     /// The state its row last showed.
@@ -140,7 +138,6 @@ impl Entry {
             active: None,
             unread: false,
             log: Vec::new(),
-            routes: Vec::new(),
             activity: Tracker::new(template),
             shown: None,
             attention: false,
@@ -212,6 +209,8 @@ pub struct App {
     stopped: Vec<String>,
     /// The size sessions were last given.
     session_size: (u16, u16),
+    /// The last clipboard write a program asked for, not yet decided.
+    pub clipboard_ask: Option<ClipboardAsk>,
 }
 
 impl App {
@@ -250,6 +249,7 @@ impl App {
             next_id: 1,
             resize_due: None,
             session_size: (0, 0),
+            clipboard_ask: None,
         };
         app.session_size = app.pane_size();
         app
@@ -284,9 +284,11 @@ impl App {
         self.entries.get_mut(self.focus)
     }
 
+    /// A status line. Status text may quote a bottle (a host, a proposal),
+    /// so it is shown, never obeyed.
     pub fn info(&mut self, text: impl Into<String>) {
         self.status = Some(Status {
-            text: text.into(),
+            text: crate::shown::shown(&text.into()).into_owned(),
             error: false,
             at: Instant::now(),
         });
@@ -295,7 +297,7 @@ impl App {
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.status = Some(Status {
-            text: text.into(),
+            text: crate::shown::shown(&text.into()).into_owned(),
             error: true,
             at: Instant::now(),
         });
@@ -376,14 +378,11 @@ impl App {
                     self.dirty = true;
                 }
             }
-            AppEvent::Decided {
-                slug,
-                applied,
-                outcome,
-            } => self.on_decided(&slug, applied, outcome),
+            AppEvent::Decided { outcome } => self.on_decided(outcome),
             AppEvent::Edited(edited) => self.on_edited(edited),
             AppEvent::Audit(slug, records) => self.on_audit(&slug, records),
             AppEvent::Refused(counts) => self.on_refused(counts),
+            AppEvent::LiveRoutes(slug, routes) => self.on_live_routes(&slug, routes),
             AppEvent::Tick => self.on_tick(Instant::now()),
             AppEvent::Signal(_) => self.quit = true,
         }
@@ -465,15 +464,18 @@ impl App {
         {
             self.observe(i, now);
         }
-        let mut copies = Vec::new();
+        let mut asks = Vec::new();
         for (i, e) in self.entries.iter_mut().enumerate() {
             let Some(s) = &e.session else { continue };
             if s.id != id {
                 continue;
             }
             s.term.mark_seen();
-            if let Some(data) = s.term.lock().take_clipboard() {
-                copies.push(data);
+            if let Some(text) = s.term.lock().take_clipboard() {
+                asks.push(ClipboardAsk {
+                    agent: e.agent.clone(),
+                    text,
+                });
             }
             // Another pane's output changes the screen only when its row
             // first shows it is unread.
@@ -484,8 +486,28 @@ impl App {
                 e.unread = true;
             }
         }
-        for data in copies {
-            self.effects.push(Effect::Outer(osc52(&data)));
+        for ask in asks {
+            self.ask_clipboard(ask);
+        }
+    }
+
+    /// A program asked to set the clipboard: said on the status line, and
+    /// kept for the operator to look at (the prefix key's `clipboard`).
+    fn ask_clipboard(&mut self, ask: ClipboardAsk) {
+        let chars = ask.text.chars().count();
+        let key = self.config.keymap.chord(Action::Clipboard);
+        self.info(format!(
+            "{} asks to put {chars} character{} on your clipboard: {key} to see it and allow it or not",
+            ask.agent,
+            if chars == 1 { "" } else { "s" },
+        ));
+        self.clipboard_ask = Some(ask);
+    }
+
+    pub(super) fn open_clipboard(&mut self) {
+        match self.clipboard_ask.take() {
+            Some(ask) => self.modal = Some(Modal::Clipboard(ask)),
+            None => self.info("no program has asked to set your clipboard"),
         }
     }
 

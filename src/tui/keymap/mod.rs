@@ -157,6 +157,8 @@ pub enum Action {
     NextWaiting,
     /// The focused bottle's network activity.
     Network,
+    /// What a program asked to put on the operator's clipboard.
+    Clipboard,
     /// Focus agent N (0-based).
     Focus(usize),
     /// The prefix pressed twice: send it to the agent.
@@ -273,6 +275,13 @@ pub const ACTIONS: &[Named] = &[
         "waiting",
         "next agent that waits for you",
         true,
+    ),
+    named(
+        Action::Clipboard,
+        "clipboard",
+        "clipboard",
+        "see a program's clipboard request, allow it or not",
+        false,
     ),
 ];
 

@@ -243,6 +243,13 @@ pub const CONFIRM_STOP_KEYS: &[ModeKey<Confirm>] = &[
     ModeKey { keys: &[ch('n'), ch('N'), plain(KeyCode::Esc), plain(KeyCode::Enter)], action: Confirm::No, short: "n/Esc keep it", describe: "keep it running" },
 ];
 
+/// A program asked to put text on the operator's clipboard.
+#[rustfmt::skip]
+pub const CLIPBOARD_KEYS: &[ModeKey<Confirm>] = &[
+    ModeKey { keys: &[ch('y'), ch('Y')], action: Confirm::Yes, short: "y copy it", describe: "put it on your clipboard" },
+    ModeKey { keys: &[ch('n'), ch('N'), plain(KeyCode::Esc)], action: Confirm::No, short: "n/Esc drop it", describe: "drop it; your clipboard stays as it is" },
+];
+
 /// A line of text being typed (a value the manifest asks for, a reason for
 /// a rejection); other characters are the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,6 +31,17 @@ pub enum Modal {
     Ask(Box<AskModal>),
     /// One bottle's egress activity.
     Network(Box<NetworkView>),
+    /// What a program asked to put on the clipboard, to allow or not.
+    Clipboard(ClipboardAsk),
+}
+
+/// A program's request (OSC 52) to set the operator's clipboard: never
+/// passed on by itself, since whoever pastes it next would run what the
+/// agent chose; shown whole, and put there only if the operator says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipboardAsk {
+    pub agent: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crossterm::event::KeyEvent;
 
-use crate::audit::{self, Record};
+use crate::audit::{self, Decision, Record};
 use crate::supervise::{EgressRequest, Proposal, Request};
 use crate::tui::keymap::{mode_action, typed, Input, Net, HOST_FILTER_KEYS, NETWORK_KEYS};
 
@@ -75,7 +75,7 @@ impl NetworkView {
         let filter = self.host_filter.to_ascii_lowercase();
         self.records
             .iter()
-            .filter(|r| !self.blocked_only || r.decision == "blocked")
+            .filter(|r| !self.blocked_only || r.decision == Decision::Blocked)
             .filter(|r| filter.is_empty() || r.host.to_ascii_lowercase().contains(&filter))
             .collect()
     }
@@ -145,7 +145,7 @@ impl NetworkView {
 /// where only the path was refused. None, with why, when allowing its
 /// host would not let it through (a secret, an internal address, ...).
 pub fn allowing(r: &Record) -> Result<EgressRequest, String> {
-    if r.decision != "blocked" {
+    if r.decision != Decision::Blocked {
         return Err(format!("{} {} was not refused", r.method, r.host));
     }
     let rule = r.rule.as_deref().unwrap_or("");
@@ -200,7 +200,7 @@ mod tests {
             host: Cow::Owned(host.into()),
             method: Cow::Borrowed("GET"),
             path: Cow::Owned(path.into()),
-            decision: Cow::Owned(decision.into()),
+            decision: serde_json::from_str(&format!("\"{decision}\"")).unwrap(),
             rule: rule.map(String::from),
         }
     }

@@ -5,7 +5,9 @@ use crossterm::event::KeyEvent;
 
 use crate::tui::keymap::{mode_action, typed, Decide, Input, PROPOSAL_KEYS, REASON_KEYS};
 
-use crate::supervise::proposal::{diff_lines, merge_egress, route_lines, LiveRoute};
+use bb_contract::egress::RouteConfig;
+
+use crate::supervise::proposal::egress_change;
 use crate::supervise::{Proposal, Request};
 
 pub struct ProposalModal {
@@ -15,6 +17,20 @@ pub struct ProposalModal {
     pub scroll: u16,
     /// Some while the operator types a rejection reason.
     pub reason: Option<String>,
+    /// An egress request can be approved only once its change is shown
+    /// against the bottle's live routes; None while they are read, or why
+    /// they could not be.
+    pub live: Live,
+}
+
+/// Where the bottle's live routes are, for an egress request's diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Live {
+    /// Not an egress request: nothing to read.
+    NotNeeded,
+    Reading,
+    Read,
+    Unreadable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,25 +43,77 @@ pub enum ProposalOutcome {
 }
 
 impl ProposalModal {
-    pub fn new(proposal: Proposal, live: &[LiveRoute]) -> ProposalModal {
-        let diff = match &proposal.request {
-            Request::Egress(req) => {
-                diff_lines(&route_lines(live), &route_lines(&merge_egress(live, req)))
-            }
-            Request::Credentialed { host, .. } => vec![
-                format!("+ - host: {host}"),
-                "+   auth: (you choose the token when approving)".to_string(),
-            ],
-            Request::Capability { dockerfile } => {
-                dockerfile.lines().map(|l| format!("  {l}")).collect()
-            }
-            Request::Stuck { message } => message.lines().map(|l| format!("  {l}")).collect(),
+    /// The proposal, its change to be shown once the bottle's live routes
+    /// are read (`with_live`).
+    pub fn new(proposal: Proposal) -> ProposalModal {
+        let (diff, live) = match &proposal.request {
+            Request::Egress(_) => (
+                vec!["  reading the bottle's live routes…".to_string()],
+                Live::Reading,
+            ),
+            Request::Credentialed { host, .. } => (
+                vec![
+                    format!("+ - host: {host}"),
+                    "+   auth: (you choose the token when approving)".to_string(),
+                ],
+                Live::NotNeeded,
+            ),
+            Request::Capability { dockerfile } => (
+                dockerfile.lines().map(|l| format!("  {l}")).collect(),
+                Live::NotNeeded,
+            ),
+            Request::Stuck { message } => (
+                message.lines().map(|l| format!("  {l}")).collect(),
+                Live::NotNeeded,
+            ),
         };
         ProposalModal {
             proposal,
             diff,
             scroll: 0,
             reason: None,
+            live,
+        }
+    }
+
+    /// The bottle's live routes as egress reads them (or why they could
+    /// not be read): the diff is made from them.
+    pub fn with_live(&mut self, routes: Result<Vec<RouteConfig>, String>) {
+        let Request::Egress(req) = &self.proposal.request else {
+            return;
+        };
+        match routes {
+            Ok(routes) => {
+                self.diff = egress_change(&routes, req);
+                self.live = Live::Read;
+            }
+            Err(why) => {
+                self.diff = vec![format!("! the bottle's live routes cannot be read: {why}")];
+                self.live = Live::Unreadable(why);
+            }
+        }
+    }
+
+    /// The bottle's backend cannot change egress live: approving records
+    /// the decision and changes nothing, so the request is shown alone.
+    pub fn without_live(&mut self) {
+        if let Request::Egress(req) = &self.proposal.request {
+            self.diff = vec![
+                format!("  asks for {} {}", req.host, req.path_allowlist.join(", ")),
+                "  this bottle's backend does not change egress while it runs: approving records the decision".into(),
+            ];
+            self.live = Live::NotNeeded;
+        }
+    }
+
+    /// Whether approving now would approve a change the operator has seen.
+    pub fn approvable(&self) -> Result<(), String> {
+        match &self.live {
+            Live::NotNeeded | Live::Read => Ok(()),
+            Live::Reading => Err("the bottle's live routes are still being read".into()),
+            Live::Unreadable(why) => Err(format!(
+                "cannot approve a change to routes that cannot be read ({why}); reject it or decide later"
+            )),
         }
     }
 

@@ -2,9 +2,9 @@
 //! overlay's text, and the README's key tables (a test keeps them equal).
 
 use crate::tui::keymap::{
-    Keymap, ModeKey, ACTIONS, ASK_KEYS, BACKEND_KEYS, CONFIRM_STOP_KEYS, ENDED_KEYS,
-    HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS, PROPOSAL_KEYS,
-    REASON_KEYS, SCROLL_KEYS,
+    Keymap, ModeKey, ACTIONS, ASK_KEYS, BACKEND_KEYS, CLIPBOARD_KEYS, CONFIRM_STOP_KEYS,
+    ENDED_KEYS, HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS,
+    PROPOSAL_KEYS, REASON_KEYS, SCROLL_KEYS,
 };
 
 pub fn lines(km: &Keymap) -> Vec<String> {
@@ -53,6 +53,11 @@ pub fn lines(km: &Keymap) -> Vec<String> {
         rows(ASK_KEYS),
     );
     mode(&mut out, "Stopping a bottle:", rows(CONFIRM_STOP_KEYS));
+    mode(
+        &mut out,
+        "A program asks to set your clipboard:",
+        rows(CLIPBOARD_KEYS),
+    );
     out.extend(
         [
             "",
@@ -126,6 +131,10 @@ pub fn markdown(km: &Keymap) -> String {
         ("Choosing a backend", rows(BACKEND_KEYS)),
         ("Typing a value the manifest asks for", rows(ASK_KEYS)),
         ("Asked to stop a bottle", rows(CONFIRM_STOP_KEYS)),
+        (
+            "A program asks to set your clipboard (shown whole first)",
+            rows(CLIPBOARD_KEYS),
+        ),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | what |\n| --- | --- |\n"));
         for (label, describe) in rows {

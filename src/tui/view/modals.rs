@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
+use crate::shown::{shown, shown_lines};
 use crate::tui::app::App;
 use crate::tui::modal::Modal;
 
@@ -116,6 +117,45 @@ pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
                 inner,
             );
         }
+        Modal::Clipboard(ask) => {
+            let area = centered(
+                full,
+                full.width.saturating_sub(4).min(100),
+                full.height.saturating_sub(2).min(20),
+            );
+            let inner = frame(
+                f,
+                area,
+                &format!("{} asks to set your clipboard", ask.agent),
+            );
+            let chars = ask.text.chars().count();
+            let mut text = vec![
+                Line::from(Span::styled(
+                    format!(
+                        "It would put these {chars} characters where your next paste comes from:"
+                    ),
+                    Style::default().fg(Color::Yellow),
+                )),
+                Line::from(""),
+            ];
+            // Every line as it is, control characters shown, so nothing
+            // hides in it; what does not fit is counted.
+            let room = usize::from(inner.height.saturating_sub(3));
+            let all: Vec<_> = shown_lines(&ask.text).collect();
+            for l in all.iter().take(room) {
+                text.push(Line::from(Span::styled(
+                    l.clone().into_owned(),
+                    Style::default().add_modifier(Modifier::BOLD),
+                )));
+            }
+            if all.len() > room {
+                text.push(Line::from(Span::styled(
+                    format!("… and {} more lines", all.len() - room),
+                    Style::default().fg(Color::DarkGray),
+                )));
+            }
+            f.render_widget(Paragraph::new(text), inner);
+        }
         Modal::ConfirmStop { slug, agent } => {
             let area = centered(full, 60, 6);
             let inner = frame(f, area, "Stop bottle?");
@@ -167,25 +207,32 @@ pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
             let mut lines = vec![
                 Line::from(vec![
                     Span::styled("bottle  ", Style::default().fg(Color::DarkGray)),
-                    Span::raw(p.slug.as_str()),
+                    Span::raw(shown(&p.slug).into_owned()),
                 ]),
                 Line::from(vec![
                     Span::styled("asks    ", Style::default().fg(Color::DarkGray)),
-                    Span::raw(p.request.summary()),
+                    Span::raw(shown(&p.request.summary()).into_owned()),
                 ]),
-                Line::from(vec![
-                    Span::styled("why     ", Style::default().fg(Color::DarkGray)),
-                    Span::raw(p.reason.as_str()),
-                ]),
-                Line::from(""),
             ];
+            // The agent's words, each line shown as it was sent.
+            for (i, l) in shown_lines(&p.reason).enumerate() {
+                let label = if i == 0 { "why     " } else { "        " };
+                lines.push(Line::from(vec![
+                    Span::styled(label, Style::default().fg(Color::DarkGray)),
+                    Span::raw(l.into_owned()),
+                ]));
+            }
+            lines.push(Line::from(""));
             for l in m.diff.iter().skip(m.scroll as usize) {
                 let style = match l.chars().next() {
                     Some('+') => Style::default().fg(Color::Green),
                     Some('-') => Style::default().fg(Color::Red),
+                    Some('!') => Style::default()
+                        .fg(Color::Yellow)
+                        .add_modifier(Modifier::BOLD),
                     _ => Style::default(),
                 };
-                lines.push(Line::from(Span::styled(l.as_str(), style)));
+                lines.push(Line::from(Span::styled(shown(l).into_owned(), style)));
             }
             if let Some(reason) = &m.reason {
                 lines.push(Line::from(""));

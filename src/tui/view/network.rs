@@ -7,7 +7,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::modals::{centered, frame};
-use crate::audit::{self, Record};
+use crate::audit::{self, Decision, Record};
+use crate::shown::shown;
 use crate::tui::modal::NetworkView;
 
 pub fn render(f: &mut Frame, v: &NetworkView) {
@@ -70,23 +71,24 @@ fn row(r: &Record, selected: bool, width: usize) -> Line<'static> {
     let secs = i64::try_from(r.time_ms / 1000).unwrap_or(0);
     let stamp = crate::state::rfc3339(secs);
     let time = stamp.get(11..19).unwrap_or(&stamp).to_string();
-    let verdict = match &*r.decision {
-        "blocked" => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-        "allowed" => Style::default().fg(Color::Green),
+    let verdict = match r.decision {
+        Decision::Blocked => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        Decision::Allowed => Style::default().fg(Color::Green),
+        Decision::Failed => Style::default().fg(Color::Yellow),
         _ => Style::default().fg(Color::Gray),
     };
     let mut spans = vec![
         Span::styled(format!(" {time} "), base.fg(Color::DarkGray)),
         Span::styled(format!("{:<9}", r.decision), base.patch(verdict)),
-        Span::styled(format!("{:<7} ", r.method), base),
+        Span::styled(format!("{:<7} ", shown(&r.method)), base),
         Span::styled(
-            format!("{}{}", r.host, r.path),
+            shown(&format!("{}{}", r.host, r.path)).into_owned(),
             base.add_modifier(Modifier::BOLD),
         ),
     ];
     if let Some(rule) = &r.rule {
         spans.push(Span::styled(
-            format!("  [{rule}] {}", audit::reason(rule)),
+            shown(&format!("  [{rule}] {}", audit::reason(rule))).into_owned(),
             base.fg(Color::Red),
         ));
     }

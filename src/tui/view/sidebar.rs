@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::layout::Layout;
+use crate::shown::shown;
 use crate::tui::app::{AgentState, App};
 
 pub fn render(f: &mut Frame, app: &App, l: &Layout) {
@@ -137,10 +138,8 @@ fn proposals(f: &mut Frame, app: &App, area: Rect) {
         app.proposals
             .iter()
             .map(|p| {
-                let text: String = format!(" {}: {}", p.agent, p.request.summary())
-                    .chars()
-                    .take(width)
-                    .collect();
+                let text = format!(" {}: {}", p.agent, p.request.summary());
+                let text: String = shown(&text).chars().take(width).collect();
                 Line::from(Span::styled(text, Style::default().fg(Color::Yellow)))
             })
             .collect()
