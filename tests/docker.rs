@@ -718,6 +718,92 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
     assert_eq!(left_behind(&slug), "");
 }
 
+/// After bb is restarted, an approval still shows the change against the
+/// bottle's live routes (as egress reads them), with the other routes as
+/// context, and a request for every path of a path-limited host says it
+/// widens that host. Once allowed, a host that does not resolve answers
+/// as the gateway error it is: the agent is not shown blocked.
+#[test]
+fn an_approval_after_a_restart_shows_the_live_routes_and_a_widening() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let bottle = env.home().join("bottles/fake.md");
+    let text = std::fs::read_to_string(&bottle).unwrap().replace(
+        "  allowlist: [example.com]",
+        "    - host: paths.example.com\n      path_allowlist: [/v1/]\n  allowlist: [example.com]",
+    );
+    std::fs::write(&bottle, text).unwrap();
+    let envs = env.envs();
+    let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut bb = env.workspace_with_agent(40, 140);
+    bb.keys("fetch http://paths.example.com/v2/models\r");
+    bb.wait_text("path /v2/models is not allowed");
+    // The agent asks for the host (every path), and bb is restarted
+    // before anyone decides.
+    bb.keys("ask paths.example.com needs-the-v2-api\r");
+    bb.wait_text("faker: egress paths.example.com");
+    bb.prefix("d");
+    bb.wait_exit();
+    let mut bb = Bb::spawn(&[], &pairs, &env.project(), 40, 140);
+    bb.wait_text("faker: egress paths.example.com");
+    bb.prefix("p");
+    let screen = bb.wait_text("! widens paths.example.com: from /v1/ to every path");
+    for context in [
+        "  - host: api.example.com",
+        "  - host: example.com",
+        "-   path_allowlist: [/v1/]",
+    ] {
+        assert!(screen.contains(context), "{context:?} in:\n{screen}");
+    }
+    assert!(
+        !screen.contains("+ - host: paths.example.com"),
+        "not shown as a new host:\n{screen}"
+    );
+    bb.keys("a");
+    bb.wait_text("approved: faker");
+    let slug = env.slugs().pop().unwrap();
+    let live: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.home().join(format!("state/{slug}/egress.json"))).unwrap(),
+    )
+    .unwrap();
+    let route = live["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == "paths.example.com")
+        .unwrap();
+    assert_eq!(route["path_allowlist"], serde_json::json!([]), "{live}");
+    // Allowed now, and nothing resolves here: a 502 that says so. (The
+    // session is attached again first: its screen comes back.)
+    bb.keys("\r");
+    bb.wait_text("ask: Approved");
+    bb.keys("clear\r");
+    bb.keys("fetch http://paths.example.com/v2/models\r");
+    let screen = bb.wait_text("paths.example.com does not resolve");
+    assert!(screen.contains("HTTP/1.1 502"), "{screen}");
+    // Quiet with that on its screen, it is not shown blocked.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let screen = bb.screen();
+    assert!(!screen.contains("faker · blocked"), "{screen}");
+    let audit =
+        std::fs::read_to_string(env.home().join(format!("state/{slug}/audit.jsonl"))).unwrap();
+    let last = audit.lines().last().unwrap();
+    assert!(
+        last.contains("\"decision\":\"failed\"") && last.contains("upstream-dns"),
+        "{last}"
+    );
+    bb.prefix("x");
+    bb.wait_text("Stop faker");
+    bb.keys("y");
+    bb.wait_text(&format!("stopped {slug}"));
+    bb.prefix("d");
+    bb.wait_exit();
+    assert_eq!(left_behind(&slug), "");
+}
+
 #[test]
 fn git_goes_through_the_gate_which_holds_the_key() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());

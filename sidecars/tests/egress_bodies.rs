@@ -167,8 +167,8 @@ async fn a_large_compressed_body_streams_and_a_secret_at_its_end_is_caught() {
         .start_proxy(json!([route("localhost", &[up.addr.port()])]), json!({}))
         .await;
     let base = format!("http://localhost:{}", up.addr.port());
-    // 3 MB of ordinary prose-like lines: far past what is read whole.
-    let text: Vec<u8> = (0..60_000u32)
+    // 6 MB of ordinary prose-like lines: past what is read whole.
+    let text: Vec<u8> = (0..150_000u32)
         .flat_map(|i| format!("line {i}: the agent explains its change.\n").into_bytes())
         .collect();
     let head = post_head(&base, "Content-Encoding: zstd\r\n");

@@ -56,10 +56,12 @@ impl Escapes {
 /// character boundaries.
 pub fn escape_windows(text: &str, kind: Escapes) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
-    let lead = kind.lead();
+    let lead = char::from(kind.lead());
     let mut out: Vec<(usize, usize)> = Vec::new();
     let mut from = 0;
-    while let Some(i) = b[from..].iter().position(|&c| c == lead).map(|i| i + from) {
+    // `find` of one ASCII character is a vectorised memchr: most text has
+    // no escape, and this is most of the time a scan of it takes.
+    while let Some(i) = text[from..].find(lead).map(|i| i + from) {
         from = i + 1;
         if !kind.starts(b, i) {
             continue;

@@ -29,6 +29,10 @@ use crate::dlp::inflate::{self, Coding, Limits, Unreadable};
 /// Bodies up to this size are read whole and scanned before the request
 /// goes upstream.
 pub const WHOLE_UP_TO: usize = 64 * 1024;
+/// Bodies in a content coding are read whole up to this much decoded, past
+/// where a decompression bomb shows (its ratio, past the floor): a bomb is
+/// refused before anything is dialled, whatever the upstream does.
+const CODED_WHOLE_UP_TO: usize = 4 * inflate::RATIO_FLOOR as usize;
 /// Plain bodies up to this size are scanned on the async worker.
 const INLINE_SCAN: usize = 16 * 1024;
 /// The bytes scanned at a time in a streamed body.
@@ -83,14 +87,19 @@ pub struct Reading {
 /// The body as the upstream reads it, scanned: whole, or streaming.
 pub async fn scan(body: Incoming, how: Reading) -> Result<Scanned, Refused> {
     let cap = how.cap;
-    let mut src = if how.codings.is_empty() {
-        Source::Plain(body)
-    } else {
+    let coded = !how.codings.is_empty();
+    let mut src = if coded {
         Source::decoding(body, how.codings, cap)
+    } else {
+        Source::Plain(body)
     };
     let mut first = BytesMut::new();
     // Read up to WHOLE_UP_TO (or all of it, when it cannot stream).
-    let limit = if how.stream_ok { WHOLE_UP_TO } else { cap };
+    let limit = match (how.stream_ok, coded) {
+        (false, _) => cap,
+        (true, true) => CODED_WHOLE_UP_TO.min(cap),
+        (true, false) => WHOLE_UP_TO,
+    };
     let ended = read_into(&mut src, &mut first, limit, cap).await?;
     if ended || dlp::archive::sniff(&first).is_some() {
         // A compressed file or archive is unpacked whole to be read: the

@@ -211,6 +211,9 @@ pub struct App {
     session_size: (u16, u16),
     /// The last clipboard write a program asked for, not yet decided.
     pub clipboard_ask: Option<ClipboardAsk>,
+    /// The bottle whose live routes the approval on screen waits to read
+    /// once the bottle is listed.
+    routes_wanted: Option<String>,
 }
 
 impl App {
@@ -250,6 +253,7 @@ impl App {
             resize_due: None,
             session_size: (0, 0),
             clipboard_ask: None,
+            routes_wanted: None,
         };
         app.session_size = app.pane_size();
         app
@@ -368,7 +372,10 @@ impl App {
                 }
             }
             AppEvent::Bottle(slug, msg) => self.on_bottle(&slug, msg),
-            AppEvent::Discovered(kind, bottles) => self.on_discovered(kind, bottles),
+            AppEvent::Discovered(kind, bottles) => {
+                self.on_discovered(kind, bottles);
+                self.read_wanted_routes();
+            }
             AppEvent::Manifest(m) => self.open_picker(&m),
             AppEvent::Preflight(ready) => self.open_preflight(ready),
             AppEvent::Usable(kinds) => self.on_usable(kinds),

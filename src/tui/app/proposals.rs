@@ -76,22 +76,45 @@ impl App {
     fn show_proposal(&mut self, p: Proposal) {
         let mut modal = ProposalModal::new(p);
         if modal.live == Live::Reading {
-            let slug = modal.proposal.slug.clone();
-            let backend = self
-                .entries
-                .iter()
-                .find(|e| e.slug == slug)
-                .and_then(|e| self.backend(e.backend));
-            match backend {
-                Some(backend) if backend.applies_egress() => {
-                    self.effects.push(Effect::LoadRoutes { backend, slug })
-                }
-                // Approving records the decision and changes nothing.
-                Some(_) => modal.without_live(),
-                None => modal.with_live(Err(format!("no backend runs {slug} now"))),
-            }
+            self.read_live_routes(&mut modal);
         }
         self.modal = Some(Modal::Proposal(Box::new(modal)));
+    }
+
+    /// Ask the bottle's backend for its live routes, for `modal`'s diff.
+    /// A bottle not listed yet (bb just started) is asked for once it is.
+    fn read_live_routes(&mut self, modal: &mut ProposalModal) {
+        let slug = modal.proposal.slug.clone();
+        let Some(entry) = self.entries.iter().find(|e| e.slug == slug) else {
+            self.routes_wanted = Some(slug);
+            return;
+        };
+        self.routes_wanted = None;
+        match self.backend(entry.backend) {
+            Some(backend) if backend.applies_egress() => {
+                self.effects.push(Effect::LoadRoutes { backend, slug })
+            }
+            // Approving records the decision and changes nothing.
+            Some(_) => modal.without_live(),
+            None => modal.with_live(Err(format!("no backend runs {slug} now"))),
+        }
+    }
+
+    /// Bottles were listed: the approval on screen may have been waiting
+    /// for its bottle, to read its routes.
+    pub(super) fn read_wanted_routes(&mut self) {
+        let Some(slug) = self.routes_wanted.clone() else {
+            return;
+        };
+        if !self.entries.iter().any(|e| e.slug == slug) {
+            return;
+        }
+        if let Some(Modal::Proposal(mut m)) = self.modal.take() {
+            if m.proposal.slug == slug && m.live == Live::Reading {
+                self.read_live_routes(&mut m);
+            }
+            self.modal = Some(Modal::Proposal(m));
+        }
     }
 
     /// A bottle's live routes, read for the approval on screen.

@@ -800,3 +800,40 @@ fn a_programs_clipboard_write_waits_for_the_operator_who_sees_it_whole() {
     key(&mut a, KeyCode::Char('c'), KeyModifiers::NONE);
     assert!(a.modal.is_none());
 }
+
+#[test]
+fn a_proposal_opened_before_its_bottle_is_listed_reads_its_routes_once_it_is() {
+    let (mut a, _rx) = app();
+    a.backends = crate::backend::user_backends(
+        std::path::Path::new("/nonexistent/bb"),
+        std::path::Path::new("/nonexistent"),
+    );
+    let p = Proposal {
+        id: "1".into(),
+        slug: "faker-x".into(),
+        agent: "faker".into(),
+        created_at: "1".into(),
+        reason: "r".into(),
+        request: Request::Egress(EgressRequest {
+            host: "pypi.org".into(),
+            path_allowlist: vec![],
+        }),
+    };
+    let _ = a.update(AppEvent::Proposals(vec![p]));
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    let effects = key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
+    assert!(effects.is_empty(), "nothing to ask yet");
+    assert!(
+        matches!(&a.modal, Some(Modal::Proposal(m)) if m.live == crate::tui::modal::proposal::Live::Reading)
+    );
+    let effects = a.update(AppEvent::Discovered(
+        BackendKind::Docker,
+        vec![found("faker-x", crate::backend::BottleState::Running)],
+    ));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::LoadRoutes { slug, .. } if slug == "faker-x")),
+        "asked once the bottle is listed"
+    );
+}

@@ -185,6 +185,8 @@ fn main() {
                 std::env::var(name).unwrap_or_else(|_| "<unset>".into())
             ),
             ("pid", _) => format!("pid {}", std::process::id()),
+            // A clean screen, as an agent's TUI redraws.
+            ("clear", _) => "\x1b[2J\x1b[H".to_string(),
             ("later", rest) => {
                 let (secs, text) = rest.split_once(' ').unwrap_or((rest, "later"));
                 let secs = secs.parse().unwrap_or(1);

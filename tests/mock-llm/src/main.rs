@@ -291,13 +291,29 @@ async fn handle(req: Request<Incoming>, st: Shared) -> Response<Full<Bytes>> {
     let authorization = header("authorization");
     let account = header("chatgpt-account-id");
     let upgrade = header("upgrade");
-    let body = req
+    let encoding = header("content-encoding");
+    let raw = req
         .into_body()
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let (resp, note) = route(&st, &host, &method, &path, &authorization, &upgrade, &body);
+    // As the real APIs: the body is read in its content coding, and one
+    // that does not decode is a bad request.
+    let (resp, note, body) = match decode(&encoding, &raw) {
+        Ok(body) => {
+            let (resp, note) = route(&st, &host, &method, &path, &authorization, &upgrade, &body);
+            (resp, note, body)
+        }
+        Err(why) => (
+            json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"message": why, "type": "invalid_request_error"}}),
+            ),
+            "undecodable",
+            Vec::new(),
+        ),
+    };
     if note == "reply" {
         let delay = st.lock().map(|s| s.reply_delay).unwrap_or_default();
         tokio::time::sleep(delay).await;
@@ -305,11 +321,36 @@ async fn handle(req: Request<Incoming>, st: Shared) -> Response<Full<Bytes>> {
     let reply = st.lock().map(|s| s.replies).unwrap_or(0);
     let line = json!({"reply": if note == "reply" { json!(reply) } else { Value::Null },"time_ms": now_ms(), "method": method, "host": host, "path": path,
                       "authorization": authorization, "account": account, "body_bytes": body.len(),
+                      "content_encoding": encoding, "wire_bytes": raw.len(),
                       "status": resp.status().as_u16(), "note": note});
     if let Ok(mut s) = st.lock() {
         let _ = writeln!(s.log, "{line}");
     }
     resp
+}
+
+/// A request body in its content coding, decoded (identity, gzip,
+/// deflate, zstd); an unknown coding or a broken body is an error.
+fn decode(encoding: &str, raw: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match encoding.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => return Ok(raw.to_vec()),
+        "gzip" => flate2::read::MultiGzDecoder::new(raw)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("gzip body: {e}"))?,
+        "deflate" => flate2::read::ZlibDecoder::new(raw)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("deflate body: {e}"))?,
+        "zstd" => {
+            let mut d = ruzstd::decoding::StreamingDecoder::new(raw)
+                .map_err(|e| format!("zstd body: {e}"))?;
+            d.read_to_end(&mut out)
+                .map_err(|e| format!("zstd body: {e}"))?
+        }
+        other => return Err(format!("unsupported content-encoding {other:?}")),
+    };
+    Ok(out)
 }
 
 fn route(
@@ -383,6 +424,17 @@ fn route(
             "",
         ),
         ("chatgpt.com", "POST", "/backend-api/codex/responses") => {
+            // A turn is JSON with a model and input, as the real API wants.
+            let turn: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            if !(turn["model"].is_string() && turn["input"].is_array()) {
+                return (
+                    json_response(
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": {"message": "a turn needs model and input", "type": "invalid_request_error"}}),
+                    ),
+                    "bad-turn",
+                );
+            }
             s.replies += 1;
             (codex_responses(s.replies), "reply")
         }
