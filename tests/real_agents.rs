@@ -411,8 +411,8 @@ impl Home {
 fn refused(home: &Home, slug: &str, requests: &[serde_json::Value]) -> Vec<(String, String)> {
     for r in requests {
         eprintln!(
-            "mock: {} {} {} {} {}",
-            r["status"], r["method"], r["host"], r["path"], r["note"]
+            "mock: {} {} {} {} {} (content-encoding {:?})",
+            r["status"], r["method"], r["host"], r["path"], r["note"], r["content_encoding"]
         );
     }
     let audit = home
