@@ -18,4 +18,5 @@ pub mod suggest;
 pub mod supervise;
 pub mod system;
 pub mod tui;
+pub mod work;
 pub mod workspace;

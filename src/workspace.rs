@@ -15,6 +15,10 @@ pub struct Workspace {
     pub source: PathBuf,
     pub bytes: u64,
     pub files: u64,
+    /// Its repository, when the workspace is one (the bottle gets a clone).
+    pub git: Option<crate::work::source::GitSource>,
+    /// Files left behind: credential stores (`.git-credentials`).
+    pub left_out: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,30 @@ pub fn choose(cwd: &Path, user_home: &Path, bb_home: &Path) -> Result<PathBuf, N
     Ok(cwd.to_path_buf())
 }
 
+/// The directory to copy for a bottle started from `dir`: the root of the
+/// repository it is in (the bottle gets the whole repository, as a
+/// clone), else `dir` itself; never one `choose` refuses.
+pub fn locate(dir: &Path, user_home: &Path, bb_home: &Path) -> Result<PathBuf, NotCopied> {
+    let dir = choose(dir, user_home, bb_home)?;
+    match crate::work::source::repo_root(&dir) {
+        Some(root) => choose(&root, user_home, bb_home),
+        None => Ok(dir),
+    }
+}
+
+/// Measure `path` and read its repository (if it is one): what the
+/// preflight shows and the launch copies.
+pub fn read(path: &Path, limit_mb: u64) -> Result<Workspace, WorkspaceError> {
+    let mut ws = measure(path, limit_mb)?;
+    if crate::work::source::repo_root(path).as_deref()
+        == Some(&*path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
+    {
+        ws.git = crate::work::source::inspect(path).ok();
+    }
+    ws.left_out = crate::work::source::credential_files(path);
+    Ok(ws)
+}
+
 /// Size up a directory, stopping as soon as it is over the limit.
 pub fn measure(path: &Path, limit_mb: u64) -> Result<Workspace, WorkspaceError> {
     let limit = limit_mb.saturating_mul(1024 * 1024);
@@ -92,6 +120,8 @@ pub fn measure(path: &Path, limit_mb: u64) -> Result<Workspace, WorkspaceError> 
         source: path.to_path_buf(),
         bytes,
         files,
+        git: None,
+        left_out: Vec::new(),
     })
 }
 

@@ -135,12 +135,24 @@ fn pushes_go_upstream_over_ssh_with_the_gates_key_and_secrets_do_not() {
     sh("cd app && git reset -q --hard origin/main");
     // The key as a ref's name: a branch, a tag, a branch split at a slash.
     for (what, push) in [
-        ("a branch", "git push origin HEAD:refs/heads/AKIAIOSFODNN7EXAMPLE"),
-        ("a tag", "git tag akiaiosfodnn7example && git push origin akiaiosfodnn7example"),
-        ("a split branch", "git push origin HEAD:refs/heads/feat/AKIAIOSFOD/NN7EXAMPLE"),
+        (
+            "a branch",
+            "git push origin HEAD:refs/heads/AKIAIOSFODNN7EXAMPLE",
+        ),
+        (
+            "a tag",
+            "git tag akiaiosfodnn7example && git push origin akiaiosfodnn7example",
+        ),
+        (
+            "a split branch",
+            "git push origin HEAD:refs/heads/feat/AKIAIOSFOD/NN7EXAMPLE",
+        ),
     ] {
         let out = sh(&format!("cd app && {push}"));
-        assert!(out.contains("looks like a secret (aws-access-key-id)"), "{what}: {out}");
+        assert!(
+            out.contains("looks like a secret (aws-access-key-id)"),
+            "{what}: {out}"
+        );
     }
     // The key inside a compressed file: gzip, and a tar.gz.
     for (what, make) in [
@@ -152,7 +164,14 @@ fn pushes_go_upstream_over_ssh_with_the_gates_key_and_secrets_do_not() {
         ));
         assert!(out.contains("aws-access-key-id"), "{what}: {out}");
     }
-    let refs = docker(&["exec", &upstream, "git", "--git-dir", "/home/git/app.git", "for-each-ref"]);
+    let refs = docker(&[
+        "exec",
+        &upstream,
+        "git",
+        "--git-dir",
+        "/home/git/app.git",
+        "for-each-ref",
+    ]);
     assert!(!refs.to_ascii_uppercase().contains("AKIAIOSFOD"), "{refs}");
     assert_eq!(
         upstream_log("main").lines().next(),

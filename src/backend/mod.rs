@@ -213,6 +213,21 @@ pub trait Backend: Send + Sync {
         )))
     }
 
+    /// What the bottle's workspace holds now, sent as
+    /// `work::snapshot::SCRIPT` prints it (run in the agent's container or
+    /// machine, as its user); `base` is the commit it started from.
+    async fn send_work(
+        &self,
+        slug: &str,
+        agent: &str,
+        base: &str,
+    ) -> Result<Vec<u8>, BackendError> {
+        let _ = (agent, base);
+        Err(BackendError::Failed(format!(
+            "bottle {slug}: this backend cannot send its work"
+        )))
+    }
+
     /// A bottle's live egress routes, as its egress reads them (the one
     /// source for an approval's diff).
     async fn live_routes(
@@ -258,6 +273,46 @@ pub trait Backend: Send + Sync {
 }
 
 pub type SharedBackend = Arc<dyn Backend>;
+
+/// The workspace as a launch copies it in (tar archives for
+/// `GUEST_WORKSPACE`): bb's saved-work repository made first (the
+/// workspace as copied, recorded), the bottle's repository from it,
+/// credentials left behind. Without git on this machine the files go in
+/// alone, and `note` says the work cannot be read back.
+pub fn workspace_copy(
+    home: &std::path::Path,
+    plan: &BottlePlan,
+    note: &dyn Fn(String),
+) -> Result<Vec<Vec<u8>>, String> {
+    let Some(ws) = &plan.workspace else {
+        return Ok(Vec::new());
+    };
+    let saved = crate::work::Saved::at(home, &plan.slug);
+    let prepared = match crate::work::launch::prepare(
+        &saved,
+        &ws.source,
+        ws.git.as_ref(),
+        &plan.agent,
+    ) {
+        Ok(p) => Some(p),
+        Err(crate::work::GitError::Missing) => {
+            note(format!("{}; the workspace is copied without a repository, and this bottle's work cannot be reviewed or taken", crate::work::GitError::Missing));
+            None
+        }
+        Err(e) => return Err(format!("preparing the workspace's repository: {e}")),
+    };
+    let tars = docker::context::workspace_archives(
+        &ws.source,
+        prepared.as_ref().map(|p| p.git_dir.as_path()),
+        &ws.left_out,
+        docker::launch::NODE_UID,
+    )
+    .map_err(|e| format!("workspace {}: {e}", ws.source.display()));
+    if let Some(p) = &prepared {
+        p.done();
+    }
+    tars
+}
 
 /// Start `cmd` in a local PTY at the size `spec` gives: the local backend's
 /// sessions, and smolvm's `machine exec -t`.

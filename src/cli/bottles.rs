@@ -12,7 +12,7 @@ use crate::backend::{ActiveBottle, BackendError, ProgressMsg, SharedBackend};
 use crate::plan::{self, BackendKind, BottlePlan};
 use crate::system::SystemHost;
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -62,9 +62,11 @@ pub fn plan_for(
             if !d.is_dir() {
                 return Err(anyhow!("--cwd {}: not a directory", d.display()));
             }
-            Some(d)
+            // The repository it is in goes whole, as from the current
+            // directory.
+            Some(crate::work::source::repo_root(&d).unwrap_or(d))
         }
-        (None, false) => match crate::workspace::choose(&ctx.cwd, &ctx.user_home, &ctx.home) {
+        (None, false) => match crate::workspace::locate(&ctx.cwd, &ctx.user_home, &ctx.home) {
             Ok(d) => Some(d),
             Err(why) => {
                 p = p.without_workspace(&why);
@@ -73,7 +75,7 @@ pub fn plan_for(
         },
     };
     if let Some(d) = dir {
-        p = p.with_workspace(crate::workspace::measure(&d, config.workspace_limit_mb)?);
+        p = p.with_workspace(crate::workspace::read(&d, config.workspace_limit_mb)?);
     }
     Ok(p)
 }
@@ -96,14 +98,42 @@ struct LsBottle<'a> {
     started_at: Option<&'a str>,
     sidecars: &'a [String],
     down: Option<&'a str>,
+    /// The agent's work since launch, as last read: null when the bottle
+    /// has none saved (no workspace).
+    work: Option<&'a crate::work::Summary>,
 }
 
-fn ls_json(bottles: &[crate::backend::ActiveBottle]) -> String {
+/// Each bottle's work, read from it now where it can be (all at once),
+/// else as last saved.
+async fn works(
+    ctx: &Ctx,
+    backends: &[SharedBackend],
+    bottles: &[ActiveBottle],
+) -> Vec<Option<crate::work::Summary>> {
+    let reads = bottles.iter().map(|b| async move {
+        let saved = crate::work::Saved::at(&ctx.home, &b.slug);
+        if !saved.exists() {
+            return None;
+        }
+        let backend = backends.iter().find(|k| k.kind() == b.backend)?;
+        match crate::work::refresh(backend.as_ref(), &saved, &b.slug).await {
+            Ok(s) => Some(s),
+            Err(_) => saved.summary().ok(),
+        }
+    });
+    futures_util::future::join_all(reads).await
+}
+
+fn ls_json(
+    bottles: &[crate::backend::ActiveBottle],
+    works: &[Option<crate::work::Summary>],
+) -> String {
     let doc = LsJson {
         version: 1,
         bottles: bottles
             .iter()
-            .map(|b| LsBottle {
+            .zip(works)
+            .map(|(b, w)| LsBottle {
                 slug: &b.slug,
                 agent: &b.agent,
                 bottle: &b.bottle,
@@ -112,6 +142,7 @@ fn ls_json(bottles: &[crate::backend::ActiveBottle]) -> String {
                 started_at: b.started_at.as_deref(),
                 sidecars: &b.sidecars,
                 down: b.down.as_deref(),
+                work: w.as_ref(),
             })
             .collect(),
     };
@@ -120,9 +151,11 @@ fn ls_json(bottles: &[crate::backend::ActiveBottle]) -> String {
 
 pub fn ls(ctx: &Ctx, format: super::Format) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let bottles = all_bottles(&backends(ctx)).await?;
+        let backends = backends(ctx);
+        let bottles = all_bottles(&backends).await?;
+        let works = works(ctx, &backends, &bottles).await;
         if format == super::Format::Json {
-            println!("{}", ls_json(&bottles));
+            println!("{}", ls_json(&bottles, &works));
             return Ok(ExitCode::SUCCESS);
         }
         if bottles.is_empty() {
@@ -136,21 +169,26 @@ pub fn ls(ctx: &Ctx, format: super::Format) -> Result<ExitCode> {
             .unwrap_or(4)
             .max(4);
         println!(
-            "{:<w$}  {:<16} {:<12} {:<8} {:<21} SIDECARS",
-            "SLUG", "AGENT", "BOTTLE", "STATE", "STARTED"
+            "{:<w$}  {:<16} {:<12} {:<8} {:<21} {:<24} WORK",
+            "SLUG", "AGENT", "BOTTLE", "STATE", "STARTED", "SIDECARS"
         );
         let notes: Vec<(String, String)> = bottles
             .iter()
             .filter_map(|b| Some((b.slug.clone(), b.down.clone()?)))
             .collect();
-        for b in bottles {
+        for (b, work) in bottles.into_iter().zip(works) {
             let sidecars = if b.sidecars.is_empty() {
                 "(down)".to_string()
             } else {
                 b.sidecars.join(",")
             };
+            let work = match work {
+                None => "-".to_string(),
+                Some(s) if s.taken => format!("{} (taken)", crate::work::describe(&s)),
+                Some(s) => format!("{} (not taken)", crate::work::describe(&s)),
+            };
             println!(
-                "{:<w$}  {:<16} {:<12} {:<8} {:<21} {sidecars}",
+                "{:<w$}  {:<16} {:<12} {:<8} {:<21} {sidecars:<24} {work}",
                 b.slug,
                 b.agent,
                 b.bottle,
@@ -204,14 +242,14 @@ fn named_bottles(
 
 /// This home's bottles, as (slug, agent).
 /// Every backend bb offers people, Docker first.
-fn backends(ctx: &Ctx) -> Vec<SharedBackend> {
+pub(super) fn backends(ctx: &Ctx) -> Vec<SharedBackend> {
     crate::backend::user_backends(&ctx.home, &ctx.user_home)
 }
 
 /// The bottles of every backend. Docker's answer is needed (the other
 /// backends' bundles live there too); another backend that cannot answer
 /// is said in one line and skipped.
-async fn all_bottles(backends: &[SharedBackend]) -> Result<Vec<ActiveBottle>> {
+pub(super) async fn all_bottles(backends: &[SharedBackend]) -> Result<Vec<ActiveBottle>> {
     let mut out = Vec::new();
     for (i, b) in backends.iter().enumerate() {
         match b.list().await {
@@ -257,7 +295,7 @@ pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
     })
 }
 
-pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool) -> Result<ExitCode> {
+pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool, force: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let backends = backends(ctx);
         let bottles = all_bottles(&backends).await?;
@@ -282,9 +320,22 @@ pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool) -> Result<ExitCode> {
                     kind.name()
                 ));
             };
+            // The agent's work first: saved, or the bottle keeps running.
+            let saved = match crate::work::save_before_stop(backend.as_ref(), &ctx.home, &slug).await {
+                Ok(line) => line,
+                Err(e) if force => Some(format!("its work was not saved ({e}); stopped anyway (--force)")),
+                Err(e) => {
+                    return Err(anyhow!(
+                        "{slug} keeps running: its work could not be saved first ({e}); `bb stop --force {slug}` stops it without saving"
+                    ))
+                }
+            };
             match backend.stop(&slug).await {
                 Ok(()) => {
                     println!("stopped {slug}");
+                    if let Some(line) = saved {
+                        println!("{line}");
+                    }
                     let kept = crate::home::archive_dir(&ctx.home).join(&slug);
                     if kept.is_dir() {
                         println!("its audit and decision logs are kept in {}", kept.display());
@@ -472,9 +523,23 @@ mod tests {
 
     #[test]
     fn ls_json_is_the_documented_shape() {
-        let v: serde_json::Value = serde_json::from_str(&ls_json(&sample())).unwrap();
+        let work = crate::work::Summary {
+            commits: 2,
+            files: 3,
+            taken: false,
+            uncommitted: true,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&ls_json(&sample(), &[Some(work)])).unwrap();
         assert_eq!(v["version"], 1);
         let b = &v["bottles"][0];
+        assert_eq!(b["work"]["commits"], 2);
+        let mut fields_of_work: Vec<String> = b["work"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| format!("work.{k}"))
+            .collect();
         assert_eq!(b["state"], "bundle_down");
         assert_eq!(b["backend"], "docker");
         assert_eq!(b["sidecars"], serde_json::json!([]));
@@ -490,6 +555,7 @@ mod tests {
         let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
         let mut fields: Vec<String> = vec!["version".into(), "bottles".into()];
         fields.extend(b.as_object().unwrap().keys().cloned());
+        fields.append(&mut fields_of_work);
         for f in fields {
             assert!(
                 section.contains(&format!("`{f}`")),

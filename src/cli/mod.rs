@@ -7,6 +7,7 @@ mod doctor;
 mod init;
 mod logs;
 mod preflight;
+mod work;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -81,6 +82,36 @@ enum Command {
         name: Option<String>,
         #[arg(long)]
         all: bool,
+        /// Stop even when the agent's work cannot be saved first
+        #[arg(long)]
+        force: bool,
+    },
+    /// Everything an agent changed since launch, committed and not, as a
+    /// patch (by slug, or by agent when one bottle of it has work)
+    Diff {
+        name: String,
+        /// The files changed and their size of change, not the patch
+        #[arg(long)]
+        stat: bool,
+        /// `json`: the commits and files, for scripts (README, "bb diff JSON")
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Make an agent's work a branch in the repository it was started from;
+    /// its checked-out branch, index and files stay as they are
+    Take {
+        name: String,
+        /// The branch to make [default: bb/<agent>-<id>]
+        #[arg(long = "as", value_name = "BRANCH")]
+        branch: Option<String>,
+    },
+    /// Apply an agent's changes to the files of the folder it was started
+    /// from (a three-way merge; on a conflict nothing changes)
+    Apply { name: String },
+    /// The work saved from stopped bottles
+    Archive {
+        #[command(subcommand)]
+        what: ArchiveCommand,
     },
     /// A bottle's egress audit log, readable (by slug, or by agent when one
     /// bottle of it has logs); stopped bottles' logs are kept
@@ -103,6 +134,23 @@ enum Command {
     Doctor,
     /// Write starter bottles and agents into the bb home (never overwrites a file)
     Init,
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchiveCommand {
+    /// List the saved work: how much, whether it was taken, where
+    Ls,
+    /// Remove saved work (and the logs kept with it), saying what
+    Prune {
+        /// Slugs or agents whose saved work goes
+        names: Vec<String>,
+        /// Every stopped bottle's
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Every one whose work was taken or applied
+        #[arg(long)]
+        taken: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -221,7 +269,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Some(Command::Ls { format }) => bottles::ls(&ctx, format),
-        Some(Command::Stop { name, all }) => bottles::stop(&ctx, name.as_deref(), all),
+        Some(Command::Stop { name, all, force }) => {
+            bottles::stop(&ctx, name.as_deref(), all, force)
+        }
+        Some(Command::Diff { name, stat, format }) => work::diff(&ctx, &name, stat, format),
+        Some(Command::Take { name, branch }) => work::take(&ctx, &name, branch.as_deref()),
+        Some(Command::Apply { name }) => work::apply(&ctx, &name),
+        Some(Command::Archive { what }) => match what {
+            ArchiveCommand::Ls => work::archive_ls(&ctx),
+            ArchiveCommand::Prune { names, all, taken } => {
+                work::archive_prune(&ctx, &names, all, taken)
+            }
+        },
         Some(Command::Logs { name, follow }) => logs::run(&ctx, &name, follow),
         Some(Command::Attach { name }) => {
             let slug = bottles::one_bottle(&ctx, &name)?;

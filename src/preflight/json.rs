@@ -181,6 +181,25 @@ pub struct WorkspaceJson {
     pub bytes: u64,
     pub files: u64,
     pub guest_path: String,
+    /// Its repository, when it is one: the bottle gets a clone.
+    pub git: Option<RepoJson>,
+    /// Credentials that stay behind: in the repository's config, and
+    /// credential stores not copied.
+    pub left_behind: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepoJson {
+    pub branch: Option<String>,
+    pub head: Option<String>,
+    pub dirty: bool,
+    pub remotes: Vec<RepoRemoteJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepoRemoteJson {
+    pub name: String,
+    pub url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -335,6 +354,29 @@ impl Preflight {
                 bytes: w.bytes,
                 files: w.files,
                 guest_path: crate::workspace::GUEST_WORKSPACE.to_string(),
+                git: w.git.as_ref().map(|g| RepoJson {
+                    branch: g.branch.clone(),
+                    head: g.head.clone(),
+                    dirty: g.dirty,
+                    remotes: g
+                        .remotes
+                        .iter()
+                        .map(|(name, url)| RepoRemoteJson {
+                            name: name.clone(),
+                            url: url.clone(),
+                        })
+                        .collect(),
+                }),
+                left_behind: w
+                    .git
+                    .iter()
+                    .flat_map(|g| g.removed.iter().cloned())
+                    .chain(
+                        w.left_out
+                            .iter()
+                            .map(|f| format!("{} (not copied)", f.display())),
+                    )
+                    .collect(),
             }),
             workspace_refused: plan.workspace_refused.clone(),
             blockers: plan.blockers().iter().map(|b| b.to_string()).collect(),

@@ -253,6 +253,32 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
         },
     };
     row(&mut out, "workspace", &workspace);
+    if let Some(w) = &plan.workspace {
+        let repo = match &w.git {
+            Some(g) => format!(
+                "a clone of its repository at {}{}, without its config or hooks",
+                g.branch.as_deref().unwrap_or("a detached HEAD"),
+                if g.dirty {
+                    " with its uncommitted changes"
+                } else {
+                    ""
+                }
+            ),
+            None => "a repository made for it (the work is read against the copy)".into(),
+        };
+        row(&mut out, "repository", &repo);
+        let mut left: Vec<String> = w
+            .git
+            .iter()
+            .flat_map(|g| g.removed.iter().cloned())
+            .collect();
+        left.extend(
+            w.left_out
+                .iter()
+                .map(|f| format!("{} (not copied)", f.display())),
+        );
+        rows(&mut out, "left behind", &left, "(no credentials found)");
+    }
     let daemons: Vec<&str> = plan.daemons.iter().map(|d| d.name()).collect();
     row(&mut out, "sidecars", &daemons.join(", "));
     row(

@@ -301,9 +301,9 @@ fn preflight(job: PreflightJob) -> Result<PreflightReady, String> {
                 .map(|f| plan::expand_path(&host, f))
                 .collect(),
         );
-    plan = match crate::workspace::choose(&job.cwd, &job.user_home, &job.bb_home) {
+    plan = match crate::workspace::locate(&job.cwd, &job.user_home, &job.bb_home) {
         Ok(dir) => plan.with_workspace(
-            crate::workspace::measure(&dir, job.workspace_limit_mb).map_err(|e| e.to_string())?,
+            crate::workspace::read(&dir, job.workspace_limit_mb).map_err(|e| e.to_string())?,
         ),
         Err(why) => plan.without_workspace(&why),
     };

@@ -88,21 +88,49 @@ pub fn archive(entries: &[Entry]) -> std::io::Result<Vec<u8>> {
 /// A directory tree under `prefix`, owned by uid:gid; symlinks are kept as
 /// links. The caller has already checked its size.
 pub fn archive_dir(dir: &Path, prefix: &str, uid: u64, gid: u64) -> std::io::Result<Vec<u8>> {
-    archive_dir_with(dir, prefix, uid, gid, true)
+    archive_dir_with(dir, prefix, uid, gid, true, &|_| false)
+}
+
+/// The workspace as it goes into a bottle: its files under
+/// `GUEST_WORKSPACE`, without its own `.git` (the bottle gets the one bb
+/// made, `git_dir`, credentials left behind) or any credential store
+/// (`left_out`), then bb's `.git`, all owned by the agent's user.
+pub fn workspace_archives(
+    source: &Path,
+    git_dir: Option<&Path>,
+    left_out: &[std::path::PathBuf],
+    uid: u64,
+) -> std::io::Result<Vec<Vec<u8>>> {
+    let guest = crate::workspace::GUEST_WORKSPACE;
+    let skip = |rel: &Path| rel == Path::new(".git") || left_out.iter().any(|l| l == rel);
+    let mut out = vec![archive_dir_with(source, guest, uid, uid, true, &skip)?];
+    if let Some(g) = git_dir {
+        out.push(archive_dir_with(
+            g,
+            &format!("{guest}/.git"),
+            uid,
+            uid,
+            true,
+            &|_| false,
+        )?);
+    }
+    Ok(out)
 }
 
 /// A Dockerfile's folder as a build context: times zeroed, so the tar (and
 /// the image's content tag) depends on what the files hold alone.
 pub fn archive_build_context(dir: &Path) -> std::io::Result<Vec<u8>> {
-    archive_dir_with(dir, "", 0, 0, false)
+    archive_dir_with(dir, "", 0, 0, false, &|_| false)
 }
 
+/// `skip`: paths (relative to `dir`) left out, with everything under them.
 fn archive_dir_with(
     dir: &Path,
     prefix: &str,
     uid: u64,
     gid: u64,
     keep_mtime: bool,
+    skip: &dyn Fn(&Path) -> bool,
 ) -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
@@ -125,6 +153,9 @@ fn archive_dir_with(
         for entry in entries {
             let path = entry.path();
             let rel = path.strip_prefix(dir).map_err(std::io::Error::other)?;
+            if skip(rel) {
+                continue;
+            }
             let name = if prefix.is_empty() {
                 rel.to_string_lossy().into_owned()
             } else {

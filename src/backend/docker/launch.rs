@@ -348,6 +348,7 @@ pub async fn launch(
     if result.is_err() {
         let _ = progress.send("cleaning up what was made".into());
         made.undo(docker).await;
+        crate::work::Saved::at(home, &plan.slug).forget();
         let _ = state::settle(home, &plan.slug);
     }
     result
@@ -504,14 +505,11 @@ async fn make(
             ws.source.display(),
             crate::workspace::human(ws.bytes)
         ));
-        let tar = context::archive_dir(
-            &ws.source,
-            crate::workspace::GUEST_WORKSPACE,
-            NODE_UID,
-            NODE_UID,
-        )
-        .map_err(|e| LaunchError::State(format!("workspace {}: {e}", ws.source.display())))?;
-        upload(docker, &n.agent, tar).await?;
+        let tars = crate::backend::workspace_copy(home, plan, &|note| say(note))
+            .map_err(LaunchError::State)?;
+        for tar in tars {
+            upload(docker, &n.agent, tar).await?;
+        }
     }
     docker
         .start_container(

@@ -211,6 +211,49 @@ impl Backend for DockerBackend {
             .map_err(BackendError::Failed)
     }
 
+    async fn send_work(
+        &self,
+        slug: &str,
+        agent: &str,
+        base: &str,
+    ) -> Result<Vec<u8>, BackendError> {
+        let docker = self.docker().await?;
+        let name = names::names(slug).agent;
+        let info = match docker.inspect_container(&name, None).await {
+            Ok(i) => i,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Err(BackendError::Failed(format!(
+                    "bottle {slug}: its agent container {name} is gone, and its work with it"
+                )))
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        // A stopped agent container is started to read it: its console
+        // holder waits for a session, so the agent itself does not start.
+        if !info.state.and_then(|s| s.running).unwrap_or(false) {
+            docker
+                .start_container(
+                    &name,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(failed)?;
+        }
+        let cmd = crate::work::snapshot::command(crate::workspace::GUEST_WORKSPACE, agent, base);
+        let (code, out, err) = exec::run_bytes(docker, &name, "node", &cmd)
+            .await
+            .map_err(failed)?;
+        if code != 0 {
+            return Err(BackendError::Failed(format!(
+                "bottle {slug}: reading its work failed (is git in the agent's image?): {}",
+                err.trim().lines().last().unwrap_or("no reason given")
+            )));
+        }
+        Ok(out)
+    }
+
     async fn live_routes(
         &self,
         slug: &str,

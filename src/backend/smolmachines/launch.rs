@@ -97,6 +97,7 @@ pub async fn launch(
             let _ = run(smolvm, &cli::delete(smolvm, m)).await;
         }
         made.docker.undo(docker).await;
+        crate::work::Saved::at(home, &plan.slug).forget();
         let _ = crate::state::settle(home, &plan.slug);
     }
     result
@@ -219,6 +220,7 @@ async fn make(
     run(smolvm, &cli::start(smolvm, &n.agent)).await?;
     seed_guest(
         smolvm,
+        home,
         &n.agent,
         plan,
         host,
@@ -289,8 +291,10 @@ async fn save_image(docker: &Docker, image: &str, to: &Path) -> Result<(), SmolL
 /// console holder and the agent's start script, the CA, prompt, provider
 /// files and `.gitconfig`, the skills and the workspace, each archive
 /// unpacked as root by the guest's `tar`, owners kept.
+#[allow(clippy::too_many_arguments)]
 async fn seed_guest(
     smolvm: &Smolvm,
+    home: &Path,
     machine: &str,
     plan: &BottlePlan,
     host: &HostValues,
@@ -331,15 +335,11 @@ async fn seed_guest(
             )
             .into(),
         );
-        archives.push(
-            context::archive_dir(
-                &ws.source,
-                crate::workspace::GUEST_WORKSPACE,
-                NODE_UID,
-                NODE_UID,
-            )
-            .map_err(|e| LaunchError::State(format!("workspace {}: {e}", ws.source.display())))?,
-        );
+        let note = |line: String| {
+            let _ = progress.send(line.into());
+        };
+        archives
+            .extend(crate::backend::workspace_copy(home, plan, &note).map_err(LaunchError::State)?);
     }
     let untar = ["tar", "-x", "-C", "/"].map(String::from);
     for tar in archives {
