@@ -28,8 +28,10 @@ pub enum Effect {
         how: Attach,
         spec: SessionSpec,
     },
+    /// Save the bottle's work, then stop it.
     Stop {
         backend: SharedBackend,
+        home: PathBuf,
         slug: String,
     },
     /// Record the operator's decision (for the supervise sidecar, and in the
@@ -58,6 +60,18 @@ pub enum Effect {
     },
     /// Put the operator's own proposal in a bottle's queue.
     FileProposal { state: PathBuf, proposal: Proposal },
+    /// Read a bottle's work for the review view, again every couple of
+    /// seconds, until `closed` is set.
+    WatchWork {
+        backend: Option<SharedBackend>,
+        home: PathBuf,
+        slug: String,
+        closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    },
+    /// `bb take` from the workspace: the work as a branch.
+    TakeWork { home: PathBuf, slug: String },
+    /// `bb apply` from the workspace: the changes into the user's files.
+    ApplyWork { home: PathBuf, slug: String },
     /// Read a bottle's live egress routes, where egress reads them.
     LoadRoutes {
         backend: SharedBackend,
@@ -182,11 +196,22 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
                 relist(&backend, &tx).await;
             });
         }
-        Effect::Stop { backend, slug } => {
+        Effect::Stop {
+            backend,
+            home,
+            slug,
+        } => {
             tokio::spawn(async move {
-                let msg = match backend.stop(&slug).await {
-                    Ok(()) => BottleMsg::Stopped,
-                    Err(e) => BottleMsg::StopFailed(e.to_string()),
+                // The agent's work first: saved, or the bottle keeps running.
+                let msg = match crate::work::save_before_stop(backend.as_ref(), &home, &slug).await
+                {
+                    Err(e) => BottleMsg::StopFailed(format!(
+                        "its work could not be saved first ({e}), so it keeps running; `bb stop --force {slug}` stops it without saving"
+                    )),
+                    Ok(saved) => match backend.stop(&slug).await {
+                        Ok(()) => BottleMsg::Stopped(saved),
+                        Err(e) => BottleMsg::StopFailed(e.to_string()),
+                    },
                 };
                 let _ = tx.send(AppEvent::Bottle(slug, msg));
             });
@@ -228,6 +253,47 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
         Effect::WatchAudit { slug, dir, closed } => {
             tokio::spawn(watch_audit(tx, slug, dir, closed));
         }
+        Effect::WatchWork {
+            backend,
+            home,
+            slug,
+            closed,
+        } => {
+            tokio::spawn(watch_work(tx, backend, home, slug, closed));
+        }
+        Effect::TakeWork { home, slug } => {
+            tokio::task::spawn_blocking(move || {
+                let saved = crate::work::Saved::at(&home, &slug);
+                let outcome = (|| {
+                    let meta = saved.meta().ok_or_else(|| format!("{slug} has no saved work"))?;
+                    let branch = crate::work::default_branch(&meta.agent, &slug);
+                    crate::work::take(&saved, &branch).map_err(|e| e.to_string())?;
+                    Ok(format!(
+                        "took the work of {} into branch {branch} of {}",
+                        meta.agent,
+                        meta.source.display()
+                    ))
+                })();
+                let _ = tx.send(AppEvent::WorkDone(outcome));
+            });
+        }
+        Effect::ApplyWork { home, slug } => {
+            tokio::task::spawn_blocking(move || {
+                let saved = crate::work::Saved::at(&home, &slug);
+                let outcome = crate::work::apply(&saved)
+                    .map(|files| {
+                        let dir = saved.meta().map(|m| m.source).unwrap_or_default();
+                        format!(
+                            "applied {} file{} to {} (not committed)",
+                            files.len(),
+                            if files.len() == 1 { "" } else { "s" },
+                            dir.display()
+                        )
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(AppEvent::WorkDone(outcome));
+            });
+        }
         Effect::LoadRoutes { backend, slug } => {
             tokio::spawn(async move {
                 let routes = backend.live_routes(&slug).await.map_err(|e| e.to_string());
@@ -246,6 +312,53 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
         Effect::Outer(_) | Effect::Suspend(_) => return Some(effect),
     }
     None
+}
+
+/// How often the review view reads the work again.
+const WORK_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn watch_work(
+    tx: UnboundedSender<AppEvent>,
+    backend: Option<SharedBackend>,
+    home: PathBuf,
+    slug: String,
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    let saved = crate::work::Saved::at(&home, &slug);
+    // The highlighter's grammars load off the UI thread, once.
+    let _ = tokio::task::spawn_blocking(crate::tui::view::highlight::warm).await;
+    while !closed.load(Ordering::Relaxed) {
+        let read = async {
+            if !saved.exists() {
+                return Err(format!(
+                    "{slug} has no saved work: it was started without a workspace, or by an older bb"
+                ));
+            }
+            let fresh = match &backend {
+                Some(b) => crate::work::refresh(b.as_ref(), &saved, &slug)
+                    .await
+                    .err()
+                    .map(|e| e.to_string()),
+                None => None,
+            };
+            let s = saved.clone();
+            let review = tokio::task::spawn_blocking(move || crate::work::review::read(&s))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            match fresh {
+                // Shown as last saved, and why it is not newer.
+                Some(why) if review.files.is_empty() && review.commits.is_empty() => Err(why),
+                _ => Ok(review),
+            }
+        }
+        .await;
+        if tx.send(AppEvent::Work(slug.clone(), read)).is_err() {
+            return;
+        }
+        tokio::time::sleep(WORK_POLL).await;
+    }
 }
 
 /// How often a watched audit log is read again.

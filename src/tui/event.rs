@@ -35,6 +35,10 @@ pub enum AppEvent {
     Audit(String, Vec<crate::audit::Record>),
     /// How many requests each bottle's egress refused since the last scan.
     Refused(Vec<(String, usize)>),
+    /// An agent's work as read for the review view (or why it could not be).
+    Work(String, Result<crate::work::review::Review, String>),
+    /// `t` or `a` in the review view: done, or why not.
+    WorkDone(Result<String, String>),
     /// A bottle's live egress routes (for the approval on screen), or why
     /// they could not be read.
     LiveRoutes(
@@ -80,7 +84,8 @@ pub enum BottleMsg {
     Attached(Box<Session>),
     /// A resume was asked for but there was nothing to continue.
     Failed(String),
-    Stopped,
+    /// Stopped; the line saying where its work was saved, if it had any.
+    Stopped(Option<String>),
     /// An approved capability change is recorded; the image is being rebuilt.
     Rebuilding,
     /// A capability change was built and the agent container recreated.

@@ -6,6 +6,7 @@
 
 pub mod git;
 pub mod launch;
+pub mod review;
 pub mod saved;
 pub mod snapshot;
 pub mod source;

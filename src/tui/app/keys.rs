@@ -160,6 +160,7 @@ impl App {
             Action::NextWaiting => self.next_waiting(),
             Action::Network => self.open_network(),
             Action::Clipboard => self.open_clipboard(),
+            Action::Review => self.open_review(),
             Action::NextAgent => self.set_focus((self.focus + 1) % self.entries.len().max(1)),
             Action::PrevAgent => {
                 let n = self.entries.len().max(1);

@@ -231,6 +231,7 @@ impl App {
         };
         self.effects.push(Effect::Stop {
             backend,
+            home: self.paths.home.clone(),
             slug: slug.to_string(),
         });
     }
@@ -273,7 +274,7 @@ impl App {
                 let agent = e.agent.clone();
                 self.error(format!("{agent}: {why}"));
             }
-            BottleMsg::Stopped => {
+            BottleMsg::Stopped(saved) => {
                 self.stopped.push(slug.to_string());
                 let focused = self.focus == idx;
                 self.entries.remove(idx);
@@ -287,7 +288,10 @@ impl App {
                         e.unread = false;
                     }
                 }
-                self.info(format!("stopped {slug}"));
+                match saved {
+                    Some(line) => self.info(format!("stopped {slug}; {line}")),
+                    None => self.info(format!("stopped {slug}")),
+                }
             }
             BottleMsg::StopFailed(why) => {
                 self.entries[idx].phase = Phase::Unreachable;

@@ -390,6 +390,9 @@ impl App {
             AppEvent::Audit(slug, records) => self.on_audit(&slug, records),
             AppEvent::Refused(counts) => self.on_refused(counts),
             AppEvent::LiveRoutes(slug, routes) => self.on_live_routes(&slug, routes),
+            AppEvent::Work(slug, read) => self.on_work(&slug, read),
+            AppEvent::WorkDone(Ok(text)) => self.info(text),
+            AppEvent::WorkDone(Err(text)) => self.error(text),
             AppEvent::Tick => self.on_tick(Instant::now()),
             AppEvent::Signal(_) => self.quit = true,
         }

@@ -71,6 +71,35 @@ impl App {
                     }
                 }
             }
+            Modal::Review(mut v) => {
+                use crate::tui::modal::review::ReviewOutcome;
+                let closing = |v: &crate::tui::modal::review::ReviewView| {
+                    v.closed.store(true, std::sync::atomic::Ordering::Relaxed)
+                };
+                match v.handle(&key) {
+                    ReviewOutcome::Stay => Some(Modal::Review(v)),
+                    ReviewOutcome::Close => {
+                        closing(&v);
+                        None
+                    }
+                    ReviewOutcome::Take => {
+                        self.info(format!("taking the work of {}…", v.agent));
+                        self.effects.push(Effect::TakeWork {
+                            home: self.paths.home.clone(),
+                            slug: v.slug.clone(),
+                        });
+                        Some(Modal::Review(v))
+                    }
+                    ReviewOutcome::Apply => {
+                        self.info(format!("applying the work of {}…", v.agent));
+                        self.effects.push(Effect::ApplyWork {
+                            home: self.paths.home.clone(),
+                            slug: v.slug.clone(),
+                        });
+                        Some(Modal::Review(v))
+                    }
+                }
+            }
             Modal::Clipboard(ask) => match mode_action(CLIPBOARD_KEYS, &key) {
                 Some(Confirm::Yes) => {
                     use base64::Engine;

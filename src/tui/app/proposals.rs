@@ -28,6 +28,33 @@ impl App {
         self.modal = Some(Modal::Network(Box::new(view)));
     }
 
+    /// The review view of the focused agent's work, read from its bottle
+    /// while it is open.
+    pub(super) fn open_review(&mut self) {
+        let Some(e) = self.focused() else {
+            self.info("no agent whose work to review");
+            return;
+        };
+        let view = crate::tui::modal::review::ReviewView::new(e.slug.clone(), e.agent.clone());
+        self.effects.push(Effect::WatchWork {
+            backend: self.backend(e.backend),
+            home: self.paths.home.clone(),
+            slug: e.slug.clone(),
+            closed: view.closed.clone(),
+        });
+        self.modal = Some(Modal::Review(Box::new(view)));
+    }
+
+    /// The work as read for the review view.
+    pub(super) fn on_work(&mut self, slug: &str, read: Result<crate::work::review::Review, String>) {
+        if let Some(Modal::Review(v)) = &mut self.modal {
+            if v.slug == slug {
+                v.update(read);
+                self.dirty = true;
+            }
+        }
+    }
+
     /// Records from a watched audit log.
     pub(super) fn on_audit(&mut self, slug: &str, records: Vec<Record>) {
         if let Some(Modal::Network(v)) = &mut self.modal {

@@ -495,7 +495,7 @@ fn bottles_are_kept_up_to_date_from_the_backend() {
     // Stopped here: a listing from before does not bring it back.
     let _ = a.update(AppEvent::Bottle(
         "beta-1".into(),
-        crate::tui::event::BottleMsg::Stopped,
+        crate::tui::event::BottleMsg::Stopped(None),
     ));
     let _ = a.update(AppEvent::Discovered(
         BackendKind::Docker,

@@ -159,6 +159,8 @@ pub enum Action {
     Network,
     /// What a program asked to put on the operator's clipboard.
     Clipboard,
+    /// The focused agent's work: commits, changed files, the diff.
+    Review,
     /// Focus agent N (0-based).
     Focus(usize),
     /// The prefix pressed twice: send it to the agent.
@@ -274,6 +276,13 @@ pub const ACTIONS: &[Named] = &[
         "next_waiting",
         "waiting",
         "next agent that waits for you",
+        true,
+    ),
+    named(
+        Action::Review,
+        "review",
+        "review",
+        "review the focused agent's work: commits, files, diff (take or apply it)",
         true,
     ),
     named(

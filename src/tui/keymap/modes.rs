@@ -181,6 +181,44 @@ pub const NETWORK_KEYS: &[ModeKey<Net>] = &[
     ModeKey { keys: &[plain(KeyCode::Esc), ch('q')], action: Net::Close, short: "Esc close", describe: "close" },
 ];
 
+/// The review view (`C-b v`): the focused agent's work, live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rev {
+    LineUp,
+    LineDown,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    NextFile,
+    PrevFile,
+    Take,
+    Apply,
+    Close,
+}
+
+#[rustfmt::skip]
+pub const REVIEW_KEYS: &[ModeKey<Rev>] = &[
+    ModeKey { keys: &[plain(KeyCode::Up), ch('k')], action: Rev::LineUp, short: "", describe: "a line up" },
+    ModeKey { keys: &[plain(KeyCode::Down), ch('j')], action: Rev::LineDown, short: "↑↓ PgUp PgDn scroll", describe: "a line down" },
+    ModeKey { keys: &[plain(KeyCode::PageUp), ch('b')], action: Rev::PageUp, short: "", describe: "a page up" },
+    ModeKey { keys: &[plain(KeyCode::PageDown), ch(' '), ch('f')], action: Rev::PageDown, short: "", describe: "a page down" },
+    ModeKey { keys: &[ch('g'), plain(KeyCode::Home)], action: Rev::Top, short: "", describe: "the top" },
+    ModeKey { keys: &[ch('G'), plain(KeyCode::End)], action: Rev::Bottom, short: "", describe: "the end" },
+    ModeKey { keys: &[ch('n'), plain(KeyCode::Tab)], action: Rev::NextFile, short: "n/N file", describe: "the next file's diff" },
+    ModeKey { keys: &[ch('N'), plain(KeyCode::BackTab)], action: Rev::PrevFile, short: "", describe: "the previous file's diff" },
+    ModeKey { keys: &[ch('t')], action: Rev::Take, short: "t take", describe: "take the work as a branch of your repository (bb take)" },
+    ModeKey { keys: &[ch('a')], action: Rev::Apply, short: "a apply", describe: "apply the changes to your files (bb apply; asks first)" },
+    ModeKey { keys: &[plain(KeyCode::Esc), ch('q')], action: Rev::Close, short: "Esc close", describe: "close" },
+];
+
+/// Asked to apply an agent's changes to the user's files.
+#[rustfmt::skip]
+pub const CONFIRM_APPLY_KEYS: &[ModeKey<Confirm>] = &[
+    ModeKey { keys: &[ch('y'), ch('Y')], action: Confirm::Yes, short: "y apply", describe: "apply them (three ways; nothing changes on a conflict)" },
+    ModeKey { keys: &[ch('n'), ch('N'), plain(KeyCode::Esc)], action: Confirm::No, short: "n/Esc not now", describe: "back to the review" },
+];
+
 #[rustfmt::skip]
 pub const HOST_FILTER_KEYS: &[ModeKey<Input>] = &[
     ModeKey { keys: &[plain(KeyCode::Enter)], action: Input::Submit, short: "type a host · Enter keep", describe: "keep this filter" },

@@ -5,6 +5,7 @@
 pub mod network;
 pub mod picker;
 pub mod proposal;
+pub mod review;
 
 use crossterm::event::KeyEvent;
 
@@ -33,6 +34,8 @@ pub enum Modal {
     Network(Box<NetworkView>),
     /// What a program asked to put on the clipboard, to allow or not.
     Clipboard(ClipboardAsk),
+    /// An agent's work, live.
+    Review(Box<review::ReviewView>),
 }
 
 /// A program's request (OSC 52) to set the operator's clipboard: never

@@ -7,7 +7,8 @@ use ratatui::Frame;
 
 use crate::tui::app::{App, Phase};
 use crate::tui::keymap::{
-    mode_hints, Action, ACTIONS, ASK_KEYS, BACKEND_KEYS, CLIPBOARD_KEYS, CONFIRM_STOP_KEYS,
+    mode_hints, Action, ACTIONS, ASK_KEYS, BACKEND_KEYS, CLIPBOARD_KEYS, CONFIRM_APPLY_KEYS,
+    CONFIRM_STOP_KEYS, REVIEW_KEYS,
     ENDED_KEYS, HELP_KEYS, HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS,
     PREFLIGHT_KEYS, PROPOSAL_KEYS, REASON_KEYS, SCROLL_KEYS,
 };
@@ -40,6 +41,8 @@ pub fn hints(app: &App) -> String {
             Modal::Preflight(_) => mode_hints(PREFLIGHT_KEYS),
             Modal::ConfirmStop { .. } => mode_hints(CONFIRM_STOP_KEYS),
             Modal::Clipboard(_) => mode_hints(CLIPBOARD_KEYS),
+            Modal::Review(v) if v.confirming => mode_hints(CONFIRM_APPLY_KEYS),
+            Modal::Review(_) => mode_hints(REVIEW_KEYS),
             Modal::Proposal(p) if p.reason.is_some() => mode_hints(REASON_KEYS),
             Modal::Proposal(_) => mode_hints(PROPOSAL_KEYS),
             Modal::Help { .. } => mode_hints(HELP_KEYS),

@@ -2,8 +2,8 @@
 //! overlay's text, and the README's key tables (a test keeps them equal).
 
 use crate::tui::keymap::{
-    Keymap, ModeKey, ACTIONS, ASK_KEYS, BACKEND_KEYS, CLIPBOARD_KEYS, CONFIRM_STOP_KEYS,
-    ENDED_KEYS, HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS,
+    Keymap, ModeKey, ACTIONS, ASK_KEYS, BACKEND_KEYS, CLIPBOARD_KEYS, CONFIRM_APPLY_KEYS,
+    CONFIRM_STOP_KEYS, ENDED_KEYS, REVIEW_KEYS, HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS,
     PROPOSAL_KEYS, REASON_KEYS, SCROLL_KEYS,
 };
 
@@ -58,6 +58,8 @@ pub fn lines(km: &Keymap) -> Vec<String> {
         "A program asks to set your clipboard:",
         rows(CLIPBOARD_KEYS),
     );
+    mode(&mut out, "Reviewing an agent's work:", rows(REVIEW_KEYS));
+    mode(&mut out, "Asked to apply its changes:", rows(CONFIRM_APPLY_KEYS));
     out.extend(
         [
             "",
@@ -135,6 +137,8 @@ pub fn markdown(km: &Keymap) -> String {
             "A program asks to set your clipboard (shown whole first)",
             rows(CLIPBOARD_KEYS),
         ),
+        ("Reviewing an agent's work", rows(REVIEW_KEYS)),
+        ("Asked to apply its changes", rows(CONFIRM_APPLY_KEYS)),
     ] {
         out.push_str(&format!("\n{title}:\n\n| keys | what |\n| --- | --- |\n"));
         for (label, describe) in rows {

@@ -3,10 +3,12 @@
 
 pub mod footer;
 pub mod help;
+pub mod highlight;
 pub mod layout;
 pub mod modals;
 mod network;
 pub mod pane;
+mod review;
 pub mod sidebar;
 
 use ratatui::Frame;

@@ -37,6 +37,7 @@ pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
     let full = f.area();
     match modal {
         Modal::Network(v) => super::network::render(f, v),
+        Modal::Review(v) => super::review::render(f, v),
         Modal::Picker(p) => {
             let visible = p.visible();
             // Never more than the screen holds, however small it is.
