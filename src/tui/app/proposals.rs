@@ -46,7 +46,11 @@ impl App {
     }
 
     /// The work as read for the review view.
-    pub(super) fn on_work(&mut self, slug: &str, read: Result<crate::work::review::Review, String>) {
+    pub(super) fn on_work(
+        &mut self,
+        slug: &str,
+        read: Result<crate::work::review::Review, String>,
+    ) {
         if let Some(Modal::Review(v)) = &mut self.modal {
             if v.slug == slug {
                 v.update(read);

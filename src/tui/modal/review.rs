@@ -21,7 +21,10 @@ pub enum Row {
     /// A file that acts on the host, or a secret's place.
     Warning(String),
     /// A diff line of file `file` (an index into the files).
-    Diff { file: usize, line: String },
+    Diff {
+        file: usize,
+        line: String,
+    },
 }
 
 pub struct ReviewView {
@@ -83,7 +86,9 @@ impl ReviewView {
         let mut rows = Vec::new();
         let mut file_rows = Vec::new();
         if let Some(e) = &self.error {
-            rows.push(Row::Warning(format!("! the work could not be read now: {e}")));
+            rows.push(Row::Warning(format!(
+                "! the work could not be read now: {e}"
+            )));
         }
         let Some(r) = &self.review else {
             if rows.is_empty() {
@@ -102,7 +107,11 @@ impl ReviewView {
             if r.commits.len() == 1 { "" } else { "s" },
             r.files.len(),
             if r.files.len() == 1 { "" } else { "s" },
-            if r.uncommitted { ", some not committed" } else { "" },
+            if r.uncommitted {
+                ", some not committed"
+            } else {
+                ""
+            },
             if r.taken { ", taken" } else { "" },
         )));
         if r.files.is_empty() && r.commits.is_empty() {
@@ -110,7 +119,9 @@ impl ReviewView {
         }
         let flagged: Vec<_> = r.files.iter().filter(|f| f.flag.is_some()).collect();
         if !flagged.is_empty() {
-            rows.push(Row::Heading("Files that act on your machine (look twice):".into()));
+            rows.push(Row::Heading(
+                "Files that act on your machine (look twice):".into(),
+            ));
             for f in flagged {
                 rows.push(Row::Warning(format!(
                     "! {}  ({})",
@@ -128,7 +139,10 @@ impl ReviewView {
         if !r.commits.is_empty() {
             rows.push(Row::Heading("Commits:".into()));
             for (sha, subject) in &r.commits {
-                rows.push(Row::Text(format!("  {} {subject}", &sha[..sha.len().min(10)])));
+                rows.push(Row::Text(format!(
+                    "  {} {subject}",
+                    &sha[..sha.len().min(10)]
+                )));
             }
         }
         if !r.files.is_empty() {

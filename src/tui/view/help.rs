@@ -3,8 +3,8 @@
 
 use crate::tui::keymap::{
     Keymap, ModeKey, ACTIONS, ASK_KEYS, BACKEND_KEYS, CLIPBOARD_KEYS, CONFIRM_APPLY_KEYS,
-    CONFIRM_STOP_KEYS, ENDED_KEYS, REVIEW_KEYS, HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS, PREFLIGHT_KEYS,
-    PROPOSAL_KEYS, REASON_KEYS, SCROLL_KEYS,
+    CONFIRM_STOP_KEYS, ENDED_KEYS, HOST_FILTER_KEYS, NETWORK_KEYS, PICKER_BROWSE_KEYS, PICKER_KEYS,
+    PREFLIGHT_KEYS, PROPOSAL_KEYS, REASON_KEYS, REVIEW_KEYS, SCROLL_KEYS,
 };
 
 pub fn lines(km: &Keymap) -> Vec<String> {
@@ -59,7 +59,11 @@ pub fn lines(km: &Keymap) -> Vec<String> {
         rows(CLIPBOARD_KEYS),
     );
     mode(&mut out, "Reviewing an agent's work:", rows(REVIEW_KEYS));
-    mode(&mut out, "Asked to apply its changes:", rows(CONFIRM_APPLY_KEYS));
+    mode(
+        &mut out,
+        "Asked to apply its changes:",
+        rows(CONFIRM_APPLY_KEYS),
+    );
     out.extend(
         [
             "",

@@ -45,12 +45,16 @@ fn draw(v: &ReviewView, row: &Row, width: usize) -> Line<'static> {
         )),
         Row::Heading(t) => Line::from(Span::styled(
             cut(t),
-            Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
         )),
         Row::Text(t) => Line::from(cut(t)),
         Row::Warning(t) => Line::from(Span::styled(
             cut(t),
-            Style::default().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Style::default()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
         )),
         Row::Diff { file, line } => {
             let path = v.path(*file).unwrap_or("");
@@ -61,7 +65,10 @@ fn draw(v: &ReviewView, row: &Row, width: usize) -> Line<'static> {
                     Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
                 ));
             }
-            if line.starts_with("+++") || line.starts_with("---") || !line.starts_with(['+', '-', ' ', '@']) {
+            if line.starts_with("+++")
+                || line.starts_with("---")
+                || !line.starts_with(['+', '-', ' ', '@'])
+            {
                 return Line::from(Span::styled(text, Style::default().fg(Color::DarkGray)));
             }
             if line.starts_with("@@") {

@@ -190,18 +190,50 @@ fn modals() {
     insta::assert_snapshot!("modal_clipboard", draw(&a));
     // An agent's work: the file that acts on the host first, a secret's
     // place, the commits, the diff.
-    let mut review = crate::tui::modal::review::ReviewView::new("alpha-abc123".into(), "alpha".into());
+    let mut review =
+        crate::tui::modal::review::ReviewView::new("alpha-abc123".into(), "alpha".into());
     use crate::work::review::{Changed, Finding, Review};
     review.update(Ok(Review {
         commits: vec![("0123456789abcdef".into(), "add the parser".into())],
         files: vec![
-            Changed { path: ".envrc".into(), added: Some(1), removed: Some(0), flag: crate::work::review::flag(".envrc", false) },
-            Changed { path: "src/parse.rs".into(), added: Some(2), removed: Some(1), flag: None },
+            Changed {
+                path: ".envrc".into(),
+                added: Some(1),
+                removed: Some(0),
+                flag: crate::work::review::flag(".envrc", false),
+            },
+            Changed {
+                path: "src/parse.rs".into(),
+                added: Some(2),
+                removed: Some(1),
+                flag: None,
+            },
         ],
-        findings: vec![Finding { path: "src/parse.rs".into(), line: 2, rule: "aws-access-key-id" }],
+        findings: vec![Finding {
+            path: "src/parse.rs".into(),
+            line: 2,
+            rule: "aws-access-key-id",
+        }],
         patches: vec![
-            (".envrc".into(), vec!["diff --git a/.envrc b/.envrc".into(), "@@ -0,0 +1 @@".into(), "+export PATH=./bin:$PATH".into()]),
-            ("src/parse.rs".into(), vec!["diff --git a/src/parse.rs b/src/parse.rs".into(), "@@ -1,2 +1,3 @@".into(), " fn parse() {".into(), "-    todo!()".into(), "+    let k = \"AKIA…\";".into(), "+    run(k)".into()]),
+            (
+                ".envrc".into(),
+                vec![
+                    "diff --git a/.envrc b/.envrc".into(),
+                    "@@ -0,0 +1 @@".into(),
+                    "+export PATH=./bin:$PATH".into(),
+                ],
+            ),
+            (
+                "src/parse.rs".into(),
+                vec![
+                    "diff --git a/src/parse.rs b/src/parse.rs".into(),
+                    "@@ -1,2 +1,3 @@".into(),
+                    " fn parse() {".into(),
+                    "-    todo!()".into(),
+                    "+    let k = \"AKIA…\";".into(),
+                    "+    run(k)".into(),
+                ],
+            ),
         ],
         uncommitted: true,
         taken: false,

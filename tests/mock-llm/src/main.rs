@@ -15,6 +15,10 @@
 //! `--reply-delay-ms N` holds each model reply N ms before answering, as a
 //! model thinks, so a CLI's working state can be seen.
 //!
+//! `--act COMMAND` makes the agent act: the first turn that offers a Bash
+//! tool is answered with a call of it running COMMAND (Claude Code runs
+//! it), and the turn that brings its result is answered with text.
+//!
 //! `--plain HOST` serves plain HTTP instead, answering every request as
 //! HOST would (for recording a real CLI's session on the host with its API
 //! base URL pointed here; see tests/panes/).
@@ -51,6 +55,7 @@ struct Args {
     /// Plain HTTP, answering as this host.
     plain: Option<String>,
     reply_delay: Duration,
+    act: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
@@ -62,6 +67,7 @@ fn args() -> Result<Args, String> {
         ttl: None,
         plain: None,
         reply_delay: Duration::ZERO,
+        act: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,6 +78,7 @@ fn args() -> Result<Args, String> {
             "--token" => a.token = value()?,
             "--refresh" => a.refresh = value()?,
             "--plain" => a.plain = Some(value()?),
+            "--act" => a.act = Some(value()?),
             "--reply-delay-ms" => {
                 let ms: u64 = value()?
                     .parse()
@@ -102,6 +109,8 @@ struct State {
     /// `--plain`: every request is to this host.
     as_host: Option<String>,
     reply_delay: Duration,
+    /// The command the agent is to run, until it has been asked to.
+    act: Option<String>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -192,6 +201,60 @@ fn anthropic_messages(body: &Value, n: u32) -> Response<Full<Bytes>> {
         (
             "message_delta",
             json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 8}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ])
+}
+
+/// Whether the turn brings the result of the tool call `--act` made.
+fn has_tool_result(req: &Value) -> bool {
+    req["messages"].as_array().is_some_and(|messages| {
+        messages.iter().any(|m| {
+            m["content"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|b| b["type"] == "tool_result" && b["tool_use_id"] == ACT_ID)
+            })
+        })
+    })
+}
+
+/// The id of the tool call `--act` makes.
+const ACT_ID: &str = "toolu_01MockActsForTheTest";
+
+/// A reply that calls the Bash tool with `command`.
+fn anthropic_tool_use(req: &Value, command: &str) -> Response<Full<Bytes>> {
+    let model = req["model"].as_str().unwrap_or("claude-mock").to_string();
+    let input = json!({"command": command, "description": "Do what the test asks"});
+    let id = ACT_ID;
+    if req["stream"].as_bool() != Some(true) {
+        return json_response(
+            StatusCode::OK,
+            json!({"id": "msg_mock_act", "type": "message", "role": "assistant", "model": model,
+                   "content": [{"type": "tool_use", "id": id, "name": "Bash", "input": input}],
+                   "stop_reason": "tool_use", "stop_sequence": null,
+                   "usage": {"input_tokens": 10, "output_tokens": 8}}),
+        );
+    }
+    sse(&[
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_mock_act", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": id, "name": "Bash", "input": {}}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": input.to_string()}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 8}}),
         ),
         ("message_stop", json!({"type": "message_stop"})),
     ])
@@ -314,7 +377,7 @@ async fn handle(req: Request<Incoming>, st: Shared) -> Response<Full<Bytes>> {
             Vec::new(),
         ),
     };
-    if note == "reply" {
+    if note == "reply" || note == "acted" {
         let delay = st.lock().map(|s| s.reply_delay).unwrap_or_default();
         tokio::time::sleep(delay).await;
     }
@@ -404,7 +467,19 @@ fn route(
         ("api.anthropic.com", "POST", p) if p.starts_with("/v1/messages") => {
             s.replies += 1;
             let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-            (anthropic_messages(&req, s.replies), "reply")
+            let offers_bash = req["tools"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["name"] == "Bash"));
+            if offers_bash && s.act.is_some() && !has_tool_result(&req) {
+                let command = s.act.take().unwrap_or_default();
+                return (anthropic_tool_use(&req, &command), "act");
+            }
+            let note = if has_tool_result(&req) {
+                "acted"
+            } else {
+                "reply"
+            };
+            (anthropic_messages(&req, s.replies), note)
         }
         ("api.anthropic.com", "GET", "/api/claude_code/settings") => {
             (json_response(StatusCode::OK, json!({})), "")
@@ -514,6 +589,7 @@ async fn run() -> Result<(), String> {
         log,
         as_host: a.plain.clone(),
         reply_delay: a.reply_delay,
+        act: a.act,
     }));
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
