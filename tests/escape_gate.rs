@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Mutex;
 
 use support::docker::{docker, docker_ok, left_behind, Env};
+use support::upstream::GitUpstream;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -19,84 +18,13 @@ fn pushes_go_upstream_over_ssh_with_the_gates_key_and_secrets_do_not() {
     if !docker_ok() {
         return;
     }
-    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images");
-    let built = Command::new("docker")
-        .args(["build", "-q", "-t", "bb-test-git-upstream", "-f"])
-        .arg(images.join("git-upstream.Dockerfile"))
-        .arg(&images)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    let host_key = docker(&[
-        "run",
-        "--rm",
-        "bb-test-git-upstream",
-        "cat",
-        "/etc/ssh/ssh_host_ed25519_key.pub",
-    ]);
-    let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
-
     let env = Env::new("");
-    let key = env.dir.path().join("gate_key");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
-    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let bottle = std::fs::read_to_string(env.home().join("bottles/fake.md")).unwrap();
-    let with_git = bottle.replacen(
-        "---\n",
-        &format!(
-            "---\ngit:\n  user: {{name: Fake Agent, email: fake@bottle.example}}\n  remotes:\n    git.example:\n      Upstream: ssh://git@git.example/home/git/app.git\n      IdentityFile: {}\n      KnownHostKey: {}\n",
-            key.display(),
-            host_key.join(" ")
-        ),
-        1,
-    );
-    std::fs::write(env.home().join("bottles/fake.md"), with_git).unwrap();
+    let mut upstream = GitUpstream::for_bottle(&env, "");
     let slug = env.start();
     let agent = format!("bb-{slug}");
     // The real upstream, reachable from the bundle's egress network only.
-    let upstream = format!("bb-test-upstream-{slug}");
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &upstream,
-        "--label",
-        &format!("bb.slug={slug}"),
-        "--network",
-        &format!("bb-{slug}-egress"),
-        "--network-alias",
-        "git.example",
-        "-e",
-        &format!("PUBKEY={}", pubkey.trim()),
-        "bb-test-git-upstream",
-    ]);
-    let upstream_log = |ref_: &str| {
-        docker(&[
-            "exec",
-            &upstream,
-            "git",
-            "--git-dir",
-            "/home/git/app.git",
-            "log",
-            "--format=%s",
-            ref_,
-        ])
-    };
-    for _ in 0..100 {
-        if upstream_log("main") == "seed" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    upstream.start(&slug);
+    let upstream_log = |r: &str| upstream.log(r);
 
     let sh = |script: &str| {
         docker(&[
@@ -164,14 +92,7 @@ fn pushes_go_upstream_over_ssh_with_the_gates_key_and_secrets_do_not() {
         ));
         assert!(out.contains("aws-access-key-id"), "{what}: {out}");
     }
-    let refs = docker(&[
-        "exec",
-        &upstream,
-        "git",
-        "--git-dir",
-        "/home/git/app.git",
-        "for-each-ref",
-    ]);
+    let refs = upstream.git(&["for-each-ref"]);
     assert!(!refs.to_ascii_uppercase().contains("AKIAIOSFOD"), "{refs}");
     assert_eq!(
         upstream_log("main").lines().next(),
@@ -179,7 +100,7 @@ fn pushes_go_upstream_over_ssh_with_the_gates_key_and_secrets_do_not() {
         "no secret left, in any shape"
     );
 
-    docker(&["rm", "-f", &upstream]);
+    drop(upstream);
     let o = env.bb(&["stop", &slug]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(left_behind(&slug), "");

@@ -118,6 +118,8 @@ fn stand_in(
                n=$(ls \"$d\" | grep -c '^seed-')\n\
                echo \"$*\" >> \"$d/exec.log\"\n\
                cat > \"$d/seed-$n.tar\"; exit 0 ;;\n\
+             *' machine exec '*' --user node -- sh -c '*)\n\
+               echo \"$*\" >> \"$d/exec.log\"; printf 'guest\\000bytes'; exit 0 ;;\n\
              *' machine exec '*)\n\
                echo \"$*\" >> \"$d/exec.log\"; exit 0 ;;\n\
              esac\n\
@@ -332,6 +334,19 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
     assert_eq!(found.backend, BackendKind::Smolmachines);
     assert_eq!(found.agent, bottle.agent);
     assert_eq!(found.sidecars, bottle.sidecars);
+    // The agent's work is read by running the snapshot in the machine as
+    // its user, and comes back byte for byte (a git bundle is not text).
+    let sent = rt
+        .block_on(backend.send_work(slug, "faker", &["0123abc".to_string()]))
+        .unwrap();
+    assert_eq!(sent, b"guest\0bytes");
+    let log = std::fs::read_to_string(d.join("exec.log")).unwrap();
+    assert!(
+        log.contains(&format!(
+            "machine exec --name {machine} --user node -- sh -c"
+        )) && log.contains("0123abc"),
+        "{log}"
+    );
     // Docker's cleanup leaves the bottle to its backend: its bundle,
     // network and state dir are not orphans.
     let cleanup = env.bb(&["cleanup", "--dry-run"]);

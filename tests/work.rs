@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use support::docker::{docker, docker_ok, left_behind, Env};
+use support::docker::{agent_sh, docker, docker_ok, left_behind, Env};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -35,33 +35,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Run `script` in the agent's workspace, as the agent.
-fn agent_sh(slug: &str, script: &str) -> String {
-    let o = Command::new("docker")
-        .args(["exec", "-u", "node", "-w", "/home/node/workspace"])
-        .args([
-            "-e",
-            "GIT_AUTHOR_NAME=Agent",
-            "-e",
-            "GIT_AUTHOR_EMAIL=agent@bottle",
-        ])
-        .args([
-            "-e",
-            "GIT_COMMITTER_NAME=Agent",
-            "-e",
-            "GIT_COMMITTER_EMAIL=agent@bottle",
-        ])
-        .arg(format!("bb-{slug}"))
-        .args(["sh", "-c", script])
-        .output()
-        .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Everything `bb take` must leave alone: status, branch, index, the
@@ -351,5 +324,112 @@ fn the_review_view_opens_on_a_large_change_flagged_files_first() {
     bb.wait_text("saved the work of faker");
     bb.prefix("d");
     bb.wait_exit();
+    assert_eq!(left_behind(&slug), "");
+}
+
+/// A remote that says `ReviewPushes: true`: the agent's push waits for the
+/// operator in the workspace, across a restart of bb, with its commits
+/// and diff shown; approved, it reaches the upstream; rejected, the
+/// agent's git is told why and the upstream is untouched.
+#[test]
+fn a_held_push_waits_for_the_operator_across_a_restart() {
+    use support::upstream::GitUpstream;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let mut upstream = GitUpstream::for_bottle(&env, "      ReviewPushes: true\n");
+    let envs = env.envs();
+    let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut bb = env.workspace_with_agent(40, 140);
+    let slug = env.slugs().pop().unwrap();
+    upstream.start(&slug);
+    let agent = |script: &str| {
+        docker(&[
+            "exec",
+            "-u",
+            "node",
+            &format!("bb-{slug}"),
+            "sh",
+            "-c",
+            &format!("cd /tmp && {script} 2>&1; true"),
+        ])
+    };
+    let clone = agent(
+        "git clone -q ssh://git@git.example/home/git/app.git app && git -C app log --format=%s",
+    );
+    assert!(clone.trim().ends_with("seed"), "{clone}");
+    // A push, in the background: its git waits for the decision.
+    let push_in_background = |file: &str, subject: &str| {
+        docker(&[
+            "exec",
+            "-d",
+            "-u",
+            "node",
+            &format!("bb-{slug}"),
+            "sh",
+            "-c",
+            &format!(
+                "cd /tmp/app && echo 'fn {file}() {{}}' > {file}.rs && git add . && git commit -qm '{subject}' && git push origin main > /tmp/push.log 2>&1; echo $? > /tmp/push.rc"
+            ),
+        ]);
+    };
+    let push_result = || agent("cat /tmp/push.rc /tmp/push.log");
+    push_in_background("held", "held work");
+    bb.wait_text("push to app: main");
+    assert_eq!(
+        upstream.log("main").trim(),
+        "seed",
+        "nothing went upstream yet"
+    );
+    // bb is restarted while the push is held.
+    bb.prefix("d");
+    bb.wait_exit();
+    let mut bb = support::Bb::spawn(&[], &pairs, &env.project(), 40, 140);
+    bb.wait_text("push to app: main");
+    bb.prefix("p");
+    let screen = bb.wait_text("Proposal from faker");
+    assert!(
+        screen.contains("held work (Fake Agent)"),
+        "the commit: {screen}"
+    );
+    assert!(screen.contains("+fn held() {}"), "the diff: {screen}");
+    // Its diff in the review view, then back to decide.
+    bb.keys("v");
+    let screen = bb.wait_text("faker's push to app: 1 commit, 1 file (+1 −0)");
+    assert!(screen.contains("held work (Fake Agent)"), "{screen}");
+    bb.keys("q");
+    bb.wait_text("Proposal from faker");
+    bb.keys("a");
+    support::eventually("the approved push upstream", || {
+        upstream.log("main").starts_with("held work")
+    });
+    support::eventually("the agent's push to succeed", || {
+        push_result().starts_with("0")
+    });
+    // A second push, rejected with a reason.
+    bb.wait_text("Proposals (0)");
+    agent("rm -f /tmp/push.rc");
+    push_in_background("worse", "worse work");
+    bb.wait_text("Proposals (1)");
+    bb.prefix("p");
+    bb.wait_text("worse work");
+    bb.keys("r");
+    bb.keys("not this one");
+    bb.keys("\r");
+    support::eventually("the agent's push to fail", || {
+        push_result().starts_with("1")
+    });
+    assert!(
+        push_result().contains("the operator rejected this push: not this one"),
+        "{}",
+        push_result()
+    );
+    assert!(upstream.log("main").starts_with("held work"), "untouched");
+    bb.prefix("d");
+    bb.wait_exit();
+    drop(upstream);
+    ok(&env.bb(&["stop", "--force", &slug]));
     assert_eq!(left_behind(&slug), "");
 }

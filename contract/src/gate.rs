@@ -21,6 +21,10 @@ pub struct GateConfig {
     /// Also look for BIP-39 seed phrases in pushes.
     #[serde(default)]
     pub bip39: bool,
+    /// The proposal queue shared with bb, where held pushes wait for the
+    /// operator (remotes with `review_pushes`).
+    #[serde(default)]
+    pub queue: Option<PathBuf>,
 }
 
 fn default_push_cap() -> usize {
@@ -46,4 +50,8 @@ pub struct RemoteConfig {
     /// Forward branch deletions and non-fast-forward updates.
     #[serde(default)]
     pub allow_force_push: bool,
+    /// Hold each push, after its checks, for the operator to approve
+    /// before it goes upstream (`ReviewPushes: true`).
+    #[serde(default)]
+    pub review_pushes: bool,
 }

@@ -33,6 +33,42 @@ pub enum Request {
     Capability { dockerfile: String },
     /// Free text: the agent is stuck.
     Stuck { message: String },
+    /// A push the gate holds for review (`ReviewPushes`): it goes upstream
+    /// only once approved. Filed by the gate, not the agent.
+    Push(Box<PushRequest>),
+}
+
+/// A held push: where it goes, what it updates, what it brings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The gate's name of the remote.
+    pub remote: String,
+    /// The upstream it goes to.
+    pub upstream: String,
+    pub refs: Vec<PushedRef>,
+    /// The commits it brings that upstream has not seen, oldest first.
+    pub commits: Vec<PushedCommit>,
+    /// Their patch (each commit's), cut at a size.
+    pub patch: String,
+    /// Whether `patch` was cut.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedRef {
+    pub name: String,
+    /// All zeros for a ref the push creates.
+    pub old: String,
+    /// All zeros for a ref the push deletes.
+    pub new: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedCommit {
+    pub sha: String,
+    pub author: String,
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +109,25 @@ impl Request {
                     .take(40)
                     .collect();
                 format!("stuck: {first}")
+            }
+            Request::Push(p) => {
+                let refs: Vec<&str> = p
+                    .refs
+                    .iter()
+                    .map(|r| {
+                        r.name
+                            .strip_prefix("refs/heads/")
+                            .or_else(|| r.name.strip_prefix("refs/tags/"))
+                            .unwrap_or(&r.name)
+                    })
+                    .collect();
+                format!(
+                    "push to {}: {} ({} commit{})",
+                    p.remote,
+                    refs.join(", "),
+                    p.commits.len(),
+                    if p.commits.len() == 1 { "" } else { "s" }
+                )
             }
         }
     }

@@ -77,6 +77,10 @@ pub fn uid_of(name: &str) -> Option<u32> {
 /// bb can read and remove what they wrote.
 const STATE_DIR: &str = "/var/lib/bb";
 
+/// Set by bb when some remote's pushes wait for review: the gate then
+/// writes proposals in the state dir, so it runs in that dir's group.
+pub const GATE_HOLDS_ENV: &str = "BB_GATE_HOLDS";
+
 /// Who a daemon runs as, and its own directory on the bundle's tmpfs.
 struct Identity {
     uid: u32,
@@ -94,8 +98,8 @@ fn identity(name: &str) -> Option<Identity> {
     }
     let uid = uid_of(name)?;
     let gid = match name {
-        // The gate never touches the state dir: its own group.
-        "git-gate" => uid,
+        // The gate touches the state dir only to file held pushes.
+        "git-gate" if std::env::var(GATE_HOLDS_ENV).as_deref() != Ok("1") => uid,
         _ => std::fs::metadata(STATE_DIR).map(|m| m.gid()).unwrap_or(uid),
     };
     let runtime = std::env::var_os("BB_RUNTIME_DIR").map(|base| {

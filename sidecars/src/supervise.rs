@@ -384,7 +384,9 @@ fn read_decision(path: &Path) -> Option<Value> {
                 Ask::Capability { .. } => {
                     "your image is being rebuilt with the change; this session ends and a new one starts".to_string()
                 }
-                Ask::Stuck { .. } => "the operator approved".to_string(),
+                // Pushes are the gate's to file and answer, never the
+                // agent's through here.
+                Ask::Stuck { .. } | Ask::Push(_) => "the operator approved".to_string(),
             };
             let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
             text(

@@ -66,6 +66,16 @@ async fn start_gate(dir: &Path, upstream: &str) -> String {
 }
 
 async fn start_gate_with(dir: &Path, upstream: &str, allow_force_push: bool) -> String {
+    start_gate_full(dir, upstream, allow_force_push, None).await
+}
+
+/// A gate whose remote holds pushes for review in `queue`, when given.
+async fn start_gate_full(
+    dir: &Path,
+    upstream: &str,
+    allow_force_push: bool,
+    queue: Option<&Path>,
+) -> String {
     let gate = Gate::new(GateConfig {
         listen: "127.0.0.1:0".into(),
         repos_dir: dir.join("gate"),
@@ -75,10 +85,12 @@ async fn start_gate_with(dir: &Path, upstream: &str, allow_force_push: bool) -> 
             identity_env: None,
             known_host: None,
             allow_force_push,
+            review_pushes: queue.is_some(),
         }],
         hook_binary: Some(env!("CARGO_BIN_EXE_bb-sidecar").into()),
         push_bytes: 64 * 1024 * 1024,
         bip39: false,
+        queue: queue.map(Path::to_path_buf),
     });
     gate.prepare().await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -365,6 +377,90 @@ async fn a_ref_named_like_a_secret_and_a_secret_in_an_archive_are_refused() {
     assert!(out.contains("backup.sql.gz"), "says where: {out}");
     let (_, log) = git(&up, &["log", "--oneline", "main"]);
     assert_eq!(log.lines().count(), 1, "nothing reached upstream: {log}");
+}
+
+/// A remote with `review_pushes`: a clean push waits in the queue, goes
+/// upstream once approved, and a rejected one never does; the agent's git
+/// is told why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_push_goes_upstream_only_once_approved() {
+    use bb_contract::proposal::{Decision, Proposal, Request};
+    let d = tempfile::tempdir().unwrap();
+    let up = upstream(d.path());
+    let queue = d.path().join("proposals");
+    std::fs::create_dir_all(&queue).unwrap();
+    let url = start_gate_full(d.path(), up.to_str().unwrap(), false, Some(&queue)).await;
+    let work = d.path().join("work");
+    clone(&url, &work).await;
+    let upstream_head = || git(&up, &["log", "--format=%s", "-1", "main"]).1;
+    // The operator's side: the proposal that appears, then a decision.
+    let decide = |decision: Decision| {
+        let queue = queue.clone();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            loop {
+                let found = std::fs::read_dir(&queue).unwrap().flatten().find(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("push-")
+                        && n.ends_with(".json")
+                        && !n.contains("decision")
+                        && !queue.join(n.replace(".json", ".decision.json")).exists()
+                });
+                if let Some(e) = found {
+                    let p: Proposal =
+                        serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+                    let id = p.id.clone();
+                    std::fs::write(
+                        queue.join(format!("{id}.decision.json")),
+                        serde_json::to_string(&decision).unwrap(),
+                    )
+                    .unwrap();
+                    return p;
+                }
+                assert!(start.elapsed().as_secs() < 30, "no proposal was filed");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        })
+    };
+    std::fs::write(work.join("feature.rs"), "fn feature() {}\n").unwrap();
+    assert!(git(&work, &["add", "."]).0);
+    assert!(git(&work, &["commit", "-qm", "add the feature"]).0);
+    let operator = decide(Decision::Approved {
+        request: Request::Stuck {
+            message: String::new(),
+        },
+        note: None,
+    });
+    let (ok, out) = push(&work, &["push", "origin", "main"]).await;
+    let held = operator.join().unwrap();
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("holding this push for the operator's review"),
+        "{out}"
+    );
+    let Request::Push(p) = &held.request else {
+        panic!("{held:?}")
+    };
+    assert_eq!(p.commits.len(), 1);
+    assert_eq!(p.commits[0].subject, "add the feature");
+    assert!(p.patch.contains("+fn feature() {}"), "{}", p.patch);
+    assert_eq!(p.refs[0].name, "refs/heads/main");
+    assert_eq!(upstream_head().trim(), "add the feature");
+    // Rejected: the agent is told why, upstream stays where it was.
+    std::fs::write(work.join("worse.rs"), "fn worse() {}\n").unwrap();
+    assert!(git(&work, &["add", "."]).0);
+    assert!(git(&work, &["commit", "-qm", "a worse idea"]).0);
+    let operator = decide(Decision::Rejected {
+        reason: "not this one".into(),
+    });
+    let (ok, out) = push(&work, &["push", "origin", "main"]).await;
+    operator.join().unwrap();
+    assert!(!ok);
+    assert!(
+        out.contains("the operator rejected this push: not this one"),
+        "{out}"
+    );
+    assert_eq!(upstream_head().trim(), "add the feature");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -215,14 +215,15 @@ pub trait Backend: Send + Sync {
 
     /// What the bottle's workspace holds now, sent as
     /// `work::snapshot::SCRIPT` prints it (run in the agent's container or
-    /// machine, as its user); `base` is the commit it started from.
+    /// machine, as its user); `known` are the commits bb has of it (the
+    /// base first), so only what is new comes.
     async fn send_work(
         &self,
         slug: &str,
         agent: &str,
-        base: &str,
+        known: &[String],
     ) -> Result<Vec<u8>, BackendError> {
-        let _ = (agent, base);
+        let _ = (agent, known);
         Err(BackendError::Failed(format!(
             "bottle {slug}: this backend cannot send its work"
         )))

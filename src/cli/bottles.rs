@@ -544,15 +544,7 @@ mod tests {
         assert_eq!(b["backend"], "docker");
         assert_eq!(b["sidecars"], serde_json::json!([]));
         // Every field is in the README's table.
-        let readme = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"),
-        )
-        .unwrap();
-        let at = readme
-            .find("## bb ls JSON")
-            .expect("the README documents bb ls JSON");
-        let section = &readme[at..];
-        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+        let section = crate::cli::readme_section("bb ls JSON");
         let mut fields: Vec<String> = vec!["version".into(), "bottles".into()];
         fields.extend(b.as_object().unwrap().keys().cloned());
         fields.append(&mut fields_of_work);

@@ -363,3 +363,39 @@ fn workspace(ctx: &Ctx, local_backend: Option<String>, attach: Option<String>) -
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// A section of the README, from its `## title` to the next.
+#[cfg(test)]
+pub(crate) fn readme_section(title: &str) -> String {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap_or_default();
+    let Some(at) = readme.find(&format!("\n## {title}")) else {
+        panic!("the README has no section `## {title}`");
+    };
+    let section = &readme[at + 1..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+    section[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command `bb --help` lists has its row in the README.
+    #[test]
+    fn the_readme_lists_every_command() {
+        let section = super::readme_section("Commands");
+        for c in super::Cli::command().get_subcommands() {
+            if c.is_hide_set() {
+                continue;
+            }
+            let name = c.get_name();
+            assert!(
+                section.contains(&format!("| `bb {name}"))
+                    || section.contains(&format!("`, `bb {name}")),
+                "README's Commands table lacks `bb {name}`"
+            );
+        }
+    }
+}

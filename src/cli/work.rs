@@ -277,3 +277,41 @@ pub fn archive_prune(ctx: &Ctx, names: &[String], all: bool, taken: bool) -> Res
         Ok(ExitCode::SUCCESS)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field `bb diff --format json` prints is in the README's table.
+    #[test]
+    fn the_readme_documents_every_diff_json_field() {
+        let doc = serde_json::to_value(DiffJson {
+            version: 1,
+            slug: "a-1".into(),
+            agent: "a".into(),
+            commits: vec![CommitJson {
+                sha: "0".repeat(40),
+                subject: "s".into(),
+            }],
+            files: vec![FileJson {
+                path: "x".into(),
+                added: Some(1),
+                removed: None,
+            }],
+            uncommitted: false,
+            taken: false,
+        })
+        .unwrap();
+        let section = crate::cli::readme_section("bb diff JSON");
+        let mut fields: Vec<String> = doc.as_object().unwrap().keys().cloned().collect();
+        for list in ["commits", "files"] {
+            fields.extend(doc[list][0].as_object().unwrap().keys().cloned());
+        }
+        for f in fields {
+            assert!(
+                section.contains(&format!("`{f}`")),
+                "README's bb diff JSON lacks `{f}`"
+            );
+        }
+    }
+}

@@ -38,6 +38,8 @@ pub struct RemoteDoc {
     extra_hosts: Option<BTreeMap<String, String>>,
     #[serde(rename = "AllowForcePush")]
     allow_force_push: Option<bool>,
+    #[serde(rename = "ReviewPushes")]
+    review_pushes: Option<bool>,
 }
 
 /// The pre-0.1 shape: `git-gate: {user, repos: {NAME: {url, identity, host_key}}}`.
@@ -75,6 +77,7 @@ impl LegacyGitGateDoc {
                                 known_host_key: r.host_key,
                                 extra_hosts: None,
                                 allow_force_push: None,
+                                review_pushes: None,
                             },
                         )
                     })
@@ -177,6 +180,7 @@ pub fn validate_remotes(
                 known_host_key: doc.known_host_key.filter(|k| !k.trim().is_empty()),
                 extra_hosts,
                 allow_force_push: doc.allow_force_push.unwrap_or(false),
+                review_pushes: doc.review_pushes.unwrap_or(false),
             },
         );
     }

@@ -187,6 +187,9 @@ pub struct Remote {
     /// Whether the gate forwards branch deletions and non-fast-forward
     /// updates (default: refused).
     pub allow_force_push: bool,
+    /// Whether the gate holds each push for the operator's approval before
+    /// it goes upstream (default: pushes that pass the checks go at once).
+    pub review_pushes: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -62,6 +62,8 @@ pub struct GateRemote {
     pub known_host_key: Option<String>,
     pub extra_hosts: BTreeMap<String, IpAddr>,
     pub allow_force_push: bool,
+    /// Pushes wait for the operator's approval.
+    pub review_pushes: bool,
     /// Where the agent's git reaches the gate.
     pub gate_url: String,
     /// URLs the agent's `~/.gitconfig` rewrites to `gate_url`.
@@ -116,6 +118,7 @@ pub fn gate_remotes(bottle: &Bottle, host: &dyn Host) -> Vec<GateRemote> {
                 known_host_key: r.known_host_key.clone(),
                 extra_hosts: r.extra_hosts.clone(),
                 allow_force_push: r.allow_force_push,
+                review_pushes: r.review_pushes,
                 gate_url: format!("http://{SIDECAR_HOST}:{GIT_HTTP_PORT}/{}.git", r.name),
                 instead_of,
             }

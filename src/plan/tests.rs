@@ -331,3 +331,20 @@ fn custom_dockerfiles_resolve_against_the_cwd() {
     );
     assert_eq!(p.image.repository, "bb-agent-c");
 }
+
+#[test]
+fn the_starters_commented_remote_holds_pushes_for_review_once_uncommented() {
+    for name in ["claude", "codex"] {
+        let text = starter(name)
+            .replace("\n# git:", "\ngit:")
+            .replace("\n#   ", "\n  ");
+        let (_d, m) = manifest(&[
+            ("bottles/s.md", text.as_str()),
+            ("agents/a.md", "---\nbottle: s\n---\n"),
+        ]);
+        let p = plan(&m, "a", &host());
+        assert_eq!(p.remotes.len(), 1, "{name}");
+        assert!(p.remotes[0].review_pushes, "{name}");
+        assert_eq!(p.remotes[0].upstream, "ssh://git@github.com/me/app.git");
+    }
+}

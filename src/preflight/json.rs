@@ -156,6 +156,7 @@ pub struct RemoteJson {
     pub extra_hosts: BTreeMap<String, String>,
     /// Whether the gate forwards deletions and non-fast-forward pushes.
     pub allow_force_push: bool,
+    pub review_pushes: bool,
     pub gate_url: String,
     pub instead_of: Vec<String>,
 }
@@ -318,6 +319,7 @@ impl Preflight {
                             .map(|(h, ip)| (h.clone(), ip.to_string()))
                             .collect(),
                         allow_force_push: r.allow_force_push,
+                        review_pushes: r.review_pushes,
                         gate_url: r.gate_url.clone(),
                         instead_of: r.instead_of.clone(),
                     })

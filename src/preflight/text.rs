@@ -182,6 +182,9 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
             for (h, ip) in &r.extra_hosts {
                 let _ = write!(line, "  {h}={ip}");
             }
+            if r.review_pushes {
+                line.push_str("  pushes held for your review");
+            }
             line
         })
         .collect();

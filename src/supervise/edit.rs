@@ -28,6 +28,9 @@ pub fn render(req: &Request) -> String {
         ),
         Request::Capability { dockerfile } => dockerfile.clone(),
         Request::Stuck { message } => message.clone(),
+        // A held push goes as it is, or not at all.
+        Request::Push(p) => format!("# {} (approved or rejected as it is)\n", req.summary())
+            + &p.patch,
     }
 }
 
@@ -90,7 +93,7 @@ pub fn parse(original: &Request, text: &str) -> Result<Option<Request>, String> 
         Request::Capability { .. } => Ok(Some(Request::Capability {
             dockerfile: text.to_string(),
         })),
-        Request::Stuck { .. } => Ok(Some(original.clone())),
+        Request::Stuck { .. } | Request::Push(_) => Ok(Some(original.clone())),
     }
 }
 

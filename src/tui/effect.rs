@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::event::{AppEvent, BottleMsg, PreflightReady};
+use super::event::{AppEvent, BottleMsg, PreflightReady, WorkRead};
 use crate::backend::{ActiveBottle, Attach, SessionSpec, SharedBackend};
 use crate::manifest::{Egress, Manifest};
 use crate::plan::{self, BackendKind, BottlePlan};
@@ -67,6 +67,12 @@ pub enum Effect {
         home: PathBuf,
         slug: String,
         closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    },
+    /// Save a bottle's work and read it (after a turn).
+    SaveWork {
+        backend: SharedBackend,
+        home: PathBuf,
+        slug: String,
     },
     /// `bb take` from the workspace: the work as a branch.
     TakeWork { home: PathBuf, slug: String },
@@ -261,6 +267,17 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
         } => {
             tokio::spawn(watch_work(tx, backend, home, slug, closed));
         }
+        Effect::SaveWork {
+            backend,
+            home,
+            slug,
+        } => {
+            tokio::spawn(async move {
+                let saved = crate::work::Saved::at(&home, &slug);
+                let read = read_work(Some(&backend), &saved, &slug).await;
+                let _ = tx.send(AppEvent::Work(read));
+            });
+        }
         Effect::TakeWork { home, slug } => {
             tokio::task::spawn_blocking(move || {
                 let saved = crate::work::Saved::at(&home, &slug);
@@ -328,39 +345,61 @@ async fn watch_work(
 ) {
     use std::sync::atomic::Ordering;
     let saved = crate::work::Saved::at(&home, &slug);
-    // The highlighter's grammars load off the UI thread, once.
-    let _ = tokio::task::spawn_blocking(crate::tui::view::highlight::warm).await;
+    // First the saved copy (at once), then the bottle, again and again.
+    // The highlighter's grammars load off the UI thread (once) meanwhile.
+    let mut warm = Some(tokio::task::spawn_blocking(
+        crate::tui::view::highlight::warm,
+    ));
+    let mut live = false;
     while !closed.load(Ordering::Relaxed) {
-        let read = async {
-            if !saved.exists() {
-                return Err(format!(
-                    "{slug} has no saved work: it was started without a workspace, or by an older bb"
-                ));
-            }
-            let fresh = match &backend {
-                Some(b) => crate::work::refresh(b.as_ref(), &saved, &slug)
-                    .await
-                    .err()
-                    .map(|e| e.to_string()),
-                None => None,
-            };
-            let s = saved.clone();
-            let review = tokio::task::spawn_blocking(move || crate::work::review::read(&s))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            match fresh {
-                // Shown as last saved, and why it is not newer.
-                Some(why) if review.files.is_empty() && review.commits.is_empty() => Err(why),
-                _ => Ok(review),
-            }
+        let from = if live { backend.as_ref() } else { None };
+        let read = read_work(from, &saved, &slug).await;
+        if let Some(w) = warm.take() {
+            let _ = w.await;
         }
-        .await;
-        if tx.send(AppEvent::Work(slug.clone(), read)).is_err() {
+        if tx.send(AppEvent::Work(read)).is_err() {
             return;
         }
-        tokio::time::sleep(WORK_POLL).await;
+        if live || backend.is_none() {
+            tokio::time::sleep(WORK_POLL).await;
+        }
+        live = backend.is_some();
     }
+}
+
+/// A bottle's work for review: brought up to date from the bottle first
+/// (given `backend`), then read from the saved copy; what could not be
+/// read says why.
+async fn read_work(
+    backend: Option<&SharedBackend>,
+    saved: &crate::work::Saved,
+    slug: &str,
+) -> WorkRead {
+    let mut read = WorkRead {
+        slug: slug.to_string(),
+        review: None,
+        error: None,
+        live: false,
+    };
+    if !saved.exists() {
+        read.error = Some(format!(
+            "{slug} has no saved work: it was started without a workspace, or by an older bb"
+        ));
+        return read;
+    }
+    if let Some(b) = backend {
+        match crate::work::refresh(b.as_ref(), saved, slug).await {
+            Ok(_) => read.live = true,
+            Err(e) => read.error = Some(e.to_string()),
+        }
+    }
+    let s = saved.clone();
+    match tokio::task::spawn_blocking(move || crate::work::review::read(&s)).await {
+        Ok(Ok(r)) => read.review = Some(r),
+        Ok(Err(e)) => read.error = Some(e.to_string()),
+        Err(e) => read.error = Some(e.to_string()),
+    }
+    read
 }
 
 /// How often a watched audit log is read again.

@@ -35,8 +35,9 @@ pub enum AppEvent {
     Audit(String, Vec<crate::audit::Record>),
     /// How many requests each bottle's egress refused since the last scan.
     Refused(Vec<(String, usize)>),
-    /// An agent's work as read for the review view (or why it could not be).
-    Work(String, Result<crate::work::review::Review, String>),
+    /// An agent's work as read (for the review view), or why it could not
+    /// be.
+    Work(WorkRead),
     /// `t` or `a` in the review view: done, or why not.
     WorkDone(Result<String, String>),
     /// A bottle's live egress routes (for the approval on screen), or why
@@ -91,4 +92,16 @@ pub enum BottleMsg {
     /// A capability change was built and the agent container recreated.
     Rebuilt(Result<(), String>),
     StopFailed(String),
+}
+
+/// An agent's work as read.
+#[derive(Debug)]
+pub struct WorkRead {
+    pub slug: String,
+    /// The work as saved (brought up to date when `live`).
+    pub review: Option<crate::work::review::Review>,
+    /// Why it, or the bottle's newest, could not be read.
+    pub error: Option<String>,
+    /// Read from the bottle just now, not only from bb's saved copy.
+    pub live: bool,
 }

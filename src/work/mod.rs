@@ -43,8 +43,15 @@ pub async fn refresh(
     let meta = saved
         .meta()
         .ok_or_else(|| WorkError::NoWork(slug.to_string()))?;
+    let known = {
+        let saved = saved.clone();
+        tokio::task::spawn_blocking(move || saved.points())
+            .await
+            .map_err(|e| WorkError::Bottle(e.to_string()))??
+            .known()
+    };
     let sent = backend
-        .send_work(slug, &meta.agent, &meta.base)
+        .send_work(slug, &meta.agent, &known)
         .await
         .map_err(|e| WorkError::Bottle(e.to_string()))?;
     let saved = saved.clone();
@@ -306,9 +313,9 @@ mod tests {
 
     impl Rig {
         fn send(&self) {
-            let base = self.saved.base().unwrap();
+            let known = self.saved.points().unwrap().known();
             let out = std::process::Command::new("sh")
-                .args(&command(self.bottle.to_str().unwrap(), "alpha", &base)[1..])
+                .args(&command(self.bottle.to_str().unwrap(), "alpha", &known)[1..])
                 .output()
                 .unwrap();
             assert!(

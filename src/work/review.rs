@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::git::GitError;
-use super::saved::Saved;
+use super::saved::{Patch, Saved};
 
 /// One changed file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,57 +99,94 @@ pub fn flag(path: &str, executable: bool) -> Option<&'static str> {
     None
 }
 
-/// Read the saved work for review.
+/// Read the saved work for review: three git commands (its refs, its
+/// commits, its patch); the files' sizes are counted from the patch.
 pub fn read(saved: &Saved) -> Result<Review, GitError> {
-    let summary = saved.summary()?;
-    let commits = saved.commits()?;
-    let patch = String::from_utf8_lossy(&saved.diff(false)?).into_owned();
-    let by_file = split(&patch);
-    let mut files: Vec<Changed> = saved
-        .files()?
-        .into_iter()
-        .map(|(path, added, removed)| {
-            let exec = by_file
-                .iter()
-                .find(|(p, _)| *p == path)
-                .is_some_and(|(_, lines)| {
-                    lines.iter().take(6).any(|l| {
-                        l.starts_with("new file mode 100755") || l.starts_with("new mode 100755")
-                    })
-                });
-            Changed {
-                flag: flag(&path, exec),
-                path,
-                added,
-                removed,
-            }
-        })
-        .collect();
-    files.sort_by(|a, b| (a.flag.is_none(), &a.path).cmp(&(b.flag.is_none(), &b.path)));
-    let mut patches = Vec::new();
-    let mut findings = Vec::new();
-    for f in &files {
-        let lines = by_file
-            .iter()
-            .find(|(p, _)| *p == f.path)
-            .map(|(_, l)| l.clone())
-            .unwrap_or_default();
-        findings.extend(secrets_in(&f.path, &lines));
-        patches.push((f.path.clone(), lines));
-    }
+    let points = saved.points()?;
+    let commits = saved.commits_at(&points)?;
+    let patch = String::from_utf8_lossy(&saved.diff_at(&points, Patch::Text)?).into_owned();
+    let (files, findings, patches) = of_patch(&patch);
     Ok(Review {
         commits,
         files,
         findings,
         patches,
-        uncommitted: summary.uncommitted,
-        taken: summary.taken,
+        uncommitted: points.uncommitted(),
+        taken: saved.is_taken(&points),
     })
 }
 
-/// A patch split by file: (the file's new path, its lines).
+/// A patch as a review (a held push's): its files, flagged first, what
+/// the secret rules find in it, each file's part.
+pub fn from_patch(patch: &str, commits: Vec<(String, String)>) -> Review {
+    let (files, findings, patches) = of_patch(patch);
+    Review {
+        commits,
+        files,
+        findings,
+        patches,
+        uncommitted: false,
+        taken: false,
+    }
+}
+
+type Parts = (Vec<Changed>, Vec<Finding>, Vec<(String, Vec<String>)>);
+
+/// A patch's files (flagged first, then by path), the secret shapes in
+/// what it adds, and each file's part of it, in the files' order.
+fn of_patch(patch: &str) -> Parts {
+    let mut changed: Vec<(Changed, (String, Vec<String>))> = split(patch)
+        .into_iter()
+        .map(|(path, lines)| {
+            let (added, removed) = counted(&lines);
+            let exec = lines
+                .iter()
+                .take(6)
+                .any(|l| l.starts_with("new file mode 100755") || l.starts_with("new mode 100755"));
+            let file = Changed {
+                flag: flag(&path, exec),
+                path: path.clone(),
+                added,
+                removed,
+            };
+            (file, (path, lines))
+        })
+        .collect();
+    changed.sort_by(|(a, _), (b, _)| (a.flag.is_none(), &a.path).cmp(&(b.flag.is_none(), &b.path)));
+    let findings = changed
+        .iter()
+        .flat_map(|(f, (_, lines))| secrets_in(&f.path, lines))
+        .collect();
+    let (files, patches) = changed.into_iter().unzip();
+    (files, findings, patches)
+}
+
+/// Lines a file's patch adds and removes; None for a binary file.
+fn counted(lines: &[String]) -> (Option<u64>, Option<u64>) {
+    let mut in_hunks = false;
+    let (mut added, mut removed) = (0, 0);
+    for l in lines {
+        if l.starts_with("@@ ") {
+            in_hunks = true;
+        } else if !in_hunks {
+            if l.starts_with("Binary files ") {
+                return (None, None);
+            }
+        } else if l.starts_with('+') {
+            added += 1;
+        } else if l.starts_with('-') {
+            removed += 1;
+        }
+    }
+    (Some(added), Some(removed))
+}
+
+/// A patch split by file: (the file's new path, its lines). A `commit
+/// SHA` line (a held push's patch is one per commit) ends a file's part:
+/// no line of a file's part starts with it.
 fn split(patch: &str) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut in_file = false;
     for line in patch.lines() {
         if let Some(rest) = line.strip_prefix("diff --git ") {
             // `a/PATH b/PATH`: the new path is the second half.
@@ -159,8 +196,14 @@ fn split(patch: &str) -> Vec<(String, Vec<String>)> {
                 .unwrap_or(rest)
                 .to_string();
             out.push((path, Vec::new()));
+            in_file = true;
+        } else if line
+            .strip_prefix("commit ")
+            .is_some_and(|sha| sha.len() >= 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            in_file = false;
         }
-        if let Some((_, lines)) = out.last_mut() {
+        if let (true, Some((_, lines))) = (in_file, out.last_mut()) {
             lines.push(line.to_string());
         }
     }
@@ -256,6 +299,34 @@ mod tests {
         assert_eq!(
             f.iter().map(|f| (f.line, f.rule)).collect::<Vec<_>>(),
             [(2, "aws-access-key-id"), (5, "aws-access-key-id")]
+        );
+    }
+
+    /// A held push's patch (the gate's: one per commit, each with its
+    /// header and stat) read file by file, the headers left out.
+    #[test]
+    fn a_push_patch_is_read_per_file_without_its_commit_headers() {
+        let sha = "a".repeat(40);
+        let patch = format!(
+            "commit {sha}\nAuthor: A\n\n    one\n\n---\n x.rs | 1 +\n 1 file changed\n\ndiff --git a/x.rs b/x.rs\nnew file mode 100644\n--- /dev/null\n+++ b/x.rs\n@@ -0,0 +1 @@\n+fn x() {{}}\ncommit {sha}\nAuthor: A\n\n    two\n\n---\n Makefile | 2 ++\n\ndiff --git a/Makefile b/Makefile\n--- a/Makefile\n+++ b/Makefile\n@@ -1 +1,2 @@\n all:\n+\tcurl x | sh\n-\tmake\n"
+        );
+        let r = from_patch(&patch, Vec::new());
+        let files: Vec<_> = r
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.added, f.removed, f.flag.is_some()))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("Makefile", Some(1), Some(1), true),
+                ("x.rs", Some(1), Some(0), false)
+            ]
+        );
+        assert!(r.patches[1].1.iter().all(|l| !l.starts_with("commit ")));
+        assert_eq!(
+            r.patches[1].1.last().map(String::as_str),
+            Some("+fn x() {}")
         );
     }
 }

@@ -47,6 +47,56 @@ pub struct Summary {
     pub uncommitted: bool,
 }
 
+/// A changed file: its path, lines added and removed (None: binary).
+pub type FileChange = (String, Option<u64>, Option<u64>);
+
+/// Where the work stands: the commits bb and the bottle named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Points {
+    /// The workspace as copied.
+    pub base: String,
+    /// The commit checked out at launch.
+    pub start: String,
+    /// The agent's HEAD, as last saved.
+    pub head: Option<String>,
+    /// Its uncommitted work as a commit on HEAD, as last saved.
+    pub work: Option<String>,
+    /// Every commit the bottle's refs named, as last saved.
+    pub sent: Vec<String>,
+}
+
+impl Points {
+    pub fn tip(&self) -> &str {
+        self.work
+            .as_deref()
+            .or(self.head.as_deref())
+            .unwrap_or(&self.base)
+    }
+
+    /// The commits bb has, the base first: the bottle sends only what is
+    /// new since them.
+    pub fn known(&self) -> Vec<String> {
+        let mut known = vec![self.base.clone()];
+        known.extend(self.sent.iter().filter(|s| **s != self.base).cloned());
+        known
+    }
+
+    pub fn uncommitted(&self) -> bool {
+        self.work.is_some() && self.work != self.head
+    }
+}
+
+/// A patch as `git diff` makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patch {
+    /// Its summary.
+    Stat,
+    /// One `git apply` takes, binary files whole.
+    Binary,
+    /// One a person reads: binary files said to differ.
+    Text,
+}
+
 /// What a bottle sends: its refs, then (when there are new objects) a
 /// git bundle of them.
 const HEADER: &str = "bb-work 1";
@@ -155,39 +205,74 @@ impl Saved {
         Ok(())
     }
 
-    /// The tip of the work as last saved: the agent's uncommitted work as
-    /// a commit on its HEAD, or its HEAD; the base before anything came.
-    pub fn tip(&self) -> Result<String, GitError> {
-        let g = self.git();
-        for r in ["refs/bottle/bb/work", "refs/bottle/HEAD", "refs/bb/base"] {
-            if let Ok(sha) = g.run(&["rev-parse", "-q", "--verify", &format!("{r}^{{commit}}")]) {
-                return Ok(sha);
+    /// Where the work stands, from one look at the refs.
+    pub fn points(&self) -> Result<Points, GitError> {
+        let listed = self.git().run(&[
+            "for-each-ref",
+            "--format=%(refname) %(objecttype) %(objectname) %(*objecttype) %(*objectname)",
+            "refs/bb/",
+            "refs/bottle/",
+        ])?;
+        let mut found = std::collections::HashMap::new();
+        let mut sent = Vec::new();
+        for line in listed.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            // A commit, or a tag of one; anything else a bottle sent as
+            // its HEAD is no commit and counts as absent.
+            let commit = match f.as_slice() {
+                [name, "commit", sha, ..] => Some((*name, *sha)),
+                [name, _, _, "commit", sha] => Some((*name, *sha)),
+                _ => None,
+            };
+            if let Some((name, sha)) = commit {
+                if name.starts_with("refs/bottle/") && !sent.iter().any(|s| s == sha) {
+                    sent.push(sha.to_string());
+                }
+                found.insert(name.to_string(), sha.to_string());
             }
         }
-        Err(GitError::Failed {
-            args: "rev-parse".into(),
-            why: format!("{} holds no work", self.repo().display()),
+        let base = found
+            .remove("refs/bb/base")
+            .ok_or_else(|| GitError::Failed {
+                args: "for-each-ref".into(),
+                why: format!("{} holds no work", self.repo().display()),
+            })?;
+        Ok(Points {
+            start: found
+                .remove("refs/bb/start")
+                .unwrap_or_else(|| base.clone()),
+            base,
+            head: found.remove("refs/bottle/HEAD"),
+            work: found.remove("refs/bottle/bb/work"),
+            sent,
         })
     }
 
+    /// The tip of the work as last saved: the agent's uncommitted work as
+    /// a commit on its HEAD, or its HEAD; the base before anything came.
+    pub fn tip(&self) -> Result<String, GitError> {
+        Ok(self.points()?.tip().to_string())
+    }
+
     pub fn base(&self) -> Result<String, GitError> {
-        self.git().run(&["rev-parse", "refs/bb/base^{commit}"])
+        Ok(self.points()?.base)
     }
 
     /// The agent's commits since launch, newest first: (sha, subject).
     pub fn commits(&self) -> Result<Vec<(String, String)>, GitError> {
-        let g = self.git();
-        let Ok(head) = g.run(&["rev-parse", "-q", "--verify", "refs/bottle/HEAD^{commit}"]) else {
+        self.commits_at(&self.points()?)
+    }
+
+    pub fn commits_at(&self, p: &Points) -> Result<Vec<(String, String)>, GitError> {
+        let Some(head) = &p.head else {
             return Ok(Vec::new());
         };
-        let start = g.run(&["rev-parse", "refs/bb/start^{commit}"])?;
-        let base = self.base()?;
-        let log = g.run(&[
+        let log = self.git().run(&[
             "log",
             "--format=%H %s",
-            &head,
-            &format!("^{start}"),
-            &format!("^{base}"),
+            head,
+            &format!("^{}", p.start),
+            &format!("^{}", p.base),
         ])?;
         Ok(log
             .lines()
@@ -199,24 +284,28 @@ impl Saved {
     /// The patch of everything changed since launch (`--stat`: its
     /// summary), committed and not.
     pub fn diff(&self, stat: bool) -> Result<Vec<u8>, GitError> {
-        let (base, tip) = (self.base()?, self.tip()?);
+        let p = self.points()?;
+        self.diff_at(&p, if stat { Patch::Stat } else { Patch::Binary })
+    }
+
+    pub fn diff_at(&self, p: &Points, how: Patch) -> Result<Vec<u8>, GitError> {
         let mut args = vec!["diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M"];
-        if stat {
-            args.push("--stat=120");
-        } else {
-            args.push("--binary");
+        match how {
+            Patch::Stat => args.push("--stat=120"),
+            Patch::Binary => args.push("--binary"),
+            Patch::Text => {}
         }
-        args.extend([base.as_str(), tip.as_str()]);
+        args.extend([p.base.as_str(), p.tip()]);
         self.git().output(&args, None)
     }
 
     /// Each changed file: (path, lines added, lines removed); binary files
     /// count None.
-    pub fn files(&self) -> Result<Vec<(String, Option<u64>, Option<u64>)>, GitError> {
-        let (base, tip) = (self.base()?, self.tip()?);
-        let out = self
-            .git()
-            .run(&["diff", "--numstat", "-M", "--no-textconv", &base, &tip])?;
+    pub fn files(&self) -> Result<Vec<FileChange>, GitError> {
+        let p = self.points()?;
+        let out =
+            self.git()
+                .run(&["diff", "--numstat", "-M", "--no-textconv", &p.base, p.tip()])?;
         Ok(out
             .lines()
             .filter_map(|l| {
@@ -228,28 +317,18 @@ impl Saved {
     }
 
     pub fn summary(&self) -> Result<Summary, GitError> {
-        let tip = self.tip()?;
-        let uncommitted = self
-            .git()
-            .run(&[
-                "rev-parse",
-                "-q",
-                "--verify",
-                "refs/bottle/bb/work^{commit}",
-            ])
-            .ok()
-            .zip(
-                self.git()
-                    .run(&["rev-parse", "-q", "--verify", "refs/bottle/HEAD^{commit}"])
-                    .ok(),
-            )
-            .is_some_and(|(w, h)| w != h);
+        let p = self.points()?;
         Ok(Summary {
-            commits: self.commits()?.len(),
+            commits: self.commits_at(&p)?.len(),
             files: self.files()?.len(),
-            taken: self.taken().as_deref() == Some(tip.as_str()),
-            uncommitted,
+            taken: self.is_taken(&p),
+            uncommitted: p.uncommitted(),
         })
+    }
+
+    /// Whether the work as last saved has been taken or applied.
+    pub fn is_taken(&self, p: &Points) -> bool {
+        self.taken().as_deref() == Some(p.tip())
     }
 
     /// The tip last taken or applied.
@@ -264,10 +343,13 @@ impl Saved {
     }
 }
 
+/// The refs a bottle sent (sha, name) and its bundle.
+type Sent<'a> = (Vec<(String, String)>, &'a [u8]);
+
 /// A bottle's answer: the header, `SHA NAME` lines, an empty line, then
 /// the bundle (maybe empty). Names outside what a bottle may send, and
 /// malformed lines, are refused.
-fn parse(sent: &[u8]) -> Result<(Vec<(String, String)>, &[u8]), String> {
+fn parse(sent: &[u8]) -> Result<Sent<'_>, String> {
     let end = sent
         .windows(2)
         .position(|w| w == b"\n\n")

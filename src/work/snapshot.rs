@@ -6,11 +6,12 @@
 //! since launch. What it prints is data to bb, read strictly by
 //! `Saved::take_in`; nothing of it runs on the host.
 
-/// Run with `sh -c SCRIPT sh WORKSPACE AGENT BASE`.
+/// Run with `sh -c SCRIPT sh WORKSPACE AGENT KNOWN...`: KNOWN are the
+/// commits bb already has (the base first), so only what is new is sent.
 pub const SCRIPT: &str = r#"set -eu
 cd "$1"
 agent="$2"
-base="$3"
+shift 2
 g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c gc.auto=0 -c maintenance.auto=false "$@"; }
 idx="$(mktemp)"
 trap 'rm -f "$idx" "$idx.lock"' EXIT
@@ -30,19 +31,41 @@ echo "bb-work 1"
 g for-each-ref --format='%(objectname) %(refname)' refs/heads refs/tags refs/bb
 if [ -n "$head" ]; then echo "$head HEAD"; fi
 echo
-# What is new since launch; nothing new makes no bundle (git refuses an
-# empty one). A base the bottle lost sends everything.
-g bundle create - --all --not "$base" 2>/dev/null \
-  || { g cat-file -e "$base" 2>/dev/null || g bundle create - --all 2>/dev/null; } \
-  || true
+# What is new since what bb has, of it what the bottle still has (history
+# rewritten and collected drops some); nothing new makes no bundle (git
+# refuses an empty one), none of it left sends everything.
+have=$(printf '%s\n' "$@" | g cat-file --batch-check='%(objectname) %(objecttype)' | sed -n 's/ commit$//p')
+if [ -n "$have" ]; then
+  g bundle create - --all --not $have 2>/dev/null || true
+else
+  g bundle create - --all 2>/dev/null || true
+fi
 "#;
 
 /// The command line to run in the agent's container.
-pub fn command(workspace: &str, agent: &str, base: &str) -> Vec<String> {
-    ["sh", "-c", SCRIPT, "sh", workspace, agent, base]
+pub fn command(workspace: &str, agent: &str, known: &[String]) -> Vec<String> {
+    let mut cmd: Vec<String> = ["sh", "-c", SCRIPT, "sh", workspace, agent]
         .iter()
         .map(|s| s.to_string())
-        .collect()
+        .collect();
+    cmd.extend(known.iter().cloned());
+    cmd
+}
+
+/// Copy a directory tree (the tests' stand-in for copying into a bottle).
+#[cfg(test)]
+pub fn tests_copy(from: &std::path::Path, to: &std::path::Path) {
+    {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                tests_copy(&p, &to.join(e.file_name()));
+            } else {
+                std::fs::copy(&p, to.join(e.file_name())).unwrap();
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,7 +102,7 @@ mod tests {
         let head_before = agent.run(&["rev-parse", "HEAD"]).unwrap();
         let base = saved.base().unwrap();
         let out = std::process::Command::new("sh")
-            .args(&command(ws.to_str().unwrap(), "alpha", &base)[1..])
+            .args(&command(ws.to_str().unwrap(), "alpha", std::slice::from_ref(&base))[1..])
             .output()
             .unwrap();
         assert!(
@@ -114,32 +137,44 @@ mod tests {
                 start: base,
             }
         );
-        // Nothing new: no bundle, the refs alone, read the same.
+        // Nothing new since what bb has: no bundle, the refs alone, read
+        // the same.
+        let known = saved.points().unwrap().known();
         let again = std::process::Command::new("sh")
-            .args(&command(ws.to_str().unwrap(), "alpha", &saved.base().unwrap())[1..])
+            .args(&command(ws.to_str().unwrap(), "alpha", &known)[1..])
             .output()
             .unwrap();
+        assert!(again.stdout.ends_with(b"\n\n"), "no bundle");
         saved.take_in(&again.stdout).unwrap();
         assert_eq!(saved.summary().unwrap().files, 2);
+        // A new commit: only it is sent, and taken in on what bb has.
+        std::fs::write(ws.join("b.txt"), "b\n").unwrap();
+        agent.run(&["add", "b.txt"]).unwrap();
+        agent.run(&["commit", "-qm", "third"]).unwrap();
+        let known = saved.points().unwrap().known();
+        let more = std::process::Command::new("sh")
+            .args(&command(ws.to_str().unwrap(), "alpha", &known)[1..])
+            .output()
+            .unwrap();
+        let bundle = more.stdout.len() - more.stdout.windows(2).position(|w| w == b"\n\n").unwrap();
+        assert!(
+            bundle < out.stdout.len(),
+            "only what is new: {bundle} bytes"
+        );
+        saved.take_in(&more.stdout).unwrap();
+        let s = saved.summary().unwrap();
+        assert_eq!((s.commits, s.files), (2, 3));
+        // A bottle that lost every commit bb knows (a made-up one here)
+        // sends everything.
+        let all = std::process::Command::new("sh")
+            .args(&command(ws.to_str().unwrap(), "alpha", &["0".repeat(40)])[1..])
+            .output()
+            .unwrap();
+        saved.take_in(&all.stdout).unwrap();
+        assert_eq!(saved.summary().unwrap().files, 3);
     }
 
     fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         super::tests_copy(from, to)
-    }
-}
-
-/// Copy a directory tree (the tests' stand-in for copying into a bottle).
-#[cfg(test)]
-pub fn tests_copy(from: &std::path::Path, to: &std::path::Path) {
-    {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                tests_copy(&p, &to.join(e.file_name()));
-            } else {
-                std::fs::copy(&p, to.join(e.file_name())).unwrap();
-            }
-        }
     }
 }

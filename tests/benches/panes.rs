@@ -12,12 +12,14 @@
 //! keys (default 200); `BENCH_BB` runs another bb binary (a build to
 //! compare with).
 
+mod outer;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+use outer::{report, Outer};
+use portable_pty::{CommandBuilder, PtySize};
 
 const ROWS: u16 = 38;
 const COLS: u16 = 120;
@@ -31,99 +33,13 @@ trap 'at=$EPOCHREALTIME; n=$((n+1)); echo "winch-$n $at $(stty size)"' WINCH
 while :; do sleep 1 & wait; done
 "#;
 
-struct Outer {
-    /// The outer terminal's screen, from everything read: what a person
-    /// would see (the workspace redraws only cells that change, so a
-    /// line's text need not be in the bytes that make it visible).
-    screen: vt100::Parser,
-    /// SIGWINCHs the program has been sent.
-    winches: usize,
-    master: Box<dyn portable_pty::MasterPty + Send>,
-    writer: Box<dyn Write + Send>,
-    reads: mpsc::Receiver<(Instant, Vec<u8>)>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
+/// What panes measure in a terminal.
+trait Measure {
+    fn echoes(&mut self, n: usize) -> Vec<Duration>;
+    fn resizes(&mut self, n: usize, winches: &mut usize) -> (Vec<Duration>, Vec<Duration>);
 }
 
-impl Outer {
-    fn spawn(cmd: CommandBuilder) -> Outer {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let child = pair.slave.spawn_command(cmd).expect("spawn");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("reader");
-        let writer = pair.master.take_writer().expect("writer");
-        let (tx, reads) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
-                    break;
-                }
-            }
-        });
-        Outer {
-            screen: vt100::Parser::new(
-                std::num::NonZeroU16::new(ROWS).unwrap_or(std::num::NonZeroU16::MIN),
-                std::num::NonZeroU16::new(COLS).unwrap_or(std::num::NonZeroU16::MIN),
-                0,
-            ),
-            winches: 0,
-            master: pair.master,
-            writer,
-            reads,
-            child,
-        }
-    }
-
-    /// Read until `text` has been seen (or give up after `patience`).
-    fn wait_for(&mut self, text: &[u8], patience: Duration) -> Option<Instant> {
-        let end = Instant::now() + patience;
-        let mut seen = Vec::new();
-        while let Ok((at, bytes)) = self
-            .reads
-            .recv_timeout(end.saturating_duration_since(Instant::now()))
-        {
-            self.screen.process(&bytes);
-            seen.extend_from_slice(&bytes);
-            if seen.windows(text.len()).any(|w| w == text) {
-                return Some(at);
-            }
-        }
-        None
-    }
-
-    fn drain(&mut self) {
-        while let Ok((_, bytes)) = self.reads.recv_timeout(Duration::from_millis(300)) {
-            self.screen.process(&bytes);
-        }
-    }
-
-    /// Read until the screen shows `text`.
-    fn wait_screen(&mut self, text: &str, patience: Duration) -> Option<Instant> {
-        let end = Instant::now() + patience;
-        while let Ok((at, bytes)) = self
-            .reads
-            .recv_timeout(end.saturating_duration_since(Instant::now()))
-        {
-            self.screen.process(&bytes);
-            if self.screen.screen().contents().contains(text) {
-                return Some(at);
-            }
-        }
-        None
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("write");
-        self.writer.flush().expect("flush");
-    }
-
+impl Measure for Outer {
     /// Echo latency of `n` keys, each after the screen has settled.
     fn echoes(&mut self, n: usize) -> Vec<Duration> {
         let mut out = Vec::new();
@@ -148,7 +64,7 @@ impl Outer {
     /// Of `n` resizes, alternating between two sizes, each after the
     /// screen has settled: the time until the program's SIGWINCH (by its
     /// own clock), and until its answer shows.
-    fn resizes(&mut self, n: usize) -> (Vec<Duration>, Vec<Duration>) {
+    fn resizes(&mut self, n: usize, winches: &mut usize) -> (Vec<Duration>, Vec<Duration>) {
         let (mut winch, mut shown) = (Vec::new(), Vec::new());
         for i in 0..n {
             let (rows, cols) = if i % 2 == 0 {
@@ -171,8 +87,8 @@ impl Outer {
                     pixel_height: 0,
                 })
                 .expect("resize");
-            self.winches += 1;
-            let token = format!("winch-{} ", self.winches);
+            *winches += 1;
+            let token = format!("winch-{} ", *winches);
             if let Some(at) = self.wait_screen(&token, Duration::from_secs(2)) {
                 shown.push(at.duration_since(t0));
                 let contents = self.screen.screen().contents();
@@ -191,37 +107,6 @@ impl Outer {
         }
         (winch, shown)
     }
-
-    fn drain_quick(&mut self) {
-        while let Ok((_, bytes)) = self.reads.try_recv() {
-            self.screen.process(&bytes);
-        }
-    }
-}
-
-impl Drop for Outer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn report(name: &str, what: &str, mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    let (p50, p90) = (percentile(&samples, 0.5), percentile(&samples, 0.9));
-    println!(
-        "{name:<6} {what:<16} p50 {:>6.2} ms  p90 {:>6.2} ms  ({} samples)",
-        p50.as_secs_f64() * 1e3,
-        p90.as_secs_f64() * 1e3,
-        samples.len()
-    );
-    p50
 }
 
 /// The command that runs PROGRAM, from a file in `dir`.
@@ -248,7 +133,7 @@ fn bb_running(dir: &std::path::Path, program: &str) -> Outer {
     cmd.env("TERM", "xterm-256color");
     cmd.env("BB_HOME", &home);
     cmd.cwd(dir);
-    let mut outer = Outer::spawn(cmd);
+    let mut outer = Outer::spawn(cmd, ROWS, COLS);
     outer.wait_for(b"No agent", Duration::from_secs(10));
     open_agent(&mut outer);
     outer
@@ -283,7 +168,7 @@ fn tmux_running(dir: &std::path::Path, socket: &str, program: &str) -> Outer {
     ]);
     cmd.env("TERM", "xterm-256color");
     cmd.cwd(dir);
-    let mut outer = Outer::spawn(cmd);
+    let mut outer = Outer::spawn(cmd, ROWS, COLS);
     outer.drain();
     outer
 }
@@ -308,13 +193,14 @@ fn main() {
     let (mut bs, mut ts) = (Vec::new(), Vec::new());
     let (mut br, mut tr) = (Vec::new(), Vec::new());
     let (mut bsig, mut tsig) = (Vec::new(), Vec::new());
+    let (mut t_winches, mut b_winches) = (0, 0);
     for _ in 0..2 {
         ts.extend(t.echoes(n / 2));
         bs.extend(b.echoes(n / 2));
-        let (winch, shown) = t.resizes(n / 10);
+        let (winch, shown) = t.resizes(n / 10, &mut t_winches);
         tsig.extend(winch);
         tr.extend(shown);
-        let (winch, shown) = b.resizes(n / 10);
+        let (winch, shown) = b.resizes(n / 10, &mut b_winches);
         bsig.extend(winch);
         br.extend(shown);
     }

@@ -57,6 +57,33 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// Run `script` in the agent's workspace, as the agent.
+pub fn agent_sh(slug: &str, script: &str) -> String {
+    let o = Command::new("docker")
+        .args(["exec", "-u", "node", "-w", "/home/node/workspace"])
+        .args([
+            "-e",
+            "GIT_AUTHOR_NAME=Agent",
+            "-e",
+            "GIT_AUTHOR_EMAIL=agent@bottle",
+        ])
+        .args([
+            "-e",
+            "GIT_COMMITTER_NAME=Agent",
+            "-e",
+            "GIT_COMMITTER_EMAIL=agent@bottle",
+        ])
+        .arg(format!("bb-{slug}"))
+        .args(["sh", "-c", script])
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Remove every container and network of a bottle.
 pub fn remove_everything(slug: &str) {
     let filter = format!("label=bb.slug={slug}");

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod upstream;
 
 use std::io::{Read, Write};
 use std::path::Path;

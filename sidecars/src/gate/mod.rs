@@ -7,6 +7,7 @@
 //! what is clean upstream with the gate's credential before accepting it.
 //! Only the smart protocol is served. The agent never holds the credential.
 
+mod hold;
 mod push;
 
 use std::convert::Infallible;
@@ -248,6 +249,18 @@ impl Gate {
             .env(
                 "BB_GATE_ALLOW_FORCE_PUSH",
                 if remote.allow_force_push { "1" } else { "0" },
+            )
+            .env(
+                "BB_GATE_REVIEW",
+                if remote.review_pushes { "1" } else { "0" },
+            )
+            .env("BB_GATE_UPSTREAM", &remote.upstream)
+            .env(
+                "BB_GATE_QUEUE",
+                self.config
+                    .queue
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("")),
             )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -14,12 +14,12 @@ pub struct Leak {
     pub commit: String,
 }
 
-const ZERO: &str = "0000000000000000000000000000000000000000";
+pub(super) const ZERO: &str = "0000000000000000000000000000000000000000";
 
 /// What a compressed file in a push may unpack to, in all.
 const ARCHIVE_LIMITS: crate::dlp::inflate::Limits = crate::dlp::inflate::Limits::sent(64 << 20);
 
-fn sh_git(args: &[&str]) -> Result<String, String> {
+pub(super) fn sh_git(args: &[&str]) -> Result<String, String> {
     let out = std::process::Command::new("git")
         .args(args)
         .stdin(Stdio::null())
@@ -252,8 +252,15 @@ pub fn pre_receive(stdin: &str) -> i32 {
             Ok(None) => {}
         }
     }
-    // Clean: forward to upstream first, so the gate accepts only what
-    // upstream took.
+    // Clean. Held for the operator first, where the remote says so.
+    if let Some(h) = super::hold::Holding::from_env() {
+        if let Err(why) = h.hold(&updates) {
+            eprintln!("bb git-gate: {why}");
+            return 1;
+        }
+    }
+    // Forward to upstream first, so the gate accepts only what upstream
+    // took.
     // A local upstream's receive-pack would inherit this hook's quarantine
     // marker and refuse; remote ones (ssh, https) run elsewhere.
     let upstream = sh_git(&["remote", "get-url", "origin"]).unwrap_or_default();

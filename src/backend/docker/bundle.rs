@@ -43,6 +43,7 @@ pub fn gate_config(plan: &BottlePlan) -> GateConfig {
                 identity_env: r.identity_file.as_ref().map(|_| gate_key_env(&r.name)),
                 known_host: r.known_host_key.as_ref().map(|k| format!("{host} {k}")),
                 allow_force_push: r.allow_force_push,
+                review_pushes: r.review_pushes,
             }
         })
         .collect();
@@ -54,6 +55,8 @@ pub fn gate_config(plan: &BottlePlan) -> GateConfig {
         hook_binary: None,
         push_bytes: GateConfig::DEFAULT_PUSH_BYTES,
         bip39: plan.bip39,
+        // The state dir's queue, where supervise files proposals too.
+        queue: Some("/var/lib/bb/proposals".into()),
     }
 }
 

@@ -215,7 +215,7 @@ impl Backend for DockerBackend {
         &self,
         slug: &str,
         agent: &str,
-        base: &str,
+        known: &[String],
     ) -> Result<Vec<u8>, BackendError> {
         let docker = self.docker().await?;
         let name = names::names(slug).agent;
@@ -241,7 +241,7 @@ impl Backend for DockerBackend {
                 .await
                 .map_err(failed)?;
         }
-        let cmd = crate::work::snapshot::command(crate::workspace::GUEST_WORKSPACE, agent, base);
+        let cmd = crate::work::snapshot::command(crate::workspace::GUEST_WORKSPACE, agent, known);
         let (code, out, err) = exec::run_bytes(docker, &name, "node", &cmd)
             .await
             .map_err(failed)?;

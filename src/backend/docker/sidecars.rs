@@ -117,6 +117,11 @@ pub(crate) async fn start(
         names(&host.secrets)
     ));
     env.push(format!("BB_GATE_SECRETS={}", names(&host.gate_keys)));
+    if plan.remotes.iter().any(|r| r.review_pushes) {
+        // The gate files held pushes in the proposal queue: init gives it
+        // the state dir's group, which it otherwise never has.
+        env.push(format!("{}=1", bb_sidecar::init::GATE_HOLDS_ENV));
+    }
     // The bundle shares the state dir: the egress audit log and the
     // proposal queue land where bb (and the operator) read them.
     docker

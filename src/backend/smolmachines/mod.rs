@@ -206,6 +206,41 @@ impl Backend for SmolBackend {
         session::attach(&smolvm, &machine, Some("node"), &relay(), spec)
     }
 
+    async fn send_work(
+        &self,
+        slug: &str,
+        agent: &str,
+        known: &[String],
+    ) -> Result<Vec<u8>, BackendError> {
+        let smolvm = self.smolvm()?;
+        let machine = names::names(slug).agent;
+        let listed = run::list(&smolvm).await.map_err(failed)?;
+        let Some(m) = listed.iter().find(|m| m.name == machine) else {
+            return Err(failed(format!(
+                "bottle {slug}: its machine {machine} is gone, and its work with it"
+            )));
+        };
+        // A stopped machine is started to read it; the agent starts only
+        // with a session.
+        if m.state != "running" {
+            run::run(&smolvm, &cli::start(&smolvm, &machine))
+                .await
+                .map_err(failed)?;
+        }
+        let cmd = crate::work::snapshot::command(crate::workspace::GUEST_WORKSPACE, agent, known);
+        run::run_bytes(
+            &smolvm,
+            &cli::exec(&smolvm, &machine, Some("node"), &cmd),
+            Vec::new(),
+        )
+        .await
+        .map_err(|e| {
+            failed(format!(
+                "bottle {slug}: reading its work failed (is git in the agent's image?): {e}"
+            ))
+        })
+    }
+
     // The bundle is a Docker bundle like any other: its egress is changed
     // live the same way.
     fn applies_egress(&self) -> bool {

@@ -22,6 +22,17 @@ pub async fn run_with_input(
     args: &[String],
     input: Vec<u8>,
 ) -> Result<String, SmolvmError> {
+    let out = run_bytes(s, args, input).await?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Run `args` with `input` on its stdin; its stdout as it was (a git
+/// bundle is not text).
+pub async fn run_bytes(
+    s: &Smolvm,
+    args: &[String],
+    input: Vec<u8>,
+) -> Result<Vec<u8>, SmolvmError> {
     use tokio::io::AsyncWriteExt;
     let spawn_failed = |e: std::io::Error| SmolvmError::Spawn {
         program: s.program.display().to_string(),
@@ -47,7 +58,7 @@ pub async fn run_with_input(
     }
     let out = child.wait_with_output().await.map_err(spawn_failed)?;
     if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        return Ok(out.stdout);
     }
     Err(SmolvmError::Failed {
         verb: verb(args),

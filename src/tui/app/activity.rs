@@ -140,9 +140,19 @@ impl App {
             .map(|e| self.agent_state(e, now))
             .collect();
         let mut called = Vec::new();
+        let mut turned = Vec::new();
         for (i, (e, state)) in self.entries.iter_mut().zip(states).enumerate() {
             if e.shown == Some(state) {
                 continue;
+            }
+            // A turn ended: its work is saved.
+            if e.shown == Some(AgentState::Working)
+                && matches!(
+                    state,
+                    AgentState::Waiting | AgentState::Idle | AgentState::Blocked
+                )
+            {
+                turned.push(i);
             }
             e.shown = Some(state);
             self.dirty = true;
@@ -153,6 +163,9 @@ impl App {
             if !state.needs_you() {
                 e.attention = false;
             }
+        }
+        for i in turned {
+            self.save_work(i);
         }
         let attention = self.config.attention;
         for (agent, state, notice) in called {

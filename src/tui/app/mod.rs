@@ -117,6 +117,10 @@ pub struct Entry {
     /// starts).
     pub launch_started: Option<Instant>,
     pub launch_secs: u64,
+    /// Its work as last read: the review view opens on it at once.
+    pub work: Option<crate::work::review::Review>,
+    /// Its work is being saved (after a turn).
+    pub saving: bool,
 }
 
 impl Entry {
@@ -146,6 +150,8 @@ impl Entry {
             log_building: None,
             launch_started: None,
             launch_secs: 0,
+            work: None,
+            saving: false,
         }
     }
 }
@@ -390,7 +396,7 @@ impl App {
             AppEvent::Audit(slug, records) => self.on_audit(&slug, records),
             AppEvent::Refused(counts) => self.on_refused(counts),
             AppEvent::LiveRoutes(slug, routes) => self.on_live_routes(&slug, routes),
-            AppEvent::Work(slug, read) => self.on_work(&slug, read),
+            AppEvent::Work(read) => self.on_work(read),
             AppEvent::WorkDone(Ok(text)) => self.info(text),
             AppEvent::WorkDone(Err(text)) => self.error(text),
             AppEvent::Tick => self.on_tick(Instant::now()),

@@ -10,8 +10,8 @@ use crate::tui::keymap::{
     CONFIRM_STOP_KEYS, HELP_KEYS, PREFLIGHT_KEYS,
 };
 use crate::tui::modal::{
-    picker::PickerOutcome, proposal::ProposalOutcome, text_key, AskModal, Modal, NetworkOutcome,
-    TextOutcome,
+    picker::PickerOutcome, proposal::ProposalModal, proposal::ProposalOutcome, text_key, AskModal,
+    Modal, NetworkOutcome, TextOutcome,
 };
 
 impl App {
@@ -78,9 +78,17 @@ impl App {
                 };
                 match v.handle(&key) {
                     ReviewOutcome::Stay => Some(Modal::Review(v)),
+                    // A held push's review goes back to its proposal.
+                    ReviewOutcome::Close if v.push.is_some() => v
+                        .push
+                        .map(|p| Modal::Proposal(Box::new(ProposalModal::new(*p)))),
                     ReviewOutcome::Close => {
                         closing(&v);
                         None
+                    }
+                    ReviewOutcome::Take | ReviewOutcome::Apply if v.push.is_some() => {
+                        self.error("a held push is approved or rejected from its proposal (q)");
+                        Some(Modal::Review(v))
                     }
                     ReviewOutcome::Take => {
                         self.info(format!("taking the work of {}…", v.agent));
@@ -183,6 +191,12 @@ impl App {
                         None
                     }
                 }
+                ProposalOutcome::Modify
+                    if matches!(p.proposal.request, crate::supervise::Request::Push(_)) =>
+                {
+                    self.error("a held push is approved or rejected as it is");
+                    Some(Modal::Proposal(p))
+                }
                 ProposalOutcome::Modify => {
                     self.effects
                         .push(Effect::Suspend(Suspend::EditProposal(p.proposal.clone())));
@@ -191,6 +205,15 @@ impl App {
                 ProposalOutcome::Reject(reason) => {
                     self.decide(&p.proposal, Decision::Rejected { reason });
                     None
+                }
+                ProposalOutcome::Review => {
+                    match crate::tui::modal::review::ReviewView::of_push(p.proposal.clone()) {
+                        Some(v) => Some(Modal::Review(Box::new(v))),
+                        None => {
+                            self.info("only a held push has a diff to review here");
+                            Some(Modal::Proposal(p))
+                        }
+                    }
                 }
             },
         };

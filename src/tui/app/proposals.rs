@@ -28,14 +28,18 @@ impl App {
         self.modal = Some(Modal::Network(Box::new(view)));
     }
 
-    /// The review view of the focused agent's work, read from its bottle
-    /// while it is open.
+    /// The review view of the focused agent's work: at once as last read,
+    /// then read from its bottle while it is open.
     pub(super) fn open_review(&mut self) {
         let Some(e) = self.focused() else {
             self.info("no agent whose work to review");
             return;
         };
-        let view = crate::tui::modal::review::ReviewView::new(e.slug.clone(), e.agent.clone());
+        let view = crate::tui::modal::review::ReviewView::new(
+            e.slug.clone(),
+            e.agent.clone(),
+            e.work.clone(),
+        );
         self.effects.push(Effect::WatchWork {
             backend: self.backend(e.backend),
             home: self.paths.home.clone(),
@@ -45,17 +49,44 @@ impl App {
         self.modal = Some(Modal::Review(Box::new(view)));
     }
 
-    /// The work as read for the review view.
-    pub(super) fn on_work(
-        &mut self,
-        slug: &str,
-        read: Result<crate::work::review::Review, String>,
-    ) {
+    /// An agent's work as read: kept for the next review, shown if its
+    /// review is open.
+    pub(super) fn on_work(&mut self, w: crate::tui::event::WorkRead) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.slug == w.slug) {
+            if w.live || w.error.is_some() {
+                e.saving = false;
+            }
+            if let Some(r) = &w.review {
+                e.work = Some(r.clone());
+            }
+        }
         if let Some(Modal::Review(v)) = &mut self.modal {
-            if v.slug == slug {
-                v.update(read);
+            if v.slug == w.slug {
+                v.update(w);
                 self.dirty = true;
             }
+        }
+    }
+
+    /// After a turn: the agent's work saved (nothing is lost if its
+    /// container goes) and read, so its review opens at once.
+    pub(super) fn save_work(&mut self, i: usize) {
+        let Some(e) = self.entries.get(i) else {
+            return;
+        };
+        let Some(backend) = self.backend(e.backend) else {
+            return;
+        };
+        if e.saving || !crate::work::Saved::at(&self.paths.home, &e.slug).exists() {
+            return;
+        }
+        self.effects.push(Effect::SaveWork {
+            backend,
+            home: self.paths.home.clone(),
+            slug: e.slug.clone(),
+        });
+        if let Some(e) = self.entries.get_mut(i) {
+            e.saving = true;
         }
     }
 

@@ -837,3 +837,56 @@ fn a_proposal_opened_before_its_bottle_is_listed_reads_its_routes_once_it_is() {
         "asked once the bottle is listed"
     );
 }
+
+#[test]
+fn a_finished_turn_saves_the_work_once_and_the_review_opens_on_what_was_read() {
+    let (mut a, _rx) = app_with_backend();
+    let home = tempfile::tempdir().unwrap();
+    a.paths.home = home.path().to_path_buf();
+    add(&mut a, "beta", 2, Phase::Running);
+    // What a launch saved.
+    let saved = crate::work::Saved::at(home.path(), "beta-x");
+    std::fs::create_dir_all(saved.repo()).unwrap();
+    std::fs::write(saved.repo().join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(saved.dir().join("work.json"), "{}").unwrap();
+    let saves = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::SaveWork { slug, .. } if slug == "beta-x"))
+            .count()
+    };
+    let turn = |a: &mut App| {
+        output(a, 2, b"\x1b[20;1H* Thinking (esc to interrupt)");
+        assert_eq!(a.entries[0].state(), AgentState::Working);
+        output(a, 2, b"\x1b[2J\x1b[1;1HDone\r\n> ");
+        a.entries[0].activity.backdate(Duration::from_secs(2));
+        a.on_tick(Instant::now());
+        std::mem::take(&mut a.effects)
+    };
+    assert_eq!(saves(&turn(&mut a)), 1, "a turn's end saves its work");
+    assert_eq!(saves(&turn(&mut a)), 0, "not again while it saves");
+    let review = crate::work::review::Review {
+        commits: vec![("0123456789".into(), "the parser".into())],
+        ..Default::default()
+    };
+    let _ = a.update(AppEvent::Work(crate::tui::event::WorkRead {
+        slug: "beta-x".into(),
+        review: Some(review.clone()),
+        error: None,
+        live: true,
+    }));
+    assert_eq!(saves(&turn(&mut a)), 1, "saved: the next turn saves again");
+    // The review opens on the work as last read, and reads it again.
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    let effects = key(&mut a, KeyCode::Char('v'), KeyModifiers::NONE);
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::WatchWork { slug, .. } if slug == "beta-x")));
+    match &a.modal {
+        Some(Modal::Review(v)) => {
+            assert_eq!(v.review.as_ref(), Some(&review));
+            assert!(!v.live, "as last saved until the bottle answers");
+        }
+        _ => panic!("the review view is open"),
+    }
+}

@@ -138,6 +138,8 @@ pub enum Decide {
     Modify,
     Reject,
     Later,
+    /// A held push's diff, in the review view.
+    Review,
     LineDown,
     LineUp,
 }
@@ -148,6 +150,7 @@ pub const PROPOSAL_KEYS: &[ModeKey<Decide>] = &[
     ModeKey { keys: &[ch('m')], action: Decide::Modify, short: "m modify in $EDITOR", describe: "modify the request in $EDITOR, then approve it" },
     ModeKey { keys: &[ch('r')], action: Decide::Reject, short: "r reject", describe: "reject, with a reason the agent is told" },
     ModeKey { keys: &[plain(KeyCode::Esc), ch('q')], action: Decide::Later, short: "Esc decide later", describe: "decide later (it stays pending)" },
+    ModeKey { keys: &[ch('v')], action: Decide::Review, short: "", describe: "a held push: its diff in the review view (q comes back)" },
     ModeKey { keys: &[plain(KeyCode::Down), ch('j')], action: Decide::LineDown, short: "", describe: "a line down" },
     ModeKey { keys: &[plain(KeyCode::Up), ch('k')], action: Decide::LineUp, short: "", describe: "a line up" },
 ];

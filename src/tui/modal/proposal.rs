@@ -40,6 +40,35 @@ pub enum ProposalOutcome {
     Approve,
     Modify,
     Reject(String),
+    /// A held push's diff, in the review view.
+    Review,
+}
+
+/// A held push as the operator reviews it: where it goes, the refs it
+/// updates, its commits, then their patch.
+fn push_lines(p: &bb_contract::proposal::PushRequest) -> Vec<String> {
+    let short = |s: &str| s.chars().take(10).collect::<String>();
+    let zero = |s: &str| s.bytes().all(|b| b == b'0');
+    let mut out = vec![format!("  to {} ({})", p.remote, p.upstream)];
+    for r in &p.refs {
+        out.push(match (zero(&r.old), zero(&r.new)) {
+            (true, _) => format!("  + {} (new) at {}", r.name, short(&r.new)),
+            (_, true) => format!("  - {} (deleted)", r.name),
+            _ => format!("  ~ {} {}..{}", r.name, short(&r.old), short(&r.new)),
+        });
+    }
+    out.push(format!("  {} commit(s):", p.commits.len()));
+    out.extend(
+        p.commits
+            .iter()
+            .map(|c| format!("    {} {} ({})", short(&c.sha), c.subject, c.author)),
+    );
+    out.push(String::new());
+    out.extend(p.patch.lines().map(|l| l.to_string()));
+    if p.truncated {
+        out.push("! the patch is cut here (too large to show whole)".into());
+    }
+    out
 }
 
 impl ProposalModal {
@@ -66,6 +95,7 @@ impl ProposalModal {
                 message.lines().map(|l| format!("  {l}")).collect(),
                 Live::NotNeeded,
             ),
+            Request::Push(push) => (push_lines(push), Live::NotNeeded),
         };
         ProposalModal {
             proposal,
@@ -140,6 +170,7 @@ impl ProposalModal {
                 ProposalOutcome::Stay
             }
             Some(Decide::Later) => ProposalOutcome::Close,
+            Some(Decide::Review) => ProposalOutcome::Review,
             Some(Decide::LineDown) => {
                 self.scroll = self.scroll.saturating_add(1);
                 ProposalOutcome::Stay

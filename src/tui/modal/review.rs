@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use crossterm::event::KeyEvent;
 
+use crate::supervise::{Proposal, Request};
+use crate::tui::event::WorkRead;
 use crate::tui::keymap::{mode_action, Confirm, Rev, CONFIRM_APPLY_KEYS, REVIEW_KEYS};
 use crate::work::review::Review;
 
@@ -33,6 +35,11 @@ pub struct ReviewView {
     pub review: Option<Review>,
     /// Why the work could not be read (the last time).
     pub error: Option<String>,
+    /// Read from the bottle since the view opened (else as last saved).
+    pub live: bool,
+    /// The held push shown (its proposal comes back on close), instead of
+    /// the agent's work.
+    pub push: Option<Box<Proposal>>,
     pub rows: Vec<Row>,
     /// Where each file's diff starts in `rows`.
     pub file_rows: Vec<usize>,
@@ -54,41 +61,69 @@ pub enum ReviewOutcome {
 }
 
 impl ReviewView {
-    pub fn new(slug: String, agent: String) -> ReviewView {
-        ReviewView {
+    /// The view, on the work as last read (if it was) until it is read
+    /// again.
+    pub fn new(slug: String, agent: String, last: Option<Review>) -> ReviewView {
+        let mut v = ReviewView {
             slug,
             agent,
-            review: None,
+            review: last,
             error: None,
-            rows: vec![Row::Text("reading the agent's work…".into())],
+            live: false,
+            push: None,
+            rows: Vec::new(),
             file_rows: Vec::new(),
             scroll: 0,
             confirming: false,
             closed: Arc::new(AtomicBool::new(false)),
             page: std::cell::Cell::new(20),
+        };
+        v.layout();
+        v
+    }
+
+    /// A held push's commits and patch, for review before it is decided.
+    pub fn of_push(proposal: Proposal) -> Option<ReviewView> {
+        let Request::Push(push) = &proposal.request else {
+            return None;
+        };
+        let commits = push
+            .commits
+            .iter()
+            .rev()
+            .map(|c| (c.sha.clone(), format!("{} ({})", c.subject, c.author)))
+            .collect();
+        let mut review = crate::work::review::from_patch(&push.patch, commits);
+        review.uncommitted = false;
+        let mut v = ReviewView::new(proposal.slug.clone(), proposal.agent.clone(), Some(review));
+        if push.truncated {
+            v.error = Some("the patch is cut (too large to show whole)".into());
         }
+        v.push = Some(Box::new(proposal));
+        v.layout();
+        Some(v)
     }
 
     /// The work as read now (or why it could not be): the page is made
     /// again, at the same place.
-    pub fn update(&mut self, read: Result<Review, String>) {
-        match read {
-            Ok(r) => {
-                self.error = None;
-                self.review = Some(r);
-            }
-            Err(e) => self.error = Some(e),
+    pub fn update(&mut self, read: WorkRead) {
+        if let Some(r) = read.review {
+            self.review = Some(r);
         }
+        self.error = read.error;
+        self.live |= read.live;
         self.layout();
     }
 
     fn layout(&mut self) {
         let mut rows = Vec::new();
         let mut file_rows = Vec::new();
-        if let Some(e) = &self.error {
-            rows.push(Row::Warning(format!(
+        match (&self.error, &self.push) {
+            (Some(e), Some(_)) => rows.push(Row::Warning(format!("! {e}"))),
+            (Some(e), None) => rows.push(Row::Warning(format!(
                 "! the work could not be read now: {e}"
-            )));
+            ))),
+            _ => {}
         }
         let Some(r) = &self.review else {
             if rows.is_empty() {
@@ -100,9 +135,12 @@ impl ReviewView {
         let (added, removed) = r.files.iter().fold((0, 0), |(a, d), f| {
             (a + f.added.unwrap_or(0), d + f.removed.unwrap_or(0))
         });
+        let what = match self.push.as_deref().map(|p| &p.request) {
+            Some(Request::Push(p)) => format!("{}'s push to {}", self.agent, p.remote),
+            _ => format!("{}'s work", self.agent),
+        };
         rows.push(Row::Title(format!(
-            "{}'s work: {} commit{}, {} file{} (+{added} −{removed}){}{}",
-            self.agent,
+            "{what}: {} commit{}, {} file{} (+{added} −{removed}){}{}",
             r.commits.len(),
             if r.commits.len() == 1 { "" } else { "s" },
             r.files.len(),

@@ -21,7 +21,18 @@ pub fn render(f: &mut Frame, v: &ReviewView) {
     let title = if v.confirming {
         format!("Apply {}'s changes to your files? y/N", v.agent)
     } else {
-        format!("Review · {} · {}", v.agent, v.slug)
+        format!(
+            "Review · {} · {} · {}",
+            v.agent,
+            v.slug,
+            if v.push.is_some() {
+                "a held push: q back to approve or reject it"
+            } else if v.live {
+                "live"
+            } else {
+                "as last saved, reading the bottle…"
+            }
+        )
     };
     let inner = frame(f, area, &title);
     v.page.set(usize::from(inner.height).max(1));

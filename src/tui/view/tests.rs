@@ -191,9 +191,9 @@ fn modals() {
     // An agent's work: the file that acts on the host first, a secret's
     // place, the commits, the diff.
     let mut review =
-        crate::tui::modal::review::ReviewView::new("alpha-abc123".into(), "alpha".into());
+        crate::tui::modal::review::ReviewView::new("alpha-abc123".into(), "alpha".into(), None);
     use crate::work::review::{Changed, Finding, Review};
-    review.update(Ok(Review {
+    let read = Review {
         commits: vec![("0123456789abcdef".into(), "add the parser".into())],
         files: vec![
             Changed {
@@ -237,7 +237,13 @@ fn modals() {
         ],
         uncommitted: true,
         taken: false,
-    }));
+    };
+    review.update(crate::tui::event::WorkRead {
+        slug: "alpha-abc123".into(),
+        review: Some(read),
+        error: None,
+        live: true,
+    });
     a.modal = Some(Modal::Review(Box::new(review)));
     insta::assert_snapshot!("modal_review", draw(&a));
     a.modal = Some(Modal::Help { scroll: 0 });
