@@ -19,8 +19,14 @@ if [ -f .git/index ]; then cp .git/index "$idx"; else rm -f "$idx"; fi
 GIT_INDEX_FILE="$idx" g add -A . >&2
 tree=$(GIT_INDEX_FILE="$idx" g write-tree)
 head=$(g rev-parse -q --verify 'HEAD^{commit}' || true)
+prev=$(g rev-parse -q --verify 'refs/bb/work^{commit}' || true)
 if [ -n "$head" ] && [ "$tree" = "$(g rev-parse "$head^{tree}")" ]; then
   work=$head
+elif [ -n "$prev" ] && [ "$tree" = "$(g rev-parse "$prev^{tree}")" ] \
+  && [ "$(g rev-parse -q --verify "$prev^1" || true)" = "$head" ]; then
+  # The same uncommitted work as last time: the same commit, not a new one
+  # a second later (bb has it; nothing is sent again).
+  work=$prev
 else
   work=$(GIT_AUTHOR_NAME=bb GIT_AUTHOR_EMAIL=bb@localhost GIT_COMMITTER_NAME=bb \
     GIT_COMMITTER_EMAIL=bb@localhost g commit-tree "$tree" ${head:+-p "$head"} \
