@@ -27,6 +27,11 @@ pub enum Line {
     Unreadable(String),
 }
 
+/// The lines of a log's text.
+pub fn parse_text(text: &str) -> Vec<Line> {
+    parse(text).collect()
+}
+
 fn parse(text: &str) -> impl Iterator<Item = Line> + '_ {
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| {
         match serde_json::from_str::<AuditRecord>(l) {

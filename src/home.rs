@@ -46,8 +46,18 @@ pub fn layout(home: &Path, cwd: &Path) -> Layout {
     }
 }
 
+/// Where an older bb kept bottles' state (they keep it themselves now).
 pub fn state_dir(home: &Path) -> PathBuf {
     home.join("state")
+}
+
+/// A private dir for files the operator edits in $EDITOR (removed after).
+pub fn edits_dir(home: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let d = home.join("edits");
+    std::fs::create_dir_all(&d)?;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+    Ok(d)
 }
 
 pub fn logs_dir(home: &Path) -> PathBuf {

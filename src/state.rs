@@ -1,6 +1,8 @@
-//! A bottle's state dir on the host: `<bb home>/state/<slug>/` (0700), with
-//! metadata.json, rendered configs and the CA (files 0600 unless the agent
-//! may see them). A `.preserve` file keeps the dir when the bottle stops.
+//! What bb knows of a bottle's state. The state itself (metadata, the
+//! CA's certificate, the audit log, the proposal queue) lives with the
+//! bottle, in its volume on its engine, and is reached over the engine's
+//! API. On the operator's machine: a lease while a launch runs, and the
+//! logs of stopped bottles in the archive.
 
 use std::fs;
 use std::io;
@@ -27,77 +29,80 @@ pub struct Metadata {
     pub secret_sources: Option<crate::plan::SecretSources>,
 }
 
-pub fn dir(home: &Path, slug: &str) -> PathBuf {
+impl Metadata {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    pub fn parse(bytes: &[u8]) -> Option<Metadata> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// Where an older bb kept a bottle's state on the operator's machine
+/// (`<bb home>/state/<slug>/`); bottles keep it with them now, and what
+/// an older bb left here is settled by `bb cleanup`.
+pub fn legacy_dir(home: &Path, slug: &str) -> PathBuf {
     crate::home::state_dir(home).join(slug)
-}
-
-/// The state dir's mode: the bundle's daemons (each its own user, in the
-/// user's group) write the audit log and proposals there; sticky, so none
-/// can remove or replace a file it does not own. Its parent is private to
-/// the user, so the group is no wider door.
-pub const MODE: u32 = 0o1770;
-
-/// Make the state dir, private to the user.
-pub fn create(home: &Path, slug: &str) -> io::Result<PathBuf> {
-    let parent = crate::home::state_dir(home);
-    fs::create_dir_all(&parent)?;
-    fs::set_permissions(&parent, fs::Permissions::from_mode(0o700))?;
-    let d = dir(home, slug);
-    fs::create_dir_all(&d)?;
-    fs::set_permissions(&d, fs::Permissions::from_mode(MODE))?;
-    // supervise files proposals here and bb answers beside them.
-    let proposals = d.join("proposals");
-    fs::create_dir_all(&proposals)?;
-    fs::set_permissions(&proposals, fs::Permissions::from_mode(0o770))?;
-    Ok(d)
-}
-
-pub fn write_metadata(dir: &Path, meta: &Metadata) -> io::Result<()> {
-    let text = serde_json::to_vec_pretty(meta).map_err(io::Error::other)?;
-    crate::ca::write_file(&dir.join("metadata.json"), &text, 0o600).map_err(io::Error::other)
-}
-
-pub fn read_metadata(home: &Path, slug: &str) -> Option<Metadata> {
-    let text = fs::read_to_string(dir(home, slug).join("metadata.json")).ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 /// The logs a stopped bottle leaves behind: what its agent tried to reach
 /// and what the operator decided.
-const KEPT_LOGS: [&str; 3] = ["audit.jsonl", "audit.jsonl.1", "decisions.jsonl"];
+pub use bb_contract::operator::KEPT_LOGS;
 
-/// Remove a stopped bottle's state dir unless it is marked `.preserve`,
-/// first moving its audit and decision logs to `<home>/archive/<slug>/`.
-/// Returns whether it was removed.
-pub fn settle(home: &Path, slug: &str) -> io::Result<bool> {
-    let d = dir(home, slug);
-    if !d.exists() || d.join(".preserve").exists() {
-        return Ok(false);
+/// Keep a stopped bottle's logs in `<home>/archive/<slug>/` (private).
+pub fn keep_logs(home: &Path, slug: &str, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+    if files.is_empty() {
+        return Ok(());
     }
-    let logs: Vec<PathBuf> = KEPT_LOGS
-        .iter()
-        .map(|name| d.join(name))
-        .filter(|p| p.exists())
-        .collect();
-    if !logs.is_empty() {
-        let archive = crate::home::archive_dir(home).join(slug);
-        fs::create_dir_all(&archive)?;
-        fs::set_permissions(&archive, fs::Permissions::from_mode(0o700))?;
-        for log in logs {
-            let to = archive.join(log.file_name().unwrap_or_default());
-            // The daemons wrote them; bb owns the (sticky) dir, so it may
-            // move them; on another filesystem, copy.
-            if fs::rename(&log, &to).is_err() {
-                fs::copy(&log, &to)?;
-            }
+    let archive = crate::home::archive_dir(home).join(slug);
+    fs::create_dir_all(&archive)?;
+    fs::set_permissions(&archive, fs::Permissions::from_mode(0o700))?;
+    for (name, bytes) in files {
+        // Only the kept logs' names: never a path from a bottle.
+        if KEPT_LOGS.contains(&name.as_str()) {
+            crate::ca::write_file(&archive.join(name), bytes, 0o600).map_err(io::Error::other)?;
         }
     }
+    Ok(())
+}
+
+/// Settle a state dir an older bb left: its logs kept in the archive, the
+/// rest removed. Returns whether there was one.
+pub fn settle_legacy(home: &Path, slug: &str) -> io::Result<bool> {
+    let d = legacy_dir(home, slug);
+    if !d.is_dir() {
+        return Ok(false);
+    }
+    let logs: Vec<(String, Vec<u8>)> = KEPT_LOGS
+        .iter()
+        .filter_map(|name| Some((name.to_string(), fs::read(d.join(name)).ok()?)))
+        .collect();
+    keep_logs(home, slug, &logs)?;
     fs::remove_dir_all(&d)?;
     Ok(true)
 }
 
-/// The file a launch in progress keeps fresh in its state dir.
-const LEASE: &str = ".launching";
+/// Slugs of state dirs an older bb left.
+pub fn legacy_slugs(home: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(crate::home::state_dir(home)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Where launches in progress keep their leases: the one thing of a
+/// bottle on the operator's machine, while bb makes it.
+fn leases(home: &Path) -> PathBuf {
+    home.join("launching")
+}
+
 /// A lease not refreshed for this long was left by a launch that died.
 const LEASE_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -109,8 +114,11 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub fn take(state_dir: &Path) -> io::Result<Lease> {
-        let path = state_dir.join(LEASE);
+    pub fn take(home: &Path, slug: &str) -> io::Result<Lease> {
+        let dir = leases(home);
+        fs::create_dir_all(&dir)?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        let path = dir.join(slug);
         fs::write(&path, std::process::id().to_string())?;
         let touch = path.clone();
         let refresh = tokio::spawn(async move {
@@ -129,12 +137,15 @@ impl Drop for Lease {
     fn drop(&mut self) {
         self.refresh.abort();
         let _ = fs::remove_file(&self.path);
+        let mut scratch = self.path.clone().into_os_string();
+        scratch.push(".d");
+        let _ = fs::remove_dir_all(scratch);
     }
 }
 
 /// Whether a launch in progress holds `slug`'s lease.
 pub fn leased(home: &Path, slug: &str) -> bool {
-    fs::metadata(dir(home, slug).join(LEASE))
+    fs::metadata(leases(home).join(slug))
         .and_then(|m| m.modified())
         .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < LEASE_FRESH))
 }
@@ -142,21 +153,26 @@ pub fn leased(home: &Path, slug: &str) -> bool {
 /// Whether `slug`'s launch died before the bottle was ready: its lease is
 /// still there but no longer refreshed (bb was killed while making it).
 pub fn interrupted(home: &Path, slug: &str) -> bool {
-    dir(home, slug).join(LEASE).exists() && !leased(home, slug)
+    leases(home).join(slug).exists() && !leased(home, slug)
 }
 
-/// Slugs that have a state dir.
-pub fn slugs(home: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(crate::home::state_dir(home)) else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().to_str().map(String::from))
-        .collect();
-    out.sort();
-    out
+/// A bottle that is gone: its lease too, and its launch's scratch files.
+pub fn forget_lease(home: &Path, slug: &str) {
+    let _ = fs::remove_file(leases(home).join(slug));
+    let _ = fs::remove_dir_all(scratch_path(home, slug));
+}
+
+fn scratch_path(home: &Path, slug: &str) -> PathBuf {
+    leases(home).join(format!("{slug}.d"))
+}
+
+/// A private dir for what a launch needs on this machine for a while (an
+/// image archive for smolvm); gone with the lease's end.
+pub fn scratch(home: &Path, slug: &str) -> io::Result<PathBuf> {
+    let d = scratch_path(home, slug);
+    fs::create_dir_all(&d)?;
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o700))?;
+    Ok(d)
 }
 
 /// Now, as RFC 3339 UTC, without a date crate: seconds are enough here.
@@ -197,66 +213,58 @@ mod tests {
     #[test]
     fn a_lease_no_longer_refreshed_marks_an_interrupted_launch() {
         let home = tempfile::tempdir().unwrap();
-        let d = create(home.path(), "a-1").unwrap();
         assert!(!interrupted(home.path(), "a-1"), "no lease: not launching");
-        std::fs::write(d.join(LEASE), "1").unwrap();
+        fs::create_dir_all(leases(home.path())).unwrap();
+        let lease = leases(home.path()).join("a-1");
+        fs::write(&lease, "1").unwrap();
         assert!(leased(home.path(), "a-1"));
         assert!(!interrupted(home.path(), "a-1"), "a fresh lease: launching");
         let old = std::time::SystemTime::now() - 2 * LEASE_FRESH;
-        std::fs::File::options()
+        fs::File::options()
             .write(true)
-            .open(d.join(LEASE))
+            .open(&lease)
             .unwrap()
             .set_modified(old)
             .unwrap();
         assert!(interrupted(home.path(), "a-1"));
+        forget_lease(home.path(), "a-1");
+        assert!(!interrupted(home.path(), "a-1"));
     }
 
     #[test]
-    fn state_dirs_are_private_and_settle_unless_preserved() {
+    fn an_older_bbs_state_dir_settles_into_the_archive() {
         let d = tempfile::tempdir().unwrap();
-        let s = create(d.path(), "a-1").unwrap();
-        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode(&s), MODE);
-        assert_eq!(mode(s.parent().unwrap()), 0o700);
-        assert_eq!(slugs(d.path()), vec!["a-1"]);
-        fs::write(s.join(".preserve"), "").unwrap();
-        assert!(!settle(d.path(), "a-1").unwrap());
-        fs::remove_file(s.join(".preserve")).unwrap();
+        let s = legacy_dir(d.path(), "a-1");
+        fs::create_dir_all(&s).unwrap();
+        assert_eq!(legacy_slugs(d.path()), vec!["a-1"]);
         fs::write(s.join("audit.jsonl"), "{\"verdict\":\"blocked\"}\n").unwrap();
         fs::write(s.join("decisions.jsonl"), "{\"decision\":\"approved\"}\n").unwrap();
         fs::write(s.join("ca.crt"), "cert").unwrap();
-        assert!(settle(d.path(), "a-1").unwrap());
-        assert!(slugs(d.path()).is_empty());
+        assert!(settle_legacy(d.path(), "a-1").unwrap());
+        assert!(legacy_slugs(d.path()).is_empty());
         // The logs are kept, privately; nothing else is.
         let kept = crate::home::archive_dir(d.path()).join("a-1");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode(&kept), 0o700);
         assert!(fs::read_to_string(kept.join("audit.jsonl"))
             .unwrap()
             .contains("blocked"));
         assert!(kept.join("decisions.jsonl").exists());
         assert!(!kept.join("ca.crt").exists());
+        // A bottle's file names are only ever the kept logs'.
+        keep_logs(d.path(), "a-2", &[("../x".into(), b"x".to_vec())]).unwrap();
+        assert!(!crate::home::archive_dir(d.path()).join("x").exists());
     }
 
     #[tokio::test]
-    async fn a_lease_is_held_while_its_launch_runs_and_lapses_after() {
+    async fn a_lease_is_held_while_its_launch_runs_and_goes_after() {
         let d = tempfile::tempdir().unwrap();
-        let s = create(d.path(), "a-1").unwrap();
         assert!(!leased(d.path(), "a-1"));
-        let lease = Lease::take(&s).unwrap();
+        let lease = Lease::take(d.path(), "a-1").unwrap();
         assert!(leased(d.path(), "a-1"));
         drop(lease);
         assert!(!leased(d.path(), "a-1"));
-        // A launch killed with its lease in place: it lapses.
-        fs::write(s.join(LEASE), "1").unwrap();
-        let old = std::time::SystemTime::now() - LEASE_FRESH * 2;
-        fs::File::options()
-            .write(true)
-            .open(s.join(LEASE))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        assert!(!leased(d.path(), "a-1"));
+        assert!(!interrupted(d.path(), "a-1"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use support::Bb;
 
-use support::docker::{docker, docker_ok, left_behind, Env};
+use support::docker::{bundle_file, docker, docker_ok, left_behind, Env};
 
 /// Docker tests share images and build them; one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -108,8 +108,7 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     assert!(envs.contains("HTTPS_PROXY=http://sidecars:9099"), "{envs}");
     assert!(envs.contains("NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt"));
     assert!(envs.contains("GREETING=hello-from-manifest"));
-    let state = env.home().join("state").join(&slug);
-    let ca = std::fs::read_to_string(state.join("ca.crt")).unwrap();
+    let ca = bundle_file(&slug, "/etc/bb/ca.crt");
     let first_line = ca.lines().nth(1).unwrap();
     let bundle_certs = docker(&["exec", &agent, "cat", "/etc/ssl/certs/ca-certificates.crt"]);
     assert!(
@@ -134,16 +133,46 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     );
     // The CA key never enters the agent.
     assert!(!docker(&["exec", &agent, "sh", "-c", "ls /etc/bb 2>&1; true"]).contains("ca.key"));
-    // The state dir is private.
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
-    assert_eq!(mode(&state), 0o1770, "the user's and the bundle daemons'");
-    assert_eq!(mode(state.parent().unwrap()), 0o700);
+    // Nothing of the operator's machine is mounted into the bottle: its
+    // state is a volume of its own, in the bundle alone.
+    for c in [&agent, &bundle] {
+        assert_eq!(
+            docker(&["inspect", "-f", "{{json .HostConfig.Binds}}", c]),
+            "null",
+            "{c} has a host bind mount"
+        );
+        let mounts = docker(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Type}}:{{.Name}}:{{.Destination}} {{end}}",
+            c,
+        ]);
+        assert!(
+            mounts
+                .split_whitespace()
+                .all(|m| m == format!("volume:bb-state-{slug}:/var/lib/bb")),
+            "{c} mounts {mounts}"
+        );
+    }
+    assert_eq!(
+        docker(&["inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", &agent]),
+        "",
+        "the agent has no way to the state"
+    );
     assert!(
-        !state.join("ca.key").exists(),
+        !std::path::Path::new(&env.home().join("state")).exists(),
+        "no state on the operator's machine"
+    );
+    // The state is the daemons' (their group), bb's own files root's, the
+    // CA key nowhere on disk.
+    let stat = |p: &str| docker(&["exec", "-u", "0", &bundle, "stat", "-c", "%a %U:%g", p]);
+    assert_eq!(stat("/var/lib/bb"), "1770 root:10900");
+    assert_eq!(stat("/var/lib/bb/proposals"), "2770 root:10900");
+    assert_eq!(stat("/var/lib/bb/metadata.json"), "600 root:0");
+    assert!(
+        !docker(&["exec", "-u", "0", &bundle, "ls", "/var/lib/bb"]).contains("key"),
         "the CA key lives in memory only"
     );
-    assert_eq!(mode(&state.join("metadata.json")), 0o600);
 
     // Secrets reach the egress daemon alone, handed over at start: they are
     // in no container config and no other daemon's environment.
@@ -154,8 +183,7 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     assert!(!docker(&["exec", &bundle, "env"]).contains("s3cr3t"));
     // Read as the daemon's own user: no other may.
     let environ = |daemon: &str| {
-        use std::os::unix::fs::MetadataExt;
-        let gid = std::fs::metadata(&state).unwrap().gid();
+        let gid = 10900;
         let user = if daemon == "egress" {
             format!("10901:{gid}")
         } else {
@@ -203,10 +231,10 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         leaked.contains("bb egress blocked this request") && leaked.contains("aws-access-key-id"),
         "{leaked}"
     );
-    let audit = std::fs::read_to_string(state.join("audit.jsonl")).unwrap_or_default();
+    let audit = bundle_file(&slug, "/var/lib/bb/audit.jsonl");
     assert!(
         audit.contains("host-not-allowed") && audit.contains("dlp:aws-access-key-id"),
-        "audit log in the state dir: {audit}"
+        "audit log in the bottle's state: {audit}"
     );
     assert!(!audit.contains("AKIAIOSFODNN7EXAMPLE"));
     // The same, as `bb logs` shows it: one line per request.
@@ -237,9 +265,14 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     let o = env.bb(&["stop", &slug]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(left_behind(&slug), "");
-    // A stopped bottle's log is read from the archive.
+    // A stopped bottle's log is kept on this machine and read from there.
     assert!(refused_line(&logs(&slug)), "{}", logs(&slug));
-    assert!(!state.exists(), "the state dir is settled");
+    assert!(env
+        .home()
+        .join("archive")
+        .join(&slug)
+        .join("audit.jsonl")
+        .exists());
 }
 
 /// How many agent CLI processes run in the bottle (the fake agent is
@@ -382,7 +415,7 @@ fn a_dead_agent_or_bundle_comes_back_with_one_key_and_its_work() {
     bb.keys("fetch http://example.com/\r");
     // The proxy answers (the name does not resolve here: a 502).
     bb.wait_text("fetch: HTTP/1.1 502");
-    let ca = std::fs::read_to_string(env.home().join("state").join(&slug).join("ca.crt")).unwrap();
+    let ca = bundle_file(&slug, "/etc/bb/ca.crt");
     let trusted = docker(&["exec", &agent, "cat", "/etc/ssl/certs/ca-certificates.crt"]);
     let body = |pem: &str| {
         pem.lines()
@@ -500,7 +533,17 @@ fn two_homes_never_touch_each_others_bottles() {
         docker(&["inspect", "-f", "{{.State.Running}}", &format!("bb-{slug}")]) == "true",
         "home A's bottle runs on"
     );
-    assert!(a.home().join("state").join(&slug).is_dir());
+    assert_eq!(
+        docker(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Name}}",
+            &format!("bb-state-{slug}")
+        ]),
+        format!("bb-state-{slug}"),
+        "home A's bottle keeps its state"
+    );
 }
 
 #[test]
@@ -525,20 +568,13 @@ fn cleanup_leaves_a_launch_in_progress_alone() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let state = env.home().join("state");
-    let mut seen = false;
-    for _ in 0..600 {
-        if std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some()) {
-            seen = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(seen, "the launch made its state dir");
+    support::eventually("the launch made its state volume", || {
+        !env.slugs().is_empty()
+    });
     let cleanup = env.bb(&["cleanup"]);
     assert!(cleanup.status.success());
     let said = String::from_utf8_lossy(&cleanup.stdout).into_owned();
-    assert!(!said.contains("state dir"), "{said}");
+    assert!(!said.contains("bb-state-"), "{said}");
     let out = start.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -546,7 +582,10 @@ fn cleanup_leaves_a_launch_in_progress_alone() {
         String::from_utf8_lossy(&out.stderr)
     );
     let slug = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(env.home().join("state").join(&slug).is_dir());
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &format!("bb-{slug}")]),
+        "true"
+    );
     let image = docker(&["inspect", "-f", "{{.Config.Image}}", &format!("bb-{slug}")]);
     drop(env);
     docker(&["rmi", "-f", &image]);
@@ -572,16 +611,15 @@ fn a_launch_killed_half_way_is_named_and_can_be_stopped() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let state = env.home().join("state");
-    support::eventually("the launch made its state dir", || {
-        std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some())
+    support::eventually("the launch made its state volume", || {
+        !env.slugs().is_empty()
     });
     // bb is killed while it builds the image.
     start.kill().unwrap();
     let _ = start.wait();
     let slug = env.slugs().pop().unwrap();
     // Time passes: the lease the dead launch held is no longer refreshed.
-    let lease = state.join(&slug).join(".launching");
+    let lease = env.home().join("launching").join(&slug);
     assert!(lease.exists(), "the killed launch left its lease");
     let aged = Command::new("touch")
         .args(["-d", "1 hour ago"])
@@ -598,7 +636,7 @@ fn a_launch_killed_half_way_is_named_and_can_be_stopped() {
     );
     let o = env.bb(&["stop", &slug]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(!state.join(&slug).exists());
+    assert!(!lease.exists(), "its lease goes with it");
     assert_eq!(left_behind(&slug), "");
 }
 
@@ -657,10 +695,8 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
         bb.screen().contains("need-packages"),
         "the agent's reason is shown"
     );
-    assert!(
-        bb.screen().contains("+ - host: pypi.example"),
-        "the change is shown as a diff"
-    );
+    // The diff is against the live routes, read from the bundle.
+    bb.wait_text("+ - host: pypi.example");
     bb.keys("a");
     // The agent gets its answer once the route is live.
     bb.wait_text("ask: Approved: pypi.example is now allowed. Retry your request.");
@@ -690,24 +726,21 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
     bb.wait_text("refused only");
     bb.keys("a");
     bb.wait_text("Proposal from faker");
-    assert!(
-        bb.screen().contains("+ - host: netview.example"),
-        "the change is shown as a diff"
-    );
+    // The diff is against the live routes, read from the bundle.
+    bb.wait_text("+ - host: netview.example");
     bb.keys("a");
     bb.wait_text("approved: faker");
     bb.keys("fetch http://netview.example/x\r");
     bb.wait_text("netview.example does not resolve");
 
     let slug = env.slugs().pop().unwrap();
-    let state = env.home().join("state").join(&slug);
-    let decisions = std::fs::read_to_string(state.join("decisions.jsonl")).unwrap();
+    let decisions = bundle_file(&slug, "/var/lib/bb/decisions.jsonl");
     assert!(decisions.contains("\"decision\":\"edited\""), "{decisions}");
     assert!(
         decisions.contains("\"decision\":\"approved\"") && decisions.contains("need-packages"),
         "{decisions}"
     );
-    let live = std::fs::read_to_string(state.join("egress.json")).unwrap();
+    let live = bundle_file(&slug, "/etc/bb/egress.json");
     assert!(live.contains("pypi.example"));
 
     bb.prefix("x");
@@ -766,10 +799,8 @@ fn an_approval_after_a_restart_shows_the_live_routes_and_a_widening() {
     bb.keys("a");
     bb.wait_text("approved: faker");
     let slug = env.slugs().pop().unwrap();
-    let live: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(env.home().join(format!("state/{slug}/egress.json"))).unwrap(),
-    )
-    .unwrap();
+    let live: serde_json::Value =
+        serde_json::from_str(&bundle_file(&slug, "/etc/bb/egress.json")).unwrap();
     let route = live["routes"]
         .as_array()
         .unwrap()
@@ -789,8 +820,7 @@ fn an_approval_after_a_restart_shows_the_live_routes_and_a_widening() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let screen = bb.screen();
     assert!(!screen.contains("faker · blocked"), "{screen}");
-    let audit =
-        std::fs::read_to_string(env.home().join(format!("state/{slug}/audit.jsonl"))).unwrap();
+    let audit = bundle_file(&slug, "/var/lib/bb/audit.jsonl");
     let last = audit.lines().last().unwrap();
     assert!(
         last.contains("\"decision\":\"failed\"") && last.contains("upstream-dns"),

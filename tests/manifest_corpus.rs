@@ -115,7 +115,26 @@ fn every_valid_case_loads_and_previews() {
             let text = scrub(&preflight::to_text(&plan, Path::new("/home/user")), case);
             insta::assert_snapshot!(format!("{name}-{agent}-text"), text);
             let json = scrub(&preflight::to_json(&plan), case);
+            assert_documented(&json);
             insta::assert_snapshot!(format!("{name}-{agent}-json"), json);
         }
+    }
+}
+
+/// Every top-level field of the preflight JSON is in the README's table.
+fn assert_documented(json: &str) {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("## Preflight JSON").unwrap();
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let doc: serde_json::Value = serde_json::from_str(json).unwrap();
+    for field in doc.as_object().unwrap().keys() {
+        assert!(
+            ["`", ".", "[]"]
+                .iter()
+                .any(|end| section.contains(&format!("`{field}{end}"))),
+            "README's Preflight JSON lacks `{field}`"
+        );
     }
 }

@@ -79,7 +79,7 @@ fn starting_where_no_vm_can_boot_says_why_in_one_line_and_makes_nothing() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(env.slugs().is_empty(), "a state dir was made: {err}");
+    assert!(env.slugs().is_empty(), "something was made: {err}");
 }
 
 /// The stand-in smolvm: every verb goes to the real CLI except `machine
@@ -193,7 +193,7 @@ fn check_nothing_left(real: &Path, state_dir: &Path, slug: &str, state: &Path) {
     let after: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::json!([]));
     assert_eq!(after, serde_json::json!([]), "machines left");
-    assert!(!state.exists(), "state dir left: {}", state.display());
+    assert!(!state.exists(), "scratch dir left: {}", state.display());
 }
 
 /// The names in a tar archive.
@@ -227,13 +227,19 @@ impl StandIn {
     fn new(real: &Path, boots: bool) -> StandIn {
         let (env, plan) = faker_plan();
         let slug = plan.slug.clone();
-        let state = bb::state::dir(&env.home(), &slug);
+        // The launch's scratch dir, where the image archive waits for smolvm.
+        let state = env.home().join("launching").join(format!("{slug}.d"));
         let state_dir = env.dir.path().join("smolvm-state");
         let dir = env.dir.path().join("stand-in");
         std::fs::create_dir_all(&dir).unwrap();
         let archive = state.join("agent-image.tar");
         let smolvm = stand_in(&dir, real, &state_dir, &slug, &archive, boots);
-        let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(smolvm));
+        let backend = SmolBackend::with(
+            env.home(),
+            env.dir.path().to_path_buf(),
+            bb::backend::engines::local(),
+            Some(smolvm),
+        );
         StandIn {
             env,
             plan,
@@ -348,16 +354,16 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
         "{log}"
     );
     // Docker's cleanup leaves the bottle to its backend: its bundle,
-    // network and state dir are not orphans.
+    // network and state volume are not orphans.
     let cleanup = env.bb(&["cleanup", "--dry-run"]);
     let said = String::from_utf8_lossy(&cleanup.stdout).into_owned();
     assert!(!said.contains(slug), "{said}");
-    // With its bundle gone (removed outside bb), its state dir still
+    // With its bundle gone (removed outside bb), its state volume still
     // belongs to the machine, not to Docker's cleanup.
     docker(&["rm", "-f", &format!("bb-sidecars-{slug}")]);
     let cleanup = env.bb(&["cleanup", "--dry-run"]);
     let said = String::from_utf8_lossy(&cleanup.stdout).into_owned();
-    assert!(!said.contains(&format!("state dir {slug}")), "{said}");
+    assert!(!said.contains(slug), "{said}");
     let listed = rt.block_on(backend.list()).unwrap();
     assert!(listed.iter().any(|b| b.slug == slug), "{listed:?}");
     stop().unwrap();
@@ -406,7 +412,12 @@ fn a_bottle_boots_and_its_agent_reaches_its_bundles_published_ports_alone() {
         program: real,
         state_dir: Some(env.dir.path().join("smolvm-state")),
     };
-    let backend = SmolBackend::with(env.home(), env.dir.path().to_path_buf(), Some(s.clone()));
+    let backend = SmolBackend::with(
+        env.home(),
+        env.dir.path().to_path_buf(),
+        bb::backend::engines::local(),
+        Some(s.clone()),
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let launched = rt.block_on(backend.launch(&plan, tx));

@@ -6,4 +6,5 @@
 pub mod audit;
 pub mod egress;
 pub mod gate;
+pub mod operator;
 pub mod proposal;

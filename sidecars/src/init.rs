@@ -72,10 +72,36 @@ pub fn uid_of(name: &str) -> Option<u32> {
     }
 }
 
-/// Where the bottle's state dir is mounted; egress (audit log) and
-/// supervise (proposals) write there, in the group of its host owner so
-/// bb can read and remove what they wrote.
-const STATE_DIR: &str = "/var/lib/bb";
+/// Where the bottle's state lives (its volume); egress (audit log),
+/// supervise and a gate that holds pushes (proposals) write there, in its
+/// group. bb reaches it through the operator channel, as root.
+const STATE_DIR: &str = bb_contract::operator::STATE_DIR;
+
+pub use bb_contract::operator::STATE_GID;
+
+/// As root, make the state dir the daemons' own: theirs to write (group),
+/// sticky (none removes what another wrote), the queue inheriting its
+/// group. bb's own files there (metadata, the CA) stay root's.
+fn prepare_state_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return;
+    }
+    let dir = std::path::Path::new(STATE_DIR);
+    let queue = dir.join("proposals");
+    // Modes before owners: without CAP_FSETID (the bundle drops it) a
+    // chmod by a non-member of the group clears setgid; a chown of a
+    // directory keeps it.
+    let made = std::fs::create_dir_all(&queue)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1770)))
+        .and_then(|()| std::os::unix::fs::chown(dir, Some(0), Some(STATE_GID)))
+        .and_then(|()| std::fs::set_permissions(&queue, std::fs::Permissions::from_mode(0o2770)))
+        .and_then(|()| std::os::unix::fs::chown(&queue, Some(0), Some(STATE_GID)));
+    if let Err(e) = made {
+        log(&format!("cannot prepare {STATE_DIR}: {e}"));
+    }
+}
 
 /// Set by bb when some remote's pushes wait for review: the gate then
 /// writes proposals in the state dir, so it runs in that dir's group.
@@ -215,6 +241,7 @@ fn reap(children: &mut BTreeMap<String, Child>) {
 
 pub fn run(requested: &[String], grace: Duration) -> ExitCode {
     let secrets = read_secrets();
+    prepare_state_dir();
     let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1]) {
         Ok(s) => s,
         Err(e) => {

@@ -7,5 +7,6 @@ pub mod front;
 pub mod gate;
 pub mod init;
 pub mod jwt;
+pub mod operator;
 pub mod secrets;
 pub mod supervise;

@@ -1,7 +1,7 @@
 //! bb-sidecar: the daemons of a bottle's sidecar bundle, and the init that
 //! runs them as the bundle container's PID 1.
 
-use bb_sidecar::{console, egress, gate, init, supervise};
+use bb_sidecar::{console, egress, gate, init, operator, supervise};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +67,13 @@ enum Command {
     /// and the relay a session attaches through
     #[command(subcommand)]
     Console(ConsoleCommand),
+    /// bb's way to the bottle's state (run by bb through the engine): one
+    /// request in, one answer out; `watch` tells each change as it comes
+    #[command(hide = true)]
+    Operator {
+        /// A request (bb_contract::operator), or `watch`
+        request: String,
+    },
     /// The egress proxy: allowlist, TLS interception, credential injection, DLP
     Egress {
         /// The config bb rendered for this bottle
@@ -141,6 +148,20 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Operator { request } if request == "watch" => {
+            match operator::watch(&operator::state_dir()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bb-sidecar operator: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Operator { request } => {
+            let answer = operator::answer(&operator::state_dir(), &request);
+            println!("{}", serde_json::to_string(&answer).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
         Command::Init { daemons, grace } => {
             init::run(&daemons, std::time::Duration::from_secs(grace))
         }

@@ -19,6 +19,9 @@ pub struct LocalBackend {
     bottles: Mutex<BTreeMap<String, (ActiveBottle, u32)>>,
     /// Its bottles changed (they change only here: launched, stopped).
     changes: tokio::sync::Notify,
+    /// Where its bottles keep their state (`<dir>/<slug>/`), laid out as a
+    /// bundle's volume and read the same way (`bb_sidecar::operator`).
+    state: Option<std::path::PathBuf>,
 }
 
 impl LocalBackend {
@@ -27,6 +30,34 @@ impl LocalBackend {
             command,
             bottles: Mutex::new(BTreeMap::new()),
             changes: tokio::sync::Notify::new(),
+            state: None,
+        }
+    }
+
+    /// With its bottles' state in `dir`.
+    pub fn with_state(mut self, dir: std::path::PathBuf) -> LocalBackend {
+        self.state = Some(dir);
+        self
+    }
+
+    /// Ask `slug`'s state as a bundle's operator channel is asked.
+    fn ask(
+        &self,
+        slug: &str,
+        request: &bb_contract::operator::Request,
+    ) -> Result<bb_contract::operator::Answer, BackendError> {
+        let Some(dir) = &self.state else {
+            return Err(BackendError::Failed(format!(
+                "bottle {slug}: local bottles keep no state here"
+            )));
+        };
+        let dir = dir.join(slug);
+        let _ = std::fs::create_dir_all(dir.join("proposals"));
+        let json =
+            serde_json::to_string(request).map_err(|e| BackendError::Failed(e.to_string()))?;
+        match bb_sidecar::operator::answer(&dir, &json) {
+            bb_contract::operator::Answer::Failed { why } => Err(BackendError::Failed(why)),
+            a => Ok(a),
         }
     }
 
@@ -53,6 +84,7 @@ impl Backend for LocalBackend {
         super::check_launchable(plan)?;
         let _ = progress.send(format!("starting local session for {}", plan.agent).into());
         let bottle = ActiveBottle {
+            engine: String::new(),
             slug: plan.slug.clone(),
             agent: plan.agent.clone(),
             bottle: plan.bottle.clone(),
@@ -104,6 +136,49 @@ impl Backend for LocalBackend {
 
     async fn changed(&self, _since: std::time::SystemTime) {
         self.changes.notified().await;
+    }
+
+    async fn news(
+        &self,
+        slug: &str,
+        since: Option<bb_contract::operator::Cursor>,
+    ) -> Result<super::BottleNews, BackendError> {
+        if self.state.is_none() {
+            return Ok(super::BottleNews::default());
+        }
+        match self.ask(slug, &bb_contract::operator::Request::Read { since })? {
+            bb_contract::operator::Answer::Read(r) => Ok(r.into()),
+            other => Err(BackendError::Failed(format!("{other:?}"))),
+        }
+    }
+
+    async fn decide(
+        &self,
+        proposal: &crate::supervise::Proposal,
+        decision: &crate::supervise::Decision,
+        log: serde_json::Value,
+    ) -> Result<(), BackendError> {
+        let request = bb_contract::operator::Request::Decide {
+            id: proposal.id.clone(),
+            decision: decision.clone(),
+            log,
+        };
+        self.ask(&proposal.slug, &request).map(|_| ())
+    }
+
+    async fn file_proposal(
+        &self,
+        proposal: &crate::supervise::Proposal,
+    ) -> Result<(), BackendError> {
+        let request = bb_contract::operator::Request::File {
+            proposal: proposal.clone(),
+        };
+        self.ask(&proposal.slug, &request).map(|_| ())
+    }
+
+    async fn log_decision(&self, slug: &str, line: serde_json::Value) -> Result<(), BackendError> {
+        self.ask(slug, &bb_contract::operator::Request::Log { line })
+            .map(|_| ())
     }
 
     async fn stop(&self, slug: &str) -> Result<(), BackendError> {

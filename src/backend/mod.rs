@@ -3,6 +3,7 @@
 //! earlier or another bb started) and stops them.
 
 pub mod docker;
+pub mod engines;
 pub mod local;
 pub mod smolmachines;
 
@@ -21,6 +22,8 @@ pub struct ActiveBottle {
     pub agent: String,
     pub bottle: String,
     pub backend: BackendKind,
+    /// The engine it runs on (its name in bb; empty for backends without).
+    pub engine: String,
     /// RFC 3339, when known.
     pub started_at: Option<String>,
     pub state: BottleState,
@@ -31,6 +34,46 @@ pub struct ActiveBottle {
     pub down: Option<String>,
     /// The agent CLI it runs, when known: how its screen is read.
     pub template: Option<crate::manifest::Template>,
+}
+
+impl ActiveBottle {
+    /// Where it runs.
+    pub fn place(&self) -> Place {
+        Place {
+            kind: self.backend,
+            engine: self.engine.clone(),
+        }
+    }
+}
+
+/// Where bottles run: a backend, on an engine (Docker's; empty for
+/// backends without one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Place {
+    pub kind: BackendKind,
+    pub engine: String,
+}
+
+impl Place {
+    /// For a narrow column: the kind alone on the default engine,
+    /// `docker@big` elsewhere.
+    pub fn short(&self) -> String {
+        if self.engine.is_empty() || self.engine == engines::DEFAULT {
+            self.kind.name().to_string()
+        } else {
+            format!("{}@{}", self.kind.name(), self.engine)
+        }
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.engine.is_empty() {
+            f.write_str(self.kind.name())
+        } else {
+            write!(f, "{} on {}", self.kind.name(), self.engine)
+        }
+    }
 }
 
 /// In `bb ls --format json` as `starting`, `running`, `agent_down`,
@@ -154,12 +197,55 @@ pub enum BackendError {
     NoSuchBottle(String),
 }
 
+/// What a bottle's state holds now: its undecided proposals, and what its
+/// egress logged since the last read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BottleNews {
+    pub proposals: Vec<crate::supervise::Proposal>,
+    pub audit: Vec<crate::audit::Line>,
+    /// Where the next read goes on from.
+    pub cursor: bb_contract::operator::Cursor,
+}
+
+impl From<bb_contract::operator::StateRead> for BottleNews {
+    fn from(r: bb_contract::operator::StateRead) -> BottleNews {
+        BottleNews {
+            proposals: r.proposals,
+            audit: crate::audit::parse_text(&r.audit),
+            cursor: r.cursor,
+        }
+    }
+}
+
+/// A signal each time a bottle's state may have changed; it ends when the
+/// bottle (or its engine) can no longer tell.
+pub type Changes = std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>>;
+
 /// How often a backend that cannot tell its changes is listed.
 pub const LIST_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[async_trait]
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
+
+    /// The engine it runs bottles on, for backends that use one.
+    fn engine(&self) -> Option<&engines::EngineSpec> {
+        None
+    }
+
+    /// Where it runs bottles.
+    fn place(&self) -> Place {
+        Place {
+            kind: self.kind(),
+            engine: self.engine().map(|e| e.name.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Whether it still answers, asked briefly (an engine cut off is seen
+    /// within seconds, not a request's timeout later).
+    async fn alive(&self) -> bool {
+        true
+    }
 
     /// Why this backend cannot be used now, if it cannot.
     async fn unavailable(&self) -> Option<String>;
@@ -226,6 +312,57 @@ pub trait Backend: Send + Sync {
         let _ = (agent, known);
         Err(BackendError::Failed(format!(
             "bottle {slug}: this backend cannot send its work"
+        )))
+    }
+
+    /// A bottle's proposals, and what its egress logged since `since` (all
+    /// of it without), read where the bottle keeps them.
+    async fn news(
+        &self,
+        slug: &str,
+        since: Option<bb_contract::operator::Cursor>,
+    ) -> Result<BottleNews, BackendError> {
+        let _ = (slug, since);
+        Ok(BottleNews::default())
+    }
+
+    /// Signals as a bottle's state changes (a proposal, a logged request).
+    async fn watch(&self, slug: &str) -> Result<Changes, BackendError> {
+        Err(BackendError::Failed(format!(
+            "bottle {slug}: this backend cannot tell when its state changes"
+        )))
+    }
+
+    /// Answer a bottle's proposal, and log the decision (`log`).
+    async fn decide(
+        &self,
+        proposal: &crate::supervise::Proposal,
+        decision: &crate::supervise::Decision,
+        log: serde_json::Value,
+    ) -> Result<(), BackendError> {
+        let _ = (decision, log);
+        Err(BackendError::Failed(format!(
+            "bottle {}: this backend keeps no proposals",
+            proposal.slug
+        )))
+    }
+
+    /// Put a proposal in a bottle's queue (the operator's own).
+    async fn file_proposal(
+        &self,
+        proposal: &crate::supervise::Proposal,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Failed(format!(
+            "bottle {}: this backend keeps no proposals",
+            proposal.slug
+        )))
+    }
+
+    /// Add a line to a bottle's decision log.
+    async fn log_decision(&self, slug: &str, line: serde_json::Value) -> Result<(), BackendError> {
+        let _ = line;
+        Err(BackendError::Failed(format!(
+            "bottle {slug}: this backend keeps no decision log"
         )))
     }
 
@@ -357,16 +494,35 @@ pub fn check_attachable(home: &std::path::Path, slug: &str) -> Result<(), Backen
     Ok(())
 }
 
-/// The backends bb offers people, in the order the picker lists them.
-pub fn user_backends(home: &std::path::Path, user_home: &std::path::Path) -> Vec<SharedBackend> {
-    vec![
-        Arc::new(docker::DockerBackend::new(
-            home.to_path_buf(),
-            user_home.to_path_buf(),
-        )),
-        Arc::new(smolmachines::SmolBackend::new(
-            home.to_path_buf(),
-            user_home.to_path_buf(),
-        )),
-    ]
+/// The backends bb offers people, in the order the picker lists them:
+/// Docker on each engine (the default one first), then micro-VMs (whose
+/// bundles run on an engine on this machine).
+pub fn user_backends(
+    home: &std::path::Path,
+    user_home: &std::path::Path,
+    engines: &[engines::EngineSpec],
+) -> Vec<SharedBackend> {
+    let mut out: Vec<SharedBackend> = engines
+        .iter()
+        .map(|spec| {
+            Arc::new(docker::DockerBackend::new(
+                home.to_path_buf(),
+                user_home.to_path_buf(),
+                spec.clone(),
+            )) as SharedBackend
+        })
+        .collect();
+    // A micro-VM reaches its bundle on this machine's address: the bundle
+    // runs on an engine here.
+    let here = engines
+        .iter()
+        .find(|e| e.host.starts_with("unix://"))
+        .cloned()
+        .unwrap_or_else(engines::local);
+    out.push(Arc::new(smolmachines::SmolBackend::new(
+        home.to_path_buf(),
+        user_home.to_path_buf(),
+        here,
+    )));
+    out
 }

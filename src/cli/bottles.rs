@@ -8,6 +8,7 @@ use anyhow::{anyhow, Result};
 
 use super::Ctx;
 use crate::backend::docker::{images, inventory, DockerBackend};
+use crate::backend::engines::{self, EngineSpec};
 use crate::backend::{ActiveBottle, BackendError, ProgressMsg, SharedBackend};
 use crate::plan::{self, BackendKind, BottlePlan};
 use crate::system::SystemHost;
@@ -94,6 +95,8 @@ struct LsBottle<'a> {
     agent: &'a str,
     bottle: &'a str,
     backend: crate::plan::BackendKind,
+    /// The Docker engine it runs on, by name; null for a micro-VM.
+    engine: Option<&'a str>,
     state: crate::backend::BottleState,
     started_at: Option<&'a str>,
     sidecars: &'a [String],
@@ -115,7 +118,7 @@ async fn works(
         if !saved.exists() {
             return None;
         }
-        let backend = backends.iter().find(|k| k.kind() == b.backend)?;
+        let backend = backend_for(backends, b.backend, &b.engine)?;
         match crate::work::refresh(backend.as_ref(), &saved, &b.slug).await {
             Ok(s) => Some(s),
             Err(_) => saved.summary().ok(),
@@ -138,6 +141,7 @@ fn ls_json(
                 agent: &b.agent,
                 bottle: &b.bottle,
                 backend: b.backend,
+                engine: Some(b.engine.as_str()).filter(|e| !e.is_empty()),
                 state: b.state,
                 started_at: b.started_at.as_deref(),
                 sidecars: &b.sidecars,
@@ -151,7 +155,7 @@ fn ls_json(
 
 pub fn ls(ctx: &Ctx, format: super::Format) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let backends = backends(ctx);
+        let backends = backends(ctx)?;
         let bottles = all_bottles(&backends).await?;
         let works = works(ctx, &backends, &bottles).await;
         if format == super::Format::Json {
@@ -168,9 +172,15 @@ pub fn ls(ctx: &Ctx, format: super::Format) -> Result<ExitCode> {
             .max()
             .unwrap_or(4)
             .max(4);
+        let e = bottles
+            .iter()
+            .map(|b| b.engine.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         println!(
-            "{:<w$}  {:<16} {:<12} {:<8} {:<21} {:<24} WORK",
-            "SLUG", "AGENT", "BOTTLE", "STATE", "STARTED", "SIDECARS"
+            "{:<w$}  {:<16} {:<12} {:<e$} {:<11} {:<21} {:<24} WORK",
+            "SLUG", "AGENT", "BOTTLE", "ENGINE", "STATE", "STARTED", "SIDECARS"
         );
         let notes: Vec<(String, String)> = bottles
             .iter()
@@ -187,8 +197,9 @@ pub fn ls(ctx: &Ctx, format: super::Format) -> Result<ExitCode> {
                 Some(s) if s.taken => format!("{} (taken)", crate::work::describe(&s)),
                 Some(s) => format!("{} (not taken)", crate::work::describe(&s)),
             };
+            let engine = if b.engine.is_empty() { "-" } else { &b.engine };
             println!(
-                "{:<w$}  {:<16} {:<12} {:<8} {:<21} {sidecars:<24} {work}",
+                "{:<w$}  {:<16} {:<12} {engine:<e$} {:<11} {:<21} {sidecars:<24} {work}",
                 b.slug,
                 b.agent,
                 b.bottle,
@@ -229,7 +240,7 @@ fn named_bottles(
         [] => Ok(vec![name.to_string()]),
         [slug] => Ok(vec![slug.clone()]),
         _ => Err(format!(
-            "{name} runs in {} bottles ({}): name one, or stop them all with --all",
+            "{name} runs in {} bottles ({}): name one by its slug",
             running.len(),
             running
                 .iter()
@@ -240,22 +251,141 @@ fn named_bottles(
     }
 }
 
-/// This home's bottles, as (slug, agent).
-/// Every backend bb offers people, Docker first.
-pub(super) fn backends(ctx: &Ctx) -> Vec<SharedBackend> {
-    crate::backend::user_backends(&ctx.home, &ctx.user_home)
+/// The engines bottles may run on, the one they go to by default first;
+/// an engine config.yaml names that cannot be used is said in one line.
+pub(super) fn engines(ctx: &Ctx) -> Result<Vec<EngineSpec>> {
+    let config = crate::tui::config::load(&ctx.home).map_err(|e| anyhow!("{e}"))?;
+    let (specs, errors) = engines::all(
+        &config.engines,
+        config.default_engine.as_deref(),
+        &engines::process_env,
+        &ctx.user_home,
+    );
+    for e in &errors {
+        eprintln!("warning: {e}");
+    }
+    if specs.is_empty() {
+        return Err(anyhow!(
+            "no Docker engine can be used: fix DOCKER_HOST, the Docker context or config.yaml `engines:` (above)"
+        ));
+    }
+    Ok(specs)
 }
 
-/// The bottles of every backend. Docker's answer is needed (the other
-/// backends' bundles live there too); another backend that cannot answer
-/// is said in one line and skipped.
+/// Every backend bb offers people: Docker on each engine, then micro-VMs.
+pub(super) fn backends(ctx: &Ctx) -> Result<Vec<SharedBackend>> {
+    Ok(crate::backend::user_backends(
+        &ctx.home,
+        &ctx.user_home,
+        &engines(ctx)?,
+    ))
+}
+
+/// The backend of `kind` on `engine` (for Docker; the others have none).
+pub(super) fn backend_for<'a>(
+    backends: &'a [SharedBackend],
+    kind: BackendKind,
+    engine: &str,
+) -> Option<&'a SharedBackend> {
+    backends.iter().find(|b| {
+        b.kind() == kind && b.engine().map_or(String::new(), |e| e.name.clone()) == engine
+    })
+}
+
+/// The backend a plan goes to: its kind, on the engine it names (a name
+/// config.yaml gives, or a Docker context), else on the default one.
+pub(super) fn placed(
+    ctx: &Ctx,
+    backends: &[SharedBackend],
+    plan: &BottlePlan,
+) -> Result<SharedBackend> {
+    if plan.backend != BackendKind::Docker {
+        if let Some(e) = &plan.engine {
+            return Err(anyhow!(
+                "engine {e} is for Docker bottles; {} runs its own way (drop --engine or the bottle's engine:)",
+                plan.backend.name()
+            ));
+        }
+        return backends
+            .iter()
+            .find(|b| b.kind() == plan.backend)
+            .cloned()
+            .ok_or_else(|| anyhow!("bb has no {} backend", plan.backend.name()));
+    }
+    let Some(name) = &plan.engine else {
+        return backends
+            .iter()
+            .find(|b| b.kind() == BackendKind::Docker)
+            .cloned()
+            .ok_or_else(|| anyhow!("no Docker engine is configured"));
+    };
+    if let Some(b) = backend_for(backends, BackendKind::Docker, name) {
+        return Ok(b.clone());
+    }
+    // A Docker context config.yaml does not name.
+    let known: Vec<EngineSpec> = backends
+        .iter()
+        .filter_map(|b| b.engine().cloned())
+        .collect();
+    let spec = engines::find(name, &known, &engines::process_env, &ctx.user_home)
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(std::sync::Arc::new(DockerBackend::new(
+        ctx.home.clone(),
+        ctx.user_home.clone(),
+        spec,
+    )))
+}
+
+/// Where a backend runs bottles, for messages: `docker on default
+/// (unix:///var/run/docker.sock)`.
+pub(super) fn place(b: &SharedBackend) -> String {
+    match b.engine() {
+        Some(e) => format!("{} on {} ({})", b.kind().name(), e.name, e.host),
+        None => b.kind().name().to_string(),
+    }
+}
+
+/// The bottles of every backend. An engine (or backend) that cannot
+/// answer is said in one line and skipped; none answering is an error.
+/// How long a listing waits for one engine.
+const LIST_PATIENCE: std::time::Duration = std::time::Duration::from_secs(8);
+
 pub(super) async fn all_bottles(backends: &[SharedBackend]) -> Result<Vec<ActiveBottle>> {
     let mut out = Vec::new();
-    for (i, b) in backends.iter().enumerate() {
-        match b.list().await {
-            Ok(found) => out.extend(found),
-            Err(e) if i == 0 => return Err(anyhow!("{e}")),
-            Err(e) => eprintln!("warning: {} bottles cannot be listed: {e}", b.kind().name()),
+    let mut answered = 0;
+    let mut first_error = None;
+    // All at once, each with the patience the workspace has: an engine
+    // that hangs costs seconds, not the request timeout.
+    let lists = backends.iter().map(|b| async move {
+        match tokio::time::timeout(LIST_PATIENCE, b.list()).await {
+            Ok(listed) => listed,
+            Err(_) => Err(crate::backend::BackendError::Failed(format!(
+                "no answer in {} s",
+                LIST_PATIENCE.as_secs()
+            ))),
+        }
+    });
+    for (b, listed) in backends
+        .iter()
+        .zip(futures_util::future::join_all(lists).await)
+    {
+        match listed {
+            Ok(found) => {
+                answered += 1;
+                out.extend(found);
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: {} does not answer, so its bottles are not listed: {e}",
+                    place(b)
+                );
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if answered == 0 {
+        if let Some(e) = first_error {
+            return Err(anyhow!("{e}"));
         }
     }
     out.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
@@ -283,7 +413,7 @@ fn no_such(name: &str, listed: &[(String, String)]) -> anyhow::Error {
 /// runs it), for `bb attach`.
 pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
     runtime()?.block_on(async {
-        let listed = listed(&backends(ctx)).await?;
+        let listed = listed(&backends(ctx)?).await?;
         let slug = named_bottles(Some(name), false, &listed)
             .map_err(|e| anyhow!(e))?
             .pop()
@@ -297,7 +427,7 @@ pub fn one_bottle(ctx: &Ctx, name: &str) -> Result<String> {
 
 pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool, force: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let backends = backends(ctx);
+        let backends = backends(ctx)?;
         let bottles = all_bottles(&backends).await?;
         let listed: Vec<(String, String)> = bottles
             .iter()
@@ -308,16 +438,16 @@ pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool, force: bool) -> Result<Exi
             println!("No bottles.");
         }
         for slug in targets {
-            // The backend that lists it stops it; one nobody lists (a
-            // state dir left behind) is Docker's to settle.
-            let kind = bottles
-                .iter()
-                .find(|b| b.slug == slug)
-                .map_or(BackendKind::Docker, |b| b.backend);
-            let Some(backend) = backends.iter().find(|b| b.kind() == kind) else {
+            // The backend that lists it stops it; one nobody lists (what
+            // an older bb left) is the default engine's to settle.
+            let listed_as = bottles.iter().find(|b| b.slug == slug);
+            let backend = match listed_as {
+                Some(b) => backend_for(&backends, b.backend, &b.engine),
+                None => backends.first(),
+            };
+            let Some(backend) = backend else {
                 return Err(anyhow!(
-                    "bottle {slug} runs on {}, which this bb does not offer",
-                    kind.name()
+                    "bottle {slug} runs on an engine this bb is not given: name it in config.yaml `engines:`"
                 ));
             };
             // The agent's work first: saved, or the bottle keeps running.
@@ -351,26 +481,38 @@ pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool, force: bool) -> Result<Exi
 
 pub fn cleanup(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone());
-        let engine = backend.engine().await?;
-        let found = inventory::orphans(&engine.docker, &ctx.home, &images::current_tags()?).await?;
-        if found.is_empty() {
-            println!("Nothing to clean up.");
-            return Ok(ExitCode::SUCCESS);
-        }
+        let current = images::current_tags()?;
         let mut failed = 0;
-        for o in &found {
-            if dry_run {
-                println!("would remove {o}");
-                continue;
-            }
-            match inventory::remove_orphan(&engine.docker, &ctx.home, o).await {
-                Ok(()) => println!("removed {o}"),
+        let mut found_any = false;
+        for (i, spec) in engines(ctx)?.into_iter().enumerate() {
+            let backend = DockerBackend::new(ctx.home.clone(), ctx.user_home.clone(), spec);
+            let engine = match backend.engine().await {
+                Ok(e) => e,
                 Err(e) => {
                     failed += 1;
-                    eprintln!("error: could not remove {o}: {e}");
+                    eprintln!("error: engine {}: {e}", backend.spec().name);
+                    continue;
+                }
+            };
+            let on = |o: &inventory::Orphan| format!("{o} on {}", engine.name);
+            let found = inventory::orphans(&engine.docker, &ctx.home, &current, i == 0).await?;
+            found_any |= !found.is_empty();
+            for o in &found {
+                if dry_run {
+                    println!("would remove {}", on(o));
+                    continue;
+                }
+                match inventory::remove_orphan(&engine.docker, &ctx.home, o).await {
+                    Ok(()) => println!("removed {}", on(o)),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: could not remove {}: {e}", on(o));
+                    }
                 }
             }
+        }
+        if !found_any && failed == 0 {
+            println!("Nothing to clean up.");
         }
         Ok(if failed == 0 {
             ExitCode::SUCCESS
@@ -387,11 +529,14 @@ pub fn start(
     yes: bool,
     ws: &WorkspaceArgs,
     kind: BackendKind,
+    engine: Option<&str>,
 ) -> Result<String> {
-    let backend = backends(ctx)
-        .into_iter()
-        .find(|b| b.kind() == kind)
-        .ok_or_else(|| anyhow!("bb has no {} backend", kind.name()))?;
+    let mut plan = plan_for(ctx, agent, ws, kind)?;
+    if let Some(e) = engine {
+        plan.engine = Some(e.to_string());
+    }
+    let backends = backends(ctx)?;
+    let backend = placed(ctx, &backends, &plan)?;
     if kind != BackendKind::Docker {
         // Said before the preflight and the questions, not after them.
         if let Some(why) = runtime()?.block_on(backend.unavailable()) {
@@ -401,7 +546,6 @@ pub fn start(
             ));
         }
     }
-    let plan = plan_for(ctx, agent, ws, kind)?;
     eprint!("{}", crate::preflight::to_text(&plan, &ctx.user_home));
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -417,7 +561,6 @@ pub fn start(
             return Err(anyhow!("not launched"));
         }
     }
-    let mut plan = plan;
     let questions = plan.questions();
     if !questions.is_empty() && !std::io::stdin().is_terminal() {
         let names: Vec<&str> = questions.iter().map(|(n, _)| n.as_str()).collect();
@@ -493,9 +636,10 @@ mod tests {
             named_bottles(Some("alpha"), false, &bottles).unwrap(),
             ["alpha-1a2b3c"]
         );
+        // The candidates, never a wider action (--all stops every bottle).
         let two = named_bottles(Some("beta"), false, &bottles).unwrap_err();
         assert!(
-            two.contains("beta-4d5e6f, beta-7a8b9c") && two.contains("--all"),
+            two.contains("beta-4d5e6f, beta-7a8b9c") && !two.contains("--all"),
             "{two}"
         );
         assert_eq!(named_bottles(None, true, &bottles).unwrap().len(), 3);
@@ -509,6 +653,7 @@ mod tests {
 
     fn sample() -> Vec<crate::backend::ActiveBottle> {
         vec![crate::backend::ActiveBottle {
+            engine: "default".into(),
             slug: "alpha-1a2b3c".into(),
             agent: "alpha".into(),
             bottle: "dev".into(),
@@ -542,6 +687,7 @@ mod tests {
             .collect();
         assert_eq!(b["state"], "bundle_down");
         assert_eq!(b["backend"], "docker");
+        assert_eq!(b["engine"], "default");
         assert_eq!(b["sidecars"], serde_json::json!([]));
         // Every field is in the README's table.
         let section = crate::cli::readme_section("bb ls JSON");

@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::Ctx;
 use crate::backend::docker::images::{self, Freshness, ImageSource};
 use crate::backend::docker::Engine;
+use crate::backend::engines;
 use crate::plan::{self, BackendKind, Blocker};
 use crate::system::SystemHost;
 
@@ -116,14 +117,34 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        match Engine::connect().await {
-            Err(e) => r.fail(e.to_string()),
+    let config = crate::tui::config::load(&ctx.home).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (specs, errors) = engines::all(
+        &config.engines,
+        config.default_engine.as_deref(),
+        &engines::process_env,
+        &ctx.user_home,
+    );
+    for e in errors {
+        r.fail(e.to_string());
+    }
+    // Every engine, one line each for what is wrong and what to do.
+    for spec in &specs {
+        let at = format!("engine {} ({}, from {})", spec.name, spec.host, spec.from);
+        rt.block_on(async {
+        match Engine::connect(spec).await {
+            Err(e) => r.fail(format!("{at}: {e}")),
             Ok(engine) => {
-                r.ok(format!("Docker reachable at {}", engine.addr));
+                let version = engine
+                    .docker
+                    .version()
+                    .await
+                    .ok()
+                    .and_then(|v| v.version)
+                    .unwrap_or_default();
+                r.ok(format!("{at}: Docker API {version} answers"));
                 match engine.runsc_available().await {
-                    Ok(true) => r.ok("gVisor (runsc) is registered: bottles run under it"),
-                    Ok(false) => r.warn("gVisor (runsc) is not registered: bottles run under Docker's default runtime"),
+                    Ok(true) => r.ok(format!("{}: gVisor (runsc) is registered: bottles run under it", spec.name)),
+                    Ok(false) => r.warn(format!("{}: gVisor (runsc) is not registered: bottles run under the engine's default runtime", spec.name)),
                     Err(e) => r.warn(e.to_string()),
                 }
                 for src in sources.values() {
@@ -134,16 +155,18 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
                             continue;
                         }
                     };
+                    let on = &spec.name;
                     match images::freshness(&engine.docker, src, &tag).await {
-                        Ok(Freshness::Built) => r.ok(format!("image {tag} is built")),
-                        Ok(Freshness::Stale) => r.warn(format!("image {} is out of date (built from other files or another bb): the next launch builds {tag}", src.repository)),
-                        Ok(Freshness::Missing) => r.warn(format!("image {tag} is not built yet: bb builds it at the first launch that needs it")),
-                        Err(e) => r.fail(e.to_string()),
+                        Ok(Freshness::Built) => r.ok(format!("image {tag} is built on {on}")),
+                        Ok(Freshness::Stale) => r.warn(format!("image {} on {on} is out of date (built from other files or another bb): the next launch there builds {tag}", src.repository)),
+                        Ok(Freshness::Missing) => r.warn(format!("image {tag} is not built on {on} yet: bb builds it at the first launch there that needs it")),
+                        Err(e) => r.fail(format!("{on}: {e}")),
                     }
                 }
             }
         }
-    });
+        });
+    }
 
     // The micro-VM backend is optional: why it cannot run is a warning.
     use crate::backend::smolmachines::probe;

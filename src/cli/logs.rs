@@ -1,7 +1,7 @@
-//! `bb logs`: a bottle's egress audit log, readable, from its state dir or,
-//! once it is stopped, from the archive.
+//! `bb logs`: a bottle's egress audit log, readable: read where the bottle
+//! keeps it (through its engine) or, once it is stopped, from the archive.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -29,42 +29,29 @@ pub fn line(r: &AuditRecord) -> String {
     crate::shown::shown(&out).into_owned()
 }
 
-/// The directory holding `name`'s logs: a bottle's slug (running or
-/// stopped), or an agent's name when one bottle of it has logs.
-fn logs_of(home_dir: &Path, name: &str) -> Result<PathBuf> {
-    let roots = [home::state_dir(home_dir), home::archive_dir(home_dir)];
-    let mut slugs: Vec<(String, PathBuf)> = Vec::new();
-    for root in &roots {
-        let Ok(dir) = std::fs::read_dir(root) else {
-            continue;
-        };
-        for e in dir.flatten() {
-            let p = e.path();
-            if audit::exists(&p) {
-                slugs.push((e.file_name().to_string_lossy().into_owned(), p));
-            }
-        }
+/// The bottle `name` names among those with logs: a slug, or an agent's
+/// name when one of them is its (`agent-1a2b3c`: the agent's name and a
+/// six-character suffix).
+fn pick(name: &str, slugs: &[String], home_dir: &Path) -> Result<String> {
+    if slugs.iter().any(|s| s == name) {
+        return Ok(name.to_string());
     }
-    if let Some((_, p)) = slugs.iter().find(|(s, _)| s == name) {
-        return Ok(p.clone());
-    }
-    // `agent-1a2b3c`: the agent's name and a six-character suffix.
-    let of_agent: Vec<&(String, PathBuf)> = slugs
+    let of_agent: Vec<&String> = slugs
         .iter()
-        .filter(|(s, _)| {
+        .filter(|s| {
             s.strip_prefix(name)
                 .and_then(|rest| rest.strip_prefix('-'))
                 .is_some_and(|suffix| suffix.len() == 6)
         })
         .collect();
     match of_agent[..] {
-        [(_, p)] => Ok(p.clone()),
+        [s] => Ok(s.clone()),
         [] => {
-            let near = crate::suggest::did_you_mean(name, slugs.iter().map(|(s, _)| s.as_str()));
+            let near = crate::suggest::did_you_mean(name, slugs.iter().map(String::as_str));
             Err(match near {
                 Some(n) => anyhow!("no audit log for {name}: did you mean {n}?"),
                 None => anyhow!(
-                    "no audit log for {name} in {}: `bb ls` lists the bottles",
+                    "no audit log for {name} in the bottles of {}: `bb ls` lists them",
                     home_dir.display()
                 ),
             })
@@ -74,11 +61,22 @@ fn logs_of(home_dir: &Path, name: &str) -> Result<PathBuf> {
             of_agent.len(),
             of_agent
                 .iter()
-                .map(|(s, _)| s.as_str())
+                .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
     }
+}
+
+/// Stopped bottles whose logs are kept in the archive.
+fn archived(home_dir: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(home::archive_dir(home_dir)) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| audit::exists(&e.path()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 fn print(lines: Vec<Line>) {
@@ -90,17 +88,66 @@ fn print(lines: Vec<Line>) {
     }
 }
 
+/// How often a followed log is read when its bottle cannot tell changes.
+const FOLLOW_POLL: Duration = Duration::from_millis(500);
+
 pub fn run(ctx: &Ctx, name: &str, follow: bool) -> Result<ExitCode> {
-    let dir = logs_of(&ctx.home, name)?;
-    let (older, mut tail) = audit::history(&dir);
-    print(older);
-    loop {
-        print(tail.read());
-        if !follow {
+    super::bottles::runtime()?.block_on(async {
+        let backends = super::bottles::backends(ctx)?;
+        let running = super::bottles::all_bottles(&backends)
+            .await
+            .unwrap_or_default();
+        let live: Vec<String> = running.iter().map(|b| b.slug.clone()).collect();
+        let mut slugs = live.clone();
+        let kept = archived(&ctx.home);
+        slugs.extend(
+            kept.iter()
+                .filter(|s| !slugs.contains(s))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        // The one running bottle of an agent is meant, whatever stopped
+        // ones of it left logs.
+        let slug = pick(name, &live, &ctx.home).or_else(|_| pick(name, &slugs, &ctx.home))?;
+        let Some(backend) = running
+            .iter()
+            .find(|b| b.slug == slug)
+            .and_then(|b| super::bottles::backend_for(&backends, b.backend, &b.engine))
+        else {
+            // Stopped: its log as kept.
+            let dir = home::archive_dir(&ctx.home).join(&slug);
+            let (older, mut tail) = audit::history(&dir);
+            print(older);
+            print(tail.read());
             return Ok(ExitCode::SUCCESS);
+        };
+        // Running: read where the bottle keeps it, then as it changes.
+        let mut changes = if follow {
+            backend.watch(&slug).await.ok()
+        } else {
+            None
+        };
+        let mut cursor = None;
+        loop {
+            let news = backend
+                .news(&slug, cursor)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            cursor = Some(news.cursor);
+            print(news.audit);
+            if !follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            match &mut changes {
+                Some(stream) => {
+                    if futures_util::StreamExt::next(stream).await.is_none() {
+                        return Err(anyhow!("{slug} stopped answering; its log ends here"));
+                    }
+                }
+                None => tokio::time::sleep(FOLLOW_POLL).await,
+            }
         }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    })
 }
 
 #[cfg(test)]
@@ -131,20 +178,19 @@ mod tests {
     }
 
     #[test]
-    fn logs_are_found_by_slug_or_agent_running_or_stopped() {
+    fn a_bottle_is_named_by_slug_or_by_its_agent() {
         let home_dir = tempfile::tempdir().unwrap();
-        let running = home::state_dir(home_dir.path()).join("alpha-1a2b3c");
-        let stopped = home::archive_dir(home_dir.path()).join("beta-4d5e6f");
-        for d in [&running, &stopped] {
-            std::fs::create_dir_all(d).unwrap();
-            std::fs::write(d.join("audit.jsonl"), record("allowed", None) + "\n").unwrap();
-        }
-        assert_eq!(logs_of(home_dir.path(), "alpha-1a2b3c").unwrap(), running);
-        assert_eq!(logs_of(home_dir.path(), "alpha").unwrap(), running);
-        assert_eq!(logs_of(home_dir.path(), "beta").unwrap(), stopped);
-        let miss = logs_of(home_dir.path(), "alpha-1a2b3d")
-            .unwrap_err()
-            .to_string();
+        let slugs = vec!["alpha-1a2b3c".to_string(), "beta-4d5e6f".to_string()];
+        let pick = |n| pick(n, &slugs, home_dir.path());
+        assert_eq!(pick("alpha-1a2b3c").unwrap(), "alpha-1a2b3c");
+        assert_eq!(pick("alpha").unwrap(), "alpha-1a2b3c");
+        assert_eq!(pick("beta").unwrap(), "beta-4d5e6f");
+        let miss = pick("alpha-1a2b3d").unwrap_err().to_string();
         assert!(miss.contains("did you mean alpha-1a2b3c"), "{miss}");
+        // Stopped bottles' logs are found in the archive.
+        let stopped = home::archive_dir(home_dir.path()).join("gamma-7a8b9c");
+        std::fs::create_dir_all(&stopped).unwrap();
+        std::fs::write(stopped.join("audit.jsonl"), record("allowed", None) + "\n").unwrap();
+        assert_eq!(archived(home_dir.path()), ["gamma-7a8b9c"]);
     }
 }

@@ -67,6 +67,11 @@ enum Command {
         /// (a smolvm micro-VM, where `bb doctor` says it can run)
         #[arg(long, value_enum, default_value_t = StartBackend::Docker)]
         backend: StartBackend,
+        /// The Docker engine to run on: a name config.yaml `engines:` gives,
+        /// a Docker context, or `default` [default: the bottle's `engine:`,
+        /// else config.yaml `default_engine`, else the default engine]
+        #[arg(long, value_name = "NAME")]
+        engine: Option<String>,
     },
     /// List every bottle, including ones other bb processes started
     Ls {
@@ -259,8 +264,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             yes,
             workspace: ws,
             backend,
+            engine,
         }) => {
-            let slug = bottles::start(&ctx, &agent, yes, &ws, backend.kind())?;
+            let slug = bottles::start(&ctx, &agent, yes, &ws, backend.kind(), engine.as_deref())?;
             if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
                 workspace(&ctx, None, Some(slug))
             } else {
@@ -338,9 +344,9 @@ fn workspace(ctx: &Ctx, local_backend: Option<String>, attach: Option<String>) -
     let config = crate::tui::config::load(&ctx.home).map_err(|e| anyhow!("{e}"))?;
     let backends: Vec<crate::backend::SharedBackend> = match local_backend {
         Some(cmd) => vec![std::sync::Arc::new(
-            crate::backend::local::LocalBackend::new(cmd),
+            crate::backend::local::LocalBackend::new(cmd).with_state(ctx.home.join("state")),
         )],
-        None => crate::backend::user_backends(&ctx.home, &ctx.user_home),
+        None => bottles::backends(ctx)?,
     };
     let paths = crate::tui::app::Paths {
         home: ctx.home.clone(),

@@ -37,7 +37,7 @@ fn saved_bottles(ctx: &Ctx) -> Vec<(String, String)> {
 }
 
 async fn resolve(ctx: &Ctx, name: &str) -> Result<Named> {
-    let backends = backends(ctx);
+    let backends = backends(ctx)?;
     let bottles = all_bottles(&backends).await.unwrap_or_default();
     let mut known: Vec<(String, String)> = bottles
         .iter()
@@ -81,7 +81,7 @@ async fn resolve(ctx: &Ctx, name: &str) -> Result<Named> {
     let backend = bottles
         .iter()
         .find(|b| b.slug == slug)
-        .and_then(|b| backends.iter().find(|k| k.kind() == b.backend).cloned());
+        .and_then(|b| super::bottles::backend_for(&backends, b.backend, &b.engine).cloned());
     Ok(Named { slug, backend })
 }
 
@@ -245,7 +245,7 @@ pub fn archive_ls(ctx: &Ctx) -> Result<ExitCode> {
 /// `bb archive prune`: saved work removed, said; never a running bottle's.
 pub fn archive_prune(ctx: &Ctx, names: &[String], all: bool, taken: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let running: Vec<String> = all_bottles(&backends(ctx))
+        let running: Vec<String> = all_bottles(&backends(ctx)?)
             .await
             .unwrap_or_default()
             .into_iter()

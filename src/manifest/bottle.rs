@@ -14,6 +14,7 @@ use super::yaml::{from_node, Node, NodeKind, Seg};
 pub const BOTTLE_KEYS: &[&str] = &[
     "agent_provider",
     "egress",
+    "engine",
     "env",
     "extends",
     "git",
@@ -57,6 +58,7 @@ struct BottleDoc {
     egress: Option<EgressDoc>,
     supervise: Option<bool>,
     limits: Option<LimitsDoc>,
+    engine: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +89,7 @@ pub struct BottleParts {
     pub egress: Option<Egress>,
     pub supervise: Option<bool>,
     pub limits: Option<Limits>,
+    pub engine: Option<String>,
 }
 
 /// Read one bottle's frontmatter. Warnings are for old forms still read.
@@ -115,9 +118,23 @@ pub fn parse(node: &Node) -> Result<(BottleParts, Vec<String>), Issue> {
         issue
     })?;
 
+    if let Some(e) = &doc.engine {
+        let ok = !e.is_empty()
+            && e.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok {
+            return Err(Issue::at(
+                &[Seg::Key("engine".into())],
+                format!(
+                    "{e:?} is not an engine name: name one of config.yaml `engines:` (or default)"
+                ),
+            ));
+        }
+    }
     let mut parts = BottleParts {
         extends: doc.extends,
         supervise: doc.supervise,
+        engine: doc.engine,
         ..BottleParts::default()
     };
     if let Some(l) = doc.limits {

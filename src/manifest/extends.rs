@@ -37,6 +37,7 @@ pub fn merge(parent: &BottleParts, child: &BottleParts) -> BottleParts {
         egress: child.egress.clone().or_else(|| parent.egress.clone()),
         supervise: child.supervise.or(parent.supervise),
         limits: child.limits.or(parent.limits),
+        engine: child.engine.clone().or_else(|| parent.engine.clone()),
     }
 }
 
@@ -98,6 +99,7 @@ pub fn finish(
         egress,
         supervise: parts.supervise.unwrap_or(true),
         limits: parts.limits.unwrap_or_default(),
+        engine: parts.engine,
     })
 }
 

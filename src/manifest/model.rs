@@ -227,6 +227,9 @@ pub struct Bottle {
     pub egress: Egress,
     pub supervise: bool,
     pub limits: Limits,
+    /// The engine its bottles run on (a name config.yaml gives), when it
+    /// pins one.
+    pub engine: Option<String>,
 }
 
 /// Where an agent file came from.

@@ -28,7 +28,7 @@ use provider::{runtime, CODEX_HOST_TOKEN_REF, OAUTH_PLACEHOLDER};
 pub const SIDECAR_IMAGE: &str = "bb-sidecars";
 
 /// Where a bottle's agent runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     #[default]
@@ -198,6 +198,9 @@ pub struct BottlePlan {
     pub bip39: bool,
     /// The agent container's memory and process ceilings.
     pub limits: crate::manifest::Limits,
+    /// The engine to run on, by name (the bottle's `engine:`, or `bb start
+    /// --engine`); None: the default one.
+    pub engine: Option<String>,
     /// The provider's token endpoint egress answers for the agent.
     pub token_endpoint: Option<provider::TokenEndpoint>,
     /// Extra roots egress trusts for upstream TLS (config.yaml
@@ -389,6 +392,7 @@ pub fn resolve(
         upstream_ca: Vec::new(),
         limits: bottle.limits,
         bip39: bottle.egress.bip39,
+        engine: bottle.engine.clone(),
     }
 }
 

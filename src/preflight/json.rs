@@ -19,6 +19,8 @@ pub struct Preflight {
     pub bottle: BottleJson,
     pub provider: String,
     pub backend: String,
+    /// The Docker engine it would run on, by name; null: the default one.
+    pub engine: Option<String>,
     pub image: ImageJson,
     pub command: CommandJson,
     pub prompt: PromptJson,
@@ -238,6 +240,7 @@ impl Preflight {
             },
             provider: plan.template.name().into(),
             backend: plan.backend.name().into(),
+            engine: plan.engine.clone(),
             image: ImageJson {
                 repository: plan.image.repository.clone(),
                 dockerfile,

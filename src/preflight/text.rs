@@ -49,6 +49,14 @@ pub fn to_text(plan: &BottlePlan, home: &Path) -> String {
     row(&mut out, "bottle", &bottle);
     row(&mut out, "provider", plan.template.name());
     row(&mut out, "backend", plan.backend.name());
+    // Said when it is not the one bottles go to anyway.
+    if let Some(engine) = plan
+        .engine
+        .as_ref()
+        .filter(|e| *e != crate::backend::engines::DEFAULT)
+    {
+        row(&mut out, "engine", engine);
+    }
     let image = match &plan.image.dockerfile {
         Dockerfile::Builtin { name } => {
             format!("{} (built from images/{name})", plan.image.repository)

@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::keymap::{Action, Key, Keymap, ACTIONS};
+use crate::backend::engines::EngineConfig;
 use crate::manifest::yaml;
 
 pub const DEFAULTS: &str = include_str!("../../assets/config.yaml");
@@ -22,6 +23,10 @@ pub struct Config {
     /// as written (`~/` allowed).
     pub upstream_ca: Vec<String>,
     pub attention: Attention,
+    /// Engines besides the default one, by name.
+    pub engines: BTreeMap<String, EngineConfig>,
+    /// Where bottles go without a choice (else the default engine).
+    pub default_engine: Option<String>,
 }
 
 /// How bb calls you to an agent that needs you.
@@ -49,6 +54,8 @@ struct ConfigDoc {
     workspace_limit_mb: Option<u64>,
     keys: Option<KeysDoc>,
     upstream_ca: Option<Vec<String>>,
+    engines: Option<BTreeMap<String, EngineConfig>>,
+    default_engine: Option<String>,
 }
 
 /// `keys:`: `prefix`, `direct_jump`, and a key or keys for each action by
@@ -227,9 +234,26 @@ fn parse(text: &str, base: Option<Config>) -> Result<Config, String> {
             .or(base_attention.map(|a| a.notify))
             .unwrap_or(true),
     };
+    let engines = match doc.engines {
+        Some(e) => e,
+        None => base.as_ref().map(|b| b.engines.clone()).unwrap_or_default(),
+    };
+    let default_engine = doc
+        .default_engine
+        .or(base.as_ref().and_then(|b| b.default_engine.clone()));
+    if let Some(name) = &default_engine {
+        if name != crate::backend::engines::DEFAULT && !engines.contains_key(name) {
+            return Err(format!(
+                " default_engine: {name} is not one of `engines:` (or \"{}\")",
+                crate::backend::engines::DEFAULT
+            ));
+        }
+    }
     Ok(Config {
         upstream_ca,
         attention,
+        engines,
+        default_engine,
         workspace_limit_mb: doc
             .workspace_limit_mb
             .or(base.as_ref().map(|b| b.workspace_limit_mb))

@@ -34,10 +34,10 @@ pub enum Effect {
         home: PathBuf,
         slug: String,
     },
-    /// Record the operator's decision (for the supervise sidecar, and in the
-    /// bottle's decision log), after or before applying it.
+    /// Record the operator's decision in the bottle (for the agent, and in
+    /// its decision log), after or before applying it.
     Decide {
-        state: PathBuf,
+        backend: Option<SharedBackend>,
         proposal: Proposal,
         decision: Decision,
         apply: Apply,
@@ -45,21 +45,23 @@ pub enum Effect {
     /// Replace a bottle's live egress with the operator's edit, and log it.
     EditEgress {
         backend: SharedBackend,
-        state: PathBuf,
         slug: String,
         egress: Box<Egress>,
         before: String,
         after: String,
     },
-    /// Follow a bottle's audit log for the network view: what is there,
-    /// then what is added, until `closed` is set.
-    WatchAudit {
+    /// Follow a bottle's state where it keeps it (proposals, its audit
+    /// log): all of it first, then each change, until `closed` is set.
+    WatchBottle {
+        backend: SharedBackend,
         slug: String,
-        dir: PathBuf,
         closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     },
     /// Put the operator's own proposal in a bottle's queue.
-    FileProposal { state: PathBuf, proposal: Proposal },
+    FileProposal {
+        backend: SharedBackend,
+        proposal: Proposal,
+    },
     /// Read a bottle's work for the review view, again every couple of
     /// seconds, until `closed` is set.
     WatchWork {
@@ -129,6 +131,8 @@ pub struct PreflightJob {
     pub manifest: Manifest,
     pub agent: String,
     pub backend: BackendKind,
+    /// The engine chosen (None: the bottle's own, else the default).
+    pub engine: Option<String>,
     pub cwd: PathBuf,
     pub user_home: PathBuf,
     /// bb's home, never copied as a workspace.
@@ -144,7 +148,7 @@ pub struct PreflightJob {
 /// not taken from discovery, so it is listed again once it is not.
 async fn relist(backend: &SharedBackend, tx: &UnboundedSender<AppEvent>) {
     if let Ok(found) = backend.list().await {
-        let _ = tx.send(AppEvent::Discovered(backend.kind(), found));
+        let _ = tx.send(AppEvent::Discovered(backend.place(), found));
     }
 }
 
@@ -223,16 +227,15 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
             });
         }
         Effect::Decide {
-            state,
+            backend,
             proposal,
             decision,
             apply,
         } => {
-            tokio::spawn(decide(tx, state, proposal, decision, apply));
+            tokio::spawn(decide(tx, backend, proposal, decision, apply));
         }
         Effect::EditEgress {
             backend,
-            state,
             slug,
             egress,
             before,
@@ -248,16 +251,24 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
                             "before": before,
                             "after": after,
                         });
-                        let _ = append_line(&state.join(&slug).join("decisions.jsonl"), &line);
-                        Ok(format!("egress of {slug} updated and reloaded"))
+                        match backend.log_decision(&slug, line).await {
+                            Ok(()) => Ok(format!("egress of {slug} updated and reloaded")),
+                            Err(e) => Err(format!(
+                                "egress of {slug} updated and reloaded, but not logged: {e}"
+                            )),
+                        }
                     }
                     Err(e) => Err(format!("could not apply the edit to {slug}: {e}")),
                 };
                 let _ = tx.send(AppEvent::Decided { outcome });
             });
         }
-        Effect::WatchAudit { slug, dir, closed } => {
-            tokio::spawn(watch_audit(tx, slug, dir, closed));
+        Effect::WatchBottle {
+            backend,
+            slug,
+            closed,
+        } => {
+            tokio::spawn(watch_bottle(tx, backend, slug, closed));
         }
         Effect::WatchWork {
             backend,
@@ -319,9 +330,9 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
                 let _ = tx.send(AppEvent::LiveRoutes(slug, routes));
             });
         }
-        Effect::FileProposal { state, proposal } => {
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = crate::supervise::queue::file(&state, &proposal) {
+        Effect::FileProposal { backend, proposal } => {
+            tokio::spawn(async move {
+                if let Err(e) = backend.file_proposal(&proposal).await {
                     let _ = tx.send(AppEvent::Decided {
                         outcome: Err(format!("could not file the proposal: {e}")),
                     });
@@ -402,39 +413,57 @@ async fn read_work(
     read
 }
 
-/// How often a watched audit log is read again.
-const AUDIT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// A bottle's state is read again this often even with no change told
+/// (a backend that cannot tell, or a change it missed).
+const NEWS_FALLBACK: std::time::Duration = std::time::Duration::from_secs(30);
+/// After a failed read or a lost watch, the next try waits this long.
+const NEWS_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn watch_audit(
+/// Follow a bottle's state: read it all, then again each time its backend
+/// tells of a change, until `closed` is set or the workspace is gone.
+async fn watch_bottle(
     tx: UnboundedSender<AppEvent>,
+    backend: SharedBackend,
     slug: String,
-    dir: PathBuf,
     closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
-    use crate::audit::{history, Line};
-    let records = |lines: Vec<Line>| -> Vec<crate::audit::Record> {
-        lines
-            .into_iter()
-            .filter_map(|l| match l {
-                Line::Record(r) => Some(r),
-                Line::Unreadable(_) => None,
-            })
-            .collect()
-    };
-    let (older, mut tail) = history(&dir);
-    let mut first = records(older);
-    loop {
-        let mut new = records(tail.read());
-        if !first.is_empty() {
-            first.append(&mut new);
-            new = std::mem::take(&mut first);
+    use futures_util::StreamExt;
+    use std::sync::atomic::Ordering;
+    let mut cursor = None;
+    let mut changes = None;
+    while !closed.load(Ordering::Relaxed) {
+        if changes.is_none() {
+            changes = backend.watch(&slug).await.ok();
         }
-        if !new.is_empty() && tx.send(AppEvent::Audit(slug.clone(), new)).is_err() {
-            return;
+        match backend.news(&slug, cursor).await {
+            Ok(news) => {
+                let first = cursor.is_none();
+                cursor = Some(news.cursor);
+                let sent = tx.send(AppEvent::News {
+                    slug: slug.clone(),
+                    news,
+                    first,
+                });
+                if sent.is_err() {
+                    return;
+                }
+            }
+            Err(_) => {
+                changes = None;
+                tokio::time::sleep(NEWS_RETRY).await;
+                continue;
+            }
         }
-        tokio::time::sleep(AUDIT_POLL).await;
-        if closed.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
+        match &mut changes {
+            Some(stream) => match tokio::time::timeout(NEWS_FALLBACK, stream.next()).await {
+                Ok(Some(())) | Err(_) => {}
+                // The watch ended (the bundle or its engine went): again.
+                Ok(None) => {
+                    changes = None;
+                    tokio::time::sleep(NEWS_RETRY).await;
+                }
+            },
+            None => tokio::time::sleep(NEWS_RETRY).await,
         }
     }
 }
@@ -455,6 +484,9 @@ fn preflight(job: PreflightJob) -> Result<PreflightReady, String> {
                 .map(|f| plan::expand_path(&host, f))
                 .collect(),
         );
+    if job.engine.is_some() {
+        plan.engine = job.engine.clone();
+    }
     plan = match crate::workspace::locate(&job.cwd, &job.user_home, &job.bb_home) {
         Ok(dir) => plan.with_workspace(
             crate::workspace::read(&dir, job.workspace_limit_mb).map_err(|e| e.to_string())?,
@@ -470,7 +502,7 @@ fn preflight(job: PreflightJob) -> Result<PreflightReady, String> {
 
 async fn decide(
     tx: UnboundedSender<AppEvent>,
-    state: PathBuf,
+    backend: Option<SharedBackend>,
     p: Proposal,
     decision: Decision,
     apply: Apply,
@@ -478,12 +510,13 @@ async fn decide(
     let report = |outcome| {
         let _ = tx.send(AppEvent::Decided { outcome });
     };
+    let recorded = || record(backend.as_ref(), &p, &decision);
     match apply {
-        Apply::Nothing => report(record(&state, &p, &decision)),
-        Apply::Refused { reason } => report(record(&state, &p, &decision).and(Err(reason))),
-        Apply::Egress { backend, req } => {
-            let outcome = match backend.update_egress(&p.slug, &req).await {
-                Ok(()) => record(&state, &p, &decision),
+        Apply::Nothing => report(recorded().await),
+        Apply::Refused { reason } => report(recorded().await.and(Err(reason))),
+        Apply::Egress { backend: b, req } => {
+            let outcome = match b.update_egress(&p.slug, &req).await {
+                Ok(()) => recorded().await,
                 Err(e) => Err(format!(
                     "could not apply {} for {}: {e}; the proposal stays pending",
                     p.request.summary(),
@@ -493,12 +526,12 @@ async fn decide(
             report(outcome);
         }
         Apply::Credentialed {
-            backend,
+            backend: b,
             host,
             token,
         } => {
             let applied = async {
-                let mut egress = backend.live_egress(&p.slug).await?;
+                let mut egress = b.live_egress(&p.slug).await?;
                 egress.routes.retain(|r| r.host != host);
                 let mut route = crate::manifest::Route::bare(&host);
                 route.auth = Some(crate::manifest::RouteAuth {
@@ -506,10 +539,10 @@ async fn decide(
                     token_ref: token.clone(),
                 });
                 egress.routes.push(route);
-                backend.replace_egress(&p.slug, &egress).await
+                b.replace_egress(&p.slug, &egress).await
             };
             let outcome = match applied.await {
-                Ok(()) => record(&state, &p, &decision),
+                Ok(()) => recorded().await,
                 Err(e) => Err(format!(
                     "could not apply {}: {e}; the proposal stays pending",
                     p.request.summary()
@@ -517,15 +550,15 @@ async fn decide(
             };
             report(outcome);
         }
-        Apply::Capability { backend, lines } => {
-            if let Err(e) = record(&state, &p, &decision) {
+        Apply::Capability { backend: b, lines } => {
+            if let Err(e) = recorded().await {
                 report(Err(e));
                 return;
             }
             let slug = p.slug.clone();
             let _ = tx.send(AppEvent::Bottle(slug.clone(), BottleMsg::Rebuilding));
             let (progress, forward) = forward_progress(&tx, &slug);
-            let result = backend
+            let result = b
                 .apply_capability(&slug, &lines, progress)
                 .await
                 .map_err(|e| e.to_string());
@@ -551,20 +584,14 @@ fn forward_progress(
     (ptx, handle)
 }
 
-/// Write the decision for the supervise sidecar and append it to the
-/// bottle's decision log (when, what, which agent, why).
-pub fn record(
-    state: &std::path::Path,
-    p: &Proposal,
-    decision: &Decision,
-) -> Result<String, String> {
-    crate::supervise::queue::decide(state, p, decision)
-        .map_err(|e| format!("could not record the decision for {}: {e}", p.agent))?;
+/// The line a decision adds to the bottle's decision log (when, what,
+/// which agent, why).
+pub fn decision_line(p: &Proposal, decision: &Decision) -> serde_json::Value {
     let (verb, reason) = match decision {
         Decision::Approved { note, .. } => ("approved", note.clone().unwrap_or_default()),
         Decision::Rejected { reason } => ("rejected", reason.clone()),
     };
-    let line = serde_json::json!({
+    serde_json::json!({
         "time": crate::state::now_rfc3339(),
         "agent": p.agent,
         "slug": p.slug,
@@ -573,20 +600,31 @@ pub fn record(
         "agent_reason": p.reason,
         "decision": verb,
         "operator_note": reason,
-    });
-    let log = state.join(&p.slug).join("decisions.jsonl");
-    append_line(&log, &line)
-        .map_err(|e| format!("{verb}, but could not write {}: {e}", log.display()))?;
-    Ok(format!("{verb}: {} {}", p.agent, p.request.summary()))
+    })
 }
 
-fn append_line(path: &std::path::Path, line: &serde_json::Value) -> std::io::Result<()> {
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?
-        .write_all(format!("{line}\n").as_bytes())
+/// Answer the proposal in its bottle (the supervise sidecar, or the gate
+/// holding a push, reads the answer) and log it there.
+async fn record(
+    backend: Option<&SharedBackend>,
+    p: &Proposal,
+    decision: &Decision,
+) -> Result<String, String> {
+    let verb = match decision {
+        Decision::Approved { .. } => "approved",
+        Decision::Rejected { .. } => "rejected",
+    };
+    let Some(backend) = backend else {
+        return Err(format!(
+            "could not record the decision for {}: no backend runs {}",
+            p.agent, p.slug
+        ));
+    };
+    backend
+        .decide(p, decision, decision_line(p, decision))
+        .await
+        .map_err(|e| format!("could not record the decision for {}: {e}", p.agent))?;
+    Ok(format!("{verb}: {} {}", p.agent, p.request.summary()))
 }
 
 #[cfg(test)]
@@ -594,10 +632,8 @@ mod tests {
     use super::*;
     use crate::supervise::Request;
 
-    #[test]
-    fn a_recorded_decision_answers_the_agent_and_is_logged() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("alpha-x/proposals")).unwrap();
+    #[tokio::test]
+    async fn a_decision_is_logged_with_its_reason_and_needs_the_bottles_backend() {
         let p = Proposal {
             id: "1".into(),
             slug: "alpha-x".into(),
@@ -609,29 +645,18 @@ mod tests {
                 path_allowlist: vec![],
             }),
         };
-        let said = record(
-            dir.path(),
-            &p,
-            &Decision::Rejected {
-                reason: "no".into(),
-            },
-        )
-        .unwrap();
-        assert!(said.starts_with("rejected: alpha"), "{said}");
-        let answer =
-            std::fs::read_to_string(dir.path().join("alpha-x/proposals/1.decision.json")).unwrap();
-        assert!(answer.contains("\"reason\": \"no\""), "{answer}");
-        let log = std::fs::read_to_string(dir.path().join("alpha-x/decisions.jsonl")).unwrap();
+        let no = Decision::Rejected {
+            reason: "no".into(),
+        };
+        let line = decision_line(&p, &no).to_string();
         assert!(
-            log.contains("\"decision\":\"rejected\"") && log.contains("\"operator_note\":\"no\""),
-            "{log}"
+            line.contains("\"decision\":\"rejected\"")
+                && line.contains("\"operator_note\":\"no\"")
+                && line.contains("\"agent_reason\":\"need it\""),
+            "{line}"
         );
-        // No state dir: the error names what could not be written.
-        let gone = record(
-            &dir.path().join("nope"),
-            &p,
-            &Decision::Rejected { reason: "x".into() },
-        );
+        // No backend runs the bottle: the error names whose decision.
+        let gone = record(None, &p, &no).await;
         assert!(gone
             .unwrap_err()
             .contains("could not record the decision for alpha"));

@@ -3,9 +3,9 @@
 
 use crossterm::event::Event;
 
-use crate::backend::ActiveBottle;
+use crate::backend::{ActiveBottle, Place};
 use crate::manifest::{Egress, Manifest};
-use crate::plan::{BackendKind, BottlePlan};
+use crate::plan::BottlePlan;
 use crate::session::{Session, SessionEvent};
 use crate::supervise::{Proposal, Request};
 
@@ -14,27 +14,31 @@ pub enum AppEvent {
     Session(SessionEvent),
     /// News about a bottle being launched or (re)attached.
     Bottle(String, BottleMsg),
-    /// Every bottle a backend has now (at start, then every few seconds).
-    Discovered(BackendKind, Vec<ActiveBottle>),
+    /// Every bottle a backend has now (at start, then as they change).
+    Discovered(Place, Vec<ActiveBottle>),
+    /// A backend (an engine) does not answer now: its bottles are
+    /// unreachable, not gone; why.
+    Unreachable(Place, String),
     /// Manifests read for the agent picker.
     Manifest(Box<Manifest>),
     /// An agent's plan, resolved and its workspace measured, for review;
     /// or why there is none.
     Preflight(Result<Box<PreflightReady>, String>),
-    /// Backends that can run bottles now.
-    Usable(Vec<BackendKind>),
-    /// Every pending proposal, from the queue watcher.
-    Proposals(Vec<Proposal>),
+    /// Where bottles can run now.
+    Usable(Vec<Place>),
+    /// A bottle's state as read where it keeps it: its pending proposals,
+    /// what its egress logged since the last read (`first`: all of it).
+    News {
+        slug: String,
+        news: crate::backend::BottleNews,
+        first: bool,
+    },
     /// A decision was applied (or could not be) and recorded.
     Decided {
         outcome: Result<String, String>,
     },
     /// What the operator did in $EDITOR.
     Edited(Edited),
-    /// Records read from a watched bottle's audit log (the network view).
-    Audit(String, Vec<crate::audit::Record>),
-    /// How many requests each bottle's egress refused since the last scan.
-    Refused(Vec<(String, usize)>),
     /// An agent's work as read (for the review view), or why it could not
     /// be.
     Work(WorkRead),

@@ -9,5 +9,4 @@ pub mod keymap;
 pub mod modal;
 mod painter;
 pub mod run;
-mod state_watch;
 pub mod view;

@@ -26,7 +26,6 @@ use super::effect::{self, Effect};
 use super::event::{AppEvent, Edited, EgressEdit};
 use super::frame_output::FrameOutput;
 use super::painter::{Painter, Term};
-use super::state_watch::StateWatch;
 use crate::backend::SharedBackend;
 use crate::supervise;
 
@@ -35,8 +34,6 @@ use crate::supervise;
 const FRAME: Duration = Duration::from_millis(16);
 /// How long after a key its program's output counts as the key's echo.
 const ECHO: Duration = Duration::from_millis(100);
-/// The state dir is read when it changes, and at least this often.
-const STATE_FALLBACK: Duration = Duration::from_secs(30);
 
 fn setup() -> io::Result<Term> {
     enable_raw_mode()?;
@@ -185,9 +182,10 @@ pub async fn run(
     result
 }
 
-/// The workspace's sources other than the keyboard: signals, the
-/// backends' bottles, proposals and refusals, each on its own task.
-fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], state_dir: PathBuf) {
+/// The workspace's sources other than the keyboard: signals and each
+/// backend's bottles, each on its own task. (Each bottle's own state is
+/// followed by an effect, once the bottle is listed.)
+fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend]) {
     for (kind, name) in [
         (tokio::signal::unix::SignalKind::terminate(), "SIGTERM"),
         (tokio::signal::unix::SignalKind::hangup(), "SIGHUP"),
@@ -207,62 +205,82 @@ fn spawn_sources(tx: &UnboundedSender<AppEvent>, backends: &[SharedBackend], sta
         // Asked all at once: a slow answer does not hold up the others.
         let checks = all
             .iter()
-            .map(|b| async move { b.unavailable().await.is_none().then(|| b.kind()) });
+            .map(|b| async move { b.unavailable().await.is_none().then(|| b.place()) });
         let usable: Vec<_> = futures_util::future::join_all(checks)
             .await
             .into_iter()
             .flatten()
             .collect();
         let _ = t.send(AppEvent::Usable(usable.clone()));
-        // At start every backend; after that those that answer, each when
-        // its bottles may have changed (an engine that is down is not
-        // asked again and again): what died shows on its row.
         for b in all {
-            let t = t.clone();
-            let usable = usable.contains(&b.kind());
-            tokio::spawn(async move {
-                loop {
-                    let since = std::time::SystemTime::now();
-                    if let Ok(found) = b.list().await {
-                        if t.send(AppEvent::Discovered(b.kind(), found)).is_err() {
-                            return;
-                        }
-                    }
-                    if !usable {
-                        return;
-                    }
-                    b.changed(since).await;
+            let ok = usable.contains(&b.place());
+            tokio::spawn(follow(t.clone(), b, ok));
+        }
+    });
+}
+
+/// How long a backend may take to list its bottles before it counts as
+/// not answering (its engine cut off hangs rather than fails).
+const LIST_PATIENCE: Duration = Duration::from_secs(8);
+/// How often an engine that shows bottles is asked whether it answers.
+const HEARTBEAT: Duration = Duration::from_secs(3);
+/// The longest wait before asking again an engine that does not answer.
+const RETRY_MAX: Duration = Duration::from_secs(8);
+
+/// One backend's bottles: listed at start, again whenever they may have
+/// changed; when it stops answering, said (its bottles are unreachable,
+/// not gone), and asked again, less and less often, until it answers. A
+/// backend without an engine that cannot run bottles here is listed once.
+async fn follow(t: UnboundedSender<AppEvent>, b: SharedBackend, usable: bool) {
+    let mut down_for: Option<Duration> = None;
+    loop {
+        if let Some(wait) = down_for {
+            tokio::time::sleep(wait).await;
+        }
+        let since = std::time::SystemTime::now();
+        let listed = match tokio::time::timeout(LIST_PATIENCE, b.list()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer in {} s", LIST_PATIENCE.as_secs())),
+        };
+        let sent = match listed {
+            Ok(found) => {
+                down_for = None;
+                t.send(AppEvent::Discovered(b.place(), found))
+            }
+            Err(why) => {
+                down_for =
+                    Some(down_for.map_or(crate::backend::LIST_POLL, |d| (d * 2).min(RETRY_MAX)));
+                t.send(AppEvent::Unreachable(b.place(), why))
+            }
+        };
+        if sent.is_err() || (!usable && b.engine().is_none()) {
+            return;
+        }
+        if down_for.is_some() {
+            continue;
+        }
+        // Until its bottles may have changed, or it stops answering.
+        tokio::select! {
+            () = b.changed(since) => {}
+            () = heartbeat(&b) => {
+                down_for = Some(crate::backend::LIST_POLL);
+                let why = "it stopped answering".to_string();
+                if t.send(AppEvent::Unreachable(b.place(), why)).is_err() {
+                    return;
                 }
-            });
-        }
-    });
-    let t = tx.clone();
-    tokio::spawn(async move {
-        // Each bottle's audit log, followed from where it was when first
-        // seen: refusals from then on mark its row.
-        let mut tails = std::collections::HashMap::new();
-        let mut watch = StateWatch::new(&state_dir, STATE_FALLBACK);
-        loop {
-            let dir = state_dir.clone();
-            let scan = tokio::task::spawn_blocking(move || {
-                let found = scan_proposals(&dir);
-                let refused = scan_refusals(&dir, &mut tails);
-                (found, refused, tails)
-            })
-            .await;
-            let Ok((found, refused, kept)) = scan else {
-                break;
-            };
-            tails = kept;
-            if t.send(AppEvent::Proposals(found)).is_err() {
-                break;
             }
-            if !refused.is_empty() && t.send(AppEvent::Refused(refused)).is_err() {
-                break;
-            }
-            watch.changed().await;
         }
-    });
+    }
+}
+
+/// Returns when `b` stops answering.
+async fn heartbeat(b: &SharedBackend) {
+    loop {
+        tokio::time::sleep(HEARTBEAT).await;
+        if !b.alive().await {
+            return;
+        }
+    }
 }
 
 /// The next event from the terminal; never, while the keyboard is let go
@@ -275,48 +293,6 @@ async fn next_key(keys: &mut Option<EventStream>) -> AppEvent {
         }
     }
     std::future::pending().await
-}
-
-/// Every pending proposal under the state dir, oldest first.
-fn scan_proposals(state_dir: &std::path::Path) -> Vec<supervise::Proposal> {
-    let Ok(entries) = std::fs::read_dir(state_dir) else {
-        return Vec::new();
-    };
-    let mut all: Vec<supervise::Proposal> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().map(String::from))
-        .flat_map(|slug| supervise::queue::pending(state_dir, &slug))
-        .collect();
-    all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
-    all
-}
-
-/// How many requests each bottle's egress refused since the last scan.
-fn scan_refusals(
-    state_dir: &std::path::Path,
-    tails: &mut std::collections::HashMap<String, crate::audit::Tail>,
-) -> Vec<(String, usize)> {
-    let Ok(entries) = std::fs::read_dir(state_dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries.flatten() {
-        let Some(slug) = e.file_name().to_str().map(String::from) else {
-            continue;
-        };
-        let tail = tails
-            .entry(slug.clone())
-            .or_insert_with(|| crate::audit::Tail::from_end(&e.path()));
-        let n = tail
-            .read()
-            .iter()
-            .filter(|l| matches!(l, crate::audit::Line::Record(r) if r.decision == crate::audit::Decision::Blocked))
-            .count();
-        if n > 0 {
-            out.push((slug, n));
-        }
-    }
-    out
 }
 
 /// Whether a write failed because the outer terminal is gone (a closed
@@ -337,7 +313,7 @@ async fn event_loop(
     attach: Option<String>,
 ) -> anyhow::Result<usize> {
     let (tx, mut rx) = unbounded_channel();
-    spawn_sources(&tx, &backends, paths.state_dir());
+    spawn_sources(&tx, &backends);
     // The keyboard is read here, not on a task of its own: a key wakes
     // this loop directly, one thread hop sooner.
     let mut keys = Some(EventStream::new());
@@ -458,9 +434,8 @@ async fn run_suspended(
             Edited::Egress { slug, result }
         }
         Suspend::EditProposal(p) => {
-            let dir = app.paths.state_dir().join(&p.slug);
-            let _ = std::fs::create_dir_all(&dir);
-            let path = dir.join(format!("proposal-{}.edit.yaml", p.id));
+            let dir = crate::home::edits_dir(&app.paths.home)?;
+            let path = dir.join(format!("proposal-{}-{}.yaml", p.slug, p.id));
             let result = edit_text(painter, app, &path, &supervise::edit::render(&p.request))?
                 .and_then(|text| {
                     supervise::edit::parse(&p.request, &text)
@@ -532,21 +507,36 @@ async fn edit_egress(
         Err(e) => return Ok(Err(e)),
     };
     let before = crate::manifest::render_egress_block(&live);
-    let path = crate::state::dir(&app.paths.home, slug).join("egress-edit.yaml");
+    let path = crate::home::edits_dir(&app.paths.home)?.join(format!("egress-{slug}.yaml"));
     let header = format!(
         "# The live egress of {slug}, in the manifest's shape. Save and quit to apply\n# (validated first, then egress reloads; open connections stay up).\n"
     );
-    let text = match edit_text(painter, app, &path, &format!("{header}{before}"))? {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(format!("{e}; nothing changed"))),
-    };
-    let egress = match crate::manifest::parse_egress_block(&text) {
-        Ok(e) => e,
-        Err(e) => {
+    // An invalid edit opens again with the error on top and the
+    // operator's text kept; leaving it as it was gives up.
+    let mut shown = format!("{header}{before}");
+    let egress = loop {
+        let text = match edit_text(painter, app, &path, &shown)? {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(format!("{e}; nothing changed"))),
+        };
+        let e = match crate::manifest::parse_egress_block(&text) {
+            Ok(egress) => break egress,
+            Err(e) => e,
+        };
+        if text == shown {
             return Ok(Err(format!(
                 "the edited egress is invalid ({e}); nothing changed"
-            )))
+            )));
         }
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("# INVALID"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        shown = format!(
+            "# INVALID: {}\n# INVALID: fix it and save, or quit without saving to give up.\n{kept}",
+            e.to_string().replace('\n', " ")
+        );
     };
     let after = crate::manifest::render_egress_block(&egress);
     Ok(Ok((after != before).then_some(EgressEdit {

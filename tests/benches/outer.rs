@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 
+/// Keys whose echo is looked for: none of them is in bb's chrome around
+/// a pane that only changes where the key lands.
+const KEYS: &[u8] = b"0123456789";
+
 pub struct Outer {
     /// The outer terminal's screen, from everything read: what a person
     /// would see (the workspace redraws only cells that change, so a
@@ -108,6 +112,27 @@ impl Outer {
     pub fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("write");
         self.writer.flush().expect("flush");
+    }
+
+    /// Echo latency of `n` keys, each after the screen has settled.
+    pub fn echoes(&mut self, n: usize) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let key = KEYS[i % KEYS.len()];
+            // A fresh line now and then keeps the cursor on the screen.
+            if i % 60 == 59 {
+                self.send(b"\r");
+                self.drain();
+            }
+            let t0 = Instant::now();
+            self.send(&[key]);
+            if let Some(at) = self.wait_for(&[key], Duration::from_secs(2)) {
+                out.push(at.duration_since(t0));
+            }
+            std::thread::sleep(Duration::from_millis(30));
+            self.drain_quick();
+        }
+        out
     }
 
     pub fn drain_quick(&mut self) {

@@ -23,9 +23,6 @@ use portable_pty::{CommandBuilder, PtySize};
 
 const ROWS: u16 = 38;
 const COLS: u16 = 120;
-/// Keys whose echo is looked for: none of them is in bb's chrome around
-/// a pane that only changes where the key lands.
-const KEYS: &[u8] = b"0123456789";
 /// The program in the pane (bash, for its clock): on each SIGWINCH, when
 /// it arrived and its new size; else it waits.
 const PROGRAM: &str = r#"n=0
@@ -35,32 +32,10 @@ while :; do sleep 1 & wait; done
 
 /// What panes measure in a terminal.
 trait Measure {
-    fn echoes(&mut self, n: usize) -> Vec<Duration>;
     fn resizes(&mut self, n: usize, winches: &mut usize) -> (Vec<Duration>, Vec<Duration>);
 }
 
 impl Measure for Outer {
-    /// Echo latency of `n` keys, each after the screen has settled.
-    fn echoes(&mut self, n: usize) -> Vec<Duration> {
-        let mut out = Vec::new();
-        for i in 0..n {
-            let key = KEYS[i % KEYS.len()];
-            // A fresh line now and then keeps the cursor on the screen.
-            if i % 60 == 59 {
-                self.send(b"\r");
-                self.drain();
-            }
-            let t0 = Instant::now();
-            self.send(&[key]);
-            if let Some(at) = self.wait_for(&[key], Duration::from_secs(2)) {
-                out.push(at.duration_since(t0));
-            }
-            std::thread::sleep(Duration::from_millis(30));
-            self.drain_quick();
-        }
-        out
-    }
-
     /// Of `n` resizes, alternating between two sizes, each after the
     /// screen has settled: the time until the program's SIGWINCH (by its
     /// own clock), and until its answer shows.

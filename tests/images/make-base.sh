@@ -27,6 +27,9 @@ fi
 
 root="$(mktemp -d /tmp/bb-base.XXXXXX)"
 trap 'rm -rf "$root"' EXIT
+# mktemp makes it 0700, and the image's / would be too: under the vfs
+# driver (a second engine here) no user but root could run anything.
+chmod 755 "$root"
 echo "make-base: debootstrap $SUITE into $root"
 debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$root" "$MIRROR" >/tmp/bb-debootstrap.log 2>&1 || {
   echo "make-base: debootstrap failed; the end of its log:" >&2

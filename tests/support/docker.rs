@@ -53,7 +53,16 @@ pub fn docker_ok() -> bool {
 
 /// `docker ARGS`, its trimmed stdout.
 pub fn docker(args: &[&str]) -> String {
-    let o = Command::new("docker").args(args).output().unwrap();
+    docker_on(None, args)
+}
+
+/// `docker ARGS` against the engine at `host` (`-H`), else the local one.
+pub fn docker_on(host: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new("docker");
+    if let Some(host) = host {
+        cmd.args(["-H", host]);
+    }
+    let o = cmd.args(args).output().unwrap();
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -84,11 +93,43 @@ pub fn agent_sh(slug: &str, script: &str) -> String {
     )
 }
 
-/// Remove every container and network of a bottle.
+/// A file of a bottle's state or config, read in its running bundle (as
+/// root, as bb's operator channel reads it): `/var/lib/bb/audit.jsonl`,
+/// `/etc/bb/egress.json`.
+pub fn bundle_file(slug: &str, path: &str) -> String {
+    let o = Command::new("docker")
+        .args([
+            "exec",
+            "-u",
+            "0:10900",
+            &format!("bb-sidecars-{slug}"),
+            "cat",
+            path,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{path} in bb-sidecars-{slug}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Remove every container, network and volume of a bottle.
 pub fn remove_everything(slug: &str) {
+    remove_everything_on(None, slug)
+}
+
+/// Remove every container, network and volume of a bottle on an engine.
+pub fn remove_everything_on(host: Option<&str>, slug: &str) {
+    let docker = |args: &[&str]| docker_on(host, args);
     let filter = format!("label=bb.slug={slug}");
     for c in docker(&["ps", "-aq", "--filter", &filter]).lines() {
         docker(&["rm", "-f", c]);
+    }
+    for v in docker(&["volume", "ls", "-q", "--filter", &filter]).lines() {
+        docker(&["volume", "rm", "-f", v]);
     }
     for n in docker(&["network", "ls", "-q", "--filter", &filter]).lines() {
         // A test's own container joined to it (a mock API) would keep it.
@@ -227,14 +268,26 @@ impl Env {
         bb
     }
 
+    /// The bottles of this home, found as bb finds them: by the labels
+    /// on what they made (containers, and state volumes).
     pub fn slugs(&self) -> Vec<String> {
-        std::fs::read_dir(self.home().join("state"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let home = self
+            .home()
+            .canonicalize()
+            .unwrap_or_else(|_| self.home())
+            .display()
+            .to_string();
+        let filter = format!("label=bb.home={home}");
+        let format = "{{.Label \"bb.slug\"}}";
+        let mut out: Vec<String> = docker(&["ps", "-a", "--filter", &filter, "--format", format])
+            .lines()
+            .chain(docker(&["volume", "ls", "--filter", &filter, "--format", format]).lines())
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
@@ -247,10 +300,16 @@ impl Drop for Env {
 }
 
 pub fn left_behind(slug: &str) -> String {
+    left_behind_on(None, slug)
+}
+
+/// The containers, networks and volumes of a bottle still on an engine.
+pub fn left_behind_on(host: Option<&str>, slug: &str) -> String {
     let filter = format!("label=bb.slug={slug}");
     format!(
-        "{}{}",
-        docker(&["ps", "-aq", "--filter", &filter]),
-        docker(&["network", "ls", "-q", "--filter", &filter])
+        "{}{}{}",
+        docker_on(host, &["ps", "-aq", "--filter", &filter]),
+        docker_on(host, &["network", "ls", "-q", "--filter", &filter]),
+        docker_on(host, &["volume", "ls", "-q", "--filter", &filter])
     )
 }

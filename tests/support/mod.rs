@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod engines;
 pub mod upstream;
 
 use std::io::{Read, Write};
@@ -157,7 +158,18 @@ impl Bb {
     }
 
     pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let tries = PATIENCE.as_millis() / POLL.as_millis();
+        self.wait_for_within(what, PATIENCE, pred)
+    }
+
+    /// As `wait_for`, for what takes longer (a first build on another
+    /// engine).
+    pub fn wait_for_within(
+        &self,
+        what: &str,
+        patience: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let tries = patience.as_millis() / POLL.as_millis();
         for _ in 0..tries {
             let s = self.screen();
             if pred(&s) {

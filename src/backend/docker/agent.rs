@@ -25,6 +25,9 @@ pub struct AgentSpec {
     pub runtime: Option<String>,
     pub memory_bytes: i64,
     pub pids: i64,
+    /// `/etc/hosts` lines (`sidecars:IP`) where the engine's resolver
+    /// does not answer container names (Podman, with no resolver).
+    pub hosts: Vec<String>,
 }
 
 impl AgentSpec {
@@ -49,6 +52,7 @@ impl AgentSpec {
             runtime: host.runtime.filter(|r| r != "runc"),
             memory_bytes: host.memory.unwrap_or_default(),
             pids: host.pids_limit.unwrap_or_default(),
+            hosts: host.extra_hosts.unwrap_or_default(),
         })
     }
 
@@ -77,6 +81,7 @@ impl AgentSpec {
                 // (`sidecars`); external names get no upstream, so DNS
                 // cannot carry data out.
                 dns: Some(vec!["127.0.0.1".to_string()]),
+                extra_hosts: (!self.hosts.is_empty()).then(|| self.hosts.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -134,6 +139,7 @@ mod tests {
             runtime: Some("runsc".into()),
             memory_bytes: 1 << 30,
             pids: 512,
+            hosts: vec!["sidecars:10.89.4.2".into()],
         }
     }
 

@@ -4,7 +4,6 @@
 //! carried over.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use bollard::query_parameters::{DownloadFromContainerOptions, RemoveContainerOptions};
 use bollard::Docker;
@@ -23,7 +22,6 @@ pub fn dockerfile(base: &str, lines: &str) -> String {
 
 pub async fn apply(
     docker: &Docker,
-    home: &Path,
     slug: &str,
     lines: &str,
     progress: &Progress,
@@ -87,8 +85,10 @@ pub async fn apply(
     upload("/home", home_tar)
         .await
         .map_err(|e| format!("cannot restore /home/node: {e}"))?;
-    let ca = std::fs::read_to_string(crate::state::dir(home, slug).join("ca.crt"))
-        .map_err(|e| format!("cannot read the bottle CA: {e}"))?;
+    let ca = super::operator::download(docker, &n.sidecars, "/etc/bb/ca.crt")
+        .await
+        .map_err(|e| format!("cannot read the bottle CA from {}: {e}", n.sidecars))?
+        .ok_or_else(|| format!("{} holds no bottle CA: restart the bottle", n.sidecars))?;
     let tar = super::context::archive(&[Entry::new(super::launch::CA_GUEST, ca, 0o644)])
         .map_err(|e| e.to_string())?;
     upload("/", tar)

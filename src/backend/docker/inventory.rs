@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, ListNetworksOptions, LogsOptions,
-    RemoveContainerOptions, RemoveImageOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions, LogsOptions,
+    RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -116,11 +116,13 @@ pub async fn changed(docker: &Docker, since: std::time::SystemTime) -> bool {
 /// How long the list is trusted without an event.
 const EVENTS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Bottles by their agent containers, with which sidecars are up.
-/// The bottles of bb home `home` (another home's are its bb's business).
+/// Bottles by their agent containers, with which sidecars are up: the
+/// bottles of bb home `home` (another home's are its bb's business) on
+/// the engine named `engine`.
 pub async fn bottles(
     docker: &Docker,
     home: &Path,
+    engine: &str,
 ) -> Result<Vec<ActiveBottle>, bollard::errors::Error> {
     let all = containers(docker, &[(names::SLUG, "")]).await?;
     let mut out: Vec<ActiveBottle> = all
@@ -131,23 +133,16 @@ pub async fn bottles(
                 .iter()
                 .find(|c| c.slug == a.slug && c.role == names::ROLE_SIDECARS);
             let sidecars = bundle.map(daemons_up).unwrap_or_default();
+            let label = |k: &str| a.labels.get(k).cloned();
             ActiveBottle {
                 slug: a.slug.clone(),
-                agent: a
-                    .labels
-                    .get(names::AGENT)
-                    .cloned()
-                    .unwrap_or_else(|| "?".into()),
-                bottle: a
-                    .labels
-                    .get(names::BOTTLE)
-                    .cloned()
-                    .unwrap_or_else(|| "?".into()),
+                agent: label(names::AGENT).unwrap_or_else(|| "?".into()),
+                bottle: label(names::BOTTLE).unwrap_or_else(|| "?".into()),
                 backend: BackendKind::Docker,
-                started_at: a.labels.get(names::STARTED).cloned(),
+                engine: engine.to_string(),
+                started_at: label(names::STARTED),
                 state: match (a.running, bundle.is_some_and(|b| b.running)) {
                     _ if crate::state::leased(home, &a.slug) => BottleState::Starting,
-                    _ if crate::state::interrupted(home, &a.slug) => BottleState::AgentDown,
                     (false, _) => BottleState::AgentDown,
                     (true, false) => BottleState::BundleDown,
                     (true, true) => BottleState::Running,
@@ -155,48 +150,64 @@ pub async fn bottles(
                 sidecars,
                 down: match bundle {
                     _ if crate::state::leased(home, &a.slug) => None,
-                    _ if crate::state::interrupted(home, &a.slug) => {
-                        Some(interrupted_note(&a.slug))
-                    }
                     _ if !a.running => Some(why_stopped("the agent", &a.status)),
                     Some(b) if !b.running => Some(why_stopped("the sidecar bundle", &b.status)),
                     None => Some("the sidecar bundle is gone".to_string()),
                     Some(_) => None,
                 },
-                template: crate::state::read_metadata(home, &a.slug)
-                    .and_then(|m| crate::manifest::Template::from_name(&m.template)),
+                template: label(names::TEMPLATE)
+                    .and_then(|t| crate::manifest::Template::from_name(&t)),
             }
         })
         .collect();
-    // A launch killed before it made the agent container left a state dir
-    // (and maybe a bundle): named too, so it is seen and can be stopped.
-    for slug in crate::state::slugs(home) {
-        if out.iter().any(|b| b.slug == slug) || !crate::state::interrupted(home, &slug) {
+    // A launch killed before it made the agent container left its state
+    // volume (and maybe a bundle): named too, so it is seen and stopped.
+    for (_, slug, labels) in volumes(docker, home, &[(names::SLUG, "")]).await? {
+        let elsewhere = labels.contains_key(names::BACKEND);
+        if elsewhere || out.iter().any(|b| b.slug == slug) || crate::state::leased(home, &slug) {
             continue;
         }
-        let meta = crate::state::read_metadata(home, &slug);
-        if meta
-            .as_ref()
-            .is_some_and(|m| m.backend != BackendKind::Docker.name())
-        {
-            continue;
-        }
+        let label = |k: &str| labels.get(k).cloned();
         out.push(ActiveBottle {
-            agent: meta.as_ref().map_or("?".into(), |m| m.agent.clone()),
-            bottle: meta.as_ref().map_or("?".into(), |m| m.bottle.clone()),
+            agent: label(names::AGENT).unwrap_or_else(|| "?".into()),
+            bottle: label(names::BOTTLE).unwrap_or_else(|| "?".into()),
             backend: BackendKind::Docker,
-            started_at: meta.as_ref().map(|m| m.started_at.clone()),
+            engine: engine.to_string(),
+            started_at: label(names::STARTED),
             state: BottleState::AgentDown,
             sidecars: Vec::new(),
             down: Some(interrupted_note(&slug)),
-            template: meta
-                .as_ref()
-                .and_then(|m| crate::manifest::Template::from_name(&m.template)),
+            template: None,
             slug,
         });
     }
     out.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
     Ok(out)
+}
+
+/// Volumes matching `pairs` that belong to `home`: (name, slug, labels).
+pub async fn volumes(
+    docker: &Docker,
+    home: &Path,
+    pairs: &[(&str, &str)],
+) -> Result<Vec<(String, String, BTreeMap<String, String>)>, bollard::errors::Error> {
+    let list = docker
+        .list_volumes(Some(ListVolumesOptions {
+            filters: Some(filter(pairs)),
+        }))
+        .await?;
+    Ok(list
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| {
+            let labels: BTreeMap<String, String> = v.labels.into_iter().collect();
+            names::belongs_to(&labels, home).then(|| {
+                let slug = labels.get(names::SLUG).cloned().unwrap_or_default();
+                (v.name, slug, labels)
+            })
+        })
+        .collect())
 }
 
 /// The daemons a bundle runs, when it is up.
@@ -245,7 +256,6 @@ async fn networks(
         .collect())
 }
 
-/// Remove a bottle's containers and networks; how many things went.
 /// Another home's bottle, which this bb must not touch.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoveError {
@@ -255,6 +265,8 @@ pub enum RemoveError {
     Docker(#[from] bollard::errors::Error),
 }
 
+/// Remove a bottle's containers, networks and state volume; how many
+/// things went.
 pub async fn remove_bottle(docker: &Docker, home: &Path, slug: &str) -> Result<usize, RemoveError> {
     let found = containers(docker, &[(names::SLUG, slug)]).await?;
     if let Some(other) = found.iter().find(|c| !names::belongs_to(&c.labels, home)) {
@@ -279,6 +291,12 @@ pub async fn remove_bottle(docker: &Docker, home: &Path, slug: &str) -> Result<u
     }
     for (name, _) in networks(docker, home, &[(names::SLUG, slug)]).await? {
         docker.remove_network(&name).await?;
+        removed += 1;
+    }
+    for (name, _, _) in volumes(docker, home, &[(names::SLUG, slug)]).await? {
+        docker
+            .remove_volume(&name, None::<RemoveVolumeOptions>)
+            .await?;
         removed += 1;
     }
     // Images built for this bottle alone (capability changes).
@@ -318,7 +336,12 @@ pub enum Orphan {
         name: String,
         slug: String,
     },
-    /// A state dir with no containers (and no `.preserve`).
+    /// A state volume whose bottle has no containers.
+    Volume {
+        name: String,
+        slug: String,
+    },
+    /// A state dir an older bb left on this machine, with no bottle.
     StateDir {
         slug: String,
     },
@@ -338,13 +361,16 @@ impl std::fmt::Display for Orphan {
             Orphan::Network { name, slug } => {
                 write!(f, "network {name} (bottle {slug}, no containers)")
             }
+            Orphan::Volume { name, slug } => {
+                write!(f, "volume {name} (bottle {slug}, no containers)")
+            }
             Orphan::StateDir { slug } => write!(f, "state dir {slug} (no containers)"),
             Orphan::Image { tag } => write!(f, "image {tag} (not this bb's build, no containers)"),
         }
     }
 }
 
-/// What no bottle owns. `current` maps each image repository bb builds
+/// What no bottle owns on an engine. `current` maps each image repository bb builds
 /// for every bottle (the sidecar and built-in agent images) to the tag
 /// this bb would build now; other tags of those repositories that no
 /// container uses are orphans (a bb that wants one again rebuilds it).
@@ -352,6 +378,7 @@ pub async fn orphans(
     docker: &Docker,
     home: &Path,
     current: &BTreeMap<String, String>,
+    legacy: bool,
 ) -> Result<Vec<Orphan>, bollard::errors::Error> {
     let all: Vec<Found> = containers(docker, &[(names::SLUG, "")])
         .await?
@@ -393,13 +420,24 @@ pub async fn orphans(
             out.push(Orphan::Network { name, slug });
         }
     }
-    for slug in crate::state::slugs(home) {
-        let preserved = crate::state::dir(home, &slug).join(".preserve").exists();
-        // Another backend's bottle (a micro-VM) may hold it with nothing
-        // in Docker: that backend stops it.
-        let docker_s = crate::state::read_metadata(home, &slug)
-            .is_none_or(|m| m.backend == BackendKind::Docker.name());
-        if docker_s && !with_any.contains(slug.as_str()) && !preserved && !launching(&slug) {
+    for (name, slug, labels) in volumes(docker, home, &[(names::SLUG, "")]).await? {
+        // A bottle without its agent goes whole (its bundle is removed
+        // above, its logs kept); a micro-VM's state is its backend's.
+        if !with_agent.contains(slug.as_str())
+            && !elsewhere.contains(slug.as_str())
+            && !labels.contains_key(names::BACKEND)
+            && !launching(&slug)
+        {
+            out.push(Orphan::Volume { name, slug });
+        }
+    }
+    // What an older bb kept on this machine, for bottles of the engine it
+    // used (the default one, `legacy`).
+    for slug in crate::state::legacy_slugs(home)
+        .into_iter()
+        .filter(|_| legacy)
+    {
+        if !with_any.contains(slug.as_str()) && !launching(&slug) {
             out.push(Orphan::StateDir { slug });
         }
     }
@@ -446,21 +484,37 @@ async fn stale_images(
 
 pub async fn remove_orphan(docker: &Docker, home: &Path, o: &Orphan) -> Result<(), String> {
     match o {
-        Orphan::Container { name, .. } => docker
-            .remove_container(
-                name,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: true,
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(|e| e.to_string()),
+        Orphan::Container { name, slug } => {
+            // A bundle holds the bottle's logs: kept here before it goes.
+            if *name == names::names(slug).sidecars {
+                let kept = super::operator::kept_logs(docker, slug).await;
+                crate::state::keep_logs(home, slug, &kept).map_err(|e| {
+                    format!(
+                        "its logs could not be kept in {}: {e}",
+                        crate::home::archive_dir(home).display()
+                    )
+                })?;
+            }
+            docker
+                .remove_container(
+                    name,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: true,
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .map_err(|e| e.to_string())
+        }
         Orphan::Network { name, .. } => {
             docker.remove_network(name).await.map_err(|e| e.to_string())
         }
-        Orphan::StateDir { slug } => crate::state::settle(home, slug)
+        Orphan::Volume { name, .. } => docker
+            .remove_volume(name, None::<RemoveVolumeOptions>)
+            .await
+            .map_err(|e| e.to_string()),
+        Orphan::StateDir { slug } => crate::state::settle_legacy(home, slug)
             .map(|_| ())
             .map_err(|e| e.to_string()),
         // Not forced: an image a container took meanwhile stays.

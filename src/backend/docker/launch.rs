@@ -30,7 +30,7 @@ pub enum LaunchError {
     Blocked(String),
     #[error("{0}")]
     Image(#[from] super::images::ImageError),
-    #[error("cannot prepare the bottle's state dir: {0}")]
+    #[error("cannot prepare the bottle's state: {0}")]
     State(String),
     #[error("a container or network named {0} already exists: run `bb cleanup`, or remove it with docker")]
     Conflict(String),
@@ -62,6 +62,7 @@ pub(crate) fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> Laun
 pub(crate) struct Made {
     pub(crate) containers: Vec<String>,
     pub(crate) networks: Vec<String>,
+    pub(crate) volumes: Vec<String>,
 }
 
 impl Made {
@@ -80,6 +81,11 @@ impl Made {
         }
         for n in &self.networks {
             let _ = docker.remove_network(n).await;
+        }
+        for v in &self.volumes {
+            let _ = docker
+                .remove_volume(v, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                .await;
         }
     }
 }
@@ -276,13 +282,13 @@ pub(crate) async fn ensure_running(
     })
 }
 
-/// A bottle's state before anything exists in a backend: its state dir
-/// (held by a lease until the launch ends), its CA, its egress config and
-/// its metadata.
+/// A bottle's state before anything exists in a backend: its lease (held
+/// until the launch ends), its CA, its egress config and its metadata,
+/// all to go into the bottle.
 pub(crate) struct Prepared {
-    pub dir: std::path::PathBuf,
     pub ca: crate::ca::BottleCa,
     pub config: Vec<u8>,
+    pub metadata: Vec<u8>,
     pub started_at: String,
     pub upstream_ca: Option<String>,
     pub _lease: state::Lease,
@@ -294,40 +300,33 @@ pub(crate) fn prepare(
     progress: &Progress,
 ) -> Result<Prepared, LaunchError> {
     let upstream_ca = upstream_ca_bundle(plan)?;
-    let dir = state::create(home, &plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
     // Held until the bottle is made (or its remains removed).
-    let lease = state::Lease::take(&dir).map_err(|e| LaunchError::State(e.to_string()))?;
+    let lease =
+        state::Lease::take(home, &plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
     let ca = crate::ca::mint(&plan.slug).map_err(|e| LaunchError::State(e.to_string()))?;
-    ca.write(&dir)
-        .map_err(|e| LaunchError::State(e.to_string()))?;
     let _ = progress.send(format!("bottle CA minted: SHA-256 {}", ca.fingerprint).into());
     let config = serde_json::to_vec_pretty(&egress_config(plan)).unwrap_or_default();
-    crate::ca::write_file(&dir.join("egress.json"), &config, 0o600)
-        .map_err(|e| LaunchError::State(e.to_string()))?;
     let started_at = state::now_rfc3339();
-    state::write_metadata(
-        &dir,
-        &Metadata {
-            slug: plan.slug.clone(),
-            agent: plan.agent.clone(),
-            bottle: plan.bottle.clone(),
-            backend: plan.backend.name().to_string(),
-            template: plan.template.name().to_string(),
-            started_at: started_at.clone(),
-            workdir: plan.workdir().to_string(),
-            ca_fingerprint: ca.fingerprint.clone(),
-            workspace_source: plan
-                .workspace
-                .as_ref()
-                .map(|w| w.source.display().to_string()),
-            secret_sources: Some(SecretSources::of(plan)),
-        },
-    )
-    .map_err(|e| LaunchError::State(e.to_string()))?;
+    let metadata = Metadata {
+        slug: plan.slug.clone(),
+        agent: plan.agent.clone(),
+        bottle: plan.bottle.clone(),
+        backend: plan.backend.name().to_string(),
+        template: plan.template.name().to_string(),
+        started_at: started_at.clone(),
+        workdir: plan.workdir().to_string(),
+        ca_fingerprint: ca.fingerprint.clone(),
+        workspace_source: plan
+            .workspace
+            .as_ref()
+            .map(|w| w.source.display().to_string()),
+        secret_sources: Some(SecretSources::of(plan)),
+    }
+    .to_bytes();
     Ok(Prepared {
-        dir,
         ca,
         config,
+        metadata,
         started_at,
         upstream_ca,
         _lease: lease,
@@ -336,27 +335,27 @@ pub(crate) fn prepare(
 
 /// Make the bottle. `home` is the bb home (for the state dir).
 pub async fn launch(
-    docker: &Docker,
+    engine: &super::Engine,
     home: &Path,
     plan: &BottlePlan,
     host: &HostValues,
     runsc: bool,
     progress: &Progress,
 ) -> Result<ActiveBottle, LaunchError> {
+    let docker = &engine.docker;
     let mut made = Made::default();
-    let result = make(docker, home, plan, host, runsc, progress, &mut made).await;
+    let result = make(engine, home, plan, host, runsc, progress, &mut made).await;
     if result.is_err() {
         let _ = progress.send("cleaning up what was made".into());
         made.undo(docker).await;
         crate::work::Saved::at(home, &plan.slug).forget();
-        let _ = state::settle(home, &plan.slug);
     }
     result
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn make(
-    docker: &Docker,
+    engine: &super::Engine,
     home: &Path,
     plan: &BottlePlan,
     host: &HostValues,
@@ -364,19 +363,20 @@ async fn make(
     progress: &Progress,
     made: &mut Made,
 ) -> Result<ActiveBottle, LaunchError> {
+    let docker = &engine.docker;
     let n: Names = names(&plan.slug);
     let say = |s: String| {
         let _ = progress.send(s.into());
     };
 
     let prepared = prepare(home, plan, progress)?;
-    let (dir, ca, config, started_at) = (
-        &prepared.dir,
+    let (ca, config, started_at) = (
         &prepared.ca,
         prepared.config.clone(),
         prepared.started_at.clone(),
     );
     let upstream_ca = prepared.upstream_ca.clone();
+    super::sidecars::state_volume(docker, home, plan, &started_at, made).await?;
 
     // Images.
     let sidecar_image =
@@ -439,7 +439,7 @@ async fn make(
             image: &sidecar_image,
             home,
             ca,
-            dir,
+            metadata: prepared.metadata.clone(),
             egress_config: config,
             upstream_ca,
             runtime: runtime.clone(),
@@ -455,6 +455,8 @@ async fn make(
         daemons.join(", ")
     ));
 
+    let hosts = sidecar_hosts(docker, &n, &say).await?;
+
     // The agent: internal network only, no ports, the proxy as its way out.
     let mut labels = names::labels(
         home,
@@ -464,6 +466,7 @@ async fn make(
         names::ROLE_AGENT,
     );
     labels.insert(names::STARTED.into(), started_at);
+    labels.insert(names::TEMPLATE.into(), plan.template.name().into());
     super::agent::AgentSpec {
         name: n.agent.clone(),
         image: agent_image,
@@ -479,6 +482,7 @@ async fn make(
         runtime,
         memory_bytes: (plan.limits.memory_mb * 1024 * 1024) as i64,
         pids: plan.limits.pids as i64,
+        hosts,
     }
     .create(docker, &super::images::sidecar_binary()?)
     .await
@@ -532,10 +536,60 @@ async fn make(
         agent: plan.agent.clone(),
         bottle: plan.bottle.clone(),
         backend: plan.backend,
+        engine: engine.name.clone(),
         started_at: None,
         state: BottleState::Running,
         sidecars: daemons.iter().map(|s| s.to_string()).collect(),
         down: None,
         template: Some(plan.template),
     })
+}
+
+/// How the agent finds its bundle by name where the engine does not say.
+/// Docker's embedded resolver answers `sidecars` (and nothing outside);
+/// Podman's answers only when it is the container's resolver, which would
+/// also forward the agent's other names out, so there the name goes in the
+/// agent's `/etc/hosts` (Podman keeps a container's address when it
+/// restarts). Podman also gives the internal network a gateway address on
+/// its host, which Docker's `inhibit_ipv4` withholds: said at launch.
+async fn sidecar_hosts(
+    docker: &Docker,
+    n: &Names,
+    say: &impl Fn(String),
+) -> Result<Vec<String>, LaunchError> {
+    if !super::is_podman(docker).await {
+        return Ok(Vec::new());
+    }
+    let info = docker
+        .inspect_container(
+            &n.sidecars,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(docker_err("reading the bundle's address"))?;
+    let ip = info
+        .network_settings
+        .and_then(|s| s.networks)
+        .and_then(|nets| nets.get(&n.internal).and_then(|e| e.ip_address.clone()))
+        .filter(|ip| !ip.is_empty())
+        .ok_or_else(|| LaunchError::Docker {
+            doing: "reading the bundle's address".into(),
+            detail: format!("{} has no address on {}", n.sidecars, n.internal),
+        })?;
+    let gateway = docker
+        .inspect_network(
+            &n.internal,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .ok()
+        .and_then(|net| net.ipam?.config?.into_iter().find_map(|c| c.gateway))
+        .unwrap_or_default();
+    if !gateway.is_empty() {
+        say(format!(
+            "note: Podman gives {} a gateway on its host ({gateway}): the agent can reach what listens on that host's addresses; firewall it there",
+            n.internal
+        ));
+    }
+    Ok(vec![format!("{SIDECAR_ALIAS}:{ip}")])
 }

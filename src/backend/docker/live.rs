@@ -20,23 +20,25 @@ pub fn merge_config(config: &mut EgressConfig, req: &EgressRequest) {
     bb_contract::egress::grant(&mut config.routes, &req.host, &req.path_allowlist);
 }
 
-pub async fn apply_egress(
-    docker: &Docker,
-    home: &Path,
-    slug: &str,
-    req: &EgressRequest,
-) -> Result<(), String> {
-    let mut config = read_config(home, slug)?;
+pub async fn apply_egress(docker: &Docker, slug: &str, req: &EgressRequest) -> Result<(), String> {
+    let mut config = read_config(docker, slug).await?;
     merge_config(&mut config, req);
-    apply_config(docker, home, slug, &config).await
+    apply_config(docker, slug, &config).await
 }
 
-/// The bottle's live egress config, as bb last wrote it.
-pub fn read_config(home: &Path, slug: &str) -> Result<EgressConfig, String> {
-    let path = crate::state::dir(home, slug).join("egress.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    EgressConfig::parse(&text, &path).map_err(|e| e.to_string())
+/// Where egress reads its config in the bundle.
+const CONFIG: &str = "/etc/bb/egress.json";
+
+/// The bottle's live egress config, as egress reads it (from the bundle,
+/// running or not).
+pub async fn read_config(docker: &Docker, slug: &str) -> Result<EgressConfig, String> {
+    let bundle = names(slug).sidecars;
+    let bytes = super::operator::download(docker, &bundle, CONFIG)
+        .await
+        .map_err(|e| format!("cannot read {CONFIG} in {bundle}: {e}"))?
+        .ok_or_else(|| format!("{bundle} has no {CONFIG}: stop the bottle and start it again"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    EgressConfig::parse(&text, Path::new(CONFIG)).map_err(|e| e.to_string())
 }
 
 fn auth_of(r: &RouteConfig) -> Option<crate::manifest::RouteAuth> {
@@ -102,28 +104,20 @@ pub fn egress_into_config(
     Ok(())
 }
 
-/// Write `config` as the bottle's egress config, copy it into the bundle
+/// Put `config` in the bundle as egress's config (it is the one copy)
 /// and have egress reload it.
 pub async fn apply_config(
     docker: &Docker,
-    home: &Path,
     slug: &str,
     config: &EgressConfig,
 ) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let dir = crate::state::dir(home, slug);
-    let path = dir.join("egress.json");
     let bytes = serde_json::to_vec_pretty(config).map_err(|e| e.to_string())?;
-    // Temp file, then rename: a reload never reads half a config.
-    let tmp = dir.join(".egress.json.tmp");
-    crate::ca::write_file(&tmp, &bytes, 0o600).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
-    let owner = std::fs::metadata(&dir).map_err(|e| e.to_string())?;
-    // As at launch: root's, readable by egress and supervise (the group).
-    let tar = context::archive(&[
-        Entry::new("/etc/bb/.egress.json.new", bytes, 0o640).owned(0, owner.gid() as u64)
-    ])
-    .map_err(|e| e.to_string())?;
+    // As at launch: root's, readable by egress and supervise (the state
+    // group); beside it first, then renamed, so a reload never reads half.
+    let gid = u64::from(bb_sidecar::init::STATE_GID);
+    let tar =
+        context::archive(&[Entry::new("/etc/bb/.egress.json.new", bytes, 0o640).owned(0, gid)])
+            .map_err(|e| e.to_string())?;
     let bundle = names(slug).sidecars;
     context::upload(docker, &bundle, "/", tar)
         .await

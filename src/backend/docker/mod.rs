@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod launch;
 pub mod live;
 pub mod names;
+pub mod operator;
 pub mod revive;
 pub(crate) mod sidecars;
 
@@ -20,16 +21,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard::Docker;
 
-use crate::backend::{ActiveBottle, Attach, Backend, BackendError, Progress, SessionSpec};
+use crate::backend::engines::EngineSpec;
+use crate::backend::{
+    ActiveBottle, Attach, Backend, BackendError, BottleNews, Progress, SessionSpec,
+};
 use crate::plan::{BackendKind, BottlePlan};
 use crate::session::Session;
+use bb_contract::operator::Request as OperatorRequest;
 
 /// How long to wait for the engine to answer before calling it down.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a running engine may take to answer a ping while bottles on
+/// it are shown.
+const ALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    #[error("Docker is not reachable at {addr}: start the Docker engine (or point DOCKER_HOST at it), then try again")]
+    #[error("no Docker engine answers at {addr}: start it (or point DOCKER_HOST, or config.yaml `engines:`, at one that runs), then try again")]
     NotRunning { addr: String },
     #[error("no permission to use the Docker socket at {addr}: add your user to the docker group and log in again")]
     Permission { addr: String },
@@ -40,11 +48,27 @@ pub enum DockerError {
 /// A connection to the engine that has answered a ping.
 pub struct Engine {
     pub docker: Docker,
+    /// Its name in bb and its address, for messages.
+    pub name: String,
     pub addr: String,
 }
 
-fn engine_addr() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
+/// How long one request to an engine may take (bollard's timeout).
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+
+/// A client for the engine `spec` names (not yet asked anything).
+fn client(spec: &EngineSpec) -> Result<Docker, bollard::errors::Error> {
+    let (h, v) = (spec.host.as_str(), bollard::API_DEFAULT_VERSION);
+    if h.starts_with("unix://") {
+        Docker::connect_with_unix(h, REQUEST_TIMEOUT_SECS, v)
+    } else if h.starts_with("ssh://") {
+        // The user's own ssh: its config, agent and known hosts.
+        Docker::connect_with_ssh(h, REQUEST_TIMEOUT_SECS, v, None)
+    } else if let Some(tls) = &spec.tls {
+        Docker::connect_with_ssl(h, &tls.key, &tls.cert, &tls.ca, REQUEST_TIMEOUT_SECS, v)
+    } else {
+        Docker::connect_with_http(h, REQUEST_TIMEOUT_SECS, v)
+    }
 }
 
 /// Turn a bollard error into one that says what to do.
@@ -76,9 +100,9 @@ pub fn classify(addr: &str, err: &(dyn std::error::Error + 'static)) -> DockerEr
 }
 
 impl Engine {
-    pub async fn connect() -> Result<Engine, DockerError> {
-        let addr = engine_addr();
-        let docker = Docker::connect_with_local_defaults().map_err(|e| classify(&addr, &e))?;
+    pub async fn connect(spec: &EngineSpec) -> Result<Engine, DockerError> {
+        let addr = spec.host.clone();
+        let docker = client(spec).map_err(|e| classify(&addr, &e))?;
         match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
             Err(_) => return Err(DockerError::NotRunning { addr }),
             Ok(Err(e)) => return Err(classify(&addr, &e)),
@@ -90,7 +114,11 @@ impl Engine {
             Ok(Err(e)) => return Err(classify(&addr, &e)),
             Err(_) => return Err(DockerError::NotRunning { addr }),
         };
-        Ok(Engine { docker, addr })
+        Ok(Engine {
+            docker,
+            name: spec.name.clone(),
+            addr,
+        })
     }
 
     pub async fn image_exists(&self, reference: &str) -> Result<bool, DockerError> {
@@ -104,35 +132,59 @@ impl Engine {
     }
 
     /// Whether gVisor's `runsc` runtime is registered with the engine.
+    /// Podman lists `runsc` whenever the binary is installed, set up for
+    /// its networks or not, so there it is never taken as registered.
     pub async fn runsc_available(&self) -> Result<bool, DockerError> {
         let info = self
             .docker
             .info()
             .await
             .map_err(|e| classify(&self.addr, &e))?;
-        Ok(info.runtimes.is_some_and(|r| r.contains_key("runsc")))
+        Ok(
+            info.runtimes.is_some_and(|r| r.contains_key("runsc"))
+                && !is_podman(&self.docker).await,
+        )
     }
 }
 
-/// Bottles as Docker containers.
+/// Whether the engine is Podman's Docker-compatible service.
+pub async fn is_podman(docker: &Docker) -> bool {
+    docker.version().await.is_ok_and(|v| {
+        v.components
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.name.to_ascii_lowercase().contains("podman"))
+    })
+}
+
+/// Bottles as Docker containers, on one engine.
 pub struct DockerBackend {
-    /// The bb home (state dirs).
+    /// The bb home (what bb keeps of its bottles).
     home: PathBuf,
     user_home: PathBuf,
+    spec: EngineSpec,
     engine: tokio::sync::OnceCell<Engine>,
 }
 
 impl DockerBackend {
-    pub fn new(home: PathBuf, user_home: PathBuf) -> DockerBackend {
+    pub fn new(home: PathBuf, user_home: PathBuf, spec: EngineSpec) -> DockerBackend {
         DockerBackend {
             home,
             user_home,
+            spec,
             engine: tokio::sync::OnceCell::new(),
         }
     }
 
+    /// The engine this backend runs bottles on.
+    pub fn spec(&self) -> &EngineSpec {
+        &self.spec
+    }
+
     pub async fn engine(&self) -> Result<&Engine, DockerError> {
-        self.engine.get_or_try_init(Engine::connect).await
+        self.engine
+            .get_or_try_init(|| Engine::connect(&self.spec))
+            .await
     }
 
     async fn docker(&self) -> Result<&Docker, BackendError> {
@@ -153,6 +205,20 @@ impl Backend for DockerBackend {
         BackendKind::Docker
     }
 
+    fn engine(&self) -> Option<&EngineSpec> {
+        Some(&self.spec)
+    }
+
+    async fn alive(&self) -> bool {
+        match self.engine().await {
+            Ok(e) => matches!(
+                tokio::time::timeout(ALIVE_TIMEOUT, e.docker.ping()).await,
+                Ok(Ok(_))
+            ),
+            Err(_) => false,
+        }
+    }
+
     async fn unavailable(&self) -> Option<String> {
         self.engine().await.err().map(|e| e.to_string())
     }
@@ -166,7 +232,7 @@ impl Backend for DockerBackend {
         let engine = self.engine().await.map_err(failed)?;
         let runsc = engine.runsc_available().await.unwrap_or(false);
         let host = launch::HostValues::read(plan, &self.user_home);
-        launch::launch(&engine.docker, &self.home, plan, &host, runsc, &progress)
+        launch::launch(engine, &self.home, plan, &host, runsc, &progress)
             .await
             .map_err(failed)
     }
@@ -183,7 +249,7 @@ impl Backend for DockerBackend {
         // down (its bundle, its agent) is started again first.
         crate::backend::check_attachable(&self.home, &bottle.slug)?;
         let docker = self.docker().await?;
-        revive::bundle(docker, &self.home, &self.user_home, &bottle.slug)
+        revive::bundle(docker, &self.user_home, &bottle.slug)
             .await
             .map_err(failed)?;
         console::attach(docker, &names::names(&bottle.slug).agent, spec)
@@ -206,7 +272,7 @@ impl Backend for DockerBackend {
         progress: Progress,
     ) -> Result<(), BackendError> {
         let docker = self.docker().await?;
-        capability::apply(docker, &self.home, slug, lines, &progress)
+        capability::apply(docker, slug, lines, &progress)
             .await
             .map_err(BackendError::Failed)
     }
@@ -258,12 +324,16 @@ impl Backend for DockerBackend {
         &self,
         slug: &str,
     ) -> Result<Vec<bb_contract::egress::RouteConfig>, BackendError> {
-        let config = live::read_config(&self.home, slug).map_err(BackendError::Failed)?;
+        let config = live::read_config(self.docker().await?, slug)
+            .await
+            .map_err(BackendError::Failed)?;
         Ok(config.routes)
     }
 
     async fn live_egress(&self, slug: &str) -> Result<crate::manifest::Egress, BackendError> {
-        let config = live::read_config(&self.home, slug).map_err(BackendError::Failed)?;
+        let config = live::read_config(self.docker().await?, slug)
+            .await
+            .map_err(BackendError::Failed)?;
         Ok(live::config_to_egress(&config))
     }
 
@@ -273,9 +343,11 @@ impl Backend for DockerBackend {
         egress: &crate::manifest::Egress,
     ) -> Result<(), BackendError> {
         let docker = self.docker().await?;
-        let mut config = live::read_config(&self.home, slug).map_err(BackendError::Failed)?;
+        let mut config = live::read_config(docker, slug)
+            .await
+            .map_err(BackendError::Failed)?;
         live::egress_into_config(&mut config, egress).map_err(BackendError::Failed)?;
-        live::apply_config(docker, &self.home, slug, &config)
+        live::apply_config(docker, slug, &config)
             .await
             .map_err(BackendError::Failed)
     }
@@ -286,13 +358,70 @@ impl Backend for DockerBackend {
         req: &crate::supervise::EgressRequest,
     ) -> Result<(), BackendError> {
         let docker = self.docker().await?;
-        live::apply_egress(docker, &self.home, slug, req)
+        live::apply_egress(docker, slug, req)
             .await
             .map_err(BackendError::Failed)
     }
 
     async fn list(&self) -> Result<Vec<ActiveBottle>, BackendError> {
-        inventory::bottles(self.docker().await?, &self.home)
+        inventory::bottles(self.docker().await?, &self.home, &self.spec.name)
+            .await
+            .map_err(failed)
+    }
+
+    async fn news(
+        &self,
+        slug: &str,
+        since: Option<bb_contract::operator::Cursor>,
+    ) -> Result<BottleNews, BackendError> {
+        let docker = self.docker().await?;
+        match operator::ask(docker, slug, &OperatorRequest::Read { since })
+            .await
+            .map_err(failed)?
+        {
+            bb_contract::operator::Answer::Read(r) => Ok(BottleNews::from(r)),
+            other => Err(failed(format!(
+                "the sidecar bundle of {slug} answered a read with {other:?}"
+            ))),
+        }
+    }
+
+    async fn watch(&self, slug: &str) -> Result<crate::backend::Changes, BackendError> {
+        let docker = self.docker().await?;
+        let stream = operator::watch(docker, slug).await.map_err(failed)?;
+        Ok(Box::pin(stream))
+    }
+
+    async fn decide(
+        &self,
+        proposal: &crate::supervise::Proposal,
+        decision: &crate::supervise::Decision,
+        log: serde_json::Value,
+    ) -> Result<(), BackendError> {
+        let request = OperatorRequest::Decide {
+            id: proposal.id.clone(),
+            decision: decision.clone(),
+            log,
+        };
+        operator::done(self.docker().await?, &proposal.slug, &request)
+            .await
+            .map_err(failed)
+    }
+
+    async fn file_proposal(
+        &self,
+        proposal: &crate::supervise::Proposal,
+    ) -> Result<(), BackendError> {
+        let request = OperatorRequest::File {
+            proposal: proposal.clone(),
+        };
+        operator::done(self.docker().await?, &proposal.slug, &request)
+            .await
+            .map_err(failed)
+    }
+
+    async fn log_decision(&self, slug: &str, line: serde_json::Value) -> Result<(), BackendError> {
+        operator::done(self.docker().await?, slug, &OperatorRequest::Log { line })
             .await
             .map_err(failed)
     }
@@ -308,18 +437,36 @@ impl Backend for DockerBackend {
 
     async fn stop(&self, slug: &str) -> Result<(), BackendError> {
         let docker = self.docker().await?;
-        let removed = inventory::remove_bottle(docker, &self.home, slug)
-            .await
-            .map_err(|e| match e {
-                inventory::RemoveError::OtherHome { .. } => BackendError::Failed(e.to_string()),
-                inventory::RemoveError::Docker(e) => failed(e),
-            })?;
-        let settled = crate::state::settle(&self.home, slug).map_err(failed)?;
-        if removed == 0 && !settled {
-            return Err(BackendError::NoSuchBottle(slug.to_string()));
-        }
-        Ok(())
+        stop_bottle(docker, &self.home, slug).await
     }
+}
+
+/// Keep a bottle's logs on this machine, then remove all of it from its
+/// engine (and what an older bb kept of it here).
+pub(crate) async fn stop_bottle(
+    docker: &Docker,
+    home: &std::path::Path,
+    slug: &str,
+) -> Result<(), BackendError> {
+    let kept = operator::kept_logs(docker, slug).await;
+    crate::state::keep_logs(home, slug, &kept).map_err(|e| {
+        failed(format!(
+            "{slug} keeps running: its logs could not be kept in {}: {e}",
+            crate::home::archive_dir(home).display()
+        ))
+    })?;
+    let removed = inventory::remove_bottle(docker, home, slug)
+        .await
+        .map_err(|e| match e {
+            inventory::RemoveError::OtherHome { .. } => BackendError::Failed(e.to_string()),
+            inventory::RemoveError::Docker(e) => failed(e),
+        })?;
+    let settled = crate::state::settle_legacy(home, slug).map_err(failed)?;
+    crate::state::forget_lease(home, slug);
+    if removed == 0 && !settled {
+        return Err(BackendError::NoSuchBottle(slug.to_string()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -349,6 +496,6 @@ mod tests {
         );
         assert!(e
             .to_string()
-            .starts_with("Docker is not reachable at unix:///x"));
+            .starts_with("no Docker engine answers at unix:///x: start it"));
     }
 }

@@ -1,6 +1,7 @@
 //! What bb calls the things it makes in Docker, and the labels it finds
-//! them by. Every container and network of a bottle carries `bb.slug`, so
-//! `ls`, `stop`, `cleanup` and the workspace agree on what exists.
+//! them by. Every container, network and volume of a bottle carries
+//! `bb.slug`, so `ls`, `stop`, `cleanup` and the workspace agree on what
+//! exists.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,8 @@ pub const BOTTLE: &str = "bb.bottle";
 pub const ROLE: &str = "bb.role";
 pub const DAEMONS: &str = "bb.daemons";
 pub const STARTED: &str = "bb.started";
+/// On the agent container: the agent CLI it runs (how its screen is read).
+pub const TEMPLATE: &str = "bb.template";
 /// The bb home a bottle belongs to: a bb acts only on its own home's.
 pub const HOME: &str = "bb.home";
 /// On a micro-VM's bundle: the host address its ports are published on.
@@ -23,6 +26,8 @@ pub const CONTENT_HASH: &str = "bb.content-hash";
 pub const ROLE_AGENT: &str = "agent";
 pub const ROLE_SIDECARS: &str = "sidecars";
 pub const ROLE_NETWORK: &str = "network";
+/// The bottle's state volume (audit log, proposals, metadata).
+pub const ROLE_STATE: &str = "state";
 
 /// The bundle's name on the bottle's internal network.
 pub const SIDECAR_ALIAS: &str = crate::plan::SIDECAR_HOST;
@@ -35,6 +40,8 @@ pub struct Names {
     pub sidecars: String,
     pub internal: String,
     pub egress: String,
+    /// The volume its state lives in, on its engine.
+    pub state: String,
 }
 
 pub fn names(slug: &str) -> Names {
@@ -43,6 +50,7 @@ pub fn names(slug: &str) -> Names {
         sidecars: format!("bb-sidecars-{slug}"),
         internal: format!("bb-{slug}-internal"),
         egress: format!("bb-{slug}-egress"),
+        state: format!("bb-state-{slug}"),
     }
 }
 

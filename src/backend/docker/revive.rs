@@ -12,16 +12,13 @@ use bollard::Docker;
 use super::context::{self, Entry};
 use super::launch::{ensure_running, install_ca, HostValues, CA_GUEST};
 use super::names::names;
-use crate::state;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviveError {
     #[error("the sidecar bundle of {0} is gone (removed outside bb): stop the bottle with x")]
     Gone(String),
-    #[error(
-        "no state for bottle {slug} under {dir}: was it started with another bb home (BB_HOME)?"
-    )]
-    NoState { slug: String, dir: String },
+    #[error("the sidecar bundle of {slug} holds no metadata (made by an older bb?): stop the bottle with x and start it again")]
+    NoState { slug: String },
     #[error("bottle {0} was started by an older bb that did not record where its secrets come from: stop it with x and start it again")]
     Legacy(String),
     #[error("restarting the sidecar bundle of {slug} failed while {doing}: {detail}")]
@@ -53,13 +50,8 @@ async fn running(docker: &Docker, name: &str) -> Result<Option<bool>, bollard::e
 }
 
 /// Restart the bottle's bundle if it is down; whether it was.
-pub async fn bundle(
-    docker: &Docker,
-    home: &Path,
-    user_home: &Path,
-    slug: &str,
-) -> Result<bool, ReviveError> {
-    let Some(ca_pem) = restart_bundle(docker, home, user_home, slug).await? else {
+pub async fn bundle(docker: &Docker, user_home: &Path, slug: &str) -> Result<bool, ReviveError> {
+    let Some(ca_pem) = restart_bundle(docker, user_home, slug).await? else {
         return Ok(false);
     };
     let n = names(slug);
@@ -105,7 +97,6 @@ pub async fn bundle(
 /// bundle was up.
 pub async fn restart_bundle(
     docker: &Docker,
-    home: &Path,
     user_home: &Path,
     slug: &str,
 ) -> Result<Option<String>, ReviveError> {
@@ -119,27 +110,30 @@ pub async fn restart_bundle(
         Some(true) => return Ok(None),
         Some(false) => {}
     }
-    let dir = state::dir(home, slug);
-    let mut meta = state::read_metadata(home, slug).ok_or_else(|| ReviveError::NoState {
-        slug: slug.to_string(),
-        dir: dir.display().to_string(),
-    })?;
+    let mut meta = super::operator::metadata(docker, slug)
+        .await
+        .map_err(failed("reading its metadata"))?
+        .ok_or_else(|| ReviveError::NoState {
+            slug: slug.to_string(),
+        })?;
     let sources = meta
         .secret_sources
         .clone()
         .ok_or_else(|| ReviveError::Legacy(slug.to_string()))?;
 
     let ca = crate::ca::mint(slug).map_err(|e| failed("minting a new bottle CA")(e.to_string()))?;
-    ca.write(&dir)
-        .map_err(|e| failed("writing the new CA")(e.to_string()))?;
     meta.ca_fingerprint = ca.fingerprint.clone();
-    state::write_metadata(&dir, &meta)
-        .map_err(|e| failed("writing the bottle's metadata")(e.to_string()))?;
-    let cert = |path: &str| {
-        context::archive(&[Entry::new(path, ca.cert_pem.clone(), 0o644).owned(0, 0)])
-            .map_err(|e| failed("packing the new CA")(e.to_string()))
-    };
-    context::upload(docker, &n.sidecars, "/", cert("/etc/bb/ca.crt")?)
+    let files = context::archive(&[
+        Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(0, 0),
+        Entry::new(
+            format!("{}/metadata.json", bb_contract::operator::STATE_DIR),
+            meta.to_bytes(),
+            0o600,
+        )
+        .owned(0, 0),
+    ])
+    .map_err(|e| failed("packing the new CA")(e.to_string()))?;
+    context::upload(docker, &n.sidecars, "/", files)
         .await
         .map_err(|e| failed("giving the bundle the new CA")(e.to_string()))?;
     let host = HostValues::from_sources(&sources, user_home);

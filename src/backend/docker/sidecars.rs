@@ -26,7 +26,8 @@ pub(crate) struct Bundle<'a> {
     pub home: &'a Path,
     pub host: &'a HostValues,
     pub ca: &'a crate::ca::BottleCa,
-    pub dir: &'a Path,
+    /// What a later bb needs to know of the bottle, kept in its state.
+    pub metadata: Vec<u8>,
     pub egress_config: Vec<u8>,
     pub upstream_ca: Option<String>,
     pub runtime: Option<String>,
@@ -43,6 +44,40 @@ pub const SERVED_PORTS: [u16; 3] = [
     crate::plan::GIT_HTTP_PORT,
     crate::plan::provider::SUPERVISE_PORT,
 ];
+
+/// The bottle's state volume: its state lives with it on its engine,
+/// reached through the engine (the operator channel), never a mount of
+/// the operator's disk. Made first, so a launch killed at any later step
+/// leaves something its engine lists (and `bb stop` removes).
+pub(crate) async fn state_volume(
+    docker: &Docker,
+    home: &Path,
+    plan: &BottlePlan,
+    started_at: &str,
+    made: &mut Made,
+) -> Result<(), LaunchError> {
+    let mut labels = names::labels(
+        home,
+        &plan.slug,
+        &plan.agent,
+        &plan.bottle,
+        names::ROLE_STATE,
+    );
+    labels.insert(names::STARTED.into(), started_at.to_string());
+    if plan.backend != crate::plan::BackendKind::Docker {
+        labels.insert(names::BACKEND.into(), plan.backend.name().into());
+    }
+    docker
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(names(&plan.slug).state),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await
+        .map_err(docker_err("creating the bottle's state volume"))?;
+    made.volumes.push(names(&plan.slug).state);
+    Ok(())
+}
 
 /// Create, fill and start the bundle; the daemons it runs.
 pub(crate) async fn start(
@@ -90,12 +125,9 @@ pub(crate) async fn start(
             )
         }
     };
-    // init starts as root and runs each daemon as its own user, in the
-    // group of the state dir's owner so bb can read and remove what they
-    // write there (audit log, proposals).
-    use std::os::unix::fs::MetadataExt;
-    let owner = std::fs::metadata(b.dir).map_err(|e| LaunchError::State(e.to_string()))?;
-    let gid = owner.gid() as u64;
+    // init runs each daemon as its own user, in the state's group where
+    // it writes there (audit log, proposals).
+    let gid = u64::from(bb_sidecar::init::STATE_GID);
     let gate_uid = u64::from(bb_sidecar::init::uid_of("git-gate").unwrap_or(0));
     // Secrets go to init on stdin at start, never into the container's
     // config (which `docker inspect` and the engine's disk hold).
@@ -144,12 +176,18 @@ pub(crate) async fn start(
                     network_mode: Some(n.egress.clone()),
                     port_bindings,
                     runtime: b.runtime.clone(),
-                    binds: Some(vec![format!("{}:/var/lib/bb", b.dir.display())]),
+                    mounts: Some(vec![bollard::models::Mount {
+                        target: Some(bb_contract::operator::STATE_DIR.into()),
+                        source: Some(n.state.clone()),
+                        typ: Some(bollard::models::MountType::VOLUME),
+                        ..Default::default()
+                    }]),
                     // Keys the daemons write for their tools live in memory,
                     // each daemon's in its own dir there.
                     tmpfs: Some(HashMap::from([(
                         RUNTIME_DIR.to_string(),
-                        "rw,noexec,nosuid,size=16m,mode=0711,uid=0,gid=0".to_string(),
+                        // Root's (the bundle starts as root); no uid=/gid=, which Podman refuses.
+                        "rw,noexec,nosuid,size=16m,mode=0711".to_string(),
                     )])),
                     // init needs only to hand each daemon its user (and to
                     // signal them); the daemons keep nothing.
@@ -188,6 +226,13 @@ pub(crate) async fn start(
         )
         .owned(gate_uid, gate_uid),
         Entry::new("/etc/bb/ca.crt", ca.cert_pem.clone(), 0o644).owned(0, 0),
+        // bb's own, in the state: root's, read back by bb alone.
+        Entry::new(
+            format!("{}/metadata.json", bb_contract::operator::STATE_DIR),
+            b.metadata.clone(),
+            0o600,
+        )
+        .owned(0, 0),
     ];
     if let Some(pem) = b.upstream_ca.clone() {
         bundle_entries.push(Entry::new(UPSTREAM_CA_GUEST, pem, 0o644).owned(0, 0));

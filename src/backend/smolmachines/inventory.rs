@@ -1,6 +1,6 @@
 //! The smolmachines bottles of a bb home, found again after a restart:
 //! machines by their labels (`machine ls --json`), bundles by theirs in
-//! Docker, and launches that were killed half-way by their state dirs.
+//! Docker, and launches that were killed half-way by their state volumes.
 //! (`machines`: None where smolvm is not installed, so they cannot be
 //! asked.)
 
@@ -28,16 +28,30 @@ pub async fn bundles(docker: &Docker, home: &Path) -> Result<Vec<Found>, bollard
     .collect())
 }
 
-/// Whether `home` has the state dir of a micro-VM bottle.
-pub fn any_state(home: &Path) -> bool {
-    crate::state::slugs(home).iter().any(|slug| {
-        crate::state::read_metadata(home, slug)
-            .is_some_and(|m| m.backend == BackendKind::Smolmachines.name())
-    })
+/// The state volumes of `home`'s micro-VM bottles in Docker: (slug,
+/// labels).
+pub async fn states(
+    docker: &Docker,
+    home: &Path,
+) -> Result<Vec<(String, std::collections::BTreeMap<String, String>)>, bollard::errors::Error> {
+    Ok(crate::backend::docker::inventory::volumes(
+        docker,
+        home,
+        &[(names::BACKEND, BackendKind::Smolmachines.name())],
+    )
+    .await?
+    .into_iter()
+    .map(|(_, slug, labels)| (slug, labels))
+    .collect())
 }
 
-/// Pure: what the machines, bundles and state dirs say together.
-pub fn assemble(home: &Path, machines: Option<&[Listed]>, bundles: &[Found]) -> Vec<ActiveBottle> {
+/// Pure: what the machines, bundles and state volumes say together.
+pub fn assemble(
+    home: &Path,
+    machines: Option<&[Listed]>,
+    bundles: &[Found],
+    states: &[(String, std::collections::BTreeMap<String, String>)],
+) -> Vec<ActiveBottle> {
     let ours: Vec<&Listed> = machines
         .unwrap_or_default()
         .iter()
@@ -61,6 +75,7 @@ pub fn assemble(home: &Path, machines: Option<&[Listed]>, bundles: &[Found]) -> 
                 .cloned()
                 .unwrap_or_else(|| "?".into()),
             backend: BackendKind::Smolmachines,
+            engine: String::new(),
             started_at: m.labels.get(names::STARTED).cloned(),
             state: match (up, bundle.is_some_and(|b| b.running)) {
                 _ if leased => BottleState::Starting,
@@ -79,7 +94,7 @@ pub fn assemble(home: &Path, machines: Option<&[Listed]>, bundles: &[Found]) -> 
                 None => Some("the sidecar bundle is gone".to_string()),
                 Some(_) => None,
             },
-            template: template(home, &slug),
+            template: template(&m.labels),
             slug,
         });
     }
@@ -118,42 +133,48 @@ pub fn assemble(home: &Path, machines: Option<&[Listed]>, bundles: &[Found]) -> 
                 .cloned()
                 .unwrap_or_else(|| "?".into()),
             backend: BackendKind::Smolmachines,
+            engine: String::new(),
             started_at: b.labels.get(names::STARTED).cloned(),
             state,
             sidecars: daemons_up(b),
             down: Some(down),
-            template: template(home, &b.slug),
+            template: None,
         });
     }
-    // A launch killed before it made anything bb can list.
-    for slug in crate::state::slugs(home) {
-        if out.iter().any(|b| b.slug == slug) || !crate::state::interrupted(home, &slug) {
+    // A launch killed before it made anything bb can list: its state.
+    for (slug, labels) in states {
+        if out.iter().any(|b| b.slug == *slug) || crate::state::leased(home, slug) {
             continue;
         }
-        let Some(meta) = crate::state::read_metadata(home, &slug)
-            .filter(|m| m.backend == BackendKind::Smolmachines.name())
-        else {
-            continue;
-        };
         out.push(ActiveBottle {
-            agent: meta.agent.clone(),
-            bottle: meta.bottle.clone(),
+            agent: labels
+                .get(names::AGENT)
+                .cloned()
+                .unwrap_or_else(|| "?".into()),
+            bottle: labels
+                .get(names::BOTTLE)
+                .cloned()
+                .unwrap_or_else(|| "?".into()),
             backend: BackendKind::Smolmachines,
-            started_at: Some(meta.started_at.clone()),
+            engine: String::new(),
+            started_at: labels.get(names::STARTED).cloned(),
             state: BottleState::AgentDown,
             sidecars: Vec::new(),
-            down: Some(interrupted_note(&slug)),
-            template: crate::manifest::Template::from_name(&meta.template),
-            slug,
+            down: Some(interrupted_note(slug)),
+            template: None,
+            slug: slug.clone(),
         });
     }
     out.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
     out
 }
 
-fn template(home: &Path, slug: &str) -> Option<crate::manifest::Template> {
-    crate::state::read_metadata(home, slug)
-        .and_then(|m| crate::manifest::Template::from_name(&m.template))
+fn template(
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Option<crate::manifest::Template> {
+    labels
+        .get(names::TEMPLATE)
+        .and_then(|t| crate::manifest::Template::from_name(t))
 }
 
 #[cfg(test)]
@@ -220,7 +241,7 @@ mod tests {
             bundle("c-333", true, h),
             bundle("gone-4", true, h),
         ];
-        let got = assemble(h, Some(&machines), &bundles);
+        let got = assemble(h, Some(&machines), &bundles, &[]);
         let by = |s: &str| got.iter().find(|b| b.slug == s).unwrap();
         assert_eq!(got.len(), 4, "another home's machine is not listed");
         assert_eq!(by("a-1").state, BottleState::Running);
@@ -237,7 +258,7 @@ mod tests {
             .unwrap()
             .contains("machine is gone"));
         // Without smolvm the machines cannot be asked: the bundles say so.
-        let got = assemble(h, None, &bundles);
+        let got = assemble(h, None, &bundles, &[]);
         assert!(got.iter().all(|b| b.state == BottleState::Unreachable));
         assert!(got[0].down.as_deref().unwrap().contains("not installed"));
     }

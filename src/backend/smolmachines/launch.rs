@@ -33,7 +33,7 @@ use crate::backend::docker::names::{self, names};
 use crate::backend::{ActiveBottle, BottleState, Progress};
 use crate::plan::{provider, BottlePlan, SIDECAR_HOST};
 
-/// The agent's filesystem as smolvm takes it, in the bottle's state dir.
+/// The agent's filesystem as smolvm takes it, in the launch's scratch dir.
 pub const IMAGE_ARCHIVE: &str = "agent-image.tar";
 /// The agent's start script in the guest, which the console holder runs
 /// (in Docker it is the container's command).
@@ -98,7 +98,6 @@ pub async fn launch(
         }
         made.docker.undo(docker).await;
         crate::work::Saved::at(home, &plan.slug).forget();
-        let _ = crate::state::settle(home, &plan.slug);
     }
     result
 }
@@ -117,6 +116,14 @@ async fn make(
         let _ = progress.send(s.into());
     };
     let prepared = prepare(home, plan, progress)?;
+    crate::backend::docker::sidecars::state_volume(
+        docker,
+        home,
+        plan,
+        &prepared.started_at,
+        &mut made.docker,
+    )
+    .await?;
     let docker_image = LaunchError::from;
     let sidecar_image = crate::backend::docker::images::ensure(
         docker,
@@ -164,7 +171,7 @@ async fn make(
             image: &sidecar_image,
             home,
             ca: &prepared.ca,
-            dir: &prepared.dir,
+            metadata: prepared.metadata.clone(),
             egress_config: prepared.config.clone(),
             upstream_ca: prepared.upstream_ca.clone(),
             runtime: None,
@@ -181,7 +188,9 @@ async fn make(
     ));
 
     // The agent image, saved for smolvm.
-    let archive = prepared.dir.join(IMAGE_ARCHIVE);
+    let archive = crate::state::scratch(home, &plan.slug)
+        .map_err(|e| LaunchError::State(e.to_string()))?
+        .join(IMAGE_ARCHIVE);
     let _ = progress.send("saving the agent image for smolvm".into());
     save_image(docker, &agent_image, &archive).await?;
 
@@ -192,6 +201,10 @@ async fn make(
         (names::BOTTLE.to_string(), plan.bottle.clone()),
         (names::ROLE.to_string(), names::ROLE_AGENT.to_string()),
         (names::STARTED.to_string(), prepared.started_at.clone()),
+        (
+            names::TEMPLATE.to_string(),
+            plan.template.name().to_string(),
+        ),
         (names::ADDRESS.to_string(), addr.to_string()),
     ]);
     vm_labels.retain(|_, v| !v.is_empty());
@@ -237,6 +250,7 @@ async fn make(
         agent: plan.agent.clone(),
         bottle: plan.bottle.clone(),
         backend: plan.backend,
+        engine: String::new(),
         started_at: Some(prepared.started_at.clone()),
         state: BottleState::Running,
         sidecars: daemons,

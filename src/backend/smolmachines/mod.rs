@@ -19,6 +19,7 @@ use bb_sidecar::console::GUEST_BINARY;
 
 use crate::backend::docker::launch::HostValues;
 use crate::backend::docker::{names, revive, DockerBackend};
+use crate::backend::engines::EngineSpec;
 use crate::backend::{ActiveBottle, Attach, Backend, BackendError, Progress, SessionSpec};
 use crate::plan::{BackendKind, BottlePlan};
 use crate::session::Session;
@@ -36,18 +37,24 @@ pub struct SmolBackend {
 }
 
 impl SmolBackend {
-    pub fn new(home: PathBuf, user_home: PathBuf) -> SmolBackend {
-        SmolBackend::with(home, user_home, None)
+    /// Micro-VMs whose bundles run on `engine` (one on this machine).
+    pub fn new(home: PathBuf, user_home: PathBuf, engine: EngineSpec) -> SmolBackend {
+        SmolBackend::with(home, user_home, engine, None)
     }
 
     /// With this smolvm (tests give each run its own state dir).
-    pub fn with(home: PathBuf, user_home: PathBuf, smolvm: Option<Smolvm>) -> SmolBackend {
+    pub fn with(
+        home: PathBuf,
+        user_home: PathBuf,
+        engine: EngineSpec,
+        smolvm: Option<Smolvm>,
+    ) -> SmolBackend {
         let found = std::sync::OnceLock::new();
         if let Some(s) = smolvm {
             let _ = found.set(Some(s));
         }
         SmolBackend {
-            docker: DockerBackend::new(home.clone(), user_home.clone()),
+            docker: DockerBackend::new(home.clone(), user_home.clone(), engine),
             home,
             user_home,
             smolvm: found,
@@ -164,7 +171,7 @@ impl Backend for SmolBackend {
             })?;
         // A bundle that died comes back with a new CA: the agent, which
         // read its trust store when it started, starts again on it.
-        let new_ca = revive::restart_bundle(docker, &self.home, &self.user_home, slug)
+        let new_ca = revive::restart_bundle(docker, &self.user_home, slug)
             .await
             .map_err(failed)?;
         let running = m.state == "running";
@@ -178,10 +185,14 @@ impl Backend for SmolBackend {
                 .await
                 .map_err(failed)?;
         }
-        if new_ca.is_some() {
-            // restart_bundle wrote the new certificate to the state dir.
-            let cert = crate::state::dir(&self.home, slug).join("ca.crt");
-            run::run(
+        if let Some(pem) = &new_ca {
+            // smolvm copies files in from this machine's disk: the new
+            // certificate (public) goes through a file of its own.
+            let cert = crate::state::scratch(&self.home, slug)
+                .map_err(failed)?
+                .join("ca.crt");
+            std::fs::write(&cert, pem).map_err(failed)?;
+            let copied = run::run(
                 &smolvm,
                 &cli::copy_in(
                     &smolvm,
@@ -191,8 +202,9 @@ impl Backend for SmolBackend {
                     0o644,
                 ),
             )
-            .await
-            .map_err(failed)?;
+            .await;
+            crate::state::forget_lease(&self.home, slug);
+            copied.map_err(failed)?;
         }
         launch::set_up_guest(&smolvm, &machine, addr)
             .await
@@ -279,9 +291,12 @@ impl Backend for SmolBackend {
         let bundles = inventory::bundles(docker, &self.home)
             .await
             .map_err(failed)?;
-        // smolvm is asked only where this home has had a micro-VM bottle:
-        // the workspace lists every few seconds, and most homes never do.
-        if bundles.is_empty() && !inventory::any_state(&self.home) {
+        let states = inventory::states(docker, &self.home)
+            .await
+            .map_err(failed)?;
+        // smolvm is asked only where this home has a micro-VM bottle: the
+        // workspace lists every few seconds, and most homes never do.
+        if bundles.is_empty() && states.is_empty() {
             return Ok(Vec::new());
         }
         let machines = match self.smolvm() {
@@ -292,6 +307,7 @@ impl Backend for SmolBackend {
             &self.home,
             machines.as_deref(),
             &bundles,
+            &states,
         ))
     }
 
@@ -314,13 +330,10 @@ impl Backend for SmolBackend {
                 removed += 1;
             }
         }
-        removed += crate::backend::docker::inventory::remove_bottle(docker, &self.home, slug)
-            .await
-            .map_err(failed)?;
-        let settled = crate::state::settle(&self.home, slug).map_err(failed)?;
-        if removed == 0 && !settled {
-            return Err(BackendError::NoSuchBottle(slug.to_string()));
+        // The bundle and its state, as a container bottle's.
+        match crate::backend::docker::stop_bottle(docker, &self.home, slug).await {
+            Err(BackendError::NoSuchBottle(_)) if removed > 0 => Ok(()),
+            other => other,
         }
-        Ok(())
     }
 }

@@ -131,7 +131,9 @@ impl App {
             Action::Leave => self.quit = true,
             Action::EditEgress => match self.focused() {
                 Some(e)
-                    if self.backend(e.backend).is_some_and(|b| b.applies_egress())
+                    if self
+                        .backend_at(&e.place())
+                        .is_some_and(|b| b.applies_egress())
                         && e.active.is_some() =>
                 {
                     let slug = e.slug.clone();

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::{App, Effect, Entry, Phase};
-use crate::backend::{ActiveBottle, Attach, BottleState};
+use crate::backend::{ActiveBottle, Attach, BottleState, Place};
 use crate::manifest::Manifest;
 use crate::plan::{BackendKind, BottlePlan};
 use crate::tui::effect::PreflightJob;
@@ -62,6 +62,26 @@ impl App {
     }
 
     pub(super) fn choose_agent(&mut self, agent: String) {
+        // A bottle that pins its engine goes there, asked nothing.
+        let pinned = self
+            .picker_manifest
+            .as_ref()
+            .and_then(|m| m.agent(&agent).ok())
+            .and_then(|(_, b)| b.engine.clone());
+        if let Some(engine) = pinned {
+            let place = Place {
+                kind: BackendKind::Docker,
+                engine,
+            };
+            self.modal = None;
+            if self.backend_at(&place).is_none() {
+                return self.error(format!(
+                    "{agent}'s bottle runs on engine {}, which config.yaml `engines:` does not name",
+                    place.engine
+                ));
+            }
+            return self.preflight(&agent, place);
+        }
         if !self.checked && self.usable.is_empty() && !self.backends.is_empty() {
             // Chosen in the moment after bb opened: not "no backend".
             self.modal = None;
@@ -79,7 +99,10 @@ impl App {
                 self.modal = None;
                 self.error(reason);
             }
-            1 => self.preflight(&agent, self.usable[0]),
+            1 => {
+                let place = self.usable[0].clone();
+                self.preflight(&agent, place)
+            }
             _ => {
                 self.modal = Some(Modal::Backend(BackendChoice {
                     agent,
@@ -92,8 +115,8 @@ impl App {
 
     /// The backends have answered: an agent chosen while they had not goes
     /// on, unless the operator has moved on to something else.
-    pub(super) fn on_usable(&mut self, kinds: Vec<BackendKind>) {
-        self.usable = kinds;
+    pub(super) fn on_usable(&mut self, places: Vec<Place>) {
+        self.usable = places;
         self.checked = true;
         if let Some(agent) = self.chosen.take() {
             if self.modal.is_none() {
@@ -106,7 +129,7 @@ impl App {
 
     /// Ask for the agent's plan, resolved and its workspace measured off
     /// the UI thread (a large workspace takes a while).
-    pub(super) fn preflight(&mut self, agent: &str, backend: BackendKind) {
+    pub(super) fn preflight(&mut self, agent: &str, place: Place) {
         let Some(manifest) = self.picker_manifest.clone() else {
             self.modal = None;
             return;
@@ -116,7 +139,8 @@ impl App {
         self.effects.push(Effect::Preflight(Box::new(PreflightJob {
             manifest,
             agent: agent.to_string(),
-            backend,
+            backend: place.kind,
+            engine: (place.kind == BackendKind::Docker).then_some(place.engine),
             cwd: self.paths.cwd.clone(),
             user_home: self.paths.user_home.clone(),
             bb_home: self.paths.home.clone(),
@@ -145,11 +169,18 @@ impl App {
     }
 
     pub(super) fn launch(&mut self, plan: BottlePlan) {
-        let Some(backend) = self.backend(plan.backend) else {
-            self.error(format!(
-                "the {} backend is not available",
-                plan.backend.name()
-            ));
+        let place = match &plan.engine {
+            Some(engine) => Some(Place {
+                kind: plan.backend,
+                engine: engine.clone(),
+            }),
+            None => self.default_place(plan.backend),
+        };
+        let Some(backend) = place.as_ref().and_then(|p| self.backend_at(p)) else {
+            self.error(match &plan.engine {
+                Some(e) => format!("engine {e} is not one bb is given (config.yaml `engines:`)"),
+                None => format!("the {} backend is not available", plan.backend.name()),
+            });
             return;
         };
         let mut entry = Entry::new(
@@ -160,11 +191,12 @@ impl App {
             Phase::Launching,
             Some(plan.template),
         );
+        entry.engine = backend.place().engine;
         entry.log = vec![format!(
             "launching {} in bottle {} ({})",
             plan.agent,
             plan.bottle,
-            plan.backend.name()
+            backend.place()
         )];
         entry.launch_started = Some(Instant::now());
         self.entries.push(entry);
@@ -193,11 +225,8 @@ impl App {
         let Some(active) = self.entries.get(idx).and_then(|e| e.active.clone()) else {
             return;
         };
-        let Some(backend) = self.backend(active.backend) else {
-            self.error(format!(
-                "the {} backend is not available",
-                active.backend.name()
-            ));
+        let Some(backend) = self.backend_at(&active.place()) else {
+            self.error(format!("{} is not a backend bb is given", active.place()));
             return;
         };
         let e = &mut self.entries[idx];
@@ -225,8 +254,8 @@ impl App {
         if let Some(s) = &e.session {
             s.kill();
         }
-        let kind = e.backend;
-        let Some(backend) = self.backend(kind) else {
+        let place = e.place();
+        let Some(backend) = self.backend_at(&place) else {
             return;
         };
         self.effects.push(Effect::Stop {
@@ -319,12 +348,12 @@ impl App {
     /// What a backend reports about its bottles, at start and every few
     /// seconds: new ones are listed; for known ones the state is kept up to
     /// date (a dead agent or bundle shows on its row).
-    pub(super) fn on_discovered(&mut self, kind: BackendKind, bottles: Vec<ActiveBottle>) {
+    pub(super) fn on_discovered(&mut self, place: Place, bottles: Vec<ActiveBottle>) {
         // Gone (stopped elsewhere, or removed): rows with nothing to show.
         let before = self.entries.len();
         let focused = self.focused().map(|e| e.slug.clone());
         self.entries.retain(|e| {
-            e.backend != kind
+            e.place() != place
                 || e.session.is_some()
                 || matches!(
                     e.phase,
@@ -382,10 +411,18 @@ impl App {
                 phase,
                 b.template,
             );
+            entry.engine = b.engine.clone();
             entry.active = Some(b);
             self.entries.push(entry);
             self.dirty = true;
         }
+        if let Some(why) = self.unreachable.remove(&place) {
+            let _ = why;
+            self.info(format!("{place} answers again"));
+        }
+        self.back_again(&place);
+        self.watch_bottles(&place);
+        self.gather_proposals();
         for text in news {
             let key = self
                 .config
@@ -404,6 +441,98 @@ impl App {
             if self.entries[i].phase == Phase::Detached {
                 self.attach_focused(Attach::Fresh);
             }
+        }
+    }
+
+    /// A backend (an engine) does not answer: its bottles are unreachable,
+    /// never gone; said once, until it answers again.
+    pub(super) fn on_unreachable(&mut self, place: &Place, why: String) {
+        let mut n = 0;
+        for e in self.entries.iter_mut().filter(|e| e.place() == *place) {
+            n += 1;
+            if let Some(a) = &mut e.active {
+                a.state = BottleState::Unreachable;
+            }
+            match &e.session {
+                // A session whose connection died with the engine: back
+                // when the engine is.
+                Some(s) if s.exit.is_some() => {
+                    e.reattach = true;
+                    e.session = None;
+                    e.phase = Phase::Unreachable;
+                }
+                // One that still runs may outlive a short cut.
+                Some(_) => e.reattach = true,
+                None if !matches!(e.phase, Phase::Launching | Phase::Stopping) => {
+                    e.phase = Phase::Unreachable
+                }
+                None => {}
+            }
+        }
+        if self
+            .unreachable
+            .insert(place.clone(), why.clone())
+            .is_none()
+        {
+            self.error(format!(
+                "{place} does not answer ({why}); its {n} bottle(s) show unreachable until it does"
+            ));
+        }
+        self.dirty = true;
+    }
+
+    /// After an engine answers again: sessions lost to it are attached
+    /// again.
+    fn back_again(&mut self, place: &Place) {
+        let again: Vec<usize> = self
+            .entries
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, e)| e.place() == *place && e.reattach)
+            .filter_map(|(i, e)| {
+                let running = e
+                    .active
+                    .as_ref()
+                    .is_some_and(|a| a.state == BottleState::Running);
+                if !running {
+                    return None;
+                }
+                e.reattach = false;
+                let alive = e.session.as_ref().is_some_and(|s| s.exit.is_none());
+                (!alive).then_some(i)
+            })
+            .collect();
+        for i in again {
+            if let Some(e) = self.entries.get_mut(i) {
+                e.session = None;
+                e.phase = Phase::Detached;
+            }
+            self.attach_at(i, Attach::Resume);
+        }
+    }
+
+    /// Follow the state of every bottle at `place` (proposals, its audit
+    /// log), each once; a bottle whose bundle is down is read again as it
+    /// comes back.
+    fn watch_bottles(&mut self, place: &Place) {
+        let Some(backend) = self.backend_at(place) else {
+            return;
+        };
+        for e in self.entries.iter_mut().filter(|e| e.place() == *place) {
+            let reachable = e
+                .active
+                .as_ref()
+                .is_some_and(|a| a.state != BottleState::Unreachable);
+            if e.watched.is_some() || !reachable {
+                continue;
+            }
+            let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            e.watched = Some(closed.clone());
+            self.effects.push(Effect::WatchBottle {
+                backend: backend.clone(),
+                slug: e.slug.clone(),
+                closed,
+            });
         }
     }
 }

@@ -22,7 +22,7 @@ use super::event::AppEvent;
 use super::keymap::Action;
 use super::modal::{ClipboardAsk, Modal};
 use super::view::layout::{layout, Layout};
-use crate::backend::{ActiveBottle, SessionSpec, SharedBackend};
+use crate::backend::{ActiveBottle, Place, SessionSpec, SharedBackend};
 use crate::manifest::Manifest;
 use crate::plan::BackendKind;
 use crate::session::activity::Tracker;
@@ -51,12 +51,6 @@ pub struct Paths {
     pub home: PathBuf,
     pub user_home: PathBuf,
     pub cwd: PathBuf,
-}
-
-impl Paths {
-    pub fn state_dir(&self) -> PathBuf {
-        crate::home::state_dir(&self.home)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +87,8 @@ pub struct Entry {
     pub agent: String,
     pub bottle: String,
     pub backend: BackendKind,
+    /// The engine it runs on (empty for backends without one).
+    pub engine: String,
     pub phase: Phase,
     pub session: Option<Session>,
     pub active: Option<ActiveBottle>,
@@ -121,6 +117,33 @@ pub struct Entry {
     pub work: Option<crate::work::review::Review>,
     /// Its work is being saved (after a turn).
     pub saving: bool,
+    /// Its pending proposals, as last read from it.
+    pub proposals: Vec<Proposal>,
+    /// What its egress logged, newest last (at most `network::KEPT`).
+    pub audit: Vec<crate::audit::Record>,
+    /// Its state is followed; set when it goes (the watcher stops).
+    pub watched: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Its session ended because its engine stopped answering: it is
+    /// attached again when the engine is back.
+    pub reattach: bool,
+}
+
+impl Entry {
+    /// Where it runs.
+    pub fn place(&self) -> Place {
+        Place {
+            kind: self.backend,
+            engine: self.engine.clone(),
+        }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(w) = &self.watched {
+            w.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl Entry {
@@ -152,6 +175,11 @@ impl Entry {
             launch_secs: 0,
             work: None,
             saving: false,
+            engine: String::new(),
+            proposals: Vec::new(),
+            audit: Vec::new(),
+            watched: None,
+            reattach: false,
         }
     }
 }
@@ -176,8 +204,8 @@ pub struct App {
     pub paths: Paths,
     pub config: Config,
     pub backends: Vec<SharedBackend>,
-    /// Backends that answered they can run bottles.
-    pub usable: Vec<BackendKind>,
+    /// Where bottles can run (backends that answered they can).
+    pub usable: Vec<Place>,
     /// Every backend has answered whether it can.
     pub checked: bool,
     /// An agent chosen before they had: it goes on once they have.
@@ -220,6 +248,8 @@ pub struct App {
     /// The bottle whose live routes the approval on screen waits to read
     /// once the bottle is listed.
     routes_wanted: Option<String>,
+    /// Backends (engines) that do not answer now, and why.
+    pub unreachable: std::collections::BTreeMap<Place, String>,
 }
 
 impl App {
@@ -260,6 +290,7 @@ impl App {
             session_size: (0, 0),
             clipboard_ask: None,
             routes_wanted: None,
+            unreachable: std::collections::BTreeMap::new(),
         };
         app.session_size = app.pane_size();
         app
@@ -334,14 +365,24 @@ impl App {
         }
     }
 
-    pub fn backend(&self, kind: BackendKind) -> Option<SharedBackend> {
-        self.backends.iter().find(|b| b.kind() == kind).cloned()
+    /// The backend running bottles at `place`.
+    pub fn backend_at(&self, place: &Place) -> Option<SharedBackend> {
+        self.backends.iter().find(|b| b.place() == *place).cloned()
+    }
+
+    /// Where a bottle goes without a choice: the first backend of `kind`
+    /// (for Docker, the default engine).
+    pub fn default_place(&self, kind: BackendKind) -> Option<Place> {
+        self.backends
+            .iter()
+            .find(|b| b.kind() == kind)
+            .map(|b| b.place())
     }
 
     /// The backend running bottle `slug`.
     pub fn backend_of(&self, slug: &str) -> Option<SharedBackend> {
         let e = self.entries.iter().find(|e| e.slug == slug)?;
-        self.backend(e.backend)
+        self.backend_at(&e.place())
     }
 
     /// React to one event; what it needs done, for the run loop.
@@ -378,23 +419,17 @@ impl App {
                 }
             }
             AppEvent::Bottle(slug, msg) => self.on_bottle(&slug, msg),
-            AppEvent::Discovered(kind, bottles) => {
-                self.on_discovered(kind, bottles);
+            AppEvent::Discovered(place, bottles) => {
+                self.on_discovered(place, bottles);
                 self.read_wanted_routes();
             }
+            AppEvent::Unreachable(place, why) => self.on_unreachable(&place, why),
             AppEvent::Manifest(m) => self.open_picker(&m),
             AppEvent::Preflight(ready) => self.open_preflight(ready),
-            AppEvent::Usable(kinds) => self.on_usable(kinds),
-            AppEvent::Proposals(list) => {
-                if list != self.proposals {
-                    self.proposals = list;
-                    self.dirty = true;
-                }
-            }
+            AppEvent::Usable(places) => self.on_usable(places),
+            AppEvent::News { slug, news, first } => self.on_news(&slug, news, first),
             AppEvent::Decided { outcome } => self.on_decided(outcome),
             AppEvent::Edited(edited) => self.on_edited(edited),
-            AppEvent::Audit(slug, records) => self.on_audit(&slug, records),
-            AppEvent::Refused(counts) => self.on_refused(counts),
             AppEvent::LiveRoutes(slug, routes) => self.on_live_routes(&slug, routes),
             AppEvent::Work(read) => self.on_work(read),
             AppEvent::WorkDone(Ok(text)) => self.info(text),

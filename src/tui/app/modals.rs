@@ -41,8 +41,8 @@ impl App {
                         Some(Modal::Backend(c))
                     }
                     Some(Pick::Choose) => {
-                        if let Some(kind) = c.options.get(c.selected.min(n - 1)).copied() {
-                            self.preflight(&c.agent, kind);
+                        if let Some(place) = c.options.get(c.selected.min(n - 1)).cloned() {
+                            self.preflight(&c.agent, place);
                         }
                         self.modal.take()
                     }

@@ -10,21 +10,15 @@ use crate::tui::modal::proposal::Live;
 use crate::tui::modal::{network, Modal, NetworkView, ProposalModal};
 
 impl App {
-    /// The network view of the focused bottle, and its log watched.
+    /// The network view of the focused bottle: its log as read so far,
+    /// then as it is read.
     pub(super) fn open_network(&mut self) {
-        let Some(e) = self.focused() else {
+        let Some(e) = self.focused_mut() else {
             self.info("no agent to show the network of");
             return;
         };
-        let view = NetworkView::new(e.slug.clone(), e.agent.clone());
-        self.effects.push(Effect::WatchAudit {
-            slug: e.slug.clone(),
-            dir: self.paths.state_dir().join(&e.slug),
-            closed: view.closed.clone(),
-        });
-        if let Some(e) = self.focused_mut() {
-            e.refused = 0;
-        }
+        e.refused = 0;
+        let view = NetworkView::new(e.slug.clone(), e.agent.clone(), e.audit.clone());
         self.modal = Some(Modal::Network(Box::new(view)));
     }
 
@@ -41,7 +35,7 @@ impl App {
             e.work.clone(),
         );
         self.effects.push(Effect::WatchWork {
-            backend: self.backend(e.backend),
+            backend: self.backend_at(&e.place()),
             home: self.paths.home.clone(),
             slug: e.slug.clone(),
             closed: view.closed.clone(),
@@ -74,7 +68,7 @@ impl App {
         let Some(e) = self.entries.get(i) else {
             return;
         };
-        let Some(backend) = self.backend(e.backend) else {
+        let Some(backend) = self.backend_at(&e.place()) else {
             return;
         };
         if e.saving || !crate::work::Saved::at(&self.paths.home, &e.slug).exists() {
@@ -90,30 +84,57 @@ impl App {
         }
     }
 
-    /// Records from a watched audit log.
-    pub(super) fn on_audit(&mut self, slug: &str, records: Vec<Record>) {
-        if let Some(Modal::Network(v)) = &mut self.modal {
-            if v.slug == slug {
+    /// A bottle's state as read: its proposals replace what it had; what
+    /// its egress logged is kept for the network view, and refusals after
+    /// the first read (which holds its whole log) mark its row.
+    pub(super) fn on_news(&mut self, slug: &str, news: crate::backend::BottleNews, first: bool) {
+        let watching = matches!(&self.modal, Some(Modal::Network(v)) if v.slug == slug);
+        let Some(e) = self.entries.iter_mut().find(|e| e.slug == slug) else {
+            return;
+        };
+        let records: Vec<Record> = news
+            .audit
+            .into_iter()
+            .filter_map(|l| match l {
+                crate::audit::Line::Record(r) => Some(r),
+                crate::audit::Line::Unreadable(_) => None,
+            })
+            .collect();
+        if !first && !watching {
+            e.refused += records
+                .iter()
+                .filter(|r| r.decision == crate::audit::Decision::Blocked)
+                .count();
+        }
+        e.audit.extend(records.iter().cloned());
+        if e.audit.len() > network::KEPT {
+            let extra = e.audit.len() - network::KEPT;
+            e.audit.drain(..extra);
+        }
+        let changed = e.proposals != news.proposals || !records.is_empty();
+        e.proposals = news.proposals;
+        if watching {
+            if let Some(Modal::Network(v)) = &mut self.modal {
                 v.add(records);
-                self.dirty = true;
             }
+        }
+        self.gather_proposals();
+        if changed {
+            self.dirty = true;
         }
     }
 
-    /// Refusals in bottles' logs since the last look.
-    pub(super) fn on_refused(&mut self, counts: Vec<(String, usize)>) {
-        let watching = match &self.modal {
-            Some(Modal::Network(v)) => Some(v.slug.clone()),
-            _ => None,
-        };
-        for (slug, n) in counts {
-            if watching.as_ref() == Some(&slug) {
-                continue;
-            }
-            if let Some(e) = self.entries.iter_mut().find(|e| e.slug == slug) {
-                e.refused += n;
-                self.dirty = true;
-            }
+    /// Every bottle's pending proposals, oldest first.
+    pub(super) fn gather_proposals(&mut self) {
+        let mut all: Vec<Proposal> = self
+            .entries
+            .iter()
+            .flat_map(|e| e.proposals.iter().cloned())
+            .collect();
+        all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+        if all != self.proposals {
+            self.proposals = all;
+            self.dirty = true;
         }
     }
 
@@ -125,8 +146,11 @@ impl App {
             Err(why) => return self.error(why),
         };
         let p = network::proposal(slug, agent, r, req, crate::audit::now_ms());
+        let Some(backend) = self.backend_of(slug) else {
+            return self.error(format!("no backend runs {slug} now"));
+        };
         self.effects.push(Effect::FileProposal {
-            state: self.paths.state_dir(),
+            backend,
             proposal: p.clone(),
         });
         self.proposals.push(p.clone());
@@ -152,7 +176,7 @@ impl App {
             return;
         };
         self.routes_wanted = None;
-        match self.backend(entry.backend) {
+        match self.backend_at(&entry.place()) {
             Some(backend) if backend.applies_egress() => {
                 self.effects.push(Effect::LoadRoutes { backend, slug })
             }
@@ -212,11 +236,10 @@ impl App {
     /// the bottle; the supervise sidecar answers the agent from the record.
     pub fn decide(&mut self, p: &Proposal, decision: Decision) {
         self.proposals.retain(|q| q.id != p.id);
-        let backend = self
-            .entries
-            .iter()
-            .find(|e| e.slug == p.slug)
-            .and_then(|e| self.backend(e.backend));
+        if let Some(e) = self.entries.iter_mut().find(|e| e.slug == p.slug) {
+            e.proposals.retain(|q| q.id != p.id);
+        }
+        let backend = self.backend_of(&p.slug);
         let apply = match &decision {
             Decision::Approved {
                 request: Request::Credentialed { host, token_ref },
@@ -252,7 +275,7 @@ impl App {
                 None => {
                     let reason = "capability changes (a rebuilt image) need the Docker backend; nothing was changed".to_string();
                     self.effects.push(Effect::Decide {
-                        state: self.paths.state_dir(),
+                        backend: self.backend_of(&p.slug),
                         proposal: p.clone(),
                         decision: Decision::Rejected {
                             reason: reason.clone(),
@@ -278,7 +301,7 @@ impl App {
             _ => Apply::Nothing,
         };
         self.effects.push(Effect::Decide {
-            state: self.paths.state_dir(),
+            backend: self.backend_of(&p.slug),
             proposal: p.clone(),
             decision,
             apply,
@@ -313,17 +336,12 @@ impl App {
 
     /// Apply the operator's edit of a bottle's live egress, and log it.
     fn apply_egress_edit(&mut self, slug: &str, egress: Egress, before: String, after: String) {
-        let Some(entry) = self.entries.iter_mut().find(|e| e.slug == slug) else {
-            return;
-        };
-        let kind = entry.backend;
-        let Some(backend) = self.backend(kind) else {
+        let Some(backend) = self.backend_of(slug) else {
             return;
         };
         self.info(format!("applying the edited egress of {slug}"));
         self.effects.push(Effect::EditEgress {
             backend,
-            state: self.paths.state_dir(),
             slug: slug.to_string(),
             egress: Box::new(egress),
             before,

@@ -4,6 +4,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers, MouseEvent, Mouse
 use ratatui::layout::Rect;
 
 use super::*;
+use crate::backend::Place;
 use crate::session::{RecordingIo, SharedTerm, Term};
 use crate::supervise::{Decision, EgressRequest, Request};
 
@@ -38,6 +39,36 @@ fn add(a: &mut App, agent: &str, id: u64, phase: Phase) -> RecordingIo {
     e.session = Some(session);
     a.entries.push(e);
     io
+}
+
+/// A bottle's pending proposals, as its state was read.
+fn pending(a: &mut App, slug: &str, proposals: Vec<Proposal>) {
+    let _ = a.update(AppEvent::News {
+        slug: slug.into(),
+        news: crate::backend::BottleNews {
+            proposals,
+            ..Default::default()
+        },
+        first: false,
+    });
+}
+
+/// An engine named `default` that is not there.
+fn nowhere() -> crate::backend::engines::EngineSpec {
+    crate::backend::engines::EngineSpec {
+        name: "default".into(),
+        host: "unix:///nonexistent/docker.sock".into(),
+        tls: None,
+        from: "a test".into(),
+    }
+}
+
+/// Docker on the engine tests' bottles are found on.
+fn docker() -> Place {
+    Place {
+        kind: BackendKind::Docker,
+        engine: String::new(),
+    }
 }
 
 fn key(a: &mut App, code: KeyCode, m: KeyModifiers) -> Vec<Effect> {
@@ -234,7 +265,7 @@ fn approving_and_rejecting_proposals_asks_for_decisions_to_be_recorded() {
     a.backends = vec![std::sync::Arc::new(
         crate::backend::local::LocalBackend::new("true".into()),
     )];
-    let _ = a.update(AppEvent::Proposals(vec![p("1"), p("2")]));
+    pending(&mut a, "alpha-x", vec![p("1"), p("2")]);
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
     assert!(matches!(a.modal, Some(Modal::Proposal(_))));
@@ -277,7 +308,10 @@ fn approving_and_rejecting_proposals_asks_for_decisions_to_be_recorded() {
 #[test]
 fn the_preflight_is_prepared_off_the_ui_thread() {
     let (mut a, _rx) = app();
-    a.usable = vec![BackendKind::Docker];
+    a.usable = vec![Place {
+        kind: BackendKind::Docker,
+        engine: "default".into(),
+    }];
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("bottles")).unwrap();
     std::fs::create_dir_all(dir.path().join("agents")).unwrap();
@@ -349,7 +383,10 @@ fn an_agent_chosen_before_the_backends_answer_goes_on_once_they_do() {
         status(&a)
     );
     assert!(a.effects.is_empty());
-    let effects = a.update(AppEvent::Usable(vec![BackendKind::Local]));
+    let effects = a.update(AppEvent::Usable(vec![Place {
+        kind: BackendKind::Local,
+        engine: String::new(),
+    }]));
     assert!(
         matches!(effects.as_slice(), [Effect::Preflight(job)] if job.agent == "q"),
         "the choice goes on"
@@ -366,7 +403,10 @@ fn an_agent_chosen_before_the_backends_answer_goes_on_once_they_do() {
     let (mut a, _rx) = app_with_backend();
     a.choose_agent("q".into());
     a.modal = Some(Modal::Help { scroll: 0 });
-    let effects = a.update(AppEvent::Usable(vec![BackendKind::Local]));
+    let effects = a.update(AppEvent::Usable(vec![Place {
+        kind: BackendKind::Local,
+        engine: String::new(),
+    }]));
     assert!(effects.is_empty());
     assert!(matches!(a.modal, Some(Modal::Help { .. })));
 }
@@ -386,7 +426,7 @@ fn a_credentialed_route_is_not_approved_before_a_token_is_picked() {
             token_ref: None,
         },
     };
-    let _ = a.update(AppEvent::Proposals(vec![p.clone()]));
+    pending(&mut a, "alpha-x", vec![p.clone()]);
     a.decide(
         &p,
         Decision::Approved {
@@ -457,6 +497,7 @@ fn found(slug: &str, state: crate::backend::BottleState) -> ActiveBottle {
         agent: slug.split('-').next().unwrap_or(slug).into(),
         bottle: "dev".into(),
         backend: BackendKind::Docker,
+        engine: String::new(),
         started_at: None,
         state,
         sidecars: vec![],
@@ -470,14 +511,14 @@ fn bottles_are_kept_up_to_date_from_the_backend() {
     use crate::backend::BottleState::{AgentDown, BundleDown, Running};
     let (mut a, _rx) = app();
     let _ = a.update(AppEvent::Discovered(
-        BackendKind::Docker,
+        docker(),
         vec![found("alpha-1", Running), found("beta-1", Running)],
     ));
     assert_eq!(a.entries.len(), 2);
     assert!(a.entries.iter().all(|e| e.phase == Phase::Detached));
     // The agent dies in one, the bundle in the other.
     let _ = a.update(AppEvent::Discovered(
-        BackendKind::Docker,
+        docker(),
         vec![found("alpha-1", AgentDown), found("beta-1", BundleDown)],
     ));
     assert_eq!(a.entries[0].phase, Phase::Exited(None));
@@ -487,7 +528,7 @@ fn bottles_are_kept_up_to_date_from_the_backend() {
     );
     // Stopped elsewhere: its row goes.
     let _ = a.update(AppEvent::Discovered(
-        BackendKind::Docker,
+        docker(),
         vec![found("beta-1", BundleDown)],
     ));
     assert_eq!(a.entries.len(), 1);
@@ -498,7 +539,7 @@ fn bottles_are_kept_up_to_date_from_the_backend() {
         crate::tui::event::BottleMsg::Stopped(None),
     ));
     let _ = a.update(AppEvent::Discovered(
-        BackendKind::Docker,
+        docker(),
         vec![found("beta-1", Running)],
     ));
     assert!(a.entries.is_empty());
@@ -509,7 +550,7 @@ fn x_on_a_bottle_that_failed_asks_to_stop_it_and_dismisses_only_failed_launches(
     use crate::backend::BottleState::AgentDown;
     let (mut a, _rx) = app();
     let _ = a.update(AppEvent::Discovered(
-        BackendKind::Docker,
+        docker(),
         vec![found("alpha-1", AgentDown)],
     ));
     a.entries[0].phase = Phase::Failed("the container is gone".into());
@@ -637,7 +678,14 @@ fn a_program_notification_or_a_proposal_calls_you_as_configured() {
         }),
     };
     a.set_focus(1);
-    let effects = a.update(AppEvent::Proposals(vec![p]));
+    let effects = a.update(AppEvent::News {
+        slug: "alpha-x".into(),
+        news: crate::backend::BottleNews {
+            proposals: vec![p],
+            ..Default::default()
+        },
+        first: false,
+    });
     assert_eq!(a.entries[0].state(), AgentState::Blocked);
     assert!(a.entries[0].attention);
     assert!(outer(&effects).is_empty(), "both calls are off");
@@ -647,27 +695,63 @@ fn a_program_notification_or_a_proposal_calls_you_as_configured() {
 fn the_network_view_watches_the_log_and_a_refusal_becomes_a_proposal_to_approve() {
     let (mut a, _rx) = app();
     add(&mut a, "alpha", 1, Phase::Running);
-    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
-    let effects = key(&mut a, KeyCode::Char('t'), KeyModifiers::NONE);
-    let closed = match effects.as_slice() {
-        [Effect::WatchAudit { slug, closed, .. }] if slug == "alpha-x" => closed.clone(),
-        _ => panic!("C-b t watches the focused bottle's log"),
-    };
     let refused: crate::audit::Record = serde_json::from_str::<crate::audit::AuditRecord>(
         r#"{"time_ms":1,"client":"c","host":"pypi.org","method":"GET","path":"/simple/","decision":"blocked","rule":"host-not-allowed"}"#,
     )
     .unwrap()
     .into_owned();
-    let _ = a.update(AppEvent::Audit("alpha-x".into(), vec![refused]));
-    let effects = key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
-    assert!(
-        closed.load(std::sync::atomic::Ordering::Relaxed),
-        "the view closed: its watcher stops"
-    );
-    let filed = match effects.as_slice() {
-        [Effect::FileProposal { proposal, .. }] => proposal.clone(),
-        _ => panic!("the operator's proposal is filed in the queue"),
+    let news = |records: Vec<crate::audit::Record>, first| AppEvent::News {
+        slug: "alpha-x".into(),
+        news: crate::backend::BottleNews {
+            audit: records
+                .into_iter()
+                .map(crate::audit::Line::Record)
+                .collect(),
+            ..Default::default()
+        },
+        first,
     };
+    // The log as first read is history: no refusal marks the row.
+    let _ = a.update(news(vec![refused.clone()], true));
+    assert_eq!(a.entries[0].refused, 0);
+    key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
+    let effects = key(&mut a, KeyCode::Char('t'), KeyModifiers::NONE);
+    assert!(
+        effects.is_empty(),
+        "the view shows what was read; nothing to ask"
+    );
+    let Some(Modal::Network(v)) = &a.modal else {
+        panic!("C-b t opens the network view");
+    };
+    assert_eq!(v.records.len(), 1, "the log so far");
+    // Read while it is open: shown.
+    let _ = a.update(news(vec![refused.clone()], false));
+    let Some(Modal::Network(v)) = &a.modal else {
+        panic!()
+    };
+    assert_eq!(v.records.len(), 2);
+    // A bottle on an engine (whose egress can change live).
+    a.backends = crate::backend::user_backends(
+        std::path::Path::new("/nonexistent/bb"),
+        std::path::Path::new("/nonexistent"),
+        &[nowhere()],
+    );
+    a.entries[0].backend = BackendKind::Docker;
+    a.entries[0].engine = "default".into();
+    let effects = key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
+    let filed = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::FileProposal { proposal, .. } => Some(proposal.clone()),
+            _ => None,
+        })
+        .expect("the operator's proposal is filed in its bottle's queue");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::LoadRoutes { slug, .. } if slug == "alpha-x")),
+        "its live routes are read for the approval"
+    );
     assert_eq!(
         filed.request,
         Request::Egress(EgressRequest {
@@ -682,10 +766,14 @@ fn the_network_view_watches_the_log_and_a_refusal_becomes_a_proposal_to_approve(
     );
     assert!(matches!(&a.modal, Some(Modal::Proposal(p)) if p.proposal.id == filed.id));
     assert_eq!(a.entries[0].state(), AgentState::Blocked, "until decided");
-    // No route list to show the change against: not approved blind.
+    // No route list to show the change against yet: not approved blind.
     let effects = key(&mut a, KeyCode::Char('a'), KeyModifiers::NONE);
     assert!(effects.is_empty(), "nothing decided");
-    assert!(status(&a).contains("cannot approve"), "{}", status(&a));
+    assert!(
+        status(&a).contains("live routes are still being read"),
+        "{}",
+        status(&a)
+    );
     // Once the live routes are read, the change shows against them.
     let _ = a.update(AppEvent::LiveRoutes(
         "alpha-x".into(),
@@ -706,8 +794,9 @@ fn the_network_view_watches_the_log_and_a_refusal_becomes_a_proposal_to_approve(
         matches!(effects.as_slice(), [Effect::Decide { proposal, decision: Decision::Approved { .. }, .. }] if proposal.id == filed.id),
         "approved as any proposal"
     );
-    // Refusals elsewhere mark rows until their network view is opened.
-    let _ = a.update(AppEvent::Refused(vec![("alpha-x".into(), 2)]));
+    // Refusals read later mark rows until their network view is opened.
+    a.modal = None;
+    let _ = a.update(news(vec![refused.clone(), refused], false));
     assert_eq!(a.entries[0].refused, 2);
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     key(&mut a, KeyCode::Char('t'), KeyModifiers::NONE);
@@ -802,11 +891,33 @@ fn a_programs_clipboard_write_waits_for_the_operator_who_sees_it_whole() {
 }
 
 #[test]
-fn a_proposal_opened_before_its_bottle_is_listed_reads_its_routes_once_it_is() {
+fn a_listed_bottles_state_is_followed_and_its_proposal_is_shown_against_its_routes() {
     let (mut a, _rx) = app();
     a.backends = crate::backend::user_backends(
         std::path::Path::new("/nonexistent/bb"),
         std::path::Path::new("/nonexistent"),
+        &[nowhere()],
+    );
+    let place = Place {
+        kind: BackendKind::Docker,
+        engine: "default".into(),
+    };
+    let mut bottle = found("faker-x", crate::backend::BottleState::Running);
+    bottle.engine = "default".into();
+    bottle.sidecars = vec!["egress".into(), "supervise".into()];
+    let effects = a.update(AppEvent::Discovered(place.clone(), vec![bottle.clone()]));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::WatchBottle { slug, .. } if slug == "faker-x")),
+        "its state is followed once it is listed"
+    );
+    let effects = a.update(AppEvent::Discovered(place.clone(), vec![bottle]));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::WatchBottle { .. })),
+        "once"
     );
     let p = Proposal {
         id: "1".into(),
@@ -819,23 +930,21 @@ fn a_proposal_opened_before_its_bottle_is_listed_reads_its_routes_once_it_is() {
             path_allowlist: vec![],
         }),
     };
-    let _ = a.update(AppEvent::Proposals(vec![p]));
+    pending(&mut a, "faker-x", vec![p]);
+    assert_eq!(a.proposals.len(), 1);
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);
     let effects = key(&mut a, KeyCode::Char('p'), KeyModifiers::NONE);
-    assert!(effects.is_empty(), "nothing to ask yet");
-    assert!(
-        matches!(&a.modal, Some(Modal::Proposal(m)) if m.live == crate::tui::modal::proposal::Live::Reading)
-    );
-    let effects = a.update(AppEvent::Discovered(
-        BackendKind::Docker,
-        vec![found("faker-x", crate::backend::BottleState::Running)],
-    ));
     assert!(
         effects
             .iter()
             .any(|e| matches!(e, Effect::LoadRoutes { slug, .. } if slug == "faker-x")),
-        "asked once the bottle is listed"
+        "its live routes are read for the approval"
     );
+    // Its engine stops answering: unreachable, not gone, said once.
+    let _ = a.update(AppEvent::Unreachable(place.clone(), "no answer".into()));
+    assert_eq!(a.entries.len(), 1);
+    assert_eq!(a.entries[0].phase, Phase::Unreachable);
+    assert!(status(&a).contains("does not answer"), "{}", status(&a));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crossterm::event::KeyEvent;
 
 use super::keymap::{mode_action, ModeKey, Text};
 
-use crate::plan::{BackendKind, BottlePlan};
+use crate::plan::BottlePlan;
 pub use network::{NetworkOutcome, NetworkView};
 pub use picker::{PickItem, Picker, PickerOutcome};
 pub use proposal::ProposalModal;
@@ -50,7 +50,7 @@ pub struct ClipboardAsk {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendChoice {
     pub agent: String,
-    pub options: Vec<BackendKind>,
+    pub options: Vec<crate::backend::Place>,
     pub selected: usize,
 }
 

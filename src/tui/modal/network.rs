@@ -2,9 +2,6 @@
 //! log, live; refused requests with the rule and the reason; filters (only
 //! refused, by host); `a` on a refused request proposes allowing it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use crossterm::event::KeyEvent;
 
 use crate::audit::{self, Decision, Record};
@@ -28,8 +25,6 @@ pub struct NetworkView {
     /// The selected request, as an index into [`NetworkView::shown`];
     /// None follows the newest.
     pub selected: Option<usize>,
-    /// Set when the view closes: its log watcher stops.
-    pub closed: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,23 +35,18 @@ pub enum NetworkOutcome {
     Allow(Box<Record>),
 }
 
-impl Drop for NetworkView {
-    fn drop(&mut self) {
-        self.closed.store(true, Ordering::Relaxed);
-    }
-}
-
 impl NetworkView {
-    pub fn new(slug: String, agent: String) -> NetworkView {
+    /// The view of `slug`, on the records its log holds so far (more come
+    /// as they are read).
+    pub fn new(slug: String, agent: String, records: Vec<Record>) -> NetworkView {
         NetworkView {
             slug,
             agent,
-            records: Vec::new(),
+            records,
             blocked_only: false,
             host_filter: String::new(),
             typing: false,
             selected: None,
-            closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -211,7 +201,7 @@ mod tests {
 
     #[test]
     fn filters_selection_and_allowing_a_refused_request() {
-        let mut v = NetworkView::new("a-1".into(), "a".into());
+        let mut v = NetworkView::new("a-1".into(), "a".into(), Vec::new());
         v.add(vec![
             record("api.anthropic.com", "/v1/messages", "allowed", None),
             record("pypi.org", "/simple/", "blocked", Some("host-not-allowed")),
@@ -264,8 +254,5 @@ mod tests {
         v.handle(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
         assert_eq!(v.shown().len(), 2);
         assert_eq!(press(&mut v, 'q'), NetworkOutcome::Close);
-        let closed = v.closed.clone();
-        drop(v);
-        assert!(closed.load(Ordering::Relaxed), "its watcher is told");
     }
 }

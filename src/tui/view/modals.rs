@@ -89,7 +89,7 @@ pub fn render(f: &mut Frame, app: &App, modal: &Modal) {
                 } else {
                     Style::default()
                 };
-                lines.push(Line::from(Span::styled(format!(" {}", k.name()), style)));
+                lines.push(Line::from(Span::styled(format!(" {k}"), style)));
             }
             f.render_widget(Paragraph::new(lines), inner);
         }

@@ -24,7 +24,7 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
         entry.agent,
         entry.state().label(),
         entry.bottle,
-        entry.backend.name(),
+        entry.place().short(),
         entry.slug
     );
     let mut right = String::new();
@@ -67,9 +67,13 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
                 f.set_cursor_position(at);
             }
             if let Phase::Exited(code) = entry.phase {
-                let code = code
-                    .map(|c| format!("code {c}"))
-                    .unwrap_or_else(|| "no code".into());
+                // The session may end without the code; the engine knows it.
+                let down = entry.active.as_ref().and_then(|a| a.down.as_deref());
+                let exited = match (code, down) {
+                    (Some(c), _) => format!("the agent exited (code {c})"),
+                    (None, Some(down)) => crate::shown::shown(down).into_owned(),
+                    (None, None) => "the agent exited".into(),
+                };
                 let bar = Rect::new(
                     inner.x,
                     inner.y + inner.height.saturating_sub(1),
@@ -78,7 +82,7 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
                 );
                 f.render_widget(
                     Paragraph::new(format!(
-                        " the agent exited ({code}) · Enter: start it again, continuing its conversation · x: stop the bottle"
+                        " {exited} · Enter: start it again, continuing its conversation · x: stop the bottle"
                     ))
                     .style(Style::default().bg(Color::Yellow).fg(Color::Black)),
                     bar,
@@ -240,20 +244,36 @@ fn highlight_rows(
 
 fn welcome(f: &mut Frame, app: &App, inner: Rect) {
     let km = &app.config.keymap;
-    let lines = vec![
+    let mut lines = vec![
         Line::from(""),
         Line::from(Span::styled(
             "No agent is running here yet.",
             Style::default().add_modifier(Modifier::BOLD),
         )),
         Line::from(""),
+    ];
+    // An engine that does not answer may hold bottles: never say "none"
+    // without saying so.
+    for (place, why) in &app.unreachable {
+        lines.push(Line::from(Span::styled(
+            crate::shown::shown(&format!(
+                "{place} does not answer: {why}; its bottles show when it does"
+            ))
+            .into_owned(),
+            Style::default().fg(Color::Yellow),
+        )));
+    }
+    if !app.unreachable.is_empty() {
+        lines.push(Line::from(""));
+    }
+    lines.extend([
         Line::from(format!("{:<8} start an agent", km.chord(Action::NewAgent))),
         Line::from(format!("{:<8} every key", km.chord(Action::Help))),
         Line::from(format!(
             "{:<8} leave (bottles keep running)",
             km.chord(Action::Leave)
         )),
-    ];
+    ]);
     // Left-aligned, as a block in the middle of the pane.
     let w = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16;
     let h = lines.len() as u16;

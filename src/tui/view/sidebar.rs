@@ -103,7 +103,7 @@ fn agents(f: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from(first));
         // The state first: it is what changes and what people look for.
         let (state, state_style) = (e.state().label(), state_style(e.state()));
-        let rest = format!(" · {} · {}", e.bottle, e.backend.name());
+        let rest = format!(" · {} · {}", e.bottle, e.place().short());
         let rest: String = rest
             .chars()
             .take(width.saturating_sub(2 + state.len()))

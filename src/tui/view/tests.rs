@@ -171,7 +171,20 @@ fn modals() {
     insta::assert_snapshot!("modal_picker", draw(&a));
     a.modal = Some(Modal::Backend(BackendChoice {
         agent: "alpha".into(),
-        options: vec![BackendKind::Docker, BackendKind::Smolmachines],
+        options: vec![
+            crate::backend::Place {
+                kind: BackendKind::Docker,
+                engine: "default".into(),
+            },
+            crate::backend::Place {
+                kind: BackendKind::Docker,
+                engine: "big".into(),
+            },
+            crate::backend::Place {
+                kind: BackendKind::Smolmachines,
+                engine: String::new(),
+            },
+        ],
         selected: 0,
     }));
     insta::assert_snapshot!("modal_backend", draw(&a));
@@ -350,7 +363,16 @@ fn nothing_panics_at_any_size() {
             }])),
             Modal::Backend(BackendChoice {
                 agent: "alpha".into(),
-                options: vec![BackendKind::Docker, BackendKind::Local],
+                options: vec![
+                    crate::backend::Place {
+                        kind: BackendKind::Docker,
+                        engine: "default".into(),
+                    },
+                    crate::backend::Place {
+                        kind: BackendKind::Local,
+                        engine: String::new(),
+                    },
+                ],
                 selected: 1,
             }),
             Modal::Preflight(Box::new(preflight())),
@@ -385,6 +407,7 @@ fn a_dead_bundle_shows_on_its_row_and_in_its_pane() {
     let mut a = app(100, 24);
     let mut e = entry("alpha", "alpha-abc123", Phase::Detached, None);
     e.active = Some(crate::backend::ActiveBottle {
+        engine: String::new(),
         slug: "alpha-abc123".into(),
         agent: "alpha".into(),
         bottle: "dev".into(),
@@ -407,7 +430,8 @@ fn a_dead_bundle_shows_on_its_row_and_in_its_pane() {
 /// A network view with an allowed request and two refusals, the last
 /// selected.
 fn network() -> crate::tui::modal::NetworkView {
-    let mut v = crate::tui::modal::NetworkView::new("alpha-abc123".into(), "alpha".into());
+    let mut v =
+        crate::tui::modal::NetworkView::new("alpha-abc123".into(), "alpha".into(), Vec::new());
     let line = |host: &str, path: &str, decision: &str, rule: Option<&str>, s: u64| {
         let rule = rule.map_or(String::new(), |r| format!(",\"rule\":\"{r}\""));
         format!(
