@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use support::docker::{docker_ok, left_behind_on, Env};
+use support::docker::{docker_ok, docker_on, left_behind_on, remove_everything_on, Env};
 use support::engines::{EngineHost, Podman};
 use support::Bb;
 
@@ -95,50 +95,86 @@ fn agent_sh_on(docker: impl Fn(&[&str]) -> String, slug: &str, script: &str) -> 
     ])
 }
 
-#[test]
-fn a_bottle_on_a_docker_engine_over_ssh_works_as_a_local_one() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    if !docker_ok() {
-        return;
+/// The `bb.home` label of this home's bottles.
+fn home_label(env: &Env) -> String {
+    env.home()
+        .canonicalize()
+        .unwrap_or_else(|_| env.home())
+        .display()
+        .to_string()
+}
+
+/// Removes what this home's bottles left on an engine, even when a test
+/// fails half-way (an engine outlives the test: Podman keeps its
+/// containers).
+struct Leftovers<'a> {
+    url: &'a str,
+    home: String,
+}
+
+impl Drop for Leftovers<'_> {
+    fn drop(&mut self) {
+        let filter = format!("label=bb.home={}", self.home);
+        let mut slugs: Vec<String> = Vec::new();
+        for what in [
+            &["ps", "-a"][..],
+            &["volume", "ls"][..],
+            &["network", "ls"][..],
+        ] {
+            let mut args = what.to_vec();
+            args.extend(["--filter", &filter, "--format", "{{.Label \"bb.slug\"}}"]);
+            slugs.extend(docker_on(Some(self.url), &args).lines().map(String::from));
+        }
+        slugs.sort();
+        slugs.dedup();
+        for slug in slugs.iter().filter(|s| !s.is_empty()) {
+            remove_everything_on(Some(self.url), slug);
+        }
     }
-    let host = EngineHost::start();
-    let env = Env::new("");
-    project_repo(&env);
-    engines_config(&env, &[("big", &host.url)]);
+}
 
-    // The doctor checks both engines, one line each.
-    let doctor = String::from_utf8_lossy(&env.bb(&["doctor"]).stdout).into_owned();
-    assert!(doctor.contains("engine default ("), "{doctor}");
-    assert!(
-        doctor.contains(&format!("engine big ({}", host.url)),
-        "{doctor}"
-    );
+/// An engine under test: its name in config.yaml, its address, and
+/// `docker ARGS` against it.
+struct Engine<'a> {
+    name: &'a str,
+    url: &'a str,
+    docker: &'a dyn Fn(&[&str]) -> String,
+}
 
-    // The picker offers both engines; the bottle goes where it is told.
-    let mut bb = spawn(&env, 40, 160);
+/// From the workspace: the picker places a bottle on `e`, whose session
+/// takes keys and a resize, whose refusal shows in the network view and
+/// `bb logs`, whose proposal is approved live; listed with its engine.
+/// The workspace and the bottle's slug.
+fn launch_and_use(env: &Env, e: &Engine) -> (Bb, String) {
+    let mut bb = spawn(env, 40, 160);
     bb.wait_text("No agent is running here yet.");
     bb.prefix("n");
     bb.wait_text("New agent");
     bb.keys("\r");
-    bb.wait_text("docker on big");
-    assert!(bb.screen().contains("docker on default"));
+    let place = format!("docker on {}", e.name);
+    bb.wait_text(&place);
+    let options = bb.screen();
+    assert!(options.contains("docker on default"), "{options}");
+    // The remote one is below the default one.
     bb.keys("\x1b[B\r");
     bb.wait_text("Launch faker? y/N");
     bb.keys("y");
-    // The first launch there builds both images on a vfs engine.
+    // A first launch there builds both images (on vfs, for the ssh one).
     bb.wait_for_within("the agent's first screen", Duration::from_secs(300), |s| {
         s.contains("fake-agent ready")
     });
-    let slug = host.docker(&[
+    let slug = (e.docker)(&[
         "ps",
         "--filter",
         "label=bb.role=agent",
+        "--filter",
+        &format!("label=bb.home={}", home_label(env)),
         "--format",
         "{{.Label \"bb.slug\"}}",
     ]);
-    assert!(!slug.is_empty(), "the agent runs on the remote engine");
+    assert!(!slug.is_empty(), "the agent runs on {}", e.name);
     assert_eq!(env.slugs(), Vec::<String>::new(), "nothing runs locally");
-    bb.wait_text("docker@big");
+    bb.wait_text(&format!("docker@{}", e.name));
 
     // The session: keys in, the agent's answer out, a resize reaches it.
     bb.keys("hello remote\r");
@@ -160,16 +196,16 @@ fn a_bottle_on_a_docker_engine_over_ssh_works_as_a_local_one() {
     let logs = ok(&env.bb(&["logs", &slug]));
     assert!(logs.contains("pypi.example"), "{logs}");
 
-    // A proposal, approved: the route is live on the remote bundle.
+    // A proposal, approved: the route is live in the bundle there.
     bb.keys("ask pypi.example need-packages\r");
     bb.wait_text("faker: egress pypi.example");
     bb.prefix("p");
     bb.wait_text("Proposal from faker");
-    // Approvable once the live routes are read from the remote bundle.
+    // Approvable once the live routes are read from the bundle.
     bb.wait_text("+ - host: pypi.example");
     bb.keys("a");
     bb.wait_text("ask: Approved: pypi.example is now allowed. Retry your request.");
-    let live = host.docker(&[
+    let live = (e.docker)(&[
         "exec",
         "-u",
         "0:10900",
@@ -182,8 +218,74 @@ fn a_bottle_on_a_docker_engine_over_ssh_works_as_a_local_one() {
     // Listed with its engine.
     let ls = ok(&env.bb(&["ls", "--format", "json"]));
     let v: serde_json::Value = serde_json::from_str(&ls).unwrap();
-    assert_eq!(v["bottles"][0]["engine"], "big", "{ls}");
+    assert_eq!(v["bottles"][0]["engine"], e.name, "{ls}");
     assert_eq!(v["bottles"][0]["state"], "running", "{ls}");
+    (bb, slug)
+}
+
+/// The agent's work taken home, the bottle stopped from the workspace,
+/// `bb cleanup`: nothing of it left on the engine or on this machine.
+fn take_and_stop(env: &Env, e: &Engine, mut bb: Bb, slug: &str) {
+    agent_sh_on(
+        |a| (e.docker)(a),
+        slug,
+        "echo made > made-there.txt && git add -A && git commit -qm 'made there'",
+    );
+    let taken = ok(&env.bb(&["take", slug]));
+    assert!(taken.contains(&format!("bb/{slug}")), "{taken}");
+    let file = git(
+        &env.project(),
+        &["show", &format!("bb/{slug}:made-there.txt")],
+    );
+    assert_eq!(file.trim(), "made");
+
+    bb.prefix("x");
+    bb.wait_text("Stop faker");
+    bb.keys("y");
+    bb.wait_text(&format!("stopped {slug}"));
+    bb.prefix("d");
+    bb.wait_exit();
+    ok(&env.bb(&["cleanup"]));
+    assert_eq!(left_behind_on(Some(e.url), slug), "");
+    assert_eq!(left_behind_on(None, slug), "");
+    assert!(env.slugs().is_empty(), "{:?}", env.slugs());
+    // Of the bottle, this machine keeps only its archive (work and logs).
+    let kept: Vec<String> = std::fs::read_dir(env.home())
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .filter(|n| !["agents", "bottles", "config.yaml", "archive", "edits"].contains(&n.as_str()))
+        .filter(|n| std::fs::read_dir(env.home().join(n)).is_ok_and(|mut d| d.next().is_some()))
+        .collect();
+    assert!(kept.is_empty(), "left in the bb home: {kept:?}");
+}
+
+#[test]
+fn a_bottle_on_a_docker_engine_over_ssh_works_as_a_local_one() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let host = EngineHost::start();
+    let env = Env::new("");
+    project_repo(&env);
+    engines_config(&env, &[("big", &host.url)]);
+    let docker = |a: &[&str]| host.docker(a);
+    let e = Engine {
+        name: "big",
+        url: &host.url,
+        docker: &docker,
+    };
+
+    // The doctor checks both engines, one line each.
+    let doctor = String::from_utf8_lossy(&env.bb(&["doctor"]).stdout).into_owned();
+    assert!(doctor.contains("engine default ("), "{doctor}");
+    assert!(
+        doctor.contains(&format!("engine big ({}", host.url)),
+        "{doctor}"
+    );
+
+    let (mut bb, slug) = launch_and_use(&env, &e);
 
     // The engine stops answering: its bottle shows unreachable (not gone,
     // not stopped), and comes back with its session when it answers.
@@ -214,30 +316,7 @@ fn a_bottle_on_a_docker_engine_over_ssh_works_as_a_local_one() {
     bb.keys("back again\r");
     bb.wait_text("you said: back again");
 
-    // The agent's work comes home from the remote engine.
-    agent_sh_on(
-        |a| host.docker(a),
-        &slug,
-        "echo remote > made-remotely.txt && git add -A && git commit -qm 'made remotely'",
-    );
-    let taken = ok(&env.bb(&["take", &slug]));
-    assert!(taken.contains(&format!("bb/{slug}")), "{taken}");
-    let branch = format!("bb/{slug}");
-    let file = git(
-        &env.project(),
-        &["show", &format!("{branch}:made-remotely.txt")],
-    );
-    assert_eq!(file.trim(), "remote");
-
-    // Stopped: nothing of the bottle is left on the remote engine.
-    bb.prefix("x");
-    bb.wait_text("Stop faker");
-    bb.keys("y");
-    bb.wait_text(&format!("stopped {slug}"));
-    bb.prefix("d");
-    bb.wait_exit();
-    assert_eq!(left_behind_on(Some(&host.url), &slug), "");
-    ok(&env.bb(&["cleanup"]));
+    take_and_stop(&env, &e, bb, &slug);
 }
 
 #[test]
@@ -254,45 +333,16 @@ fn a_bottle_runs_on_podman() {
     engines_config(&env, &[("pod", &podman.url)]);
     let doctor = String::from_utf8_lossy(&env.bb(&["doctor"]).stdout).into_owned();
     assert!(doctor.contains("engine pod ("), "{doctor}");
-
-    let o = env.bb(&["start", "faker", "--engine", "pod", "--yes"]);
-    let slug = ok(&o).trim().to_string();
-    assert!(
-        !podman
-            .docker(&["ps", "--filter", &format!("name=bb-{slug}"), "-q"])
-            .is_empty(),
-        "the agent runs on Podman"
-    );
-    let ls = ok(&env.bb(&["ls", "--format", "json"]));
-    let v: serde_json::Value = serde_json::from_str(&ls).unwrap();
-    assert_eq!(v["bottles"][0]["engine"], "pod", "{ls}");
-    assert_eq!(v["bottles"][0]["state"], "running", "{ls}");
-
-    // The agent asks egress for a host off its allowlist: refused, and
-    // the refusal is in `bb logs`.
-    let answer = agent_sh_on(
-        |a| podman.docker(a),
-        &slug,
-        "p=${HTTP_PROXY#http://}; p=${p%/}; exec 3<>/dev/tcp/${p%:*}/${p##*:}; printf 'GET http://not-allowed.example/ HTTP/1.1\\r\\nHost: not-allowed.example\\r\\nConnection: close\\r\\n\\r\\n' >&3; head -1 <&3",
-    );
-    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    let logs = ok(&env.bb(&["logs", &slug]));
-    assert!(logs.contains("not-allowed.example"), "{logs}");
-
-    // The work comes home from Podman too.
-    agent_sh_on(
-        |a| podman.docker(a),
-        &slug,
-        "echo pod > from-podman.txt && git add -A && git commit -qm 'from podman'",
-    );
-    ok(&env.bb(&["take", &slug]));
-    let file = git(
-        &env.project(),
-        &["show", &format!("bb/{slug}:from-podman.txt")],
-    );
-    assert_eq!(file.trim(), "pod");
-
-    ok(&env.bb(&["stop", &slug]));
-    assert_eq!(left_behind_on(Some(&podman.url), &slug), "");
-    ok(&env.bb(&["cleanup"]));
+    let docker = |a: &[&str]| podman.docker(a);
+    let e = Engine {
+        name: "pod",
+        url: &podman.url,
+        docker: &docker,
+    };
+    let _leftovers = Leftovers {
+        url: &podman.url,
+        home: home_label(&env),
+    };
+    let (bb, slug) = launch_and_use(&env, &e);
+    take_and_stop(&env, &e, bb, &slug);
 }
