@@ -15,6 +15,8 @@ use crate::manifest::Template;
 pub const QUIET: Duration = Duration::from_millis(1500);
 /// Output this soon after a key is the key's echo, not work.
 const ECHO: Duration = Duration::from_millis(300);
+/// How long after a resize output is the program's redraw.
+const REDRAW: Duration = Duration::from_millis(500);
 /// Rows at the bottom of the screen the rules read: where the CLIs keep
 /// their status line, input box and dialogs (the conversation above may
 /// quote anything).
@@ -117,6 +119,8 @@ pub struct Tracker {
     turn: bool,
     /// A bell or notification since the user last typed.
     called: bool,
+    /// The pane was resized: the program redraws, which is not work.
+    resized: Option<Instant>,
 }
 
 impl Tracker {
@@ -128,7 +132,14 @@ impl Tracker {
             typed: None,
             turn: false,
             called: false,
+            resized: None,
         }
+    }
+
+    /// The pane changed size (zoom, the sidebar, the outer terminal): the
+    /// program's redraw that follows is neither work nor an answer.
+    pub fn resized(&mut self, now: Instant) {
+        self.resized = Some(now);
     }
 
     /// The user sent the program keys or a paste.
@@ -152,7 +163,10 @@ impl Tracker {
         let echo = self
             .typed
             .is_some_and(|t| now.saturating_duration_since(t) < ECHO);
-        if !echo {
+        let redraw = self
+            .resized
+            .is_some_and(|t| now.saturating_duration_since(t) < REDRAW);
+        if !echo && !redraw {
             self.worked = Some(now);
             // Output after the user's input is the answer to it; output
             // before any input is the program starting, not a turn.
@@ -244,6 +258,24 @@ mod tests {
         assert_eq!(t.state(ms(t0, 12000)), Activity::Waiting, "turn over");
         t.typed(ms(t0, 13000));
         assert_eq!(t.state(ms(t0, 13001)), Activity::Idle);
+    }
+
+    #[test]
+    fn a_redraw_after_a_resize_is_no_turn() {
+        let t0 = Instant::now();
+        let mut a = Tracker::new(None);
+        a.typed(t0);
+        a.output(ms(t0, 1000), "> ", false, None);
+        // The turn ends; it waits.
+        assert_eq!(a.state(ms(t0, 5000)), Activity::Waiting);
+        a.typed(ms(t0, 6000));
+        // Zoomed: the program redraws, then is quiet. Not a new turn.
+        a.resized(ms(t0, 7000));
+        a.output(ms(t0, 7050), "> ", false, None);
+        assert_eq!(a.state(ms(t0, 9000)), Activity::Idle);
+        // Output well after the resize is work again.
+        a.output(ms(t0, 9000), "answer", false, None);
+        assert_eq!(a.state(ms(t0, 9100)), Activity::Working);
     }
 
     #[test]

@@ -497,9 +497,12 @@ impl App {
     pub fn apply_resize(&mut self) {
         let (rows, cols) = self.pane_size();
         self.session_size = (rows, cols);
-        for e in &self.entries {
+        let now = Instant::now();
+        for e in &mut self.entries {
             if let Some(s) = &e.session {
-                s.resize(rows, cols);
+                if s.resize(rows, cols) {
+                    e.activity.resized(now);
+                }
             }
         }
         self.dirty = true;
