@@ -992,3 +992,27 @@ fn discovery_wakes_on_a_bottle_containers_event_not_on_a_clock() {
         ""
     );
 }
+
+/// A bottle stopped from another shell leaves the workspace: its row goes
+/// once the engine no longer lists it, with no offer that does nothing.
+#[test]
+fn a_bottle_stopped_elsewhere_leaves_the_workspace() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let mut bb = env.workspace_with_agent(40, 160);
+    let slug = env.slugs().pop().unwrap();
+    let stopped = env.bb(&["stop", &slug]);
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    bb.wait_text("No agent is running here yet.");
+    assert!(!bb.screen().contains("unreachable"), "{}", bb.screen());
+    bb.prefix("d");
+    bb.wait_exit();
+    assert_eq!(left_behind(&slug), "");
+}

@@ -212,6 +212,17 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
             slug,
         } => {
             tokio::spawn(async move {
+                // Stopped elsewhere (another shell, `docker rm`): nothing
+                // to save or stop; its row goes.
+                let gone = backend
+                    .list()
+                    .await
+                    .is_ok_and(|listed| !listed.iter().any(|b| b.slug == slug));
+                if gone {
+                    let msg = BottleMsg::Stopped(Some("it was already gone".into()));
+                    let _ = tx.send(AppEvent::Bottle(slug, msg));
+                    return;
+                }
                 // The agent's work first: saved, or the bottle keeps running.
                 let msg = match crate::work::save_before_stop(backend.as_ref(), &home, &slug).await
                 {

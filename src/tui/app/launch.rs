@@ -354,7 +354,9 @@ impl App {
         let focused = self.focused().map(|e| e.slug.clone());
         self.entries.retain(|e| {
             e.place() != place
-                || e.session.is_some()
+                // A live session keeps its row; one that ended with its
+                // bottle does not.
+                || e.session.as_ref().is_some_and(|s| s.exit.is_none())
                 || matches!(
                     e.phase,
                     Phase::Launching | Phase::Stopping | Phase::Failed(_)

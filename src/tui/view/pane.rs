@@ -155,7 +155,7 @@ pub fn render(f: &mut Frame, app: &App, pane: Rect, inner: Rect) {
                 }
                 Phase::Stopping => lines.push(Line::from(format!("stopping {}…", entry.slug))),
                 Phase::Unreachable => lines.push(Line::from(format!(
-                    "bottle {} cannot be reached; x removes it from the list",
+                    "bottle {} cannot be reached; x stops it, or takes its row away if it is gone",
                     entry.slug
                 ))),
                 Phase::Running => {}
