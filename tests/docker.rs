@@ -993,6 +993,61 @@ fn discovery_wakes_on_a_bottle_containers_event_not_on_a_clock() {
     );
 }
 
+/// A container killed from outside wakes discovery once it is dead: the
+/// kill event comes before the container exits, and a list read between
+/// them showed a killed bundle up until the next event or poll (30 s).
+#[test]
+fn discovery_wakes_after_a_kill_has_taken_effect() {
+    if !docker_ok() {
+        return;
+    }
+    let engine = bollard::Docker::connect_with_local_defaults().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The race is narrow (the engine's state flips a moment after its
+    // event): tried several times, so a regression shows.
+    for round in 0..8 {
+        let name = format!("bb-events-kill-{}-{round}", std::process::id());
+        docker(&[
+            "run",
+            "-d",
+            "--label",
+            &format!("bb.slug={name}"),
+            "--name",
+            &name,
+            support::docker::BASE,
+            "sleep",
+            "600",
+        ]);
+        let since = std::time::SystemTime::now();
+        let killer = {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                docker(&["kill", &name]);
+            })
+        };
+        // Read at once, as discovery lists at once.
+        let (woke, running) = rt.block_on(async {
+            let woke = bb::backend::docker::inventory::changed(&engine, since).await;
+            let info = engine
+                .inspect_container(
+                    &name,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .unwrap();
+            (woke, info.state.and_then(|s| s.running).unwrap_or(true))
+        });
+        killer.join().unwrap();
+        docker(&["rm", "-f", &name]);
+        assert!(woke);
+        assert!(
+            !running,
+            "round {round}: woken while the killed container still ran"
+        );
+    }
+}
+
 /// A bottle stopped from another shell leaves the workspace: its row goes
 /// once the engine no longer lists it, with no offer that does nothing.
 #[test]

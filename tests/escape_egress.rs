@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Mutex;
 
-use support::docker::{docker_ok, Env};
+use support::docker::{bundle_file, bundle_stat, docker_ok, Env};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -84,15 +84,14 @@ fn the_proxy_refuses_each_way_around_it() {
             "{what}: {answer}"
         );
     }
-    let audit_path = env.home().join(format!("state/{slug}/audit.jsonl"));
-    let audit = std::fs::read_to_string(&audit_path).unwrap();
+    let audit = bundle_file(&slug, "/var/lib/bb/audit.jsonl");
     assert!(!audit.to_ascii_uppercase().contains(KEY), "{audit}");
     assert!(!audit.contains(&hex), "{audit}");
-    // egress writes it, the user's group (bb) reads it, nobody else.
-    use std::os::unix::fs::PermissionsExt;
+    // egress writes it, the state's group (bb's operator channel) reads
+    // it, nobody else.
     assert_eq!(
-        std::fs::metadata(&audit_path).unwrap().permissions().mode() & 0o777,
-        0o640
+        bundle_stat(&slug, "%u %g %a", "/var/lib/bb/audit.jsonl"),
+        "10901 10900 640"
     );
 }
 
@@ -206,8 +205,7 @@ fn what_a_server_would_decode_is_read_before_it_leaves() {
     }
     // Nothing was let through: example.com does not resolve here, so a
     // request that passed would be a 502, and the log would say so.
-    let audit =
-        std::fs::read_to_string(env.home().join(format!("state/{slug}/audit.jsonl"))).unwrap();
+    let audit = bundle_file(&slug, "/var/lib/bb/audit.jsonl");
     assert!(!audit.contains("\"failed\""), "{audit}");
     assert!(!audit.to_ascii_uppercase().contains(KEY), "{audit}");
 }

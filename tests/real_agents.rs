@@ -17,7 +17,9 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::docker::{docker, docker_ok, remove_everything, target_dir, BASE};
+use support::docker::{
+    bundle_file_or_empty, docker, docker_ok, remove_everything, target_dir, BASE,
+};
 use support::Bb;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -414,19 +416,15 @@ impl Home {
 /// each turn by asking to switch to a WebSocket, which egress refuses
 /// (`protocol-upgrade`): it then sends the turn as an HTTPS POST with
 /// server-sent events. Those are left out here and counted apart.
-fn refused(home: &Home, slug: &str, requests: &[serde_json::Value]) -> Vec<(String, String)> {
+fn refused(slug: &str, requests: &[serde_json::Value]) -> Vec<(String, String)> {
     for r in requests {
         eprintln!(
             "mock: {} {} {} {} {} (content-encoding {:?})",
             r["status"], r["method"], r["host"], r["path"], r["note"], r["content_encoding"]
         );
     }
-    let audit = home
-        .dir
-        .path()
-        .join(format!("home/state/{slug}/audit.jsonl"));
-    let out: Vec<(String, String)> = std::fs::read_to_string(audit)
-        .unwrap_or_default()
+    let audit = bundle_file_or_empty(slug, "/var/lib/bb/audit.jsonl");
+    let out: Vec<(String, String)> = audit
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|r| r["decision"] == "blocked" && r["rule"] != "protocol-upgrade")
@@ -576,7 +574,7 @@ fn claude_code_talks_to_the_api_with_the_real_token_it_never_holds() {
     assert!(!screen.contains("API Error"), "{screen}");
 
     let requests = mock.requests();
-    let refused = refused(&home, &slug, &requests);
+    let refused = refused(&slug, &requests);
     // Hosts the starter leaves out are refused quietly: audited, and the
     // agent carries on without showing an error.
     assert!(!screen.contains("bb egress blocked"), "{screen}");
@@ -748,7 +746,7 @@ fn codex_signs_in_with_the_host_login_and_outlives_its_access_token() {
     });
 
     let requests = mock.requests();
-    let refused = refused(&home, &slug, &requests);
+    let refused = refused(&slug, &requests);
     assert!(!screen.contains("bb egress blocked"), "{screen}");
     assert!(
         refused
@@ -810,7 +808,7 @@ fn codex_compressed_turns_are_read_on_a_scanned_route() {
         });
         assert!(!screen.contains("bb egress blocked"), "{screen}");
         let requests = mock.requests();
-        let refused = refused(&home, &slug, &requests);
+        let refused = refused(&slug, &requests);
         assert!(
             refused.iter().all(|(h, _)| h != "chatgpt.com"),
             "{refused:?}"
@@ -823,13 +821,8 @@ fn codex_compressed_turns_are_read_on_a_scanned_route() {
         assert_eq!(turn["content_encoding"], "", "{turn}");
         assert_eq!(turn["authorization"], format!("Bearer {access}"), "{turn}");
         // Allowed lines reach the log in batches, a moment late.
-        let audit = home
-            .dir
-            .path()
-            .join(format!("home/state/{slug}/audit.jsonl"));
         wait_until("the turn in the audit log, allowed", || {
-            std::fs::read_to_string(&audit)
-                .unwrap_or_default()
+            bundle_file_or_empty(&slug, "/var/lib/bb/audit.jsonl")
                 .lines()
                 .any(|l| l.contains("/backend-api/codex/responses") && l.contains("\"allowed\""))
         });

@@ -116,6 +116,32 @@ pub fn bundle_file(slug: &str, path: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// As `bundle_file`, empty when the file (or the bundle) is not there yet.
+pub fn bundle_file_or_empty(slug: &str, path: &str) -> String {
+    docker(&[
+        "exec",
+        "-u",
+        "0:10900",
+        &format!("bb-sidecars-{slug}"),
+        "cat",
+        path,
+    ])
+}
+
+/// `stat -c FORMAT` of a file of a bottle's state, in its bundle.
+pub fn bundle_stat(slug: &str, format: &str, path: &str) -> String {
+    docker(&[
+        "exec",
+        "-u",
+        "0:10900",
+        &format!("bb-sidecars-{slug}"),
+        "stat",
+        "-c",
+        format,
+        path,
+    ])
+}
+
 /// Remove every container, network and volume of a bottle.
 pub fn remove_everything(slug: &str) {
     remove_everything_on(None, slug)

@@ -103,7 +103,13 @@ pub async fn changed(docker: &Docker, since: std::time::SystemTime) -> bool {
     };
     let mut events = docker.events(Some(options));
     match tokio::time::timeout(EVENTS_PATIENCE, events.next()).await {
-        Ok(Some(Ok(_))) => true,
+        Ok(Some(Ok(_))) => {
+            // Events come in bursts (kill, then die, then stop): the list
+            // is read once the burst is over, not between its events
+            // while the container still runs.
+            while let Ok(Some(Ok(_))) = tokio::time::timeout(BURST, events.next()).await {}
+            true
+        }
         Err(_) => false,
         // The stream failed or ended: wait as a poll would, not in a loop.
         Ok(Some(Err(_)) | None) => {
@@ -112,6 +118,9 @@ pub async fn changed(docker: &Docker, since: std::time::SystemTime) -> bool {
         }
     }
 }
+
+/// How long a burst of events may pause between two of its events.
+const BURST: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How long the list is trusted without an event.
 const EVENTS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
