@@ -81,6 +81,10 @@ fn main() {
 /// The Rust standard library for `target`, fetched the way cargo fetches
 /// crates: by the toolchain's own installer, when there is one.
 fn ensure_target(target: &str) {
+    // Built against it: a target removed since is fetched again.
+    if let Some(dir) = target_libdir(target) {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
     if has_target(target) {
         return;
     }
@@ -105,21 +109,26 @@ fn ensure_target(target: &str) {
     std::process::exit(1);
 }
 
-/// Whether rustc has a standard library for `target`.
-fn has_target(target: &str) -> bool {
+/// Where rustc keeps the standard library for `target`, there or not.
+fn target_libdir(target: &str) -> Option<PathBuf> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let Ok(out) = Command::new(rustc)
+    let out = Command::new(rustc)
         .args(["--print", "target-libdir", "--target", target])
         .output()
-    else {
-        return false;
-    };
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    out.status.success()
-        && std::fs::read_dir(dir).is_ok_and(|mut entries| {
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Whether rustc has a standard library for `target`.
+fn has_target(target: &str) -> bool {
+    target_libdir(target).is_some_and(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|mut entries| {
             entries
                 .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
         })
+    })
 }
 
 /// The C compiler for the sidecar's C parts (ring), when the C build would
