@@ -998,6 +998,8 @@ fn discovery_wakes_on_a_bottle_containers_event_not_on_a_clock() {
 /// them showed a killed bundle up until the next event or poll (30 s).
 #[test]
 fn discovery_wakes_after_a_kill_has_taken_effect() {
+    // Alone: another test's `bb cleanup` would take its probes for orphans.
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     if !docker_ok() {
         return;
     }
@@ -1012,6 +1014,8 @@ fn discovery_wakes_after_a_kill_has_taken_effect() {
             "-d",
             "--label",
             &format!("bb.slug={name}"),
+            "--label",
+            "bb.home=/nonexistent/bb-events-probe",
             "--name",
             &name,
             support::docker::BASE,
