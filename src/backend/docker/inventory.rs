@@ -421,15 +421,24 @@ pub async fn orphans(
             slug: c.slug.clone(),
         });
     }
+    let volumes = volumes(docker, home, &[(names::SLUG, "")]).await?;
+    // A micro-VM's bottle whose bundle is gone still has its state volume,
+    // which says whose it is: its network is its backend's too.
+    let vm_state: BTreeSet<&str> = volumes
+        .iter()
+        .filter(|(_, _, labels)| labels.contains_key(names::BACKEND))
+        .map(|(_, slug, _)| slug.as_str())
+        .collect();
     for (name, slug) in networks(docker, home, &[(names::SLUG, "")]).await? {
         if !with_agent.contains(slug.as_str())
             && !elsewhere.contains(slug.as_str())
+            && !vm_state.contains(slug.as_str())
             && !launching(&slug)
         {
             out.push(Orphan::Network { name, slug });
         }
     }
-    for (name, slug, labels) in volumes(docker, home, &[(names::SLUG, "")]).await? {
+    for (name, slug, labels) in volumes.iter().cloned() {
         // A bottle without its agent goes whole (its bundle is removed
         // above, its logs kept); a micro-VM's state is its backend's.
         if !with_agent.contains(slug.as_str())
