@@ -9,33 +9,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Mutex;
 
 use support::docker::{agent_sh, docker, docker_ok, left_behind, Env};
+use support::{git, ok};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const TOKEN: &str = "ghp_SecretInTheRemoteUrl0123456789abcdefgh";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "User")
-        .env("GIT_AUTHOR_EMAIL", "user@example.com")
-        .env("GIT_COMMITTER_NAME", "User")
-        .env("GIT_COMMITTER_EMAIL", "user@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Everything `bb take` must leave alone: status, branch, index, the
 /// working tree's bytes, the config.
@@ -65,16 +46,6 @@ fn host_state(repo: &Path) -> Vec<String> {
     files.push(git(repo, &["ls-files", "-s"]));
     files.push(std::fs::read_to_string(repo.join(".git/config")).unwrap());
     files
-}
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
