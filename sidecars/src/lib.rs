@@ -6,6 +6,7 @@ pub mod egress;
 pub mod front;
 pub mod gate;
 pub mod init;
+pub mod join;
 pub mod jwt;
 pub mod operator;
 pub mod secrets;

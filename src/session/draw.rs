@@ -7,10 +7,13 @@ use alacritty_terminal::grid::Dimensions;
 use alacritty_terminal::index::Line;
 use alacritty_terminal::term::cell::{Cell, Flags};
 use alacritty_terminal::vte::ansi::{Color as AnsiColor, NamedColor};
-use ratatui::buffer::Buffer;
+use std::num::NonZeroU16;
+
+use ratatui::buffer::{Buffer, CellDiffOption};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::Widget;
+use unicode_width::UnicodeWidthStr;
 
 use super::term::Listener;
 
@@ -131,15 +134,26 @@ fn apply(c: &Cell, cell: &mut ratatui::buffer::Cell) {
     if c.flags.contains(Flags::HIDDEN) {
         cell.set_symbol(" ");
     } else if let Some(extra) = c.zerowidth() {
+        // Joined characters, marks and presentation selectors, as the
+        // program wrote them: the outer terminal lays them out as the
+        // reference terminal does (the painter keeps the cell's width).
         let mut s = String::with_capacity(8);
         s.push(c.c);
-        // VS16 asks for emoji presentation, which outer terminals draw
-        // two cells wide; the emulator (as the reference terminal) gives the character
-        // the one cell of its base, and the drawing would hide the
-        // next cell under it. Shown as text, it keeps its one cell.
-        let narrow = !c.flags.contains(Flags::WIDE_CHAR);
-        s.extend(extra.iter().filter(|&&z| !(narrow && z == '\u{fe0f}')));
+        s.extend(extra);
         cell.set_symbol(&s);
+        // As wide as its first character, as laid out; ratatui would
+        // measure the sequence (two cells for a heart with VS16) and leave
+        // the next cell undrawn.
+        let cells = if c.flags.contains(Flags::WIDE_CHAR) {
+            2
+        } else {
+            1
+        };
+        if s.width() != cells {
+            cell.set_diff_option(CellDiffOption::ForcedWidth(
+                NonZeroU16::new(cells as u16).unwrap_or(NonZeroU16::MIN),
+            ));
+        }
     } else {
         cell.set_char(c.c);
     }

@@ -140,6 +140,9 @@ pub struct Term {
     /// (SGR 21 as a double underline; hidden text; DEC graphics split
     /// across reads), made plain in front of it.
     front: bb_sidecar::front::Front,
+    /// Characters joined by a ZWJ into one cell, as the reference
+    /// terminal lays them out.
+    joiner: bb_sidecar::join::Joiner,
     notices: super::notice::Notices,
     /// History older than the emulator keeps.
     older: super::history::History,
@@ -175,6 +178,7 @@ impl Term {
             parser: Processor::new(),
             listener,
             front: Default::default(),
+            joiner: Default::default(),
             notices: Default::default(),
             older: super::history::History::new(
                 usize::from(cols.max(1)),
@@ -223,14 +227,15 @@ impl Term {
     /// Parse, handing history the emulator should not keep to `older`.
     fn advance(&mut self, bytes: &[u8]) {
         if !self.spilling {
-            self.parser.advance(&mut self.term, bytes);
+            self.joiner.advance(&mut self.parser, &mut self.term, bytes);
             return;
         }
         let most = FEED_ROWS * self.term.grid().columns();
         let mut rest = bytes;
         while !rest.is_empty() {
             let cut = rows_cut(rest, FEED_ROWS, most);
-            self.parser.advance(&mut self.term, &rest[..cut]);
+            self.joiner
+                .advance(&mut self.parser, &mut self.term, &rest[..cut]);
             rest = &rest[cut..];
             if self.term.grid().history_size() >= SPILL_AT {
                 self.spill(HOT_KEEP);
@@ -306,8 +311,11 @@ impl Term {
     /// The live screen's rows that changed since the last call (or since
     /// [`Term::forget_changes`]), and forget them; None: every row.
     pub fn take_changed_rows(&mut self) -> Option<Vec<u16>> {
+        // A join changes a cell behind alacritty's back: all rows then.
+        let joined = self.joiner.take_joined();
         let rows = match self.term.damage() {
             TermDamage::Full => None,
+            TermDamage::Partial(_) if joined => None,
             TermDamage::Partial(lines) => Some(
                 lines
                     .map(|l| u16::try_from(l.line).unwrap_or(u16::MAX))
@@ -320,6 +328,7 @@ impl Term {
 
     /// Count the screen as drawn as it is now.
     pub fn forget_changes(&mut self) {
+        self.joiner.take_joined();
         self.term.reset_damage();
     }
 

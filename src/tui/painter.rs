@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use crossterm::queue;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use ratatui::backend::{Backend, CrosstermBackend};
-use ratatui::buffer::Buffer;
+use ratatui::buffer::{Buffer, CellDiffOption};
 use ratatui::layout::{Position, Rect};
 use ratatui::Terminal;
 
@@ -113,7 +113,8 @@ impl Painter {
         self.term.current_buffer_mut().reset();
         view::render(&mut self.term.get_frame(), app);
         let next = std::mem::take(self.term.current_buffer_mut());
-        self.term.backend_mut().draw(self.shown.diff_iter(&next))?;
+        let cells: Vec<_> = self.shown.diff_iter(&next).collect();
+        draw(self.term.backend_mut(), &cells)?;
         *self.term.current_buffer_mut() = std::mem::replace(&mut self.shown, next);
         self.place_cursor(pane::cursor(app))
     }
@@ -162,9 +163,8 @@ impl Painter {
         let cursor = pane::program_cursor(&t, live.area);
         drop(view);
         drop(t);
-        self.term
-            .backend_mut()
-            .draw(cells.iter().map(|(x, y, c)| (*x, *y, c)))?;
+        let cells: Vec<_> = cells.iter().map(|(x, y, c)| (*x, *y, c)).collect();
+        draw(self.term.backend_mut(), &cells)?;
         self.place_cursor(cursor)?;
         Ok(true)
     }
@@ -178,6 +178,24 @@ impl Painter {
             None => self.term.hide_cursor(),
         }
     }
+}
+
+/// Draw `cells`, moving the cursor again after any cell drawn at a width
+/// of its own (a sequence the reference terminal gives the width of its
+/// first character, which another terminal may draw as a wide emoji): the
+/// next cell is then where bb put it, whatever width the terminal gave.
+fn draw(
+    backend: &mut CrosstermBackend<FrameOutput>,
+    cells: &[(u16, u16, &ratatui::buffer::Cell)],
+) -> io::Result<()> {
+    let mut start = 0;
+    for (i, (_, _, c)) in cells.iter().enumerate() {
+        if matches!(c.diff_option, CellDiffOption::ForcedWidth(_)) {
+            backend.draw(cells[start..=i].iter().map(|&(x, y, c)| (x, y, c)))?;
+            start = i + 1;
+        }
+    }
+    backend.draw(cells[start..].iter().map(|&(x, y, c)| (x, y, c)))
 }
 
 /// The area `term` draws (its fixed viewport).

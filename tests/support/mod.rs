@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod engines;
+pub mod tmux;
 pub mod upstream;
 
 use std::io::{Read, Write};

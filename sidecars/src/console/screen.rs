@@ -47,6 +47,7 @@ pub struct Screen {
     /// What the emulator reads differently from the reference terminal,
     /// made plain in front of it (as in bb's panes).
     front: crate::front::Front,
+    joiner: crate::join::Joiner,
 }
 
 impl Screen {
@@ -61,13 +62,15 @@ impl Screen {
             term: alacritty_terminal::Term::new(config, &size(rows, cols), VoidListener),
             parser: Processor::new(),
             front: Default::default(),
+            joiner: Default::default(),
         }
     }
 
     /// The agent's output.
     pub fn feed(&mut self, bytes: &[u8]) {
         let bytes = self.front.translate(bytes);
-        self.parser.advance(&mut self.term, &bytes);
+        self.joiner
+            .advance(&mut self.parser, &mut self.term, &bytes);
     }
 
     pub fn resize(&mut self, rows: u16, cols: u16) {

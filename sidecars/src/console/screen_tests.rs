@@ -82,6 +82,7 @@ fn wide_and_joined_characters_and_wrapped_lines_come_back() {
     let long = "word ".repeat(20);
     let s = format!(
         "{long}\r\n中文字 e\u{301} 👍🏽 👨\u{200d}👩\u{200d}👧 ✔\u{fe0f}\r\n\
+         \u{2764}\u{fe0e} 1\u{fe0f}\u{20e3} \u{1f3f3}\u{fe0f}\u{200d}\u{1f308} \u{1f1eb}\u{1f1f7} 宽宽\x1b[3Dr\r\n\
          0123456789012345678901234567890123456789012345678中\r\n{long}{long}"
     );
     // 50 columns: the last wide character does not fit and wraps.
