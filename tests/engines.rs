@@ -1,7 +1,8 @@
 //! Bottles on engines other than the local Docker, through the real `bb`:
 //! a second Docker host reached over SSH (its own dockerd in a container,
 //! sshd beside it, the account's own ssh config) and Podman's
-//! Docker-compatible socket. Each runs a whole bottle: the session and its
+//! Docker-compatible socket, rootful and rootless, and the second host's
+//! dockerd over tcp:// with TLS. Each runs a whole bottle: the session and its
 //! keys and resize, a refused request in the network view and `bb logs`, a
 //! proposal approved, the work taken, stop, and nothing left on the engine.
 //! The remote engine listed beside the local one, cut off (frozen) and
@@ -28,9 +29,18 @@ fn project_repo(env: &Env) {
 
 /// `config.yaml` of the home: these engines beside the default one.
 fn engines_config(env: &Env, engines: &[(&str, &str)]) {
+    let engines: Vec<_> = engines.iter().map(|&(n, h)| (n, h, None)).collect();
+    engines_config_tls(env, &engines);
+}
+
+/// The same, each engine with its TLS client directory if it has one.
+fn engines_config_tls(env: &Env, engines: &[(&str, &str, Option<&std::path::Path>)]) {
     let mut yaml = "engines:\n".to_string();
-    for (name, host) in engines {
+    for (name, host, tls) in engines {
         yaml.push_str(&format!("  {name}:\n    host: {host}\n"));
+        if let Some(dir) = tls {
+            yaml.push_str(&format!("    tls: {}\n", dir.display()));
+        }
     }
     std::fs::write(env.home().join("config.yaml"), yaml).unwrap();
 }
@@ -102,8 +112,8 @@ impl Drop for Leftovers<'_> {
     }
 }
 
-/// An engine under test: its name in config.yaml, its address, and
-/// `docker ARGS` against it.
+/// An engine under test: its name in config.yaml, the address the
+/// test's docker CLI reaches it at, and `docker ARGS` against it.
 struct Engine<'a> {
     name: &'a str,
     url: &'a str,
@@ -289,14 +299,75 @@ fn a_bottle_on_a_docker_engine_over_ssh_works_as_a_local_one() {
 }
 
 #[test]
+fn a_bottle_on_a_docker_engine_over_tcp_with_tls_works_as_a_local_one() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let host = EngineHost::start_tls();
+    let tls_url = host.tls_url.clone().unwrap();
+    let env = Env::new("");
+    project_repo(&env);
+
+    // A client whose certificate the engine's CA did not sign: the doctor
+    // says so on that engine's line.
+    let stranger = tempfile::tempdir().unwrap();
+    support::engines::write_client_of_another_ca(&host.tls_client_dir(), stranger.path());
+    engines_config_tls(&env, &[("stranger", &tls_url, Some(stranger.path()))]);
+    let doctor = env.bb(&["doctor"]);
+    let said = String::from_utf8_lossy(&doctor.stdout).into_owned();
+    let line = said
+        .lines()
+        .find(|l| l.contains("engine stranger ("))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(line.contains(&tls_url) && line.contains("FAIL"), "{said}");
+
+    engines_config_tls(&env, &[("secure", &tls_url, Some(&host.tls_client_dir()))]);
+    let doctor = String::from_utf8_lossy(&env.bb(&["doctor"]).stdout).into_owned();
+    let line = doctor
+        .lines()
+        .find(|l| l.contains("engine secure ("))
+        .unwrap_or_else(|| panic!("{doctor}"));
+    assert!(
+        line.contains(&tls_url) && line.contains("answers"),
+        "{doctor}"
+    );
+
+    // The test's own docker CLI reaches the same engine over ssh.
+    let docker = |a: &[&str]| host.docker(a);
+    let e = Engine {
+        name: "secure",
+        url: &host.url,
+        docker: &docker,
+    };
+    let (bb, slug) = launch_and_use(&env, &e);
+    take_and_stop(&env, &e, bb, &slug);
+}
+
+#[test]
 fn a_bottle_runs_on_podman() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     if !docker_ok() {
         return;
     }
-    let Some(podman) = Podman::start() else {
+    if let Some(podman) = Podman::start() {
+        on_podman(&podman);
+    }
+}
+
+#[test]
+fn a_bottle_runs_on_rootless_podman() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
         return;
-    };
+    }
+    if let Some(podman) = Podman::start_rootless() {
+        on_podman(&podman);
+    }
+}
+
+/// The whole flow on a Podman socket, and nothing left there.
+fn on_podman(podman: &Podman) {
     let env = Env::new("");
     project_repo(&env);
     engines_config(&env, &[("pod", &podman.url)]);

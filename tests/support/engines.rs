@@ -19,6 +19,8 @@ pub struct EngineHost {
     pub alias: String,
     /// `ssh://<alias>`: what config.yaml names and `docker -H` takes.
     pub url: String,
+    /// With `start_tls`: `tcp://<address>:2376`, verified both ways.
+    pub tls_url: Option<String>,
     _keys: tempfile::TempDir,
 }
 
@@ -55,6 +57,24 @@ impl EngineHost {
     /// Start one, its sshd answering and its dockerd holding the base
     /// image the bottles build on.
     pub fn start() -> EngineHost {
+        Self::start_with(false)
+    }
+
+    /// One whose dockerd also serves `tcp://…:2376` with TLS both ways:
+    /// a CA of the test's own signs the server's certificate (for the
+    /// container's address) and a client's, whose `ca.pem`, `cert.pem`
+    /// and `key.pem` are in `tls_client_dir()`, as `docker --tlsverify`
+    /// and bb's `tls:` read them.
+    pub fn start_tls() -> EngineHost {
+        Self::start_with(true)
+    }
+
+    /// The client's certificates for `tls_url`.
+    pub fn tls_client_dir(&self) -> PathBuf {
+        self._keys.path().join("tls")
+    }
+
+    fn start_with(tls: bool) -> EngineHost {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/engine-host.sh");
         let made = Command::new("bash").arg(script).status().unwrap();
         assert!(made.success(), "tests/images/engine-host.sh failed");
@@ -91,6 +111,7 @@ impl EngineHost {
             .args(["-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"])
             .args(["-v", &format!("{volume}:/var/lib/docker")])
             .args(["-e", &format!("AUTHORIZED_KEY={}", public.trim())])
+            .args(["-e", if tls { "TLS=1" } else { "TLS=0" }])
             .arg(HOST_IMAGE)
             .output()
             .unwrap();
@@ -105,8 +126,13 @@ impl EngineHost {
             "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
             &container,
         ]);
+        let tls_url = tls.then(|| {
+            write_tls(&container, &ip, &keys.path().join("tls"));
+            format!("tcp://{ip}:2376")
+        });
         let host = EngineHost {
             url: format!("ssh://{alias}"),
+            tls_url,
             container,
             volume,
             alias,
@@ -187,6 +213,71 @@ impl EngineHost {
     }
 }
 
+/// A CA, the server's certificate for `ip` (into the host's
+/// /etc/docker/tls, which its entrypoint waits for) and a client's (into
+/// `client`).
+fn write_tls(container: &str, ip: &str, client: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        SanType,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+
+    let server_key = KeyPair::generate().unwrap();
+    let mut server = CertificateParams::new(Vec::<String>::new()).unwrap();
+    server.subject_alt_names = vec![SanType::IpAddress(ip.parse().unwrap())];
+    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
+
+    let client_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = params.signed_by(&client_key, &issuer).unwrap();
+
+    std::fs::create_dir_all(client).unwrap();
+    std::fs::write(client.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(client.join("cert.pem"), client_cert.pem()).unwrap();
+    std::fs::write(client.join("key.pem"), client_key.serialize_pem()).unwrap();
+    // The key last: the entrypoint starts dockerd once it is there.
+    for (name, pem) in [
+        ("ca.pem", ca_cert.pem()),
+        ("cert.pem", server_cert.pem()),
+        ("key.pem", server_key.serialize_pem()),
+    ] {
+        let mut put = Command::new("docker")
+            .args(["exec", "-i", container, "sh", "-c"])
+            .arg(format!("mkdir -p /etc/docker/tls && cat > /etc/docker/tls/{name}.part && mv /etc/docker/tls/{name}.part /etc/docker/tls/{name}"))
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        put.stdin.take().unwrap().write_all(pem.as_bytes()).unwrap();
+        assert!(
+            put.wait().unwrap().success(),
+            "writing {name} into the engine host"
+        );
+    }
+}
+
+/// In `into`: `from`'s ca.pem (so the server is trusted) beside a client
+/// certificate and key signed by a CA of its own, which the engine
+/// refuses.
+pub fn write_client_of_another_ca(from: &Path, into: &Path) {
+    use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::create_dir_all(into).unwrap();
+    std::fs::copy(from.join("ca.pem"), into.join("ca.pem")).unwrap();
+    std::fs::write(into.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(into.join("key.pem"), key.serialize_pem()).unwrap();
+}
+
 impl Drop for EngineHost {
     fn drop(&mut self) {
         docker(&["unpause", &self.container]);
@@ -196,21 +287,45 @@ impl Drop for EngineHost {
     }
 }
 
-/// Podman serving Docker's API on a socket of its own (rootful), with
-/// the base image loaded; stopped and its bottles' leftovers checked by
-/// the test, its storage left as Podman keeps it.
+/// Podman serving Docker's API on a socket of its own, rootful or rootless
+/// (as an account of its own), with the base image loaded; stopped and
+/// its bottles' leftovers checked by the test. Rootful, its storage is
+/// left as Podman keeps it; rootless, the account's storage is reset.
 pub struct Podman {
     service: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     /// `unix://…/podman.sock`.
     pub url: String,
     /// The firewall rule added for its bridges, to remove.
     forward: Option<[&'static str; 10]>,
+    rootless: Option<Rootless>,
 }
 
+/// The account a rootless Podman runs as, and what the test changed for it.
+struct Rootless {
+    uid: u32,
+    gid: u32,
+    /// /dev/net/tun's mode before the test opened it to everyone.
+    tun_mode: Option<u32>,
+}
+
+/// The account rootless Podman runs as (made by the test when missing).
+const ROOTLESS_USER: &str = "bb-rootless";
+
 impl Podman {
-    /// None when podman is not installed (CI installs it).
+    /// Rootful: Podman as root. None when podman is not installed (CI
+    /// installs it).
     pub fn start() -> Option<Podman> {
+        Self::start_as(false)
+    }
+
+    /// Rootless: Podman as an unprivileged account with its own subuids,
+    /// user namespace and slirp4netns networking, as a desktop user runs it.
+    pub fn start_rootless() -> Option<Podman> {
+        Self::start_as(true)
+    }
+
+    fn start_as(rootless: bool) -> Option<Podman> {
         if Command::new("podman").arg("--version").output().is_err() {
             if std::env::var_os("BB_REQUIRE_DOCKER").is_some() {
                 panic!("podman is not installed and BB_REQUIRE_DOCKER is set");
@@ -227,10 +342,12 @@ impl Podman {
             "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n",
         )
         .unwrap();
+        let rootless = rootless.then(|| Rootless::prepare(dir.path()));
         // Where Docker runs too, its FORWARD policy (DROP) also stops
-        // traffic inside Podman's internal networks (br_netfilter), which
-        // netavark does not accept: between containers of one bridge it
-        // goes. Removed on drop.
+        // traffic inside rootful Podman's internal networks
+        // (br_netfilter), which netavark does not accept: between
+        // containers of one bridge it goes. Removed on drop. Rootless
+        // bridges live in the account's own network namespace.
         let forward = [
             "FORWARD",
             "-m",
@@ -243,25 +360,26 @@ impl Podman {
             "-j",
             "ACCEPT",
         ];
-        let added = Command::new("iptables")
-            .arg("-I")
-            .args(forward)
-            .status()
-            .is_ok_and(|s| s.success());
+        let added = rootless.is_none()
+            && Command::new("iptables")
+                .arg("-I")
+                .args(forward)
+                .status()
+                .is_ok_and(|s| s.success());
         let socket = dir.path().join("podman.sock");
         let url = format!("unix://{}", socket.display());
-        let service = Command::new("podman")
+        let service = podman_command(dir.path(), rootless.as_ref())
             .args(["system", "service", "--time=0", &url])
-            .env("CONTAINERS_CONF", &conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let podman = Podman {
             service,
-            _dir: dir,
+            dir,
             url,
             forward: added.then_some(forward),
+            rootless,
         };
         let start = Instant::now();
         while podman
@@ -274,16 +392,110 @@ impl Podman {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        let mut load = Command::new("podman");
-        load.args(["load", "-q"])
-            .env("CONTAINERS_CONF", conf_of(&podman));
+        if podman.rootless.is_some() {
+            let info = podman
+                .command()
+                .args(["info", "--format", "{{.Host.Security.Rootless}}"])
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&info.stdout);
+            assert_eq!(said.trim(), "true", "podman is not rootless");
+        }
+        let mut load = podman.command();
+        load.args(["load", "-q"]);
         send_base(load);
         Some(podman)
+    }
+
+    fn command(&self) -> Command {
+        podman_command(self.dir.path(), self.rootless.as_ref())
     }
 
     /// `docker ARGS` against Podman's socket.
     pub fn docker(&self, args: &[&str]) -> String {
         docker_on(Some(&self.url), args)
+    }
+}
+
+/// `podman` as the service in `dir` runs it: its account, runtime dir and
+/// containers.conf.
+fn podman_command(dir: &Path, rootless: Option<&Rootless>) -> Command {
+    let conf = dir.join("containers.conf");
+    let Some(r) = rootless else {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", conf);
+        return c;
+    };
+    // setpriv execs podman itself, so killing the child stops it.
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={}", r.uid))
+        .arg(format!("--regid={}", r.gid))
+        .args(["--init-groups", "env"])
+        .arg(format!("HOME=/home/{ROOTLESS_USER}"))
+        .arg(format!("USER={ROOTLESS_USER}"))
+        .arg(format!("XDG_RUNTIME_DIR={}", dir.join("run").display()))
+        .arg(format!("CONTAINERS_CONF={}", conf.display()))
+        .arg("podman");
+    c.current_dir("/");
+    c
+}
+
+impl Rootless {
+    /// The account (with subordinate ids), a runtime dir of its own in
+    /// `dir`, and /dev/net/tun usable by it, as on a desktop.
+    fn prepare(dir: &Path) -> Rootless {
+        use std::os::unix::fs::{chown, PermissionsExt};
+        if !Command::new("id")
+            .arg(ROOTLESS_USER)
+            .output()
+            .unwrap()
+            .status
+            .success()
+        {
+            let made = Command::new("useradd")
+                .args(["-m", "-s", "/bin/sh", ROOTLESS_USER])
+                .status()
+                .unwrap();
+            assert!(made.success(), "useradd {ROOTLESS_USER}");
+        }
+        let subuids = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+        if !subuids
+            .lines()
+            .any(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))
+        {
+            let added = Command::new("usermod")
+                .args(["--add-subuids", "300000-365535"])
+                .args(["--add-subgids", "300000-365535", ROOTLESS_USER])
+                .status()
+                .unwrap();
+            assert!(added.success(), "usermod --add-subuids {ROOTLESS_USER}");
+        }
+        let id = |flag: &str| -> u32 {
+            let o = Command::new("id")
+                .args([flag, ROOTLESS_USER])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
+        // The account reaches its socket, config and runtime dir here
+        // (the runtime dir not under /run/user: this machine's /run is no
+        // place podman can bind its rootless network namespace from).
+        chown(dir, Some(uid), Some(gid)).unwrap();
+        let run = dir.join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+        chown(&run, Some(uid), Some(gid)).unwrap();
+        chown(dir.join("containers.conf"), Some(uid), Some(gid)).unwrap();
+        // Distributions leave /dev/net/tun open to all (slirp4netns opens
+        // it as the account); this machine's is root's alone.
+        let tun = Path::new("/dev/net/tun");
+        let mode = std::fs::metadata(tun).unwrap().permissions().mode() & 0o7777;
+        let tun_mode = (mode & 0o006 != 0o006).then(|| {
+            std::fs::set_permissions(tun, std::fs::Permissions::from_mode(0o666)).unwrap();
+            mode
+        });
+        Rootless { uid, gid, tun_mode }
     }
 }
 
@@ -303,10 +515,6 @@ fn send_base(mut load: Command) {
     );
 }
 
-fn conf_of(p: &Podman) -> PathBuf {
-    p._dir.path().join("containers.conf")
-}
-
 impl Drop for Podman {
     fn drop(&mut self) {
         if let Some(rule) = self.forward {
@@ -314,5 +522,23 @@ impl Drop for Podman {
         }
         let _ = self.service.kill();
         let _ = self.service.wait();
+        if let Some(r) = &self.rootless {
+            // The account's storage (vfs copies every layer) and what
+            // keeps its namespaces alive (pause process, slirp4netns).
+            let _ = self
+                .command()
+                .args(["system", "reset", "-f"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-u", &r.uid.to_string()])
+                .status();
+            if let Some(mode) = r.tun_mode {
+                use std::os::unix::fs::PermissionsExt;
+                let _ =
+                    std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(mode));
+            }
+        }
     }
 }

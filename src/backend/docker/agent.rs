@@ -89,9 +89,10 @@ impl AgentSpec {
     }
 
     /// Create the container and give it the console holder (`holder`,
-    /// bb's static bb-sidecar), its main process.
-    pub async fn create(&self, docker: &Docker, holder: &[u8]) -> Result<(), AgentError> {
-        docker
+    /// bb's static bb-sidecar), its main process. The engine's warnings
+    /// (rootless Podman on cgroups v1 ignores the memory and pids limits).
+    pub async fn create(&self, docker: &Docker, holder: &[u8]) -> Result<Vec<String>, AgentError> {
+        let made = docker
             .create_container(
                 Some(CreateContainerOptions {
                     name: Some(self.name.clone()),
@@ -109,7 +110,8 @@ impl AgentSpec {
         .map_err(AgentError::Pack)?;
         super::context::upload(docker, &self.name, "/", tar)
             .await
-            .map_err(AgentError::Holder)
+            .map_err(AgentError::Holder)?;
+        Ok(made.warnings)
     }
 }
 

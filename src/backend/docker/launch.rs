@@ -467,7 +467,7 @@ async fn make(
     );
     labels.insert(names::STARTED.into(), started_at);
     labels.insert(names::TEMPLATE.into(), plan.template.name().into());
-    super::agent::AgentSpec {
+    let warnings = super::agent::AgentSpec {
         name: n.agent.clone(),
         image: agent_image,
         cmd: super::console::main_command(
@@ -494,6 +494,13 @@ async fn make(
         },
     })?;
     made.containers.push(n.agent.clone());
+    // What the engine did not do as asked (limits it ignores) is said.
+    for warning in warnings.iter().filter(|w| !w.trim().is_empty()) {
+        say(format!(
+            "the engine warns about the agent's container: {}",
+            warning.trim()
+        ));
+    }
     let files = context::archive(&agent_files(plan, host, &ca.cert_pem))
         .map_err(|e| LaunchError::State(e.to_string()))?;
     upload(docker, &n.agent, files).await?;

@@ -41,6 +41,8 @@ pub enum DockerError {
     NotRunning { addr: String },
     #[error("no permission to use the Docker socket at {addr}: add your user to the docker group and log in again")]
     Permission { addr: String },
+    #[error("the TLS handshake with the Docker engine at {addr} failed ({detail}): check that the engine's `tls:` directory holds ca.pem (the engine's CA) and cert.pem/key.pem the engine's CA signed")]
+    Tls { addr: String, detail: String },
     #[error("Docker at {addr} failed: {detail}")]
     Other { addr: String, detail: String },
 }
@@ -84,6 +86,14 @@ pub fn classify(addr: &str, err: &(dyn std::error::Error + 'static)) -> DockerEr
     let addr = addr.to_string();
     if lower.contains("permission denied") {
         DockerError::Permission { addr }
+    } else if ["certificate", "handshake", "tls", "alert"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        DockerError::Tls {
+            addr,
+            detail: chain,
+        }
     } else if lower.contains("no such file")
         || lower.contains("connection refused")
         || lower.contains("socket not found")
@@ -497,5 +507,12 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("no Docker engine answers at unix:///x: start it"));
+        // A refused client certificate is no engine that is down.
+        let e = classify(
+            "tcp://10.0.0.6:2376",
+            &E("error trying to connect: received fatal alert: BadCertificate"),
+        );
+        assert!(matches!(e, DockerError::Tls { .. }), "{e}");
+        assert!(e.to_string().contains("ca.pem"));
     }
 }

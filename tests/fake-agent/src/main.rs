@@ -185,6 +185,15 @@ fn main() {
                 std::env::var(name).unwrap_or_else(|_| "<unset>".into())
             ),
             ("pid", _) => format!("pid {}", std::process::id()),
+            // A file's bytes as they are (a stream for the pane fidelity
+            // tests), then the prompt on a line of its own.
+            ("show", path) => match std::fs::read(path) {
+                Ok(bytes) => {
+                    let _ = out.write_all(&bytes);
+                    String::new()
+                }
+                Err(e) => format!("show: {path}: {e}"),
+            },
             // A clean screen, as an agent's TUI redraws.
             ("clear", _) => "\x1b[2J\x1b[H".to_string(),
             ("later", rest) => {
