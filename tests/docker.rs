@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use support::Bb;
+use support::{ok, Bb};
 
 use support::docker::{bundle_file, docker, docker_ok, left_behind, Env};
 
@@ -510,6 +510,32 @@ fn a_failed_build_shows_its_step_and_leaves_nothing() {
         ]),
         ""
     );
+}
+
+/// `bb stop --all` stops every bottle of the home (all at once), each with
+/// its work saved, and says so for each in turn.
+#[test]
+fn stop_all_stops_every_bottle_of_the_home() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let slugs: Vec<String> = (0..3).map(|_| env.start()).collect();
+    let o = env.bb(&["stop", "--all"]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for slug in &slugs {
+        assert!(said.contains(&format!("stopped {slug}\n")), "{said}");
+        assert_eq!(left_behind(slug), "", "{slug}");
+    }
+    let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
+    assert!(slugs.iter().all(|s| !ls.contains(s.as_str())), "{ls}");
+    ok(&env.bb(&["cleanup"]));
 }
 
 #[test]

@@ -437,46 +437,72 @@ pub fn stop(ctx: &Ctx, name: Option<&str>, all: bool, force: bool) -> Result<Exi
         if targets.is_empty() {
             println!("No bottles.");
         }
-        for slug in targets {
-            // The backend that lists it stops it; one nobody lists (what
-            // an older bb left) is the default engine's to settle.
-            let listed_as = bottles.iter().find(|b| b.slug == slug);
-            let backend = match listed_as {
-                Some(b) => backend_for(&backends, b.backend, &b.engine),
-                None => backends.first(),
-            };
-            let Some(backend) = backend else {
-                return Err(anyhow!(
-                    "bottle {slug} runs on an engine this bb is not given: name it in config.yaml `engines:`"
-                ));
-            };
-            // The agent's work first: saved, or the bottle keeps running.
-            let saved = match crate::work::save_before_stop(backend.as_ref(), &ctx.home, &slug).await {
-                Ok(line) => line,
-                Err(e) if force => Some(format!("its work was not saved ({e}); stopped anyway (--force)")),
-                Err(e) => {
-                    return Err(anyhow!(
-                        "{slug} keeps running: its work could not be saved first ({e}); `bb stop --force {slug}` stops it without saving"
-                    ))
-                }
-            };
-            match backend.stop(&slug).await {
-                Ok(()) => {
-                    println!("stopped {slug}");
-                    if let Some(line) = saved {
-                        println!("{line}");
-                    }
-                    let kept = crate::home::archive_dir(&ctx.home).join(&slug);
-                    if kept.is_dir() {
-                        println!("its audit and decision logs are kept in {}", kept.display());
-                    }
-                }
-                Err(BackendError::NoSuchBottle(_)) => return Err(no_such(&slug, &listed)),
-                Err(e) => return Err(anyhow!("{e}")),
+        // Every bottle at once (each saves its work, then stops); said in
+        // the order they were named.
+        let stops = targets.iter().map(|slug| {
+            let listed_as = bottles.iter().find(|b| &b.slug == slug);
+            stop_one(ctx, &backends, listed_as, slug, &listed, force)
+        });
+        let mut failed = Vec::new();
+        for result in futures_util::future::join_all(stops).await {
+            match result {
+                Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+                Err(e) => failed.push(e.to_string()),
             }
+        }
+        if !failed.is_empty() {
+            return Err(anyhow!("{}", failed.join("\n")));
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Save one bottle's work and stop it: what to say.
+async fn stop_one(
+    ctx: &Ctx,
+    backends: &[SharedBackend],
+    listed_as: Option<&ActiveBottle>,
+    slug: &str,
+    listed: &[(String, String)],
+    force: bool,
+) -> Result<Vec<String>> {
+    // The backend that lists it stops it; one nobody lists (what an older
+    // bb left) is the default engine's to settle.
+    let backend = match listed_as {
+        Some(b) => backend_for(backends, b.backend, &b.engine),
+        None => backends.first(),
+    };
+    let Some(backend) = backend else {
+        return Err(anyhow!(
+            "bottle {slug} runs on an engine this bb is not given: name it in config.yaml `engines:`"
+        ));
+    };
+    // The agent's work first: saved, or the bottle keeps running.
+    let saved = match crate::work::save_before_stop(backend.as_ref(), &ctx.home, slug).await {
+        Ok(line) => line,
+        Err(e) if force => Some(format!("its work was not saved ({e}); stopped anyway (--force)")),
+        Err(e) => {
+            return Err(anyhow!(
+                "{slug} keeps running: its work could not be saved first ({e}); `bb stop --force {slug}` stops it without saving"
+            ))
+        }
+    };
+    match backend.stop(slug).await {
+        Ok(()) => {
+            let mut lines = vec![format!("stopped {slug}")];
+            lines.extend(saved);
+            let kept = crate::home::archive_dir(&ctx.home).join(slug);
+            if kept.is_dir() {
+                lines.push(format!(
+                    "its audit and decision logs are kept in {}",
+                    kept.display()
+                ));
+            }
+            Ok(lines)
+        }
+        Err(BackendError::NoSuchBottle(_)) => Err(no_such(slug, listed)),
+        Err(e) => Err(anyhow!("{e}")),
+    }
 }
 
 pub fn cleanup(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
