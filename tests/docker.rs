@@ -1048,6 +1048,9 @@ fn discovery_wakes_after_a_kill_has_taken_effect() {
             "sleep",
             "600",
         ]);
+        // The start's own events (some stamped after `docker run` returns)
+        // are past before the wait begins: what wakes it is the kill.
+        std::thread::sleep(std::time::Duration::from_millis(500));
         let since = std::time::SystemTime::now();
         let killer = {
             let name = name.clone();
