@@ -183,7 +183,9 @@ pub fn sidecar_source() -> Result<ImageSource, ImageError> {
 
 /// The content an image is built from, and the tag that names it.
 pub struct Materialised {
-    tar: Vec<u8>,
+    /// The build context, where hashing needed it made (a directory's);
+    /// a list of files is archived only when the image must be built.
+    tar: Option<Vec<u8>>,
     hash: String,
     dockerfile: String,
     pub tag: String,
@@ -215,9 +217,7 @@ impl ImageSource {
                     .map(|e| (e.path.as_str(), e.bytes.as_slice()))
                     .collect();
                 parts.push(("build-args", &args));
-                let tar =
-                    context::archive(entries).map_err(|e| ImageError::Docker(e.to_string()))?;
-                (tar, context::content_hash(&parts), "Dockerfile".into())
+                (None, context::content_hash(&parts), "Dockerfile".into())
             }
             Context::Dir { dir, dockerfile } => {
                 let read = |source| ImageError::Read {
@@ -226,7 +226,7 @@ impl ImageSource {
                 };
                 let tar = context::archive_build_context(dir).map_err(read)?;
                 let hash = context::content_hash(&[("context", &tar), ("build-args", &args)]);
-                (tar, hash, dockerfile.clone())
+                (Some(tar), hash, dockerfile.clone())
             }
         };
         Ok(Materialised {
@@ -235,6 +235,21 @@ impl ImageSource {
             hash,
             dockerfile,
         })
+    }
+
+    /// The build context as a tar.
+    fn context_tar(&self) -> Result<Vec<u8>, ImageError> {
+        match &self.context {
+            Context::Files(entries) => {
+                context::archive(entries).map_err(|e| ImageError::Docker(e.to_string()))
+            }
+            Context::Dir { dir, .. } => {
+                context::archive_build_context(dir).map_err(|source| ImageError::Read {
+                    path: dir.clone(),
+                    source,
+                })
+            }
+        }
     }
 
     /// The public base this image starts from, when bb's own Dockerfile
@@ -319,6 +334,10 @@ pub async fn ensure(
         Freshness::Missing => format!("building {tag}: not built yet"),
     };
     let _ = progress.send(why.into());
+    let tar = match tar {
+        Some(tar) => tar,
+        None => src.context_tar()?,
+    };
     let image = src.repository.clone();
     let options = BuildImageOptions {
         dockerfile,
