@@ -730,7 +730,22 @@ fn an_agent_asks_and_the_operator_approves_in_the_workspace() {
     // Now allowed; this machine has no internet, so it fails on DNS instead.
     bb.wait_text("pypi.example does not resolve");
 
-    // The operator edits the live routes with `e`: applied and reloaded.
+    // The operator edits the live routes with `e`: a broken edit first,
+    // which opens the editor again with the error on top and the text
+    // kept; fixed, it is applied and reloaded.
+    std::fs::write(
+        env.home().parent().unwrap().join("editor.sh"),
+        concat!(
+            "#!/bin/sh\n",
+            "if grep -q '^# INVALID: ' \"$1\" && grep -q '^routes: \\[broken' \"$1\"; then\n",
+            "  grep -v '^routes: \\[broken' \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"\n",
+            "  printf 'allowlist:\\n  - \"edited.example\"\\n' >> \"$1\"\n",
+            "else\n",
+            "  printf 'routes: [broken\\n' >> \"$1\"\n",
+            "fi\n",
+        ),
+    )
+    .unwrap();
     bb.keys("fetch http://edited.example/\r");
     bb.wait_text("host edited.example is not in this bottle's egress allowlist");
     bb.prefix("e");

@@ -356,8 +356,33 @@ pub async fn launch(
 ) -> Result<ActiveBottle, LaunchError> {
     let docker = &engine.docker;
     let mut made = Made::default();
-    let result = make(engine, home, plan, host, runsc, progress, &mut made).await;
+    // The workspace is read and packed (git included) off the async
+    // workers while the engine makes the rest.
+    let mut copy = plan.workspace.as_ref().map(|ws| {
+        let _ = progress.send(
+            format!(
+                "copying the workspace {} ({})",
+                ws.source.display(),
+                crate::workspace::human(ws.bytes)
+            )
+            .into(),
+        );
+        let (home, plan, progress) = (home.to_path_buf(), plan.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::backend::workspace_copy(&home, &plan, &|note| {
+                let _ = progress.send(note.into());
+            })
+        })
+    });
+    let result = make(
+        engine, home, plan, host, runsc, progress, &mut made, &mut copy,
+    )
+    .await;
     if result.is_err() {
+        // What the copy writes in the bb home is forgotten once it is done.
+        if let Some(copying) = copy.take() {
+            let _ = copying.await;
+        }
         let _ = progress.send("cleaning up what was made".into());
         made.undo(docker).await;
         crate::work::Saved::at(home, &plan.slug).forget();
@@ -374,6 +399,7 @@ async fn make(
     runsc: bool,
     progress: &Progress,
     made: &mut Made,
+    copy: &mut Option<Copying>,
 ) -> Result<ActiveBottle, LaunchError> {
     let docker = &engine.docker;
     let n: Names = names(&plan.slug);
@@ -498,6 +524,7 @@ async fn make(
         started_at: started_at.clone(),
         ca_pem: &ca.cert_pem,
         progress,
+        copy,
     };
     let (daemons, agent_made_ok) = if super::is_podman(docker).await {
         match bundle.await {
@@ -547,7 +574,12 @@ struct AgentMaking<'a> {
     started_at: String,
     ca_pem: &'a str,
     progress: &'a Progress,
+    /// The workspace, being packed (taken when awaited).
+    copy: &'a mut Option<Copying>,
 }
+
+/// The workspace being packed for the agent.
+type Copying = tokio::task::JoinHandle<Result<Vec<Vec<u8>>, String>>;
 
 impl AgentMaking<'_> {
     async fn make(
@@ -624,21 +656,9 @@ impl AgentMaking<'_> {
                 .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?;
             upload(docker, &n.agent, tar).await?;
         }
-        if let Some(ws) = &plan.workspace {
-            say(format!(
-                "copying the workspace {} ({})",
-                ws.source.display(),
-                crate::workspace::human(ws.bytes)
-            ));
-            let tars = crate::backend::workspace_copy(home, plan, &|note| say(note))
-                .map_err(LaunchError::State)?;
-            for tar in tars {
-                upload(docker, &n.agent, tar).await?;
-            }
-            timed("workspace copied".into());
-        }
         // Started now: its console holder waits for the first session to
-        // start the agent, which is after the bundle is up.
+        // start the agent, which is after the launch; the workspace goes
+        // in while the CA is trusted.
         docker
             .start_container(
                 &n.agent,
@@ -646,12 +666,30 @@ impl AgentMaking<'_> {
             )
             .await
             .map_err(docker_err("starting the agent container"))?;
-        install_ca(docker, &n.agent)
-            .await
-            .map_err(|detail| LaunchError::Docker {
-                doing: "installing the bottle CA in the agent's trust store".into(),
-                detail,
-            })?;
+        let trust = async {
+            install_ca(docker, &n.agent)
+                .await
+                .map_err(|detail| LaunchError::Docker {
+                    doing: "installing the bottle CA in the agent's trust store".into(),
+                    detail,
+                })
+        };
+        let workspace = async {
+            let Some(copy) = self.copy.take() else {
+                return Ok(());
+            };
+            let tars = copy
+                .await
+                .map_err(|e| LaunchError::State(e.to_string()))?
+                .map_err(LaunchError::State)?;
+            for tar in tars {
+                upload(docker, &n.agent, tar).await?;
+            }
+            Ok::<_, LaunchError>(())
+        };
+        let (trusted, copied) = tokio::join!(trust, workspace);
+        trusted?;
+        copied?;
         timed(format!("agent container {} started, CA trusted", n.agent));
         Ok(())
     }
