@@ -656,28 +656,9 @@ impl AgentMaking<'_> {
                 .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?;
             upload(docker, &n.agent, tar).await?;
         }
-        // Started now: its console holder waits for the first session to
-        // start the agent, which is after the launch; the workspace goes
-        // in while the CA is trusted.
-        docker
-            .start_container(
-                &n.agent,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .map_err(docker_err("starting the agent container"))?;
-        let trust = async {
-            install_ca(docker, &n.agent)
-                .await
-                .map_err(|detail| LaunchError::Docker {
-                    doing: "installing the bottle CA in the agent's trust store".into(),
-                    detail,
-                })
-        };
-        let workspace = async {
-            let Some(copy) = self.copy.take() else {
-                return Ok(());
-            };
+        // The workspace goes in before the start: copied into a running
+        // container under gVisor, its files would not keep their owner.
+        if let Some(copy) = self.copy.take() {
             let tars = copy
                 .await
                 .map_err(|e| LaunchError::State(e.to_string()))?
@@ -685,11 +666,23 @@ impl AgentMaking<'_> {
             for tar in tars {
                 upload(docker, &n.agent, tar).await?;
             }
-            Ok::<_, LaunchError>(())
-        };
-        let (trusted, copied) = tokio::join!(trust, workspace);
-        trusted?;
-        copied?;
+            timed("workspace copied".into());
+        }
+        // Started now: its console holder waits for the first session to
+        // start the agent, which is after the launch.
+        docker
+            .start_container(
+                &n.agent,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(docker_err("starting the agent container"))?;
+        install_ca(docker, &n.agent)
+            .await
+            .map_err(|detail| LaunchError::Docker {
+                doing: "installing the bottle CA in the agent's trust store".into(),
+                detail,
+            })?;
         timed(format!("agent container {} started, CA trusted", n.agent));
         Ok(())
     }
