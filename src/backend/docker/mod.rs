@@ -9,6 +9,7 @@ pub mod exec;
 pub mod images;
 pub mod inventory;
 pub mod launch;
+mod launch_agent;
 pub mod live;
 pub mod names;
 pub mod operator;

@@ -1,0 +1,141 @@
+//! The agent's part of a Docker launch: its container made, given its
+//! files and the workspace, started, and the bottle CA trusted in it. It
+//! runs beside the bundle's part (`launch.rs`).
+
+use std::path::Path;
+
+use bollard::Docker;
+
+use super::context;
+use super::launch::{
+    agent_env, agent_files, docker_err, install_ca, upload, HostValues, LaunchError, Made, NODE_UID,
+};
+use super::names::{self, Names};
+use crate::backend::Progress;
+use crate::plan::{provider, BottlePlan};
+
+/// The agent's container, made, given its files, and started.
+pub(super) struct AgentMaking<'a> {
+    pub(super) docker: &'a Docker,
+    pub(super) home: &'a Path,
+    pub(super) plan: &'a BottlePlan,
+    pub(super) host: &'a HostValues,
+    pub(super) names: &'a Names,
+    pub(super) image: String,
+    pub(super) runtime: Option<String>,
+    pub(super) started_at: String,
+    pub(super) ca_pem: &'a str,
+    pub(super) progress: &'a Progress,
+    /// The workspace, being packed (taken when awaited).
+    pub(super) copy: &'a mut Option<Copying>,
+}
+
+/// The workspace being packed for the agent.
+pub(super) type Copying = tokio::task::JoinHandle<Result<Vec<Vec<u8>>, String>>;
+
+impl AgentMaking<'_> {
+    pub(super) async fn make(
+        self,
+        hosts: Vec<String>,
+        made: &mut Made,
+        timed: &impl Fn(String),
+    ) -> Result<(), LaunchError> {
+        let (docker, home, plan, host, n, progress) = (
+            self.docker,
+            self.home,
+            self.plan,
+            self.host,
+            self.names,
+            self.progress,
+        );
+        let say = |s: String| {
+            let _ = progress.send(s.into());
+        };
+        // The agent: internal network only, no ports, the proxy as its way out.
+        let mut labels = names::labels(
+            home,
+            &plan.slug,
+            &plan.agent,
+            &plan.bottle,
+            names::ROLE_AGENT,
+        );
+        labels.insert(names::STARTED.into(), self.started_at);
+        labels.insert(names::TEMPLATE.into(), plan.template.name().into());
+        let created = super::agent::AgentSpec {
+            name: n.agent.clone(),
+            image: self.image,
+            cmd: super::console::main_command(
+                &plan.commands.fresh,
+                &plan.commands.resume,
+                plan.commands.history.as_deref(),
+            ),
+            env: agent_env(plan, host, progress),
+            labels,
+            workdir: plan.workdir().to_string(),
+            network: n.internal.clone(),
+            runtime: self.runtime,
+            memory_bytes: (plan.limits.memory_mb * 1024 * 1024) as i64,
+            pids: plan.limits.pids as i64,
+            hosts,
+        }
+        .create(docker, &super::images::sidecar_binary()?)
+        .await;
+        // Made (to undo on failure) unless the engine refused to make it.
+        if !matches!(created, Err(super::agent::AgentError::Create(_))) {
+            made.containers.push(n.agent.clone());
+        }
+        let warnings = created.map_err(|e| match e {
+            super::agent::AgentError::Create(e) => docker_err("creating the agent container")(e),
+            e => LaunchError::Docker {
+                doing: "creating the agent container".into(),
+                detail: e.to_string(),
+            },
+        })?;
+        // What the engine did not do as asked (limits it ignores) is said.
+        for warning in warnings.iter().filter(|w| !w.trim().is_empty()) {
+            say(format!(
+                "the engine warns about the agent's container: {}",
+                warning.trim()
+            ));
+        }
+        let files = context::archive(&agent_files(plan, host, self.ca_pem))
+            .map_err(|e| LaunchError::State(e.to_string()))?;
+        upload(docker, &n.agent, files).await?;
+        timed(format!("agent container {} made, its files given", n.agent));
+        for skill in &plan.skills {
+            let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
+            let tar = context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
+                .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?;
+            upload(docker, &n.agent, tar).await?;
+        }
+        // The workspace goes in before the start: copied into a running
+        // container under gVisor, its files would not keep their owner.
+        if let Some(copy) = self.copy.take() {
+            let tars = copy
+                .await
+                .map_err(|e| LaunchError::State(e.to_string()))?
+                .map_err(LaunchError::State)?;
+            for tar in tars {
+                upload(docker, &n.agent, tar).await?;
+            }
+            timed("workspace copied".into());
+        }
+        // Started now: its console holder waits for the first session to
+        // start the agent, which is after the launch.
+        docker
+            .start_container(
+                &n.agent,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(docker_err("starting the agent container"))?;
+        install_ca(docker, &n.agent)
+            .await
+            .map_err(|detail| LaunchError::Docker {
+                doing: "installing the bottle CA in the agent's trust store".into(),
+                detail,
+            })?;
+        timed(format!("agent container {} started, CA trusted", n.agent));
+        Ok(())
+    }
+}
