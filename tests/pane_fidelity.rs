@@ -169,66 +169,17 @@ fn tmux_pane(case: &Case) -> Option<(Vec<Vec<Cell>>, Vec<String>)> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bytes");
     std::fs::write(&file, &case.bytes).unwrap();
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let socket = format!("bb-fidelity-{}-{n}-{}", std::process::id(), case.name);
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let done = format!("{socket}-done");
+    let done = format!("bb-fidelity-{}-{}-done", std::process::id(), case.name);
     // No echo: the answers tmux gives the stream's terminal queries would
     // show as typed text.
     let script = format!(
         "stty -echo; cat {}; tmux wait-for -S {done}; sleep 600",
         file.display()
     );
-    let (rows, cols) = (case.rows.to_string(), case.cols.to_string());
-    tmux(&[
-        "start-server",
-        ";",
-        "set",
-        "-g",
-        "status",
-        "off",
-        ";",
-        "set",
-        "-g",
-        "history-limit",
-        "1000",
-        ";",
-        "new-session",
-        "-d",
-        "-x",
-        &cols,
-        "-y",
-        &rows,
-        &script,
-    ]);
-    tmux(&["wait-for", &done]);
-    let screen = tmux(&["capture-pane", "-p", "-e", "-N"]);
-    let text = tmux(&["capture-pane", "-p", "-e", "-S", "-", "-E", "-"]);
-    let _ = Command::new("tmux")
-        .args(["-L", &socket, "kill-server"])
-        .output();
-    let mut capture = Capture::default();
-    let mut cells: Vec<Vec<Cell>> = screen
-        .split('\n')
-        .take(usize::from(case.rows))
-        .map(|line| capture.line(line, case.cols))
-        .collect();
-    while cells.len() < usize::from(case.rows) {
-        cells.push(capture.line("", case.cols));
-    }
+    let server = support::tmux::Server::start("fidelity", case.rows, case.cols, &[], &script);
+    server.tmux(&["wait-for", &done]);
+    let cells = server.cells(case.rows, case.cols);
+    let text = server.tmux(&["capture-pane", "-p", "-e", "-S", "-", "-E", "-"]);
     let mut capture = Capture::default();
     let text = text
         .lines()
