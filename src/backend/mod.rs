@@ -415,8 +415,9 @@ pub type SharedBackend = Arc<dyn Backend>;
 /// The workspace as a launch copies it in (tar archives for
 /// `GUEST_WORKSPACE`): bb's saved-work repository made first (the
 /// workspace as copied, recorded), the bottle's repository from it,
-/// credentials left behind. Without git on this machine the files go in
-/// alone, and `note` says the work cannot be read back.
+/// credentials left behind. `note` says it is copying; without git on this
+/// machine the files go in alone, and `note` says the work cannot be read
+/// back.
 pub fn workspace_copy(
     home: &std::path::Path,
     plan: &BottlePlan,
@@ -425,6 +426,11 @@ pub fn workspace_copy(
     let Some(ws) = &plan.workspace else {
         return Ok(Vec::new());
     };
+    note(format!(
+        "copying the workspace {} ({})",
+        ws.source.display(),
+        crate::workspace::human(ws.bytes)
+    ));
     let saved = crate::work::Saved::at(home, &plan.slug);
     let prepared = match crate::work::launch::prepare(
         &saved,

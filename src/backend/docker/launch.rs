@@ -359,15 +359,7 @@ pub async fn launch(
     let mut made = Made::default();
     // The workspace is read and packed (git included) off the async
     // workers while the engine makes the rest.
-    let mut copy = plan.workspace.as_ref().map(|ws| {
-        let _ = progress.send(
-            format!(
-                "copying the workspace {} ({})",
-                ws.source.display(),
-                crate::workspace::human(ws.bytes)
-            )
-            .into(),
-        );
+    let mut copy = plan.workspace.is_some().then(|| {
         let (home, plan, progress) = (home.to_path_buf(), plan.clone(), progress.clone());
         tokio::task::spawn_blocking(move || {
             crate::backend::workspace_copy(&home, &plan, &|note| {

@@ -340,15 +340,7 @@ async fn seed_guest(
                 .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?,
         );
     }
-    if let Some(ws) = &plan.workspace {
-        let _ = progress.send(
-            format!(
-                "copying the workspace {} ({})",
-                ws.source.display(),
-                crate::workspace::human(ws.bytes)
-            )
-            .into(),
-        );
+    if plan.workspace.is_some() {
         let note = |line: String| {
             let _ = progress.send(line.into());
         };
