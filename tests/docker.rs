@@ -390,7 +390,8 @@ fn a_dead_agent_or_bundle_comes_back_with_one_key_and_its_work() {
     // The agent container is killed: its row says so and why; Enter
     // brings the same container back, continuing the conversation.
     docker(&["kill", &agent]);
-    bb.wait_text("exited");
+    // Its exit code, as `bb ls` knows it (SIGKILL).
+    bb.wait_text("the agent was killed (exit 137");
     bb.keys("\r");
     bb.wait_text("fake-agent ready (resumed)");
     assert_eq!(agent_processes(&slug), 1);
@@ -536,6 +537,47 @@ fn stop_all_stops_every_bottle_of_the_home() {
     let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
     assert!(slugs.iter().all(|s| !ls.contains(s.as_str())), "{ls}");
     ok(&env.bb(&["cleanup"]));
+}
+
+/// An agent's name means its one running bottle, whatever stopped ones of
+/// it left behind; with two running, the commands list them and suggest
+/// nothing wider.
+#[test]
+fn an_agent_name_means_its_one_running_bottle_or_lists_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new("");
+    let gone = env.start();
+    ok(&env.bb(&["stop", &gone]));
+    assert!(env.home().join("archive").join(&gone).exists());
+    let first = env.start();
+    let o = env.bb(&["logs", "faker"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let second = env.start();
+    for command in ["stop", "logs"] {
+        let o = env.bb(&[command, "faker"]);
+        let said = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "bb {command} faker: {said}");
+        assert!(
+            said.contains(&first) && said.contains(&second),
+            "bb {command} faker: {said}"
+        );
+        assert!(!said.contains("--all"), "bb {command} faker: {said}");
+        // Only running bottles can be stopped; logs name every one kept.
+        assert_eq!(
+            said.contains(&gone),
+            command == "logs",
+            "bb {command} faker: {said}"
+        );
+    }
+    let ls = String::from_utf8_lossy(&env.bb(&["ls"]).stdout).into_owned();
+    assert!(ls.contains(&first) && ls.contains(&second), "{ls}");
+    ok(&env.bb(&["stop", "--all"]));
+    assert_eq!(left_behind(&first), "");
+    assert_eq!(left_behind(&second), "");
 }
 
 #[test]

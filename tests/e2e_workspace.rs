@@ -10,6 +10,7 @@ use support::{home, Bb};
 const SESSIONS: &str = r#"case "$BB_AGENT" in
   caller) exec sh -c 'read line; while [ ! -e go ]; do sleep 0.05; done; printf "done: %s\n\a" "$line"; exec cat' ;;
   winch) exec sh -c 'trap "echo size \$(stty size)" WINCH; echo size $(stty size); while :; do sleep 0.05 & wait; done' ;;
+  answer) exec bash --norc --noprofile -c 'trap "echo size \$(stty size)" WINCH; echo size $(stty size); while :; do read -t 0.2 l && { sleep 0.5; echo "got $l"; }; done' ;;
   *) exec bash --norc --noprofile ;;
 esac"#;
 
@@ -331,6 +332,56 @@ fn an_agent_that_calls_while_you_look_elsewhere_rings_notifies_and_c_b_w_goes_th
     bb.wait_for("the caller focused", |s| {
         s.contains(" caller · waiting for you · dev") && s.contains("done: build it")
     });
+    bb.prefix("d");
+    assert_eq!(bb.wait_exit(), 0);
+}
+
+/// A program redrawing for a resize (zoom, the sidebar) has not answered
+/// anything: its pane stays idle, with no alert. A real answer to typed
+/// input does mark it waiting, in the same session.
+#[test]
+fn a_redraw_for_a_resize_raises_no_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    home(&h, &["answer"]);
+    let mut bb = Bb::spawn(
+        &["--local-backend", SESSIONS],
+        &[("BB_HOME", h.to_str().unwrap())],
+        dir.path(),
+        24,
+        80,
+    );
+    bb.wait_text("No agent is running here yet.");
+    start(&mut bb, "answer");
+    bb.wait_text("size 21 56");
+    // An answer after the operator's input is a turn: waiting for you.
+    bb.keys("hello\r");
+    bb.wait_text("got hello");
+    bb.wait_text("answer · waiting for you");
+    // Typing is the operator's move; only its echo follows.
+    bb.keys("more");
+    bb.wait_text("answer · idle");
+
+    let back = |n: usize| move |s: &str| s.matches("size 21 56").count() == n;
+    bb.prefix("z");
+    bb.wait_text("size 22 80");
+    bb.prefix("z");
+    bb.wait_for("the pane back from zoom", back(2));
+    bb.prefix("s");
+    bb.wait_text("size 21 80");
+    bb.prefix("s");
+    bb.wait_for("the sidebar back", back(3));
+    // Past the quiet a turn needs, and then some: still idle.
+    std::thread::sleep(bb::session::activity::QUIET + std::time::Duration::from_secs(1));
+    let s = bb.screen();
+    assert!(
+        s.contains("answer · idle") && !s.contains("waiting for you"),
+        "{s}"
+    );
+    assert!(
+        !bb.raw().windows(8).any(|w| w == b"\x1b]777;no"),
+        "a resize notified the operator"
+    );
     bb.prefix("d");
     assert_eq!(bb.wait_exit(), 0);
 }
