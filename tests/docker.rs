@@ -68,6 +68,31 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         ]),
         "agent"
     );
+    // The agent trusts the bundle's CA, and the public ones still, both
+    // through the bundle file and OpenSSL's hashed folder, as
+    // `update-ca-certificates` would have left them.
+    let verify = |how: &str, cert: &str| {
+        docker(&[
+            "exec",
+            &agent,
+            "sh",
+            "-c",
+            &format!("openssl verify {how} {cert} 2>&1"),
+        ])
+    };
+    let ca = "/usr/local/share/ca-certificates/bb-bottle.crt";
+    assert_eq!(
+        bundle_file(&slug, "/etc/bb/ca.crt").trim(),
+        docker(&["exec", &agent, "cat", ca])
+    );
+    for how in [
+        "-no-CApath -CAfile /etc/ssl/certs/ca-certificates.crt",
+        "-no-CAfile -CApath /etc/ssl/certs",
+    ] {
+        assert_eq!(verify(how, ca), format!("{ca}: OK"), "{how}");
+        let public = "/etc/ssl/certs/ISRG_Root_X1.pem";
+        assert_eq!(verify(how, public), format!("{public}: OK"), "{how}");
+    }
     // The bundle is on both networks, named `sidecars` on the internal one.
     let bundle_nets = docker(&[
         "inspect",

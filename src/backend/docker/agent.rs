@@ -88,10 +88,11 @@ impl AgentSpec {
         }
     }
 
-    /// Create the container and give it the console holder (`holder`,
-    /// bb's static bb-sidecar), its main process. The engine's warnings
-    /// (rootless Podman on cgroups v1 ignores the memory and pids limits).
-    pub async fn create(&self, docker: &Docker, holder: &[u8]) -> Result<Vec<String>, AgentError> {
+    /// Create the container; its files, the console holder
+    /// ([`holder`]) among them, go in before it starts. The engine's
+    /// warnings (rootless Podman on cgroups v1 ignores the memory and pids
+    /// limits).
+    pub async fn create(&self, docker: &Docker) -> Result<Vec<String>, bollard::errors::Error> {
         let made = docker
             .create_container(
                 Some(CreateContainerOptions {
@@ -100,29 +101,15 @@ impl AgentSpec {
                 }),
                 self.body(),
             )
-            .await
-            .map_err(AgentError::Create)?;
-        let tar = super::context::archive(&[super::context::Entry::new(
-            bb_sidecar::console::GUEST_BINARY,
-            holder,
-            0o755,
-        )])
-        .map_err(AgentError::Pack)?;
-        super::context::upload(docker, &self.name, "/", tar)
-            .await
-            .map_err(AgentError::Holder)?;
+            .await?;
         Ok(made.warnings)
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("creating the agent container failed: {0}")]
-    Create(bollard::errors::Error),
-    #[error("packing the console holder failed: {0}")]
-    Pack(std::io::Error),
-    #[error("giving the agent container its console holder failed: {0}")]
-    Holder(bollard::errors::Error),
+/// The console holder, the agent container's main process (bb's static
+/// bb-sidecar, `binary`), as a file to copy in.
+pub fn holder(binary: Vec<u8>) -> super::context::Entry {
+    super::context::Entry::new(bb_sidecar::console::GUEST_BINARY, binary, 0o755)
 }
 
 #[cfg(test)]

@@ -5,9 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use bollard::query_parameters::{DownloadFromContainerOptions, RemoveContainerOptions};
+use bollard::query_parameters::RemoveContainerOptions;
 use bollard::Docker;
-use futures_util::StreamExt;
 
 use super::agent::AgentSpec;
 use super::context::{self, Entry};
@@ -53,16 +52,10 @@ pub async fn apply(
     .map_err(|e| e.to_string())?;
     // Carry the agent's home over: workspace, transcripts, config.
     let _ = progress.send("saving the agent's home directory".into());
-    let mut stream = docker.download_from_container(
-        &n.agent,
-        Some(DownloadFromContainerOptions {
-            path: "/home/node".into(),
-        }),
-    );
-    let mut home_tar = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        home_tar.extend_from_slice(&chunk.map_err(|e| format!("cannot save /home/node: {e}"))?);
-    }
+    let home_tar = context::download(docker, &n.agent, "/home/node")
+        .await
+        .map_err(|e| format!("cannot save /home/node: {e}"))?
+        .ok_or_else(|| format!("{} has no /home/node to keep", n.agent))?;
     let _ = progress.send(format!("recreating {} from {tag}", n.agent).into());
     docker
         .remove_container(
@@ -76,9 +69,8 @@ pub async fn apply(
         .map_err(|e| format!("cannot remove the old agent container: {e}"))?;
     // The same confinement as before the rebuild: one description of
     // the agent container serves launch and rebuild.
-    let holder = images::sidecar_binary().map_err(|e| e.to_string())?;
     AgentSpec::of(&info, &n.agent, tag.clone())?
-        .create(docker, &holder)
+        .create(docker)
         .await
         .map_err(|e| format!("cannot recreate the agent container: {e}"))?;
     let upload = |path: &'static str, tar: Vec<u8>| context::upload(docker, &n.agent, path, tar);
@@ -89,11 +81,19 @@ pub async fn apply(
         .await
         .map_err(|e| format!("cannot read the bottle CA from {}: {e}", n.sidecars))?
         .ok_or_else(|| format!("{} holds no bottle CA: restart the bottle", n.sidecars))?;
-    let tar = super::context::archive(&[Entry::new(super::launch::CA_GUEST, ca, 0o644)])
-        .map_err(|e| e.to_string())?;
-    upload("/", tar)
+    let ca = String::from_utf8_lossy(&ca).into_owned();
+    let trust = super::trust::prepare(docker, &n.agent, &ca).await?;
+    let holder = images::sidecar_binary().map_err(|e| e.to_string())?;
+    let mut files = vec![
+        super::agent::holder(holder),
+        Entry::new(super::launch::CA_GUEST, ca, 0o644),
+    ];
+    if let super::trust::Trust::Files(trusted) = &trust {
+        files.extend(trusted.iter().cloned());
+    }
+    upload("/", context::archive(&files).map_err(|e| e.to_string())?)
         .await
-        .map_err(|e| format!("cannot install the bottle CA: {e}"))?;
+        .map_err(|e| format!("cannot give the agent its console holder and the bottle CA: {e}"))?;
     docker
         .start_container(
             &n.agent,
@@ -101,9 +101,11 @@ pub async fn apply(
         )
         .await
         .map_err(|e| format!("cannot start the new agent container: {e}"))?;
-    super::launch::install_ca(docker, &n.agent)
-        .await
-        .map_err(|e| format!("installing the bottle CA failed: {e}"))?;
+    if trust == super::trust::Trust::AfterStart {
+        super::launch::install_ca(docker, &n.agent)
+            .await
+            .map_err(|e| format!("installing the bottle CA failed: {e}"))?;
+    }
     let _ = progress.send(format!("{} runs on {tag}", n.agent).into());
     Ok(())
 }

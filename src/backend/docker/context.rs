@@ -4,7 +4,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-/// One file in an archive.
+/// One file (or symbolic link) in an archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub path: String,
@@ -12,6 +12,8 @@ pub struct Entry {
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
+    /// A symbolic link's target; the entry is then a link.
+    pub link: Option<String>,
 }
 
 impl Entry {
@@ -22,6 +24,15 @@ impl Entry {
             mode,
             uid: 0,
             gid: 0,
+            link: None,
+        }
+    }
+
+    /// A symbolic link at `path` to `target`.
+    pub fn symlink(path: impl Into<String>, target: impl Into<String>) -> Entry {
+        Entry {
+            link: Some(target.into()),
+            ..Entry::new(path, Vec::new(), 0o777)
         }
     }
 
@@ -72,17 +83,49 @@ pub fn archive(entries: &[Entry]) -> std::io::Result<Vec<u8>> {
                 h.set_cksum();
             }
         }
-        let h = header(
-            e.path.trim_start_matches('/'),
-            e.bytes.len() as u64,
-            e.mode,
-            e.uid,
-            e.gid,
-            tar::EntryType::Regular,
-        )?;
-        b.append(&h, e.bytes.as_slice())?;
+        let path = e.path.trim_start_matches('/');
+        match &e.link {
+            Some(target) => {
+                let mut h = header(path, 0, e.mode, e.uid, e.gid, tar::EntryType::Symlink)?;
+                b.append_link(&mut h, path, target)?;
+            }
+            None => {
+                let h = header(
+                    path,
+                    e.bytes.len() as u64,
+                    e.mode,
+                    e.uid,
+                    e.gid,
+                    tar::EntryType::Regular,
+                )?;
+                b.append(&h, e.bytes.as_slice())?;
+            }
+        }
     }
     b.into_inner()
+}
+
+/// One archive of several, in order: each but the last loses its end
+/// (the two zero blocks `tar::Builder` closes an archive with), so one
+/// copy into a container takes them all.
+pub fn join(tars: Vec<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    const END: usize = 1024;
+    let count = tars.len();
+    let mut out = Vec::with_capacity(tars.iter().map(Vec::len).sum());
+    for (i, mut tar) in tars.into_iter().enumerate() {
+        if i + 1 < count {
+            let body = tar
+                .len()
+                .checked_sub(END)
+                .filter(|&at| tar[at..].iter().all(|&b| b == 0));
+            let Some(body) = body else {
+                return Err(std::io::Error::other("an archive without its end"));
+            };
+            tar.truncate(body);
+        }
+        out.append(&mut tar);
+    }
+    Ok(out)
 }
 
 /// A directory tree under `prefix`, owned by uid:gid; symlinks are kept as
@@ -216,9 +259,70 @@ pub async fn upload(
         .await
 }
 
+/// A path in a container (made, running or stopped) as the tar Docker
+/// gives; None where there is nothing at that path.
+pub async fn download(
+    docker: &bollard::Docker,
+    container: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, bollard::errors::Error> {
+    use futures_util::StreamExt;
+    let mut stream = docker.download_from_container(
+        container,
+        Some(bollard::query_parameters::DownloadFromContainerOptions { path: path.into() }),
+    );
+    let mut tar = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => tar.extend_from_slice(&c),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(tar))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joined_archives_are_one_with_every_entry() {
+        let a = archive(&[Entry::new("/a/one", "1", 0o644)]).unwrap();
+        let b = archive(&[
+            Entry::new("/b/two", "22", 0o600),
+            Entry::symlink("/b/link", "two"),
+        ])
+        .unwrap();
+        let joined = join(vec![a, b]).unwrap();
+        let mut archive = tar::Archive::new(joined.as_slice());
+        let entries: Vec<(String, Option<String>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.link_name()
+                        .unwrap()
+                        .map(|l| l.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("a/".into(), None),
+                ("a/one".into(), None),
+                ("b/".into(), None),
+                ("b/two".into(), None),
+                ("b/link".into(), Some("two".into())),
+            ]
+        );
+        assert!(join(vec![b"short".to_vec(), Vec::new()]).is_err());
+    }
 
     #[test]
     fn archives_hold_files_and_their_parents() {

@@ -78,48 +78,63 @@ impl AgentMaking<'_> {
             pids: plan.limits.pids as i64,
             hosts,
         }
-        .create(docker, &super::images::sidecar_binary()?)
-        .await;
-        // Made (to undo on failure) unless the engine refused to make it.
-        if !matches!(created, Err(super::agent::AgentError::Create(_))) {
-            made.containers.push(n.agent.clone());
-        }
-        let warnings = created.map_err(|e| match e {
-            super::agent::AgentError::Create(e) => docker_err("creating the agent container")(e),
-            e => LaunchError::Docker {
-                doing: "creating the agent container".into(),
-                detail: e.to_string(),
-            },
-        })?;
+        .create(docker)
+        .await
+        .map_err(docker_err("creating the agent container"))?;
+        made.containers.push(n.agent.clone());
         // What the engine did not do as asked (limits it ignores) is said.
-        for warning in warnings.iter().filter(|w| !w.trim().is_empty()) {
+        for warning in created.iter().filter(|w| !w.trim().is_empty()) {
             say(format!(
                 "the engine warns about the agent's container: {}",
                 warning.trim()
             ));
         }
-        let files = context::archive(&agent_files(plan, host, self.ca_pem))
-            .map_err(|e| LaunchError::State(e.to_string()))?;
-        upload(docker, &n.agent, files).await?;
-        timed(format!("agent container {} made, its files given", n.agent));
+        timed(format!("agent container {} made", n.agent));
+        // Its trust store is read while the workspace is still packed.
+        let copying = async {
+            match self.copy.take() {
+                Some(copy) => copy
+                    .await
+                    .map_err(|e| LaunchError::State(e.to_string()))?
+                    .map_err(LaunchError::State),
+                None => Ok(Vec::new()),
+            }
+        };
+        let (trust, workspace) = tokio::join!(
+            super::trust::prepare(docker, &n.agent, self.ca_pem),
+            copying
+        );
+        let trust = trust.map_err(|detail| LaunchError::Docker {
+            doing: "reading the agent's trust store".into(),
+            detail,
+        })?;
+        // Everything goes in with one copy, before the start: copied into
+        // a running container under gVisor, files do not keep their owner.
+        let mut files = agent_files(plan, host, self.ca_pem);
+        files.push(super::agent::holder(super::images::sidecar_binary()?));
+        if let super::trust::Trust::Files(trusted) = &trust {
+            files.extend(trusted.iter().cloned());
+        }
+        let mut tars =
+            vec![context::archive(&files).map_err(|e| LaunchError::State(e.to_string()))?];
         for skill in &plan.skills {
             let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
-            let tar = context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
-                .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?;
-            upload(docker, &n.agent, tar).await?;
+            tars.push(
+                context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
+                    .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?,
+            );
         }
-        // The workspace goes in before the start: copied into a running
-        // container under gVisor, its files would not keep their owner.
-        if let Some(copy) = self.copy.take() {
-            let tars = copy
-                .await
-                .map_err(|e| LaunchError::State(e.to_string()))?
-                .map_err(LaunchError::State)?;
-            for tar in tars {
-                upload(docker, &n.agent, tar).await?;
+        tars.extend(workspace?);
+        let all = context::join(tars).map_err(|e| LaunchError::State(e.to_string()))?;
+        upload(docker, &n.agent, all).await?;
+        timed(format!(
+            "its files{} given",
+            if plan.workspace.is_some() {
+                " and the workspace"
+            } else {
+                ""
             }
-            timed("workspace copied".into());
-        }
+        ));
         // Started now: its console holder waits for the first session to
         // start the agent, which is after the launch.
         docker
@@ -129,12 +144,14 @@ impl AgentMaking<'_> {
             )
             .await
             .map_err(docker_err("starting the agent container"))?;
-        install_ca(docker, &n.agent)
-            .await
-            .map_err(|detail| LaunchError::Docker {
-                doing: "installing the bottle CA in the agent's trust store".into(),
-                detail,
-            })?;
+        if trust == super::trust::Trust::AfterStart {
+            install_ca(docker, &n.agent)
+                .await
+                .map_err(|detail| LaunchError::Docker {
+                    doing: "installing the bottle CA in the agent's trust store".into(),
+                    detail,
+                })?;
+        }
         timed(format!("agent container {} started, CA trusted", n.agent));
         Ok(())
     }

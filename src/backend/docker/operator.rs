@@ -7,7 +7,6 @@
 use bb_contract::operator::{Answer, Request, STATE_DIR};
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
-use bollard::query_parameters::DownloadFromContainerOptions;
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
 
@@ -130,20 +129,9 @@ pub async fn download(
     container: &str,
     path: &str,
 ) -> Result<Option<Vec<u8>>, bollard::errors::Error> {
-    let mut stream = docker.download_from_container(
-        container,
-        Some(DownloadFromContainerOptions { path: path.into() }),
-    );
-    let mut tar = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(c) => tar.extend_from_slice(&c),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    }
+    let Some(tar) = super::context::download(docker, container, path).await? else {
+        return Ok(None);
+    };
     let mut archive = tar::Archive::new(tar.as_slice());
     let Ok(mut entries) = archive.entries() else {
         return Ok(None);

@@ -56,10 +56,6 @@ pub async fn bundle(docker: &Docker, user_home: &Path, slug: &str) -> Result<boo
     };
     let n = names(slug);
     let failed = |doing: &'static str| failure(slug, doing);
-    let cert = |path: &str| {
-        context::archive(&[Entry::new(path, ca_pem.clone(), 0o644).owned(0, 0)])
-            .map_err(|e| failed("packing the new CA")(e.to_string()))
-    };
     // The agent's CLI read its trust store when it started: restart it
     // on the new CA. Its start script waits for a session's size, so the
     // CA is trusted before the agent runs.
@@ -79,16 +75,26 @@ pub async fn bundle(docker: &Docker, user_home: &Path, slug: &str) -> Result<boo
             .await
             .map_err(|e| failed("stopping the agent")(e.to_string()))?;
     }
-    context::upload(docker, &n.agent, "/", cert(CA_GUEST)?)
+    let trust = super::trust::prepare(docker, &n.agent, &ca_pem)
+        .await
+        .map_err(failed("reading the agent's trust store"))?;
+    let mut files = vec![Entry::new(CA_GUEST, ca_pem.clone(), 0o644).owned(0, 0)];
+    if let super::trust::Trust::Files(trusted) = &trust {
+        files.extend(trusted.iter().cloned());
+    }
+    let tar = context::archive(&files).map_err(|e| failed("packing the new CA")(e.to_string()))?;
+    context::upload(docker, &n.agent, "/", tar)
         .await
         .map_err(|e| failed("giving the agent the new CA")(e.to_string()))?;
     docker
         .start_container(&n.agent, None::<StartContainerOptions>)
         .await
         .map_err(|e| failed("starting the agent")(e.to_string()))?;
-    install_ca(docker, &n.agent)
-        .await
-        .map_err(failed("trusting the new CA in the agent"))?;
+    if trust == super::trust::Trust::AfterStart {
+        install_ca(docker, &n.agent)
+            .await
+            .map_err(failed("trusting the new CA in the agent"))?;
+    }
     Ok(true)
 }
 
