@@ -64,6 +64,12 @@ pub fn logs_dir(home: &Path) -> PathBuf {
     home.join("logs")
 }
 
+/// What bb read once and keeps because its source never changes (an
+/// image's trust store, by the image's id).
+pub fn cache_dir(home: &Path) -> PathBuf {
+    home.join("cache")
+}
+
 /// Where a stopped bottle's audit and decision logs are kept.
 pub fn archive_dir(home: &Path) -> PathBuf {
     home.join("archive")

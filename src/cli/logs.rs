@@ -93,8 +93,8 @@ const FOLLOW_POLL: Duration = Duration::from_millis(500);
 
 pub fn run(ctx: &Ctx, name: &str, follow: bool) -> Result<ExitCode> {
     super::bottles::runtime()?.block_on(async {
-        let backends = super::bottles::backends(ctx)?;
-        let running = super::bottles::all_bottles(&backends)
+        let backends = super::placement::backends(ctx)?;
+        let running = super::placement::all_bottles(&backends)
             .await
             .unwrap_or_default();
         let live: Vec<String> = running.iter().map(|b| b.slug.clone()).collect();
@@ -112,7 +112,7 @@ pub fn run(ctx: &Ctx, name: &str, follow: bool) -> Result<ExitCode> {
         let Some(backend) = running
             .iter()
             .find(|b| b.slug == slug)
-            .and_then(|b| super::bottles::backend_for(&backends, b.backend, &b.engine))
+            .and_then(|b| super::placement::backend_for(&backends, b.backend, &b.engine))
         else {
             // Stopped: its log as kept.
             let dir = home::archive_dir(&ctx.home).join(&slug);

@@ -6,6 +6,7 @@ pub mod bottles;
 mod doctor;
 mod init;
 mod logs;
+mod placement;
 mod preflight;
 mod work;
 
@@ -346,7 +347,7 @@ fn workspace(ctx: &Ctx, local_backend: Option<String>, attach: Option<String>) -
         Some(cmd) => vec![std::sync::Arc::new(
             crate::backend::local::LocalBackend::new(cmd).with_state(ctx.home.join("state")),
         )],
-        None => bottles::backends(ctx)?,
+        None => placement::backends(ctx)?,
     };
     let paths = crate::tui::app::Paths {
         home: ctx.home.clone(),

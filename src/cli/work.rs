@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 
-use super::bottles::{all_bottles, backends, runtime};
+use super::bottles::runtime;
+use super::placement::{all_bottles, backends};
 use super::{Ctx, Format};
 use crate::backend::SharedBackend;
 use crate::work::{self, Saved};
@@ -81,7 +82,7 @@ async fn resolve(ctx: &Ctx, name: &str) -> Result<Named> {
     let backend = bottles
         .iter()
         .find(|b| b.slug == slug)
-        .and_then(|b| super::bottles::backend_for(&backends, b.backend, &b.engine).cloned());
+        .and_then(|b| super::placement::backend_for(&backends, b.backend, &b.engine).cloned());
     Ok(Named { slug, backend })
 }
 

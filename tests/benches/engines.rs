@@ -13,10 +13,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bottles;
 mod outer;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use outer::{report, Outer};
 use portable_pty::CommandBuilder;
@@ -26,82 +27,25 @@ use support::engines::EngineHost;
 const ROWS: u16 = 38;
 const COLS: u16 = 120;
 
-/// A home with two agents of one `cat` image: `far` pinned to the engine
-/// `big`, `near` on the default one.
+/// A home with two agents of one `cat` image (keys are echoed by its
+/// terminal, as in a pane): `far` pinned to the engine `big`, `near` on
+/// the default one.
 fn home(dir: &Path, engine: &str) {
-    let home = dir.join("home");
-    let image = dir.join("image");
-    for d in [home.join("bottles"), home.join("agents"), image.clone()] {
-        std::fs::create_dir_all(d).expect("home");
-    }
-    // The agent is `cat`: keys are echoed by its terminal, as in a pane.
+    bottles::home(
+        dir,
+        &["exec cat"],
+        &[("far", "engine: big\n"), ("near", "")],
+    );
     std::fs::write(
-        image.join("Dockerfile"),
-        format!(
-            "FROM {BASE}\nRUN printf '#!/bin/sh\\nexec cat\\n' > /usr/local/bin/claude && chmod 755 /usr/local/bin/claude\nUSER node\nWORKDIR /home/node\n"
-        ),
-    )
-    .expect("Dockerfile");
-    let dockerfile = image.join("Dockerfile").display().to_string();
-    std::fs::write(
-        home.join("bottles/far.md"),
-        format!("---\nagent_provider:\n  dockerfile: {dockerfile}\nengine: big\n---\n"),
-    )
-    .expect("bottle");
-    std::fs::write(
-        home.join("bottles/near.md"),
-        format!("---\nagent_provider:\n  dockerfile: {dockerfile}\n---\n"),
-    )
-    .expect("bottle");
-    for (agent, bottle) in [("far", "far"), ("near", "near")] {
-        std::fs::write(
-            home.join(format!("agents/{agent}.md")),
-            format!("---\nbottle: {bottle}\n---\nCat.\n"),
-        )
-        .expect("agent");
-    }
-    std::fs::write(
-        home.join("config.yaml"),
+        dir.join("home/config.yaml"),
         format!("engines:\n  big:\n    host: {engine}\n"),
     )
     .expect("config");
 }
 
-fn bb(dir: &Path, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bb"));
-    cmd.args(args)
-        .current_dir(dir.join("image"))
-        .env("BB_HOME", dir.join("home"))
-        .env("BB_BASE_IMAGE", BASE)
-        .env_remove("BB_SIDECAR_BIN");
-    cmd
-}
-
-/// `bb start AGENT --yes`: how long, and the slug.
-fn start(dir: &Path, agent: &str) -> (Duration, String) {
-    let t0 = Instant::now();
-    let o = bb(dir, &["start", agent, "--yes"]).output().expect("bb");
-    let took = t0.elapsed();
-    assert!(
-        o.status.success(),
-        "bb start {agent}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    (took, String::from_utf8_lossy(&o.stdout).trim().to_string())
-}
-
-fn stop(dir: &Path, slug: &str) {
-    let _ = bb(dir, &["stop", slug]).output();
-}
-
 /// The workspace with one bottle running: its pane focused.
 fn workspace(dir: &Path) -> Outer {
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_bb"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("BB_HOME", dir.join("home"));
-    cmd.env("BB_BASE_IMAGE", BASE);
-    cmd.cwd(dir.join("image"));
-    let mut outer = Outer::spawn(cmd, ROWS, COLS);
+    let mut outer = Outer::spawn(bottles::workspace(dir), ROWS, COLS);
     outer.wait_screen("Agents (1)", Duration::from_secs(30));
     // Attached: a line typed comes back from cat.
     outer.send(b"ready\r");
@@ -129,21 +73,21 @@ fn main() {
 
     // Warm both engines' images, then launch on each in turn.
     for agent in ["far", "near"] {
-        let (_, slug) = start(dir.path(), agent);
-        stop(dir.path(), &slug);
+        let (_, slug, _) = bottles::start(dir.path(), agent);
+        bottles::stop(dir.path(), &slug);
     }
     let (mut far, mut near) = (Vec::new(), Vec::new());
     for _ in 0..starts {
         for (agent, times) in [("far", &mut far), ("near", &mut near)] {
-            let (took, slug) = start(dir.path(), agent);
+            let (took, slug, _) = bottles::start(dir.path(), agent);
             times.push(took);
-            stop(dir.path(), &slug);
+            bottles::stop(dir.path(), &slug);
         }
     }
 
     // Key to screen: the remote bottle's pane, then a local one's, then
     // ssh to the same host; interleaved halves.
-    let (_, far_slug) = start(dir.path(), "far");
+    let (_, far_slug, _) = bottles::start(dir.path(), "far");
     let mut remote = workspace(dir.path());
     let mut ssh = {
         let mut cmd = CommandBuilder::new("ssh");
@@ -161,12 +105,12 @@ fn main() {
         ss.extend(ssh.echoes(keys / 2));
     }
     drop(remote);
-    stop(dir.path(), &far_slug);
-    let (_, near_slug) = start(dir.path(), "near");
+    bottles::stop(dir.path(), &far_slug);
+    let (_, near_slug, _) = bottles::start(dir.path(), "near");
     let mut local = workspace(dir.path());
     let ls = local.echoes(keys);
     drop(local);
-    stop(dir.path(), &near_slug);
+    bottles::stop(dir.path(), &near_slug);
     drop(ssh);
 
     println!("120x38, engine over ssh to a container on this machine, same run:");

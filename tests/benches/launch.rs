@@ -10,6 +10,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bottles;
 mod outer;
 
 use std::collections::BTreeMap;
@@ -19,72 +20,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use outer::{report, Outer};
-use portable_pty::CommandBuilder;
 use support::docker::{docker, BASE};
 
 const ROWS: u16 = 38;
 const COLS: u16 = 120;
 /// What the agent prints first.
 const FIRST: &str = "first screen of the agent";
-
-/// A home with one agent whose image prints `FIRST`, then echoes.
-fn home(dir: &Path) {
-    let home = dir.join("home");
-    let image = dir.join("image");
-    for d in [home.join("bottles"), home.join("agents"), image.clone()] {
-        std::fs::create_dir_all(d).expect("home");
-    }
-    std::fs::write(
-        image.join("Dockerfile"),
-        format!(
-            "FROM {BASE}\nRUN printf '#!/bin/sh\\necho {FIRST}\\nexec cat\\n' > /usr/local/bin/claude && chmod 755 /usr/local/bin/claude\nUSER node\nWORKDIR /home/node\n"
-        ),
-    )
-    .expect("Dockerfile");
-    std::fs::write(
-        home.join("bottles/quick.md"),
-        format!(
-            "---\nagent_provider:\n  dockerfile: {}\n---\n",
-            image.join("Dockerfile").display()
-        ),
-    )
-    .expect("bottle");
-    std::fs::write(
-        home.join("agents/quick.md"),
-        "---\nbottle: quick\n---\nQuick.\n",
-    )
-    .expect("agent");
-}
-
-fn bb(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bb"));
-    cmd.args(args)
-        .current_dir(dir.join("image"))
-        .env("BB_HOME", dir.join("home"))
-        .env("BB_BASE_IMAGE", BASE)
-        .env_remove("BB_SIDECAR_BIN");
-    cmd
-}
-
-/// `bb start --yes`: how long, the slug, and each step's time by name.
-fn start(dir: &Path) -> (Duration, String, Vec<(String, f64)>) {
-    let t0 = Instant::now();
-    let o = bb(dir, &["start", "quick", "--yes"]).output().expect("bb");
-    let took = t0.elapsed();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "bb start: {said}");
-    let slug = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    (took, slug, steps(&said))
-}
 
 /// The progress lines that end in their time: `[0:01] networks … (0.15 s)`.
 fn steps(said: &str) -> Vec<(String, f64)> {
@@ -104,10 +45,6 @@ fn steps(said: &str) -> Vec<(String, f64)> {
             Some((kind, secs))
         })
         .collect()
-}
-
-fn stop(dir: &Path, slug: &str) {
-    let _ = bb(dir, &["stop", slug]).output();
 }
 
 /// `docker run --rm IMAGE claude` until its first line: how long.
@@ -132,12 +69,7 @@ fn docker_run(image: &str) -> Duration {
 /// The workspace, a new agent launched from it: `y` in the preflight to
 /// the agent's first screen in the pane.
 fn first_screen(dir: &Path) -> Duration {
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_bb"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("BB_HOME", dir.join("home"));
-    cmd.env("BB_BASE_IMAGE", BASE);
-    cmd.cwd(dir.join("image"));
-    let mut outer = Outer::spawn(cmd, ROWS, COLS);
+    let mut outer = Outer::spawn(bottles::workspace(dir), ROWS, COLS);
     outer
         .wait_screen("No agent is running here yet.", Duration::from_secs(30))
         .expect("the workspace");
@@ -180,12 +112,16 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let dir = tempfile::tempdir().expect("tempdir");
-    home(dir.path());
+    bottles::home(
+        dir.path(),
+        &[&format!("echo {FIRST}"), "exec cat"],
+        &[("quick", "")],
+    );
 
     // Warm: both images built, and the agent's image named for docker run.
-    let (_, slug, _) = start(dir.path());
+    let (_, slug, _) = bottles::start(dir.path(), "quick");
     let image = docker(&["inspect", "-f", "{{.Config.Image}}", &format!("bb-{slug}")]);
-    stop(dir.path(), &slug);
+    bottles::stop(dir.path(), &slug);
     docker_run(&image);
 
     let (mut runs, mut screens, mut starts_took) = (Vec::new(), Vec::new(), Vec::new());
@@ -193,7 +129,8 @@ fn main() {
     for _ in 0..starts {
         runs.push(docker_run(&image));
         screens.push(first_screen(dir.path()));
-        let (took, slug, steps) = start(dir.path());
+        let (took, slug, said) = bottles::start(dir.path(), "quick");
+        let steps = steps(&said);
         starts_took.push(took);
         let order = phases.len();
         for (i, (kind, secs)) in steps.into_iter().enumerate() {
@@ -201,7 +138,7 @@ fn main() {
             e.1 += secs;
             e.2 += 1;
         }
-        stop(dir.path(), &slug);
+        bottles::stop(dir.path(), &slug);
     }
 
     println!("warm images, {} launches of each, same run:", starts);

@@ -82,7 +82,7 @@ pub async fn apply(
         .map_err(|e| format!("cannot read the bottle CA from {}: {e}", n.sidecars))?
         .ok_or_else(|| format!("{} holds no bottle CA: restart the bottle", n.sidecars))?;
     let ca = String::from_utf8_lossy(&ca).into_owned();
-    let trust = super::trust::prepare(docker, &n.agent, &ca).await?;
+    let trust = super::trust::prepare(docker, &n.agent, None, &ca).await?;
     let holder = images::sidecar_binary().map_err(|e| e.to_string())?;
     let mut files = vec![
         super::agent::holder(holder),

@@ -61,9 +61,9 @@ impl AgentMaking<'_> {
         );
         labels.insert(names::STARTED.into(), self.started_at);
         labels.insert(names::TEMPLATE.into(), plan.template.name().into());
-        let created = super::agent::AgentSpec {
+        let spec = super::agent::AgentSpec {
             name: n.agent.clone(),
-            image: self.image,
+            image: self.image.clone(),
             cmd: super::console::main_command(
                 &plan.commands.fresh,
                 &plan.commands.resume,
@@ -77,10 +77,11 @@ impl AgentMaking<'_> {
             memory_bytes: (plan.limits.memory_mb * 1024 * 1024) as i64,
             pids: plan.limits.pids as i64,
             hosts,
-        }
-        .create(docker)
-        .await
-        .map_err(docker_err("creating the agent container"))?;
+        };
+        // The image's id (what its trust store is kept by) is asked meanwhile.
+        let (created, image) = tokio::join!(spec.create(docker), docker.inspect_image(&self.image));
+        let created = created.map_err(docker_err("creating the agent container"))?;
+        let image = image.ok().and_then(|i| i.id);
         made.containers.push(n.agent.clone());
         // What the engine did not do as asked (limits it ignores) is said.
         for warning in created.iter().filter(|w| !w.trim().is_empty()) {
@@ -90,7 +91,8 @@ impl AgentMaking<'_> {
             ));
         }
         timed(format!("agent container {} made", n.agent));
-        // Its trust store is read while the workspace is still packed.
+        // Its trust store is read (or known) while the workspace is packed.
+        let cache = crate::home::cache_dir(home);
         let copying = async {
             match self.copy.take() {
                 Some(copy) => copy
@@ -101,7 +103,12 @@ impl AgentMaking<'_> {
             }
         };
         let (trust, workspace) = tokio::join!(
-            super::trust::prepare(docker, &n.agent, self.ca_pem),
+            super::trust::prepare(
+                docker,
+                &n.agent,
+                image.as_deref().map(|id| (id, cache.as_path())),
+                self.ca_pem
+            ),
             copying
         );
         let trust = trust.map_err(|detail| LaunchError::Docker {

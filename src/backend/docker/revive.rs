@@ -75,7 +75,7 @@ pub async fn bundle(docker: &Docker, user_home: &Path, slug: &str) -> Result<boo
             .await
             .map_err(|e| failed("stopping the agent")(e.to_string()))?;
     }
-    let trust = super::trust::prepare(docker, &n.agent, &ca_pem)
+    let trust = super::trust::prepare(docker, &n.agent, None, &ca_pem)
         .await
         .map_err(failed("reading the agent's trust store"))?;
     let mut files = vec![Entry::new(CA_GUEST, ca_pem.clone(), 0o644).owned(0, 0)];

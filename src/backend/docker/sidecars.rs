@@ -213,9 +213,6 @@ pub(crate) async fn start(
         .await
         .map_err(docker_err("creating the sidecar bundle"))?;
     made.containers.push(n.sidecars.clone());
-    if b.publish.is_none() {
-        join_internal(docker, &n).await?;
-    }
     let mut bundle_entries = vec![
         // egress and supervise (the state dir's group) read the routes.
         Entry::new("/etc/bb/egress.json", b.egress_config.clone(), 0o640).owned(0, gid),
@@ -239,7 +236,14 @@ pub(crate) async fn start(
     }
     let bundle_files =
         context::archive(&bundle_entries).map_err(|e| LaunchError::State(e.to_string()))?;
-    upload(docker, &n.sidecars, bundle_files).await?;
+    // Joined to the internal network while its files go in.
+    let joined = async {
+        match b.publish {
+            None => join_internal(docker, &n).await,
+            Some(_) => Ok(()),
+        }
+    };
+    tokio::try_join!(joined, upload(docker, &n.sidecars, bundle_files))?;
     run(docker, &n.sidecars, host, &ca.key_pem).await?;
     Ok(daemons.iter().map(|d| d.to_string()).collect())
 }
