@@ -391,6 +391,115 @@ fn leaving_and_coming_back_reattaches_to_the_same_agent() {
     assert_eq!(left_behind(&slug), "");
 }
 
+/// Wide characters through a real bottle, as the outer terminal (tmux)
+/// receives them from bb: drawn live, and drawn again by a new bb from
+/// the console holder's snapshot when it re-attaches. Each time every cell
+/// of the pane is what a tmux pane of its size shows for the same bytes.
+#[test]
+fn wide_characters_show_as_tmux_shows_them_after_a_reattach() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: the wide character comparison is skipped");
+        return;
+    }
+    let env = Env::new("");
+    // The stream goes in with the workspace; it clears what came before.
+    let stream = format!("\x1b[2J\x1b[H{}", support::tmux::wide_stream());
+    std::fs::write(env.project().join("wide.bytes"), &stream).unwrap();
+    let mut vars = env.envs();
+    vars.push(("TERM".into(), "xterm-256color".into()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let bb = env!("CARGO_BIN_EXE_bb");
+    // bb, and after it leaves, a second bb in the same terminal.
+    let (rows, cols) = (30u16, 120u16);
+    let outer = support::tmux::Server::start(
+        "outer",
+        rows,
+        cols,
+        &vars,
+        &format!("cd {} && {bb}; exec {bb}", env.project().display()),
+    );
+    outer.wait_for("bb", |s| s.contains("No agent is running here yet."));
+    outer.key("C-b");
+    outer.keys("n");
+    outer.wait_for("the picker", |s| s.contains("New agent"));
+    outer.key("Enter");
+    outer.wait_for("the preflight", |s| s.contains("Launch faker? y/N"));
+    outer.keys("y");
+    outer.wait_for("the agent", |s| s.contains("fake-agent ready"));
+    outer.keys("size");
+    outer.key("Enter");
+    outer.wait_for("its size", |s| s.contains("size ") && s.contains('x'));
+    let text = outer.text();
+    let (pane_rows, pane_cols) = text
+        .lines()
+        .filter_map(|l| l.split("size ").nth(1))
+        .filter_map(|s| {
+            let (r, c) = s.trim().split_once('x')?;
+            Some((r.parse::<u16>().ok()?, c.trim().parse::<u16>().ok()?))
+        })
+        .next_back()
+        .expect("the agent's size");
+    outer.keys("show /home/node/workspace/wide.bytes");
+    outer.key("Enter");
+    outer.wait_for("the stream", |s| s.contains("Scotland"));
+
+    // The same bytes in a tmux pane of the pane's size (the agent's reply
+    // ends with its prompt).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bytes");
+    std::fs::write(&file, format!("{stream}\n> ")).unwrap();
+    let reference = support::tmux::Server::start(
+        "reference",
+        pane_rows,
+        pane_cols,
+        &[],
+        &format!("stty -echo; cat {}; sleep 600", file.display()),
+    );
+    reference.wait_for("the stream", |s| s.contains("Scotland"));
+    let left = usize::from(cols - pane_cols);
+    let compare = |step: &str| {
+        let ours = || {
+            let all = outer.cells(rows, cols);
+            support::tmux::region(&all, 1, left, pane_rows.into(), pane_cols.into())
+        };
+        let theirs = reference.cells(pane_rows, pane_cols);
+        // Until bb has drawn it all (a hang's bound, not a speed limit).
+        let mut last = Vec::new();
+        for _ in 0..250 {
+            let (report, differ, total) = support::tmux::differences(&ours(), &theirs, 8);
+            if differ == 0 {
+                eprintln!("{step}: all {total} cells equal");
+                return;
+            }
+            last = report;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!(
+            "{step}: bb's pane differs from tmux's:\n{}\nbb:\n{}\ntmux:\n{}",
+            last.join("\n"),
+            outer.text(),
+            reference.text()
+        );
+    };
+    compare("drawn live");
+
+    // Leave; the next bb finds the bottle and re-attaches from the snapshot.
+    outer.key("C-b");
+    outer.keys("d");
+    outer.wait_for("the next bb", |s| s.contains("detached"));
+    outer.key("Enter");
+    outer.wait_for("the re-attached pane", |s| s.contains("Scotland"));
+    compare("re-attached");
+
+    let slug = env.slugs().pop().unwrap();
+    ok(&env.bb(&["stop", &slug]));
+    assert_eq!(left_behind(&slug), "");
+}
+
 #[test]
 fn a_dead_agent_or_bundle_comes_back_with_one_key_and_its_work() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -704,8 +813,15 @@ fn a_launch_killed_half_way_is_named_and_can_be_stopped() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    support::eventually("the launch made its state volume", || {
-        !env.slugs().is_empty()
+    // Its state volume, and the copy of the workspace bb keeps.
+    support::eventually("the launch made its state volume and its copy", || {
+        env.slugs().pop().is_some_and(|slug| {
+            env.home()
+                .join("archive")
+                .join(slug)
+                .join("work.json")
+                .exists()
+        })
     });
     // bb is killed while it builds the image.
     start.kill().unwrap();
@@ -727,9 +843,16 @@ fn a_launch_killed_half_way_is_named_and_can_be_stopped() {
             && ls.contains(&format!("bb stop {slug}")),
         "bb ls names the half-made bottle and what to do: {ls}"
     );
+    // Its agent never ran: there is no work to save, and the copy goes.
     let o = env.bb(&["stop", &slug]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!lease.exists(), "its lease goes with it");
+    assert!(!env
+        .home()
+        .join("archive")
+        .join(&slug)
+        .join("work.git")
+        .exists());
     assert_eq!(left_behind(&slug), "");
 }
 

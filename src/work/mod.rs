@@ -75,6 +75,13 @@ pub async fn save_before_stop(
     if !saved.exists() {
         return Ok(None);
     }
+    // A launch killed before its bottle was ready never started the agent
+    // (that waits for the first session): what is saved is only the copy
+    // the launch made, and it goes as a failed launch's does.
+    if crate::state::interrupted(home, slug) {
+        saved.forget();
+        return Ok(None);
+    }
     let s = refresh(backend, &saved, slug).await?;
     Ok(Some(saved_line(&saved, slug, &s)))
 }

@@ -405,3 +405,30 @@ pub fn differences(
     }
     (report, differ, total)
 }
+
+/// Wide characters and the sequences that join or present them, as the
+/// pane fidelity tests compare them with tmux: CJK and
+/// fullwidth letters, combining marks, VS15 and VS16, keycaps, skin tones,
+/// ZWJ families and professions, flags (regional pairs and tag
+/// sequences), and wide characters cut at the edge or half overwritten.
+pub fn wide_stream() -> String {
+    [
+        "宽字 and ＡＢ fullwidth, e\u{301} combining, a\u{308}\u{304} two marks",
+        "\u{2764}\u{fe0f} heart VS16, \u{2764}\u{fe0e} heart VS15, \u{263a}\u{fe0f} smile VS16, \u{1f600}\u{fe0e} grin VS15",
+        "1\u{fe0f}\u{20e3} keycap, #\u{fe0f}\u{20e3} hash, *\u{20e3} bare keycap",
+        "\u{1f44d} thumbs, \u{1f44d}\u{1f3fd} toned, \u{1f44b}\u{1f3ff} wave dark",
+        "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}\u{200d}\u{1f466} family, \u{1f469}\u{200d}\u{1f4bb} coder, \u{1f3f3}\u{fe0f}\u{200d}\u{1f308} rainbow",
+        "\u{1f1eb}\u{1f1f7} France \u{1f1ef}\u{1f1f5} Japan \u{1f1fa} lone, \u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f} Scotland",
+        // A wide character on the last column wraps whole.
+        &format!("{}宽字", "x".repeat(79)),
+        // Overwrite the right half, then the left half, of wide ones.
+        "宽宽宽宽\x1b[3Dr\x1b[3GL end",
+        // Inserting before a wide character. (Not compared: deleting the
+        // first half of one, where tmux's padding cells then blank the
+        // wide character before it.)
+        "中文\x1b[1G\x1b[1@i inserted, 中文 kept",
+        "ok",
+    ]
+    .join("\r\n")
+        + "\r\n"
+}
