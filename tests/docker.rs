@@ -422,13 +422,7 @@ fn wide_characters_show_as_tmux_shows_them_after_a_reattach() {
         &vars,
         &format!("cd {} && {bb}; exec {bb}", env.project().display()),
     );
-    outer.wait_for("bb", |s| s.contains("No agent is running here yet."));
-    outer.key("C-b");
-    outer.keys("n");
-    outer.wait_for("the picker", |s| s.contains("New agent"));
-    outer.key("Enter");
-    outer.wait_for("the preflight", |s| s.contains("Launch faker? y/N"));
-    outer.keys("y");
+    outer.launch("faker");
     outer.wait_for("the agent", |s| s.contains("fake-agent ready"));
     outer.keys("size");
     outer.key("Enter");

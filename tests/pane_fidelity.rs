@@ -392,14 +392,7 @@ impl Live {
             &[("BB_HOME", h.to_str().unwrap()), ("TERM", "xterm-256color")],
             &bb,
         );
-        outer.wait_for("bb", |s| s.contains("No agent is running here yet."));
-        outer.key("C-b");
-        outer.keys("n");
-        outer.wait_for("the picker", |s| s.contains("New agent"));
-        outer.keys("player");
-        outer.key("Enter");
-        outer.wait_for("the preflight", |s| s.contains("Launch player? y/N"));
-        outer.keys("y");
+        outer.launch("player");
         outer.wait_for("the pane", |s| s.contains("player is running"));
         let pane = ours.size(None);
         let reference =

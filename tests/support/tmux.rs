@@ -310,6 +310,20 @@ impl Server {
         cells
     }
 
+    /// In the workspace this server's bb shows, before any agent runs:
+    /// launch `agent` from the picker and answer its preflight.
+    pub fn launch(&self, agent: &str) {
+        self.wait_for("bb", |s| s.contains("No agent is running here yet."));
+        self.key("C-b");
+        self.keys("n");
+        self.wait_for("the picker", |s| s.contains("New agent"));
+        self.keys(agent);
+        self.key("Enter");
+        let asked = format!("Launch {agent}? y/N");
+        self.wait_for("the preflight", |s| s.contains(&asked));
+        self.keys("y");
+    }
+
     /// Wait (a hang's bound, no speed requirement) until `ok` holds for the
     /// screen's text.
     pub fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) {

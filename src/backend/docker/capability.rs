@@ -86,7 +86,7 @@ pub async fn apply(
     let holder = images::sidecar_binary().map_err(|e| e.to_string())?;
     let mut files = vec![
         super::agent::holder(holder),
-        Entry::new(super::launch::CA_GUEST, ca, 0o644),
+        Entry::new(super::trust::CA_GUEST, ca, 0o644),
     ];
     if let super::trust::Trust::Files(trusted) = &trust {
         files.extend(trusted.iter().cloned());
@@ -102,7 +102,7 @@ pub async fn apply(
         .await
         .map_err(|e| format!("cannot start the new agent container: {e}"))?;
     if trust == super::trust::Trust::AfterStart {
-        super::launch::install_ca(docker, &n.agent)
+        super::trust::install_ca(docker, &n.agent)
             .await
             .map_err(|e| format!("installing the bottle CA failed: {e}"))?;
     }

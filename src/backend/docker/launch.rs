@@ -13,17 +13,15 @@ use bollard::Docker;
 
 use super::bundle::{egress_config, gate_key_env, upstream_ca_bundle};
 use super::context::{self, Entry};
-use super::exec::run as run_exec;
 use super::launch_agent::{AgentMaking, Copying};
 use super::names::{self, names, Names, EGRESS_PORT, SIDECAR_ALIAS};
+use super::trust::{CA_BUNDLE, CA_GUEST};
 use crate::backend::{ActiveBottle, BottleState, Progress};
 use crate::manifest::EnvValue;
 use crate::plan::{provider, BottlePlan, PlannedValue, SecretOrigin, SecretSources};
 use crate::state::{self, Metadata};
 
 pub(crate) const NODE_UID: u64 = 1000;
-pub const CA_GUEST: &str = "/usr/local/share/ca-certificates/bb-bottle.crt";
-const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -192,38 +190,6 @@ pub(crate) fn agent_env(plan: &BottlePlan, host: &HostValues, progress: &Progres
         env.push(format!("{}={value}", e.name));
     }
     env
-}
-
-/// Installs the bottle CA into the agent's trust store. Where the store is
-/// Debian's and nothing hooks into its updates (Java's keystore would),
-/// this does what `update-ca-certificates` does for one certificate: the
-/// bundle gains it, and `/etc/ssl/certs` its link and OpenSSL's hash link.
-/// The whole `update-ca-certificates` took 2.0 s of a 4.4 s launch, going
-/// over every certificate again.
-pub(crate) fn trust_script() -> String {
-    let certs = "/etc/ssl/certs";
-    format!(
-        "if [ -f {CA_BUNDLE} ] && [ -z \"$(ls -A /etc/ca-certificates/update.d 2>/dev/null)\" ]; then \
-           ln -sf {CA_GUEST} {certs}/bb-bottle.pem && cat {CA_GUEST} >> {CA_BUNDLE} || exit 1; \
-           if command -v openssl >/dev/null 2>&1; then \
-             h=$(openssl x509 -hash -noout -in {CA_GUEST}) && i=0 && \
-             while [ -e {certs}/$h.$i ]; do i=$((i+1)); done && ln -s bb-bottle.pem {certs}/$h.$i; \
-           fi; \
-         elif command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1; \
-         else cat {CA_GUEST} >> {CA_BUNDLE}; fi"
-    )
-}
-
-/// Install the bottle CA (already copied to CA_GUEST) into a running
-/// agent container's trust store; the error says what went wrong.
-pub async fn install_ca(docker: &Docker, container: &str) -> Result<(), String> {
-    let (code, out) = run_exec(docker, container, "root", &["sh", "-c", &trust_script()])
-        .await
-        .map_err(|e| e.to_string())?;
-    if code != 0 {
-        return Err(format!("exit {code}: {}", out.trim()));
-    }
-    Ok(())
 }
 
 pub(crate) async fn upload(

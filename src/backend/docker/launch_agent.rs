@@ -8,7 +8,7 @@ use bollard::Docker;
 
 use super::context;
 use super::launch::{
-    agent_env, agent_files, docker_err, install_ca, upload, HostValues, LaunchError, Made, NODE_UID,
+    agent_env, agent_files, docker_err, upload, HostValues, LaunchError, Made, NODE_UID,
 };
 use super::names::{self, Names};
 use crate::backend::Progress;
@@ -152,7 +152,7 @@ impl AgentMaking<'_> {
             .await
             .map_err(docker_err("starting the agent container"))?;
         if trust == super::trust::Trust::AfterStart {
-            install_ca(docker, &n.agent)
+            super::trust::install_ca(docker, &n.agent)
                 .await
                 .map_err(|detail| LaunchError::Docker {
                     doing: "installing the bottle CA in the agent's trust store".into(),

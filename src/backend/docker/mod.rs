@@ -15,7 +15,7 @@ pub mod names;
 pub mod operator;
 pub mod revive;
 pub(crate) mod sidecars;
-mod trust;
+pub(crate) mod trust;
 
 use std::path::PathBuf;
 use std::time::Duration;

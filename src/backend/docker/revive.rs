@@ -10,8 +10,9 @@ use bollard::query_parameters::{StartContainerOptions, StopContainerOptions};
 use bollard::Docker;
 
 use super::context::{self, Entry};
-use super::launch::{ensure_running, install_ca, HostValues, CA_GUEST};
+use super::launch::{ensure_running, HostValues};
 use super::names::names;
+use super::trust::{install_ca, CA_GUEST};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviveError {

@@ -26,10 +26,10 @@ use super::cli::{self, CreateSpec, Smolvm};
 use super::run::{run, run_with_input, SmolvmError};
 use crate::backend::docker::context;
 use crate::backend::docker::launch::{
-    agent_env, agent_files, docker_err, prepare, trust_script, HostValues, LaunchError, Made,
-    NODE_UID,
+    agent_env, agent_files, docker_err, prepare, HostValues, LaunchError, Made, NODE_UID,
 };
 use crate::backend::docker::names::{self, names};
+use crate::backend::docker::trust::trust_script;
 use crate::backend::{ActiveBottle, BottleState, Progress};
 use crate::plan::{provider, BottlePlan, SIDECAR_HOST};
 

@@ -198,7 +198,7 @@ impl Backend for SmolBackend {
                     &smolvm,
                     &machine,
                     &cert,
-                    crate::backend::docker::launch::CA_GUEST,
+                    crate::backend::docker::trust::CA_GUEST,
                     0o644,
                 ),
             )
