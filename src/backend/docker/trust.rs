@@ -82,6 +82,24 @@ pub async fn prepare(
     Ok(Trust::Files(store.with(ca_pem, &hash)))
 }
 
+/// How many images' stores are kept (about 0.4 MB each): the newest.
+const KEPT: usize = 16;
+
+/// All but the `keep` newest files of `dir` go.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    for (_, old) in files.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(old);
+    }
+}
+
 /// Where what an image's trust store holds is kept.
 fn kept_at(cache: &Path, image: &str) -> PathBuf {
     let id = image.trim_start_matches("sha256:");
@@ -120,7 +138,9 @@ impl Seen {
         std::fs::create_dir_all(dir)?;
         let part = path.with_extension(format!("part{}", std::process::id()));
         std::fs::write(&part, context::archive(&entries)?)?;
-        std::fs::rename(&part, path)
+        std::fs::rename(&part, path)?;
+        prune(dir, KEPT);
+        Ok(())
     }
 
     fn load(path: &Path) -> Option<Seen> {
@@ -362,10 +382,18 @@ mod tests {
             seen.keep(&path).unwrap();
             assert_eq!(Seen::load(&path).unwrap(), seen);
         }
-        assert_eq!(
-            std::fs::read_dir(d.path().join("trust")).unwrap().count(),
-            1
-        );
+        let kept = || std::fs::read_dir(d.path().join("trust")).unwrap().count();
+        assert_eq!(kept(), 1);
+        // Only the newest images' are kept.
+        for i in 0..KEPT + 3 {
+            let seen = Seen {
+                certs: None,
+                hooks: None,
+            };
+            seen.keep(&kept_at(d.path(), &format!("sha256:{i}")))
+                .unwrap();
+        }
+        assert_eq!(kept(), KEPT);
     }
 
     #[test]
