@@ -228,12 +228,23 @@ fn take_and_stop(env: &Env, e: &Engine, mut bb: Bb, slug: &str) {
     assert_eq!(left_behind_on(Some(e.url), slug), "");
     assert_eq!(left_behind_on(None, slug), "");
     assert!(env.slugs().is_empty(), "{:?}", env.slugs());
-    // Of the bottle, this machine keeps only its archive (work and logs).
+    // Of the bottle, this machine keeps only its archive (work and logs);
+    // the cache holds what images hold, of no bottle.
     let kept: Vec<String> = std::fs::read_dir(env.home())
         .unwrap()
         .flatten()
         .map(|d| d.file_name().to_string_lossy().into_owned())
-        .filter(|n| !["agents", "bottles", "config.yaml", "archive", "edits"].contains(&n.as_str()))
+        .filter(|n| {
+            ![
+                "agents",
+                "bottles",
+                "config.yaml",
+                "archive",
+                "edits",
+                "cache",
+            ]
+            .contains(&n.as_str())
+        })
         .filter(|n| std::fs::read_dir(env.home().join(n)).is_ok_and(|mut d| d.next().is_some()))
         .collect();
     assert!(kept.is_empty(), "left in the bb home: {kept:?}");
