@@ -2,11 +2,14 @@
 //! place in the workspace that spawns tasks, touches files or calls a
 //! backend. Slow work reports back as an [`AppEvent`].
 
+mod decide;
+mod watch;
+
 use std::path::PathBuf;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::event::{AppEvent, BottleMsg, PreflightReady, WorkRead};
+use super::event::{AppEvent, BottleMsg, PreflightReady};
 use crate::backend::{ActiveBottle, Attach, SessionSpec, SharedBackend};
 use crate::manifest::{Egress, Manifest};
 use crate::plan::{self, BackendKind, BottlePlan};
@@ -243,7 +246,7 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
             decision,
             apply,
         } => {
-            tokio::spawn(decide(tx, backend, proposal, decision, apply));
+            tokio::spawn(decide::decide(tx, backend, proposal, decision, apply));
         }
         Effect::EditEgress {
             backend,
@@ -279,7 +282,7 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
             slug,
             closed,
         } => {
-            tokio::spawn(watch_bottle(tx, backend, slug, closed));
+            tokio::spawn(watch::watch_bottle(tx, backend, slug, closed));
         }
         Effect::WatchWork {
             backend,
@@ -287,7 +290,7 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
             slug,
             closed,
         } => {
-            tokio::spawn(watch_work(tx, backend, home, slug, closed));
+            tokio::spawn(watch::watch_work(tx, backend, home, slug, closed));
         }
         Effect::SaveWork {
             backend,
@@ -296,7 +299,7 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
         } => {
             tokio::spawn(async move {
                 let saved = crate::work::Saved::at(&home, &slug);
-                let read = read_work(Some(&backend), &saved, &slug).await;
+                let read = watch::read_work(Some(&backend), &saved, &slug).await;
                 let _ = tx.send(AppEvent::Work(read));
             });
         }
@@ -355,130 +358,6 @@ pub fn spawn(effect: Effect, tx: &UnboundedSender<AppEvent>) -> Option<Effect> {
     None
 }
 
-/// How often the review view reads the work again.
-const WORK_POLL: std::time::Duration = std::time::Duration::from_secs(2);
-
-async fn watch_work(
-    tx: UnboundedSender<AppEvent>,
-    backend: Option<SharedBackend>,
-    home: PathBuf,
-    slug: String,
-    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    use std::sync::atomic::Ordering;
-    let saved = crate::work::Saved::at(&home, &slug);
-    // First the saved copy (at once), then the bottle, again and again.
-    // The highlighter's grammars load off the UI thread (once) meanwhile.
-    let mut warm = Some(tokio::task::spawn_blocking(
-        crate::tui::view::highlight::warm,
-    ));
-    let mut live = false;
-    while !closed.load(Ordering::Relaxed) {
-        let from = if live { backend.as_ref() } else { None };
-        let read = read_work(from, &saved, &slug).await;
-        if let Some(w) = warm.take() {
-            let _ = w.await;
-        }
-        if tx.send(AppEvent::Work(read)).is_err() {
-            return;
-        }
-        if live || backend.is_none() {
-            tokio::time::sleep(WORK_POLL).await;
-        }
-        live = backend.is_some();
-    }
-}
-
-/// A bottle's work for review: brought up to date from the bottle first
-/// (given `backend`), then read from the saved copy; what could not be
-/// read says why.
-async fn read_work(
-    backend: Option<&SharedBackend>,
-    saved: &crate::work::Saved,
-    slug: &str,
-) -> WorkRead {
-    let mut read = WorkRead {
-        slug: slug.to_string(),
-        review: None,
-        error: None,
-        live: false,
-    };
-    if !saved.exists() {
-        read.error = Some(format!(
-            "{slug} has no saved work: it was started without a workspace, or by an older bb"
-        ));
-        return read;
-    }
-    if let Some(b) = backend {
-        match crate::work::refresh(b.as_ref(), saved, slug).await {
-            Ok(_) => read.live = true,
-            Err(e) => read.error = Some(e.to_string()),
-        }
-    }
-    let s = saved.clone();
-    match tokio::task::spawn_blocking(move || crate::work::review::read(&s)).await {
-        Ok(Ok(r)) => read.review = Some(r),
-        Ok(Err(e)) => read.error = Some(e.to_string()),
-        Err(e) => read.error = Some(e.to_string()),
-    }
-    read
-}
-
-/// A bottle's state is read again this often even with no change told
-/// (a backend that cannot tell, or a change it missed).
-const NEWS_FALLBACK: std::time::Duration = std::time::Duration::from_secs(30);
-/// After a failed read or a lost watch, the next try waits this long.
-const NEWS_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Follow a bottle's state: read it all, then again each time its backend
-/// tells of a change, until `closed` is set or the workspace is gone.
-async fn watch_bottle(
-    tx: UnboundedSender<AppEvent>,
-    backend: SharedBackend,
-    slug: String,
-    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    use futures_util::StreamExt;
-    use std::sync::atomic::Ordering;
-    let mut cursor = None;
-    let mut changes = None;
-    while !closed.load(Ordering::Relaxed) {
-        if changes.is_none() {
-            changes = backend.watch(&slug).await.ok();
-        }
-        match backend.news(&slug, cursor).await {
-            Ok(news) => {
-                let first = cursor.is_none();
-                cursor = Some(news.cursor);
-                let sent = tx.send(AppEvent::News {
-                    slug: slug.clone(),
-                    news,
-                    first,
-                });
-                if sent.is_err() {
-                    return;
-                }
-            }
-            Err(_) => {
-                changes = None;
-                tokio::time::sleep(NEWS_RETRY).await;
-                continue;
-            }
-        }
-        match &mut changes {
-            Some(stream) => match tokio::time::timeout(NEWS_FALLBACK, stream.next()).await {
-                Ok(Some(())) | Err(_) => {}
-                // The watch ended (the bundle or its engine went): again.
-                Ok(None) => {
-                    changes = None;
-                    tokio::time::sleep(NEWS_RETRY).await;
-                }
-            },
-            None => tokio::time::sleep(NEWS_RETRY).await,
-        }
-    }
-}
-
 fn preflight(job: PreflightJob) -> Result<PreflightReady, String> {
     let (a, b) = job
         .manifest
@@ -511,74 +390,6 @@ fn preflight(job: PreflightJob) -> Result<PreflightReady, String> {
     Ok(PreflightReady { plan, lines })
 }
 
-async fn decide(
-    tx: UnboundedSender<AppEvent>,
-    backend: Option<SharedBackend>,
-    p: Proposal,
-    decision: Decision,
-    apply: Apply,
-) {
-    let report = |outcome| {
-        let _ = tx.send(AppEvent::Decided { outcome });
-    };
-    let recorded = || record(backend.as_ref(), &p, &decision);
-    match apply {
-        Apply::Nothing => report(recorded().await),
-        Apply::Refused { reason } => report(recorded().await.and(Err(reason))),
-        Apply::Egress { backend: b, req } => {
-            let outcome = match b.update_egress(&p.slug, &req).await {
-                Ok(()) => recorded().await,
-                Err(e) => Err(format!(
-                    "could not apply {} for {}: {e}; the proposal stays pending",
-                    p.request.summary(),
-                    p.agent
-                )),
-            };
-            report(outcome);
-        }
-        Apply::Credentialed {
-            backend: b,
-            host,
-            token,
-        } => {
-            let applied = async {
-                let mut egress = b.live_egress(&p.slug).await?;
-                egress.routes.retain(|r| r.host != host);
-                let mut route = crate::manifest::Route::bare(&host);
-                route.auth = Some(crate::manifest::RouteAuth {
-                    scheme: crate::manifest::AuthScheme::Bearer,
-                    token_ref: token.clone(),
-                });
-                egress.routes.push(route);
-                b.replace_egress(&p.slug, &egress).await
-            };
-            let outcome = match applied.await {
-                Ok(()) => recorded().await,
-                Err(e) => Err(format!(
-                    "could not apply {}: {e}; the proposal stays pending",
-                    p.request.summary()
-                )),
-            };
-            report(outcome);
-        }
-        Apply::Capability { backend: b, lines } => {
-            if let Err(e) = recorded().await {
-                report(Err(e));
-                return;
-            }
-            let slug = p.slug.clone();
-            let _ = tx.send(AppEvent::Bottle(slug.clone(), BottleMsg::Rebuilding));
-            let (progress, forward) = forward_progress(&tx, &slug);
-            let result = b
-                .apply_capability(&slug, &lines, progress)
-                .await
-                .map_err(|e| e.to_string());
-            let _ = forward.await;
-            let _ = tx.send(AppEvent::Bottle(slug, BottleMsg::Rebuilt(result)));
-        }
-    }
-}
-
 /// A progress sink whose lines become `BottleMsg::Progress` for `slug`;
 /// await the handle to be sure every line was delivered.
 fn forward_progress(
@@ -593,83 +404,4 @@ fn forward_progress(
         }
     });
     (ptx, handle)
-}
-
-/// The line a decision adds to the bottle's decision log (when, what,
-/// which agent, why).
-pub fn decision_line(p: &Proposal, decision: &Decision) -> serde_json::Value {
-    let (verb, reason) = match decision {
-        Decision::Approved { note, .. } => ("approved", note.clone().unwrap_or_default()),
-        Decision::Rejected { reason } => ("rejected", reason.clone()),
-    };
-    serde_json::json!({
-        "time": crate::state::now_rfc3339(),
-        "agent": p.agent,
-        "slug": p.slug,
-        "proposal": p.id,
-        "request": p.request,
-        "agent_reason": p.reason,
-        "decision": verb,
-        "operator_note": reason,
-    })
-}
-
-/// Answer the proposal in its bottle (the supervise sidecar, or the gate
-/// holding a push, reads the answer) and log it there.
-async fn record(
-    backend: Option<&SharedBackend>,
-    p: &Proposal,
-    decision: &Decision,
-) -> Result<String, String> {
-    let verb = match decision {
-        Decision::Approved { .. } => "approved",
-        Decision::Rejected { .. } => "rejected",
-    };
-    let Some(backend) = backend else {
-        return Err(format!(
-            "could not record the decision for {}: no backend runs {}",
-            p.agent, p.slug
-        ));
-    };
-    backend
-        .decide(p, decision, decision_line(p, decision))
-        .await
-        .map_err(|e| format!("could not record the decision for {}: {e}", p.agent))?;
-    Ok(format!("{verb}: {} {}", p.agent, p.request.summary()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::supervise::Request;
-
-    #[tokio::test]
-    async fn a_decision_is_logged_with_its_reason_and_needs_the_bottles_backend() {
-        let p = Proposal {
-            id: "1".into(),
-            slug: "alpha-x".into(),
-            agent: "alpha".into(),
-            created_at: "1".into(),
-            reason: "need it".into(),
-            request: Request::Egress(EgressRequest {
-                host: "pypi.org".into(),
-                path_allowlist: vec![],
-            }),
-        };
-        let no = Decision::Rejected {
-            reason: "no".into(),
-        };
-        let line = decision_line(&p, &no).to_string();
-        assert!(
-            line.contains("\"decision\":\"rejected\"")
-                && line.contains("\"operator_note\":\"no\"")
-                && line.contains("\"agent_reason\":\"need it\""),
-            "{line}"
-        );
-        // No backend runs the bottle: the error names whose decision.
-        let gone = record(None, &p, &no).await;
-        assert!(gone
-            .unwrap_err()
-            .contains("could not record the decision for alpha"));
-    }
 }
