@@ -2,11 +2,11 @@
 //! container starts: its Debian bundle gains the CA, and /etc/ssl/certs
 //! the CA's link and OpenSSL's hash link, as `update-ca-certificates`
 //! would leave them. Read from the container and written with the rest
-//! of its files, this takes no process in the bottle; an exec of
-//! `update-ca-certificates` after the start took 0.15-0.23 s of each
+//! of its files, this takes no process in the bottle; an exec after the
+//! start, even of a one-certificate script, took 0.15-0.23 s of each
 //! launch. Where the store is not Debian's, or something hooks into its
 //! updates (Java's keystore would), the CA is installed after the start
-//! by the store's own tools (`launch::install_ca`).
+//! by the store's own tools ([`install_ca`]).
 
 use std::collections::BTreeMap;
 use std::io::Read;
