@@ -68,31 +68,7 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         ]),
         "agent"
     );
-    // The agent trusts the bundle's CA, and the public ones still, both
-    // through the bundle file and OpenSSL's hashed folder, as
-    // `update-ca-certificates` would have left them.
-    let verify = |how: &str, cert: &str| {
-        docker(&[
-            "exec",
-            &agent,
-            "sh",
-            "-c",
-            &format!("openssl verify {how} {cert} 2>&1"),
-        ])
-    };
-    let ca = "/usr/local/share/ca-certificates/bb-bottle.crt";
-    assert_eq!(
-        bundle_file(&slug, "/etc/bb/ca.crt").trim(),
-        docker(&["exec", &agent, "cat", ca])
-    );
-    for how in [
-        "-no-CApath -CAfile /etc/ssl/certs/ca-certificates.crt",
-        "-no-CAfile -CApath /etc/ssl/certs",
-    ] {
-        assert_eq!(verify(how, ca), format!("{ca}: OK"), "{how}");
-        let public = "/etc/ssl/certs/ISRG_Root_X1.pem";
-        assert_eq!(verify(how, public), format!("{public}: OK"), "{how}");
-    }
+    trusts_its_ca(&slug);
     // The bundle is on both networks, named `sidecars` on the internal one.
     let bundle_nets = docker(&[
         "inspect",
@@ -298,6 +274,60 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         .join(&slug)
         .join("audit.jsonl")
         .exists());
+}
+
+/// The agent trusts its bundle's CA, and the public ones still, both
+/// through the bundle file and OpenSSL's hashed folder, as
+/// `update-ca-certificates` would have left them.
+fn trusts_its_ca(slug: &str) {
+    let agent = format!("bb-{slug}");
+    let verify = |how: &str, cert: &str| {
+        docker(&[
+            "exec",
+            &agent,
+            "sh",
+            "-c",
+            &format!("openssl verify {how} {cert} 2>&1"),
+        ])
+    };
+    let ca = "/usr/local/share/ca-certificates/bb-bottle.crt";
+    assert_eq!(
+        bundle_file(slug, "/etc/bb/ca.crt").trim(),
+        docker(&["exec", &agent, "cat", ca])
+    );
+    for how in [
+        "-no-CApath -CAfile /etc/ssl/certs/ca-certificates.crt",
+        "-no-CAfile -CApath /etc/ssl/certs",
+    ] {
+        assert_eq!(verify(how, ca), format!("{ca}: OK"), "{how}");
+        let public = "/etc/ssl/certs/ISRG_Root_X1.pem";
+        assert_eq!(verify(how, public), format!("{public}: OK"), "{how}");
+    }
+}
+
+/// An image whose trust store has hooks (Java's keystore would) gets the
+/// CA from its own `update-ca-certificates`, hooks and all, after the
+/// start.
+#[test]
+fn a_trust_store_with_hooks_gets_the_ca_from_its_own_tools() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !docker_ok() {
+        return;
+    }
+    let env = Env::new(concat!(
+        "USER root\n",
+        "RUN mkdir -p /etc/ca-certificates/update.d && printf '#!/bin/sh\\ntouch /tmp/hook-ran\\n' > /etc/ca-certificates/update.d/bb-test && chmod 755 /etc/ca-certificates/update.d/bb-test\n",
+        "USER node\n",
+    ));
+    let slug = env.start();
+    assert_eq!(
+        docker(&["exec", &format!("bb-{slug}"), "ls", "/tmp/hook-ran"]),
+        "/tmp/hook-ran",
+        "the store's own tool ran its hooks"
+    );
+    trusts_its_ca(&slug);
+    ok(&env.bb(&["stop", &slug]));
+    assert_eq!(left_behind(&slug), "");
 }
 
 /// How many agent CLI processes run in the bottle (the fake agent is
