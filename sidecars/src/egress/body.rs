@@ -21,8 +21,8 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use tokio::sync::mpsc;
 
+use super::answer::{Body, BoxError};
 use super::policy::Block;
-use super::proxy::{Body, BoxError};
 use crate::dlp;
 use crate::dlp::inflate::{self, Coding, Limits, Unreadable};
 

@@ -17,7 +17,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::proxy::{handle, Body, BoxError, Shared};
+use super::answer::{Body, BoxError};
+use super::proxy::handle;
+use super::shared::Shared;
 use super::slots::Slot;
 
 /// Accept connections until the listener fails.

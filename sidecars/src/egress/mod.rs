@@ -1,5 +1,6 @@
 //! `bb-sidecar egress`: the bottle's only way off its network.
 
+mod answer;
 pub mod audit;
 mod body;
 pub mod certs;
@@ -8,6 +9,7 @@ pub mod conn;
 pub mod policy;
 pub mod proxy;
 pub mod scrub;
+mod shared;
 pub mod slots;
 pub mod tokens;
 mod tunnel;
@@ -21,7 +23,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 
 pub use config::Config;
-pub use proxy::Shared;
+pub use shared::Shared;
 
 /// Build the shared state for a config file.
 pub fn shared(config: Config) -> anyhow::Result<Arc<Shared>> {

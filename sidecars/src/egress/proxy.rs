@@ -5,33 +5,27 @@
 //! passes it through, in which case only the SNI is checked.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, HOST, PROXY_AUTHORIZATION};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::audit::{now_ms, Audit, Decision, Record};
+use super::answer::{failed, full, plain, refuse, Body, BoxError};
+use super::audit::{now_ms, Decision, Record};
 use super::body;
-use super::certs::Minter;
 use super::config::{Config, RouteConfig};
 use super::conn::Held;
 use super::policy::{self, Block, Handling};
-use super::slots::Slots;
-use super::tokens::{self, Tokens};
+use super::shared::Shared;
+use super::tokens;
 use super::tunnel;
-use super::upstream::{self, DialError, Failure};
+use super::upstream::{DialError, Failure};
 use crate::dlp;
 use crate::dlp::inflate::Coding;
-
-/// Any error a body can end with (the agent's, upstream's, or a scan's).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-pub type Body = BoxBody<Bytes, BoxError>;
 
 /// Headers that carry credentials; removed from what the agent sends on
 /// routes where the proxy injects one.
@@ -42,107 +36,6 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "api-key",
     "x-auth-token",
 ];
-
-/// Everything the connections share. The config is swapped on reload;
-/// connections already open keep the one they started with.
-pub struct Shared {
-    pub config: RwLock<Arc<Config>>,
-    pub minter: Minter,
-    pub tokens: Tokens,
-    /// One refresh at a time: refresh tokens rotate, so a second grant
-    /// must wait for the token the first one brings.
-    pub refreshing: tokio::sync::Mutex<()>,
-    pub audit: Audit,
-    /// Rebuilt with the config: pooled connections follow the rules.
-    pub upstream: RwLock<Arc<upstream::Upstream>>,
-    pub upstream_tls: rustls::ClientConfig,
-    pub slots: Arc<Slots>,
-}
-
-impl Shared {
-    pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn upstream(&self) -> Arc<upstream::Upstream> {
-        self.upstream
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn replace_config(&self, c: Config) {
-        crate::dlp::set_bip39(c.dlp.bip39);
-        let c = Arc::new(c);
-        *self.upstream.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(
-            upstream::Upstream::new(c.clone(), self.upstream_tls.clone()),
-        );
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = c;
-    }
-}
-
-pub(super) fn full(text: impl Into<Bytes>) -> Body {
-    Full::new(text.into())
-        .map_err(|never| match never {})
-        .boxed()
-}
-
-pub(super) fn refuse(block: &Block) -> Response<Body> {
-    let mut r = Response::new(full(block.body()));
-    *r.status_mut() = block.status();
-    r.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r.headers_mut()
-        .insert("x-bb-egress", HeaderValue::from_static("blocked"));
-    r
-}
-
-/// An allowed request whose upstream could not be reached: logged as the
-/// failure it is, answered with the gateway error and its reason.
-pub(super) fn failed(
-    shared: &Shared,
-    peer: SocketAddr,
-    method: &str,
-    path: &str,
-    f: &Failure,
-) -> Response<Body> {
-    let host = match f {
-        Failure::Unresolvable { host, .. }
-        | Failure::Connect { host, .. }
-        | Failure::Tls { host, .. }
-        | Failure::Timeout { host, .. }
-        | Failure::Broken { host, .. } => host.clone(),
-    };
-    audit(
-        shared,
-        peer,
-        &host,
-        method,
-        path,
-        Decision::Failed,
-        Some(f.rule().to_string()),
-    );
-    let mut r = Response::new(full(f.body()));
-    *r.status_mut() = f.status();
-    r.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r.headers_mut()
-        .insert("x-bb-egress", HeaderValue::from_static("upstream-failed"));
-    r
-}
-
-pub(super) fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    let mut r = Response::new(full(format!("bb egress: {text}\n")));
-    *r.status_mut() = status;
-    r
-}
 
 pub(super) struct Target {
     pub https: bool,

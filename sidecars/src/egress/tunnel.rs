@@ -13,11 +13,13 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::answer::{failed, full, plain, refuse, Body};
 use super::audit::Decision;
 use super::config::Config;
 use super::conn::{serve_http, Held};
 use super::policy::{self, Block, Handling};
-use super::proxy::{audit, failed, full, plain, refuse, resolve, Body, Shared};
+use super::proxy::{audit, resolve};
+use super::shared::Shared;
 use super::slots::Slot;
 use super::upstream::DialError;
 use crate::dlp;

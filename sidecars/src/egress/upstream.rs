@@ -17,9 +17,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
+use super::answer::Body;
 use super::config::Config;
 use super::policy::{self, Block};
-use super::proxy::{resolve, Body};
+use super::proxy::resolve;
 
 /// Why a connection could not be made: refused by policy (the agent gets
 /// the 403 and its reason), or the network failed.
