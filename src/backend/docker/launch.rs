@@ -202,6 +202,19 @@ pub(crate) async fn upload(
         .map_err(docker_err("copying files into the bottle"))
 }
 
+/// The plan's skills, each an archive of its folder under the agent's
+/// `~/.claude/skills/`, owned by the agent's user.
+pub(crate) fn skill_archives(plan: &BottlePlan) -> Result<Vec<Vec<u8>>, LaunchError> {
+    plan.skills
+        .iter()
+        .map(|skill| {
+            let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
+            context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
+                .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))
+        })
+        .collect()
+}
+
 pub(crate) fn agent_files(plan: &BottlePlan, host: &HostValues, ca_pem: &str) -> Vec<Entry> {
     let home = provider::GUEST_HOME;
     let mut files = vec![

@@ -8,11 +8,11 @@ use bollard::Docker;
 
 use super::context;
 use super::launch::{
-    agent_env, agent_files, docker_err, upload, HostValues, LaunchError, Made, NODE_UID,
+    agent_env, agent_files, docker_err, skill_archives, upload, HostValues, LaunchError, Made,
 };
 use super::names::{self, Names};
 use crate::backend::Progress;
-use crate::plan::{provider, BottlePlan};
+use crate::plan::BottlePlan;
 
 /// The agent's container, made, given its files, and started.
 pub(super) struct AgentMaking<'a> {
@@ -124,13 +124,7 @@ impl AgentMaking<'_> {
         }
         let mut tars =
             vec![context::archive(&files).map_err(|e| LaunchError::State(e.to_string()))?];
-        for skill in &plan.skills {
-            let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
-            tars.push(
-                context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
-                    .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?,
-            );
-        }
+        tars.extend(skill_archives(plan)?);
         tars.extend(workspace?);
         let all = context::join(tars).map_err(|e| LaunchError::State(e.to_string()))?;
         upload(docker, &n.agent, all).await?;

@@ -26,12 +26,12 @@ use super::cli::{self, CreateSpec, Smolvm};
 use super::run::{run, run_with_input, SmolvmError};
 use crate::backend::docker::context;
 use crate::backend::docker::launch::{
-    agent_env, agent_files, docker_err, prepare, HostValues, LaunchError, Made, NODE_UID,
+    agent_env, agent_files, docker_err, prepare, skill_archives, HostValues, LaunchError, Made,
 };
 use crate::backend::docker::names::{self, names};
 use crate::backend::docker::trust::trust_script;
 use crate::backend::{ActiveBottle, BottleState, Progress};
-use crate::plan::{provider, BottlePlan, SIDECAR_HOST};
+use crate::plan::{BottlePlan, SIDECAR_HOST};
 
 /// The agent's filesystem as smolvm takes it, in the launch's scratch dir.
 pub const IMAGE_ARCHIVE: &str = "agent-image.tar";
@@ -333,13 +333,7 @@ async fn seed_guest(
     ));
     let mut archives =
         vec![context::archive(&entries).map_err(|e| LaunchError::State(e.to_string()))?];
-    for skill in &plan.skills {
-        let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
-        archives.push(
-            context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
-                .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))?,
-        );
-    }
+    archives.extend(skill_archives(plan)?);
     if plan.workspace.is_some() {
         let note = |line: String| {
             let _ = progress.send(line.into());
