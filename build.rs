@@ -1,6 +1,7 @@
-//! Builds `bb-sidecar` as a static Linux binary (musl) and hands its path
-//! to bb, which embeds it: the sidecar image then runs on any base, whatever
-//! the host's libc, and an installed `bb` needs nothing beside it.
+//! Builds `bb-sidecar` (the bundle's daemons) and `bb-console` (the agent
+//! container's console holder) as static Linux binaries (musl) and hands
+//! their paths to bb, which embeds them: they then run on any base,
+//! whatever the host's libc, and an installed `bb` needs nothing beside it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,7 +32,15 @@ fn main() {
     ensure_target(&target);
     let mut cargo = Command::new(env("CARGO"));
     cargo
-        .args(["build", "--package", "bb-sidecar", "--bin", "bb-sidecar"])
+        .args([
+            "build",
+            "--package",
+            "bb-sidecar",
+            "--bin",
+            "bb-sidecar",
+            "--bin",
+            "bb-console",
+        ])
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
         .args(["--target", &target])
@@ -69,12 +78,17 @@ fn main() {
         std::process::exit(1);
     }
     let profile = if release { "release" } else { "debug" };
-    let binary = target_dir.join(&target).join(profile).join("bb-sidecar");
-    if !Path::new(&binary).is_file() {
-        eprintln!("error: the sidecar build left no {}", binary.display());
-        std::process::exit(1);
+    for (name, var) in [
+        ("bb-sidecar", "BB_SIDECAR_EMBEDDED"),
+        ("bb-console", "BB_CONSOLE_EMBEDDED"),
+    ] {
+        let binary = target_dir.join(&target).join(profile).join(name);
+        if !Path::new(&binary).is_file() {
+            eprintln!("error: the sidecar build left no {}", binary.display());
+            std::process::exit(1);
+        }
+        println!("cargo:rustc-env={var}={}", binary.display());
     }
-    println!("cargo:rustc-env=BB_SIDECAR_EMBEDDED={}", binary.display());
     println!("cargo:rustc-env=BB_SIDECAR_TARGET={target}");
 }
 

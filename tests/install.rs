@@ -22,8 +22,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// bb-sidecar needs 2.34 (tests/images/make-base.sh; CI makes it).
 const OLD_BASE: &str = "bb-test-base:bullseye";
 
-/// The static sidecar bb embeds (build.rs).
+/// The static sidecar and console holder bb embeds (build.rs).
 const EMBEDDED: &str = env!("BB_SIDECAR_EMBEDDED");
+const EMBEDDED_CONSOLE: &str = env!("BB_CONSOLE_EMBEDDED");
 
 fn ensure_old_base() {
     if docker(&["image", "inspect", "-f", "ok", OLD_BASE]) == "ok" {
@@ -129,13 +130,20 @@ fn the_bundle_runs_on_a_base_with_another_libc_than_the_hosts() {
     let (host, old) = (glibc_version(None), glibc_version(Some(OLD_BASE)));
     assert_ne!(host, old, "the test needs a base with another libc");
 
-    // The binary bb carries needs no libc at all: it runs alone in an
+    // The binaries bb carries need no libc at all: they run alone in an
     // image that holds nothing else.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(EMBEDDED, dir.path().join("bb-sidecar")).unwrap();
+    std::fs::copy(EMBEDDED_CONSOLE, dir.path().join("bb-console")).unwrap();
     let tag = "bb-test-sidecar-alone:latest";
     let tar = Command::new("tar")
-        .args(["-C", &dir.path().display().to_string(), "-c", "bb-sidecar"])
+        .args([
+            "-C",
+            &dir.path().display().to_string(),
+            "-c",
+            "bb-sidecar",
+            "bb-console",
+        ])
         .output()
         .unwrap()
         .stdout;
@@ -148,8 +156,10 @@ fn the_bundle_runs_on_a_base_with_another_libc_than_the_hosts() {
     std::io::Write::write_all(import.stdin.as_mut().unwrap(), &tar).unwrap();
     assert!(import.wait().unwrap().success());
     let version = docker(&["run", "--rm", tag, "/bb-sidecar", "--version"]);
+    let console = docker(&["run", "--rm", tag, "/bb-console", "--version"]);
     docker(&["rmi", "-f", tag]);
     assert!(version.starts_with("bb-sidecar "), "{version:?}");
+    assert!(console.starts_with("bb-console "), "{console:?}");
 
     // A whole bottle whose bundle image is built on the older Debian.
     let env = Env::new("");

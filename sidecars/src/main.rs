@@ -6,17 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// The sidecar ships as a static musl binary (it must run on any host's
-// image); musl's own allocator halves the proxy's upload throughput.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// Freed pages go back to the system within a second of a burst. One
-/// arena: with more, 64 concurrent uploads peaked near 90 MiB instead of
-/// 52 (tcaches keep small allocations per thread anyway).
-#[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8; 53] = b"background_thread:true,dirty_decay_ms:1000,narenas:1\0";
+mod alloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,7 +56,7 @@ enum Command {
     /// The agent's console holder (the agent container's main process)
     /// and the relay a session attaches through
     #[command(subcommand)]
-    Console(ConsoleCommand),
+    Console(console::cli::Command),
     /// bb's way to the bottle's state (run by bb through the engine): one
     /// request in, one answer out; `watch` tells each change as it comes
     #[command(hide = true)]
@@ -82,31 +72,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
-enum ConsoleCommand {
-    /// Run the agent in a PTY and hold it for sessions that come and go
-    Serve {
-        #[arg(long, default_value = console::SOCKET)]
-        socket: std::path::PathBuf,
-        /// Do nothing when a holder already answers on the socket (a
-        /// session that finds the agent held attaches to it)
-        #[arg(long)]
-        unless_held: bool,
-        /// The agent's command line
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
-    /// Relay stdin and stdout to the holder
-    Attach {
-        #[arg(long, default_value = console::SOCKET)]
-        socket: std::path::PathBuf,
-        /// stdin is a terminal (a micro-VM's `exec -it`): relay its keys
-        /// and its window size, rather than frames
-        #[arg(long)]
-        tty: bool,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemons (not init, not the gate's hook, whose stdin is git's)
@@ -118,36 +83,7 @@ fn main() -> ExitCode {
         bb_sidecar::secrets::load();
     }
     match cli.command {
-        Command::Console(ConsoleCommand::Serve {
-            socket,
-            unless_held,
-            command,
-        }) => {
-            if unless_held && console::held(&socket) {
-                return ExitCode::SUCCESS;
-            }
-            match console::serve(&socket, &command) {
-                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
-                Err(e) => {
-                    eprintln!("bb console: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Console(ConsoleCommand::Attach { socket, tty }) => match if tty {
-            console::attach_tty(&socket)
-        } else {
-            console::attach(&socket)
-        } {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!(
-                    "bb console: cannot reach the agent's console at {}: {e}",
-                    socket.display()
-                );
-                ExitCode::FAILURE
-            }
-        },
+        Command::Console(command) => console::cli::run(command),
         Command::Operator { request } if request == "watch" => {
             match operator::watch(&operator::state_dir()) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -19,13 +19,17 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
 
+pub mod cli;
 mod screen;
 use screen::Screen;
 
 /// Where the holder listens, inside the agent container.
 pub const SOCKET: &str = "/tmp/bb-console.sock";
-/// Where bb puts this binary in the agent container.
-pub const GUEST_BINARY: &str = "/opt/bb/bb-sidecar";
+/// Where bb puts the holder (`bb-console`) in the agent container.
+pub const GUEST_BINARY: &str = "/opt/bb/bb-console";
+/// Where an older bb put it (then the whole `bb-sidecar`): bottles it
+/// started still run it, and answer a session as the new one does.
+pub const LEGACY_GUEST_BINARY: &str = "/opt/bb/bb-sidecar";
 /// History the holder keeps for a session that attaches later.
 pub const SCROLLBACK: usize = 5_000;
 

@@ -107,14 +107,41 @@ impl AgentSpec {
 }
 
 /// The console holder, the agent container's main process (bb's static
-/// bb-sidecar, `binary`), as a file to copy in.
-pub fn holder(binary: Vec<u8>) -> super::context::Entry {
-    super::context::Entry::new(bb_sidecar::console::GUEST_BINARY, binary, 0o755)
+/// bb-console), as a file to copy in at `path`.
+pub fn holder(path: &str) -> Result<super::context::Entry, super::images::ImageError> {
+    Ok(super::context::Entry::new(
+        path,
+        super::images::console_binary()?,
+        0o755,
+    ))
+}
+
+/// Where a container's command runs its holder from: `GUEST_BINARY`, or
+/// where an older bb put it (bb-console answers there as well).
+pub fn holder_path(cmd: &[String]) -> Option<&str> {
+    use bb_sidecar::console::{GUEST_BINARY, LEGACY_GUEST_BINARY};
+    cmd.first()
+        .map(String::as_str)
+        .filter(|c| [GUEST_BINARY, LEGACY_GUEST_BINARY].contains(c))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_holder_runs_from_where_its_container_says_and_nowhere_else() {
+        use bb_sidecar::console::{GUEST_BINARY, LEGACY_GUEST_BINARY};
+        let cmd = |first: &str| vec![first.to_string(), "console".into(), "serve".into()];
+        assert_eq!(holder_path(&cmd(GUEST_BINARY)), Some(GUEST_BINARY));
+        assert_eq!(
+            holder_path(&cmd(LEGACY_GUEST_BINARY)),
+            Some(LEGACY_GUEST_BINARY)
+        );
+        // A container bb's holder does not run (an older bb's shell start).
+        assert_eq!(holder_path(&cmd("sh")), None);
+        assert_eq!(holder_path(&[]), None);
+    }
 
     fn spec() -> AgentSpec {
         AgentSpec {

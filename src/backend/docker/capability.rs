@@ -69,8 +69,12 @@ pub async fn apply(
         .map_err(|e| format!("cannot remove the old agent container: {e}"))?;
     // The same confinement as before the rebuild: one description of
     // the agent container serves launch and rebuild.
-    AgentSpec::of(&info, &n.agent, tag.clone())?
-        .create(docker)
+    let spec = AgentSpec::of(&info, &n.agent, tag.clone())?;
+    // Its holder goes where its command runs it from (an older bb's path).
+    let holder = super::agent::holder_path(&spec.cmd)
+        .unwrap_or(bb_sidecar::console::GUEST_BINARY)
+        .to_string();
+    spec.create(docker)
         .await
         .map_err(|e| format!("cannot recreate the agent container: {e}"))?;
     let upload = |path: &'static str, tar: Vec<u8>| context::upload(docker, &n.agent, path, tar);
@@ -83,9 +87,8 @@ pub async fn apply(
         .ok_or_else(|| format!("{} holds no bottle CA: restart the bottle", n.sidecars))?;
     let ca = String::from_utf8_lossy(&ca).into_owned();
     let trust = super::trust::prepare(docker, &n.agent, None, &ca).await?;
-    let holder = images::sidecar_binary().map_err(|e| e.to_string())?;
     let mut files = vec![
-        super::agent::holder(holder),
+        super::agent::holder(&holder).map_err(|e| e.to_string())?,
         Entry::new(super::trust::CA_GUEST, ca, 0o644),
     ];
     if let super::trust::Trust::Files(trusted) = &trust {

@@ -113,15 +113,16 @@ pub async fn attach(
         .inspect_container(container, None)
         .await
         .map_err(docker_err("checking the agent container"))?;
-    let held = info
+    // The relay is the holder the container runs (an older bb's too).
+    let Some(holder) = info
         .config
         .as_ref()
-        .and_then(|c| c.cmd.as_ref())
-        .and_then(|c| c.first())
-        .is_some_and(|c| c == GUEST_BINARY);
-    if !held {
+        .and_then(|c| c.cmd.as_deref())
+        .and_then(super::agent::holder_path)
+        .map(str::to_string)
+    else {
         return Err(ConsoleError::Legacy);
-    }
+    };
     if info.state.as_ref().and_then(|s| s.running) != Some(true) {
         docker
             .start_container(container, None::<StartContainerOptions>)
@@ -136,11 +137,7 @@ pub async fn attach(
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 user: Some("node".into()),
-                cmd: Some(vec![
-                    GUEST_BINARY.to_string(),
-                    "console".into(),
-                    "attach".into(),
-                ]),
+                cmd: Some(vec![holder, "console".into(), "attach".into()]),
                 ..Default::default()
             },
         )

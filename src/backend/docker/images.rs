@@ -24,6 +24,8 @@ const SIDECARS: &str = include_str!("../../../images/sidecars.Dockerfile");
 /// so the image runs whatever the host's libc, and nothing need sit
 /// beside an installed `bb`.
 static EMBEDDED_SIDECAR: &[u8] = include_bytes!(env!("BB_SIDECAR_EMBEDDED"));
+/// The static console holder, built with it, for the agent's container.
+static EMBEDDED_CONSOLE: &[u8] = include_bytes!(env!("BB_CONSOLE_EMBEDDED"));
 
 /// What an image is built from.
 pub struct ImageSource {
@@ -51,8 +53,10 @@ pub enum ImageError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read the sidecar binary BB_SIDECAR_BIN names ({path}): {source}; unset it to use the one bb carries")]
+    #[error("cannot read the {what} binary {var} names ({path}): {source}; unset it to use the one bb carries")]
     SidecarBinary {
+        what: &'static str,
+        var: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -159,13 +163,33 @@ pub fn agent_source(plan: &BottlePlan) -> Result<ImageSource, ImageError> {
 /// The static bb-sidecar this bb carries: the bundle's daemons and the
 /// agent's console holder.
 pub fn sidecar_binary() -> Result<Vec<u8>, ImageError> {
-    // For developers trying a sidecar build without rebuilding bb.
-    match std::env::var_os("BB_SIDECAR_BIN") {
+    carried("sidecar", "BB_SIDECAR_BIN", EMBEDDED_SIDECAR)
+}
+
+/// The static bb-console this bb carries: the agent container's console
+/// holder.
+pub fn console_binary() -> Result<Vec<u8>, ImageError> {
+    carried("console", "BB_CONSOLE_BIN", EMBEDDED_CONSOLE)
+}
+
+/// A binary bb carries, or (for developers trying a build without
+/// rebuilding bb) the one `var` names.
+fn carried(
+    what: &'static str,
+    var: &'static str,
+    embedded: &'static [u8],
+) -> Result<Vec<u8>, ImageError> {
+    match std::env::var_os(var) {
         Some(path) => {
             let path = PathBuf::from(path);
-            std::fs::read(&path).map_err(|source| ImageError::SidecarBinary { path, source })
+            std::fs::read(&path).map_err(|source| ImageError::SidecarBinary {
+                what,
+                var,
+                path,
+                source,
+            })
         }
-        None => Ok(EMBEDDED_SIDECAR.to_vec()),
+        None => Ok(embedded.to_vec()),
     }
 }
 

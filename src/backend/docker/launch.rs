@@ -10,10 +10,11 @@ use std::path::Path;
 use bollard::models::NetworkCreateRequest;
 use bollard::query_parameters::RemoveContainerOptions;
 use bollard::Docker;
+use futures_util::FutureExt;
 
 use super::bundle::{egress_config, gate_key_env, upstream_ca_bundle};
 use super::context::{self, Entry};
-use super::launch_agent::{AgentMaking, Copying};
+use super::launch_agent::{self, AgentMaking, Copying};
 use super::names::{self, names, Names, EGRESS_PORT, SIDECAR_ALIAS};
 use super::trust::{CA_BUNDLE, CA_GUEST};
 use crate::backend::{ActiveBottle, BottleState, Progress};
@@ -41,6 +42,9 @@ pub enum LaunchError {
     },
     #[error("Docker failed while {doing}: {detail}")]
     Docker { doing: String, detail: String },
+    /// A network both parts of a launch wait for, as its failure reads.
+    #[error("{0}")]
+    Network(String),
 }
 
 pub(crate) fn docker_err(doing: &str) -> impl Fn(bollard::errors::Error) -> LaunchError + '_ {
@@ -378,10 +382,9 @@ async fn make(
     let say = |s: String| {
         let _ = progress.send(s.into());
     };
-    // Each step says how long it took (where a launch's time goes).
-    let clock = Lap::default();
-    let timed = |s: String| say(format!("{s} ({})", clock.lap()));
 
+    let begun = std::time::Instant::now();
+    let clock = Lap::default();
     let prepared = prepare(home, plan, progress)?;
     let (ca, config, started_at) = (
         &prepared.ca,
@@ -390,9 +393,18 @@ async fn make(
     );
     let upstream_ca = prepared.upstream_ca.clone();
     super::sidecars::state_volume(docker, home, plan, &started_at, made).await?;
-    timed(format!("CA minted, state volume bb-state-{}", plan.slug));
+    say(format!(
+        "CA minted, state volume bb-state-{} ({})",
+        plan.slug,
+        clock.lap()
+    ));
+    // The agent's files and console holder are packed meanwhile.
+    let packing = {
+        let files = agent_files(plan, host, &ca.cert_pem);
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || launch_agent::pack(files, &plan))
+    };
 
-    // Images checked (built where missing) and networks made, at once.
     let (sidecar_src, agent_src) = (
         super::images::sidecar_source()?,
         super::images::agent_source(plan)?,
@@ -430,25 +442,14 @@ async fn make(
                 ..Default::default()
             })
             .await
-            .map_err(docker_err("creating the bottle's networks"))?;
-        Ok::<_, LaunchError>(name)
+            .map_err(|e| docker_err("creating the bottle's networks")(e).to_string())?;
+        Ok::<_, String>(name)
     };
-    let (sidecar_image, agent_image, internal, egress) = tokio::join!(
-        super::images::ensure(docker, &sidecar_src, progress),
-        super::images::ensure(docker, &agent_src, progress),
-        network(n.internal.clone(), true),
-        network(n.egress.clone(), false),
-    );
-    // What was made is undone on failure, whichever part failed.
-    made.networks
-        .extend([&internal, &egress].into_iter().flatten().cloned());
-    let (sidecar_image, agent_image) = (sidecar_image?, agent_image?);
-    internal?;
-    egress?;
-    timed(format!(
-        "images checked, networks {} (internal) and {} (egress)",
-        n.internal, n.egress
-    ));
+    // Each part starts as soon as what it needs is there: the bundle its
+    // image and the egress network (the internal one only to join it),
+    // the agent its image and the internal network.
+    let internal = network(n.internal.clone(), true).shared();
+    let egress = network(n.egress.clone(), false).shared();
     let runtime = runsc.then(|| "runsc".to_string());
     if runsc {
         say("gVisor (runsc) is registered: the bottle runs under it".into());
@@ -460,12 +461,24 @@ async fn make(
     // needs the bundle's address first.
     let (mut bundle_made, mut agent_made) = (Made::default(), Made::default());
     let bundle = async {
+        let clock = Lap::default();
+        let (image, egress) = tokio::join!(
+            super::images::ensure(docker, &sidecar_src, progress),
+            egress.clone()
+        );
+        let image = image?;
+        egress.map_err(LaunchError::Network)?;
+        say(format!(
+            "sidecar image checked, network {} (egress) made ({})",
+            n.egress,
+            clock.lap()
+        ));
         let daemons = super::sidecars::start(
             docker,
             &super::sidecars::Bundle {
                 plan,
                 host,
-                image: &sidecar_image,
+                image: &image,
                 home,
                 ca,
                 metadata: prepared.metadata.clone(),
@@ -476,14 +489,27 @@ async fn make(
                 publish: None,
             },
             &mut bundle_made,
+            async {
+                internal.clone().await.map_err(LaunchError::Network)?;
+                super::sidecars::join_internal(docker, &n).await
+            },
         )
         .await?;
-        timed(format!(
-            "sidecar bundle {} up ({})",
+        say(format!(
+            "sidecar bundle {} up ({}) ({})",
             n.sidecars,
-            daemons.join(", ")
+            daemons.join(", "),
+            clock.lap()
         ));
         Ok::<_, LaunchError>(daemons)
+    };
+    let agent_ready = async {
+        let (image, internal) = tokio::join!(
+            super::images::ensure(docker, &agent_src, progress),
+            internal.clone()
+        );
+        internal.map_err(LaunchError::Network)?;
+        Ok(image?)
     };
     let agent = AgentMaking {
         docker,
@@ -491,18 +517,18 @@ async fn make(
         plan,
         host,
         names: &n,
-        image: agent_image,
         runtime: runtime.clone(),
         started_at: started_at.clone(),
         ca_pem: &ca.cert_pem,
         progress,
         copy,
+        packing,
     };
     let (daemons, agent_made_ok) = if super::is_podman(docker).await {
         match bundle.await {
             Ok(daemons) => {
                 let made_agent = match sidecar_hosts(docker, &n, &say).await {
-                    Ok(hosts) => agent.make(hosts, &mut agent_made, &timed).await,
+                    Ok(hosts) => agent.make(agent_ready, hosts, &mut agent_made).await,
                     Err(e) => Err(e),
                 };
                 (Ok(daemons), made_agent)
@@ -510,8 +536,15 @@ async fn make(
             Err(e) => (Err(e), Ok(())),
         }
     } else {
-        tokio::join!(bundle, agent.make(Vec::new(), &mut agent_made, &timed))
+        tokio::join!(bundle, agent.make(agent_ready, Vec::new(), &mut agent_made))
     };
+    // What was made is undone on failure, whichever part failed: a network
+    // a part began is seen through before it is counted.
+    for network in [&internal, &egress] {
+        if let Ok(name) = network.clone().await {
+            made.networks.push(name);
+        }
+    }
     made.absorb(bundle_made);
     made.absorb(agent_made);
     let daemons = daemons?;
@@ -519,7 +552,11 @@ async fn make(
 
     ensure_running(docker, &n.sidecars, "the sidecar bundle").await?;
     ensure_running(docker, &n.agent, "the agent container").await?;
-    say(format!("agent container {} up", n.agent));
+    say(format!(
+        "agent container {} up ({:.2} s in all)",
+        n.agent,
+        begun.elapsed().as_secs_f64()
+    ));
     Ok(ActiveBottle {
         slug: plan.slug.clone(),
         agent: plan.agent.clone(),
@@ -544,7 +581,7 @@ impl Made {
 }
 
 /// Time since the last lap (or since made), as `0.12 s`.
-struct Lap(std::sync::Mutex<std::time::Instant>);
+pub(super) struct Lap(std::sync::Mutex<std::time::Instant>);
 
 impl Default for Lap {
     fn default() -> Lap {
@@ -553,7 +590,7 @@ impl Default for Lap {
 }
 
 impl Lap {
-    fn lap(&self) -> String {
+    pub(super) fn lap(&self) -> String {
         let now = std::time::Instant::now();
         let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let took = now - std::mem::replace(&mut *last, now);

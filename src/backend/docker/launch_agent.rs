@@ -6,9 +6,9 @@ use std::path::Path;
 
 use bollard::Docker;
 
-use super::context;
+use super::context::{self, Entry};
 use super::launch::{
-    agent_env, agent_files, docker_err, skill_archives, upload, HostValues, LaunchError, Made,
+    agent_env, docker_err, skill_archives, upload, HostValues, Lap, LaunchError, Made,
 };
 use super::names::{self, Names};
 use crate::backend::Progress;
@@ -21,25 +21,42 @@ pub(super) struct AgentMaking<'a> {
     pub(super) plan: &'a BottlePlan,
     pub(super) host: &'a HostValues,
     pub(super) names: &'a Names,
-    pub(super) image: String,
     pub(super) runtime: Option<String>,
     pub(super) started_at: String,
     pub(super) ca_pem: &'a str,
     pub(super) progress: &'a Progress,
     /// The workspace, being packed (taken when awaited).
     pub(super) copy: &'a mut Option<Copying>,
+    /// Its files, console holder and skills, being packed (`pack`).
+    pub(super) packing: Packing,
 }
 
 /// The workspace being packed for the agent.
 pub(super) type Copying = tokio::task::JoinHandle<Result<Vec<Vec<u8>>, String>>;
 
+/// The agent's own files being packed.
+pub(super) type Packing = tokio::task::JoinHandle<Result<Vec<Vec<u8>>, LaunchError>>;
+
+/// What goes into every agent container whatever its image: `files` and
+/// the console holder, then the plan's skills, as archives to join. Made
+/// while the engine makes the networks (the holder alone is megabytes).
+pub(super) fn pack(mut files: Vec<Entry>, plan: &BottlePlan) -> Result<Vec<Vec<u8>>, LaunchError> {
+    files.push(super::agent::holder(bb_sidecar::console::GUEST_BINARY)?);
+    let mut tars = vec![context::archive(&files).map_err(|e| LaunchError::State(e.to_string()))?];
+    tars.extend(skill_archives(plan)?);
+    Ok(tars)
+}
+
 impl AgentMaking<'_> {
+    /// `ready` gives the agent's image once it and the bottle's internal
+    /// network are there.
     pub(super) async fn make(
         self,
+        ready: impl std::future::Future<Output = Result<String, LaunchError>>,
         hosts: Vec<String>,
         made: &mut Made,
-        timed: &impl Fn(String),
     ) -> Result<(), LaunchError> {
+        let clock = Lap::default();
         let (docker, home, plan, host, n, progress) = (
             self.docker,
             self.home,
@@ -51,6 +68,12 @@ impl AgentMaking<'_> {
         let say = |s: String| {
             let _ = progress.send(s.into());
         };
+        let timed = |s: String| say(format!("{s} ({})", clock.lap()));
+        let image = ready.await?;
+        timed(format!(
+            "agent image checked, network {} (internal) made",
+            n.internal
+        ));
         // The agent: internal network only, no ports, the proxy as its way out.
         let mut labels = names::labels(
             home,
@@ -63,7 +86,7 @@ impl AgentMaking<'_> {
         labels.insert(names::TEMPLATE.into(), plan.template.name().into());
         let spec = super::agent::AgentSpec {
             name: n.agent.clone(),
-            image: self.image.clone(),
+            image: image.clone(),
             cmd: super::console::main_command(
                 &plan.commands.fresh,
                 &plan.commands.resume,
@@ -79,7 +102,7 @@ impl AgentMaking<'_> {
             hosts,
         };
         // The image's id (what its trust store is kept by) is asked meanwhile.
-        let (created, image) = tokio::join!(spec.create(docker), docker.inspect_image(&self.image));
+        let (created, image) = tokio::join!(spec.create(docker), docker.inspect_image(&image));
         let created = created.map_err(docker_err("creating the agent container"))?;
         let image = image.ok().and_then(|i| i.id);
         made.containers.push(n.agent.clone());
@@ -102,14 +125,20 @@ impl AgentMaking<'_> {
                 None => Ok(Vec::new()),
             }
         };
-        let (trust, workspace) = tokio::join!(
+        let packed = async {
+            self.packing
+                .await
+                .map_err(|e| LaunchError::State(e.to_string()))?
+        };
+        let (trust, workspace, packed) = tokio::join!(
             super::trust::prepare(
                 docker,
                 &n.agent,
                 image.as_deref().map(|id| (id, cache.as_path())),
                 self.ca_pem
             ),
-            copying
+            copying,
+            packed
         );
         let trust = trust.map_err(|detail| LaunchError::Docker {
             doing: "reading the agent's trust store".into(),
@@ -117,14 +146,11 @@ impl AgentMaking<'_> {
         })?;
         // Everything goes in with one copy, before the start: copied into
         // a running container under gVisor, files do not keep their owner.
-        let mut files = agent_files(plan, host, self.ca_pem);
-        files.push(super::agent::holder(super::images::sidecar_binary()?));
+        let mut tars = Vec::new();
         if let super::trust::Trust::Files(trusted) = &trust {
-            files.extend(trusted.iter().cloned());
+            tars.push(context::archive(trusted).map_err(|e| LaunchError::State(e.to_string()))?);
         }
-        let mut tars =
-            vec![context::archive(&files).map_err(|e| LaunchError::State(e.to_string()))?];
-        tars.extend(skill_archives(plan)?);
+        tars.extend(packed?);
         tars.extend(workspace?);
         let all = context::join(tars).map_err(|e| LaunchError::State(e.to_string()))?;
         upload(docker, &n.agent, all).await?;

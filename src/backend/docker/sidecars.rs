@@ -79,11 +79,14 @@ pub(crate) async fn state_volume(
     Ok(())
 }
 
-/// Create, fill and start the bundle; the daemons it runs.
+/// Create, fill and start the bundle; the daemons it runs. `joined`
+/// joins it to what else it needs (the bottle's internal network) while
+/// its files go in.
 pub(crate) async fn start(
     docker: &Docker,
     b: &Bundle<'_>,
     made: &mut Made,
+    joined: impl std::future::Future<Output = Result<(), LaunchError>>,
 ) -> Result<Vec<String>, LaunchError> {
     let (plan, host, ca) = (b.plan, b.host, b.ca);
     let n = names(&plan.slug);
@@ -236,20 +239,13 @@ pub(crate) async fn start(
     }
     let bundle_files =
         context::archive(&bundle_entries).map_err(|e| LaunchError::State(e.to_string()))?;
-    // Joined to the internal network while its files go in.
-    let joined = async {
-        match b.publish {
-            None => join_internal(docker, &n).await,
-            Some(_) => Ok(()),
-        }
-    };
     tokio::try_join!(joined, upload(docker, &n.sidecars, bundle_files))?;
     run(docker, &n.sidecars, host, &ca.key_pem).await?;
     Ok(daemons.iter().map(|d| d.to_string()).collect())
 }
 
 /// Join the bundle to the bottle's internal network as `sidecars`.
-async fn join_internal(docker: &Docker, n: &names::Names) -> Result<(), LaunchError> {
+pub(crate) async fn join_internal(docker: &Docker, n: &names::Names) -> Result<(), LaunchError> {
     docker
         .connect_network(
             &n.internal,

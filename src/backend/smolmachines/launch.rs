@@ -179,6 +179,8 @@ async fn make(
             publish: Some(addr),
         },
         &mut made.docker,
+        // Not on an internal network: the VM reaches it on `addr`.
+        async { Ok(()) },
     )
     .await?;
     say(format!(
@@ -315,13 +317,11 @@ async fn seed_guest(
     ca_pem: &str,
     progress: &Progress,
 ) -> Result<(), SmolLaunchError> {
-    let holder = crate::backend::docker::images::sidecar_binary().map_err(LaunchError::from)?;
     let mut entries = agent_files(plan, host, ca_pem);
-    entries.push(context::Entry::new(
-        bb_sidecar::console::GUEST_BINARY,
-        holder,
-        0o755,
-    ));
+    entries.push(
+        crate::backend::docker::agent::holder(bb_sidecar::console::GUEST_BINARY)
+            .map_err(LaunchError::from)?,
+    );
     entries.push(context::Entry::new(
         AGENT_SCRIPT,
         crate::backend::docker::console::start_script(

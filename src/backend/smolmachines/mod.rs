@@ -15,7 +15,7 @@ pub mod session;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use bb_sidecar::console::GUEST_BINARY;
+use bb_sidecar::console::{GUEST_BINARY, LEGACY_GUEST_BINARY};
 
 use crate::backend::docker::launch::HostValues;
 use crate::backend::docker::{names, revive, DockerBackend};
@@ -92,25 +92,26 @@ fn failed(e: impl std::fmt::Display) -> BackendError {
 /// The relay a pane runs in the machine: its terminal carries keys and
 /// the window size to the console holder.
 fn relay() -> Vec<String> {
-    [GUEST_BINARY, "console", "attach", "--tty"]
-        .map(String::from)
-        .to_vec()
+    console(&["attach", "--tty"])
 }
 
 /// The holder, started unless one holds the agent already: the agent runs
 /// once per machine boot, however many sessions come and go.
 fn holder() -> Vec<String> {
-    [
-        GUEST_BINARY,
-        "console",
-        "serve",
-        "--unless-held",
-        "--",
-        "sh",
-        launch::AGENT_SCRIPT,
-    ]
-    .map(String::from)
-    .to_vec()
+    console(&["serve", "--unless-held", "--", "sh", launch::AGENT_SCRIPT])
+}
+
+/// `console ARGS` of the machine's holder binary: bb-console, or in a
+/// machine an older bb made, the bb-sidecar it put there instead.
+fn console(args: &[&str]) -> Vec<String> {
+    let script = format!(
+        "b={GUEST_BINARY}; [ -x \"$b\" ] || b={LEGACY_GUEST_BINARY}; exec \"$b\" console \"$@\""
+    );
+    ["sh", "-c", &script, "sh"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 #[async_trait]
@@ -335,5 +336,44 @@ impl Backend for SmolBackend {
             Err(BackendError::NoSuchBottle(_)) if removed > 0 => Ok(()),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `console`'s command, with the holder paths moved under `dir`, run
+    /// by sh: what it ran.
+    fn run_console(dir: &std::path::Path) -> String {
+        let at = |p: &str| dir.join(p.trim_start_matches('/')).display().to_string();
+        let argv: Vec<String> = console(&["attach", "--tty"])
+            .into_iter()
+            .map(|a| {
+                a.replace(GUEST_BINARY, &at(GUEST_BINARY))
+                    .replace(LEGACY_GUEST_BINARY, &at(LEGACY_GUEST_BINARY))
+            })
+            .collect();
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn a_machine_runs_its_console_or_the_sidecar_an_older_bb_left() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let put = |p: &str, name: &str| {
+            let path = dir.path().join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, format!("#!/bin/sh\necho {name} \"$@\"\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        put(LEGACY_GUEST_BINARY, "sidecar");
+        assert_eq!(run_console(dir.path()), "sidecar console attach --tty\n");
+        put(GUEST_BINARY, "console");
+        assert_eq!(run_console(dir.path()), "console console attach --tty\n");
     }
 }
