@@ -69,6 +69,33 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         "agent"
     );
     trusts_its_ca(&slug);
+    // The agent's skill is in its ~/.claude, the agent user's (the image
+    // has none: the engine would have made it root's); its console
+    // holder is bb-console alone (none of the bundle's daemons).
+    let skills = "/home/node/.claude/skills/review";
+    assert_eq!(
+        docker(&["exec", &agent, "cat", &format!("{skills}/SKILL.md")]),
+        Env::SKILL.trim_end()
+    );
+    assert_eq!(
+        docker(&[
+            "exec",
+            &agent,
+            "stat",
+            "-c",
+            "%U %a",
+            "/home/node/.claude",
+            skills,
+            &format!("{skills}/scripts/check.sh"),
+        ]),
+        "node 755\nnode 755\nnode 644",
+        "the agent owns its ~/.claude (it writes its conversations there)"
+    );
+    assert_eq!(
+        docker(&["exec", &agent, "ls", "/opt/bb"]),
+        "bb-console",
+        "the agent's container holds the console alone"
+    );
     // The bundle is on both networks, named `sidecars` on the internal one.
     let bundle_nets = docker(&[
         "inspect",

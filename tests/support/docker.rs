@@ -179,6 +179,9 @@ pub struct Env {
 }
 
 impl Env {
+    /// What the test agent's one skill says.
+    pub const SKILL: &str = "---\nname: review\n---\nReview the change.\n";
+
     pub fn new(dockerfile_extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
@@ -213,9 +216,15 @@ impl Env {
         .unwrap();
         std::fs::write(
             home.join("agents/faker.md"),
-            "---\nbottle: fake\n---\nYou are a fake agent.\n",
+            "---\nbottle: fake\nskills: [review]\n---\nYou are a fake agent.\n",
         )
         .unwrap();
+        // The user's skill (in their ~/.claude, HOME being dir), with a
+        // folder of its own inside.
+        let skill = dir.path().join(".claude/skills/review");
+        std::fs::create_dir_all(skill.join("scripts")).unwrap();
+        std::fs::write(skill.join("SKILL.md"), Env::SKILL).unwrap();
+        std::fs::write(skill.join("scripts/check.sh"), "echo checked\n").unwrap();
         // The operator's $EDITOR, scripted: allow one more host.
         let editor = dir.path().join("editor.sh");
         std::fs::write(

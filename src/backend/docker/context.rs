@@ -134,6 +134,33 @@ pub fn archive_dir(dir: &Path, prefix: &str, uid: u64, gid: u64) -> std::io::Res
     archive_dir_with(dir, prefix, uid, gid, true, &|_| false)
 }
 
+/// A directory tree at `base/rel`, as `archive_dir`, with the folders
+/// between `base` and it owned by uid:gid too: the engine would make
+/// them root's, and the agent could not write in its own `~/.claude`.
+pub fn archive_dir_in(
+    dir: &Path,
+    base: &str,
+    rel: &str,
+    uid: u64,
+    gid: u64,
+) -> std::io::Result<Vec<u8>> {
+    let base = base.trim_start_matches('/').trim_end_matches('/');
+    let rel = Path::new(rel.trim_start_matches('/'));
+    let mut parents = tar::Builder::new(Vec::new());
+    let mut between: Vec<&Path> = rel.ancestors().skip(1).collect();
+    between.reverse();
+    for p in between.into_iter().filter(|p| !p.as_os_str().is_empty()) {
+        let path = format!("{base}/{}/", p.to_string_lossy());
+        let h = header(&path, 0, 0o755, uid, gid, tar::EntryType::Directory)?;
+        parents.append(&h, std::io::empty())?;
+    }
+    let prefix = format!("{base}/{}", rel.to_string_lossy());
+    join(vec![
+        parents.into_inner()?,
+        archive_dir(dir, &prefix, uid, gid)?,
+    ])
+}
+
 /// The workspace as it goes into a bottle: its files under
 /// `GUEST_WORKSPACE`, without its own `.git` (the bottle gets the one bb
 /// made, `git_dir`, credentials left behind) or any credential store
@@ -348,6 +375,36 @@ mod tests {
                 ("home/node/".into(), 1000),
                 ("home/node/.bb/".into(), 1000),
                 ("home/node/.bb/prompt.md".into(), 1000)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tree_in_a_home_owns_the_folders_on_its_way() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("SKILL.md"), "x").unwrap();
+        let bytes =
+            archive_dir_in(d.path(), "/home/node", ".claude/skills/review", 1000, 1000).unwrap();
+        let mut a = tar::Archive::new(bytes.as_slice());
+        let names: Vec<(String, u64)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().uid().unwrap(),
+                )
+            })
+            .collect();
+        // Not the home itself: only what lies between it and the tree.
+        assert_eq!(
+            names,
+            vec![
+                ("home/node/.claude/".into(), 1000),
+                ("home/node/.claude/skills/".into(), 1000),
+                ("home/node/.claude/skills/review/".into(), 1000),
+                ("home/node/.claude/skills/review/SKILL.md".into(), 1000),
             ]
         );
     }

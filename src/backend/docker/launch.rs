@@ -212,9 +212,15 @@ pub(crate) fn skill_archives(plan: &BottlePlan) -> Result<Vec<Vec<u8>>, LaunchEr
     plan.skills
         .iter()
         .map(|skill| {
-            let guest = format!("{}/.claude/skills/{}", provider::GUEST_HOME, skill.name);
-            context::archive_dir(&skill.host_path, &guest, NODE_UID, NODE_UID)
-                .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))
+            let rel = format!(".claude/skills/{}", skill.name);
+            context::archive_dir_in(
+                &skill.host_path,
+                provider::GUEST_HOME,
+                &rel,
+                NODE_UID,
+                NODE_UID,
+            )
+            .map_err(|e| LaunchError::State(format!("skill {}: {e}", skill.name)))
         })
         .collect()
 }
