@@ -351,13 +351,9 @@ mod tests {
         assert!(join(vec![b"short".to_vec(), Vec::new()]).is_err());
     }
 
-    #[test]
-    fn archives_hold_files_and_their_parents() {
-        let bytes =
-            archive(&[Entry::new("/home/node/.bb/prompt.md", "hi", 0o600).owned(1000, 1000)])
-                .unwrap();
-        let mut a = tar::Archive::new(bytes.as_slice());
-        let names: Vec<(String, u64)> = a
+    /// Each entry of an archive, with its owner's uid.
+    fn owners(bytes: &[u8]) -> Vec<(String, u64)> {
+        tar::Archive::new(bytes)
             .entries()
             .unwrap()
             .map(|e| {
@@ -367,7 +363,15 @@ mod tests {
                     e.header().uid().unwrap(),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn archives_hold_files_and_their_parents() {
+        let bytes =
+            archive(&[Entry::new("/home/node/.bb/prompt.md", "hi", 0o600).owned(1000, 1000)])
+                .unwrap();
+        let names = owners(&bytes);
         assert_eq!(
             names,
             vec![
@@ -385,18 +389,7 @@ mod tests {
         std::fs::write(d.path().join("SKILL.md"), "x").unwrap();
         let bytes =
             archive_dir_in(d.path(), "/home/node", ".claude/skills/review", 1000, 1000).unwrap();
-        let mut a = tar::Archive::new(bytes.as_slice());
-        let names: Vec<(String, u64)> = a
-            .entries()
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                (
-                    e.path().unwrap().to_string_lossy().into_owned(),
-                    e.header().uid().unwrap(),
-                )
-            })
-            .collect();
+        let names = owners(&bytes);
         // Not the home itself: only what lies between it and the tree.
         assert_eq!(
             names,
