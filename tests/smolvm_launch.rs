@@ -314,7 +314,7 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
     );
     let files = tar_names(&d.join("seed-0.tar"));
     for want in [
-        "opt/bb/bb-sidecar",
+        "opt/bb/bb-console",
         "opt/bb/agent.sh",
         "usr/local/share/ca-certificates/bb-bottle.crt",
         "home/node/.bb/prompt.md",
