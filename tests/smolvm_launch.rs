@@ -303,7 +303,7 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
     let addr = check_at_boot(d, slug);
     // The archive is in smolvm's store now: bb's copy is gone.
     assert!(!state.join("agent-image.tar").exists());
-    // After boot, as root: the agent's files, then the workspace.
+    // After boot, as root: the agent's files, its skill, the workspace.
     let log = std::fs::read_to_string(d.join("exec.log")).unwrap();
     let machine = format!("bb-{slug}");
     assert!(
@@ -322,7 +322,15 @@ fn a_booted_machine_is_given_the_agents_files_and_is_listed_and_stopped() {
     ] {
         assert!(files.iter().any(|f| f == want), "{want} not in {files:?}");
     }
-    let work = tar_names(&d.join("seed-1.tar"));
+    // Then the agent's skill, then the workspace.
+    let skill = tar_names(&d.join("seed-1.tar"));
+    assert!(
+        skill
+            .iter()
+            .any(|f| f == "home/node/.claude/skills/review/SKILL.md"),
+        "{skill:?}"
+    );
+    let work = tar_names(&d.join("seed-2.tar"));
     assert!(
         work.iter().any(|f| f == "home/node/workspace/src/lib.rs"),
         "{work:?}"
