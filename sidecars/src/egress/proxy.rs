@@ -250,81 +250,11 @@ async fn forward(
         );
         refuse(&b)
     };
-    if let Some(f) = dlp::scan_host(&target.host) {
-        return deny(Block::secret(f.rule, "host"));
-    }
-    let route = match policy::check_host(&config, &target.host) {
-        Ok(r) => r,
+    let route = match check(&req, &target, &config) {
+        Ok(route) => route,
         Err(b) => return deny(b),
     };
-    if !route.allows_port(target.port) {
-        return deny(Block::PortNotAllowed {
-            host: target.host.clone(),
-            port: target.port,
-        });
-    }
-    if let Err(b) = policy::check_path(route, &target.host, &path) {
-        return deny(b);
-    }
-    // A credential is injected only into TLS: plain HTTP would hand it to
-    // anything on the path.
-    if route.auth.is_some() && !target.https {
-        return deny(Block::CredentialNeedsTls(target.host.clone()));
-    }
-    // A switch to another protocol (a WebSocket) would carry what no rule
-    // here reads: refused, so the client uses plain requests (Codex
-    // falls back to HTTPS with server-sent events).
-    if let Some(to) = req.headers().get(http::header::UPGRADE) {
-        return deny(Block::Upgrade(
-            String::from_utf8_lossy(to.as_bytes())
-                .chars()
-                .take(40)
-                .collect(),
-        ));
-    }
-    // DLP: the URL (decoded), every header the agent sent, then the body.
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    if let Some(f) = dlp::scan(&dlp::percent_decode(&path_and_query)) {
-        let place = if f.at >= path.len() { "query" } else { "path" };
-        return deny(Block::secret(f.rule, place));
-    }
     let injecting = route.auth.is_some();
-    // Every header the agent sent, one per line, read in one pass: no
-    // shape spans a line, so this finds what each line read alone would.
-    let mut lines = String::new();
-    let mut values: Vec<std::ops::Range<usize>> = Vec::new();
-    for (name, value) in req.headers() {
-        if injecting && CREDENTIAL_HEADERS.contains(&name.as_str()) {
-            continue;
-        }
-        lines.push_str(name.as_str());
-        lines.push_str(": ");
-        let start = lines.len();
-        lines.push_str(&String::from_utf8_lossy(value.as_bytes()));
-        values.push(start..lines.len());
-        lines.push('\n');
-    }
-    if let Some(f) = dlp::scan(&lines) {
-        return deny(Block::secret(f.rule, "headers"));
-    }
-    // A secret split over several headers.
-    if let Some(f) = dlp::scan_joined(values.iter().map(|r| &lines[r.clone()])) {
-        return deny(Block::secret(f.rule, "headers"));
-    }
-    // ...or over path segments and query values, or the cookies of one
-    // header.
-    for (place, split) in [
-        ("query", url_values(&path_and_query)),
-        ("headers", cookie_values(req.headers())),
-    ] {
-        if let Some(f) = dlp::scan_joined(split.iter().map(String::as_str)) {
-            return deny(Block::secret(f.rule, place));
-        }
-    }
     let (mut parts, body) = req.into_parts();
     let refresh = config
         .token_refresh
@@ -340,6 +270,73 @@ async fn forward(
         Some(_) => Some(shared.refreshing.lock().await),
         None => None,
     };
+    let (body, verdict) =
+        match request_body(body, &mut parts, route, refresh.as_ref(), &shared, &config).await {
+            Ok(read) => read,
+            Err(body::Refused::Block(b)) => return deny(b),
+            Err(body::Refused::Malformed) => {
+                return plain(StatusCode::BAD_REQUEST, "the request body is malformed")
+            }
+            Err(body::Refused::TooSlow) => {
+                return plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body took too long",
+                )
+            }
+        };
+    // Credentials: strip what the agent sent, inject the real one.
+    for h in CREDENTIAL_HEADERS {
+        if injecting || *h == "proxy-authorization" {
+            parts.headers.remove(*h);
+        }
+    }
+    parts.headers.remove(PROXY_AUTHORIZATION);
+    parts
+        .headers
+        .remove(HeaderName::from_static("proxy-connection"));
+    let injected = match inject(&mut parts.headers, route, &shared, &target) {
+        Ok(injected) => injected,
+        Err((status, why)) => return plain(status, &why),
+    };
+    if let Err((status, why)) = address(&mut parts, &target) {
+        return plain(status, &why);
+    }
+    let outgoing = Request::from_parts(parts, body);
+    let sent = shared.upstream().send(outgoing).await;
+    // A streamed body the scan refused part-way: the upstream request was
+    // aborted before the refused window; the agent gets the refusal.
+    if let Some(b) = verdict.as_ref().and_then(body::Verdict::refused) {
+        return deny(b);
+    }
+    let resp = match sent {
+        Ok(resp) => resp,
+        Err(DialError::Blocked(b)) => return deny(b),
+        Err(DialError::Failed(f)) => return failed(&shared, peer, &method, &path, &f),
+    };
+    audit(
+        &shared,
+        peer,
+        &target.host,
+        &method,
+        &path,
+        Decision::Allowed,
+        None,
+    );
+    answer(resp, refresh, injected, &shared).await
+}
+
+/// The request's body as upstream gets it: scanned unless its route says
+/// not (decoded as it comes where it is in a content coding, and sent on
+/// decoded), a token grant read whole and given the real token, others
+/// streamed; with the scan's verdict where the body streams.
+async fn request_body(
+    body: Incoming,
+    parts: &mut http::request::Parts,
+    route: &RouteConfig,
+    refresh: Option<&tokens::RefreshConfig>,
+    shared: &Shared,
+    config: &Config,
+) -> Result<(Body, Option<body::Verdict>), body::Refused> {
     let scan_body =
         super::policy::route_handling(route) != (Handling::Intercept { scan_body: false });
     let cap = config.limits.body_bytes;
@@ -356,7 +353,7 @@ async fn forward(
             Ok(c) => c,
             // Not scanned: passed as it is, whatever it says.
             Err(_) if !scan_body && refresh.is_none() => Vec::new(),
-            Err(u) => return deny(Block::Undecodable(u)),
+            Err(u) => return Err(body::Refused::Block(Block::Undecodable(u))),
         },
     };
     let declared = parts
@@ -365,7 +362,7 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
     if scan_body && declared.is_some_and(|n| n > cap) {
-        return deny(Block::BodyTooLarge(cap));
+        return Err(body::Refused::Block(Block::BodyTooLarge(cap)));
     }
     let form = parts
         .headers
@@ -396,23 +393,13 @@ async fn forward(
             parts.headers.remove(http::header::CONTENT_ENCODING);
             parts.headers.remove(http::header::CONTENT_LENGTH);
         }
-        match scanned {
-            Err(body::Refused::Block(b)) => return deny(b),
-            Err(body::Refused::Malformed) => {
-                return plain(StatusCode::BAD_REQUEST, "the request body is malformed")
-            }
-            Err(body::Refused::TooSlow) => {
-                return plain(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the request body took too long",
-                )
-            }
-            Ok(body::Scanned::Streaming(b, v)) => {
+        match scanned? {
+            body::Scanned::Streaming(b, v) => {
                 verdict = Some(v);
                 b
             }
-            Ok(body::Scanned::Whole(bytes)) => {
-                let bytes = match &refresh {
+            body::Scanned::Whole(bytes) => {
+                let bytes = match refresh {
                     // The agent's grant names a placeholder; upstream gets
                     // the real one.
                     Some(r) => match tokens::rewrite_grant(
@@ -437,40 +424,132 @@ async fn forward(
         // Not scanned: streamed, never held whole.
         body.map_err(BoxError::from).boxed()
     };
-    // Credentials: strip what the agent sent, inject the real one.
-    for h in CREDENTIAL_HEADERS {
-        if injecting || *h == "proxy-authorization" {
-            parts.headers.remove(*h);
+    Ok((body, verdict))
+}
+
+/// A request bb cannot send: what it answers itself (a status, one line).
+type Unsent = (StatusCode, String);
+
+/// What is checked before anything is read of the body or sent, in order:
+/// the host (DLP, then its route), the port, the path, TLS for a
+/// credential, no protocol switch, then DLP over the URL and every header
+/// the agent sent. The route the request may take.
+fn check<'c>(
+    req: &Request<Incoming>,
+    target: &Target,
+    config: &'c Config,
+) -> Result<&'c RouteConfig, Block> {
+    let path = req.uri().path();
+    if let Some(f) = dlp::scan_host(&target.host) {
+        return Err(Block::secret(f.rule, "host"));
+    }
+    let route = policy::check_host(config, &target.host)?;
+    if !route.allows_port(target.port) {
+        return Err(Block::PortNotAllowed {
+            host: target.host.clone(),
+            port: target.port,
+        });
+    }
+    policy::check_path(route, &target.host, path)?;
+    // A credential is injected only into TLS: plain HTTP would hand it to
+    // anything on the path.
+    if route.auth.is_some() && !target.https {
+        return Err(Block::CredentialNeedsTls(target.host.clone()));
+    }
+    // A switch to another protocol (a WebSocket) would carry what no rule
+    // here reads: refused, so the client uses plain requests (Codex
+    // falls back to HTTPS with server-sent events).
+    if let Some(to) = req.headers().get(http::header::UPGRADE) {
+        return Err(Block::Upgrade(
+            String::from_utf8_lossy(to.as_bytes())
+                .chars()
+                .take(40)
+                .collect(),
+        ));
+    }
+    // DLP: the URL (decoded), every header the agent sent, then the body.
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    if let Some(f) = dlp::scan(&dlp::percent_decode(&path_and_query)) {
+        let place = if f.at >= path.len() { "query" } else { "path" };
+        return Err(Block::secret(f.rule, place));
+    }
+    let injecting = route.auth.is_some();
+    // Every header the agent sent, one per line, read in one pass: no
+    // shape spans a line, so this finds what each line read alone would.
+    let mut lines = String::new();
+    let mut values: Vec<std::ops::Range<usize>> = Vec::new();
+    for (name, value) in req.headers() {
+        if injecting && CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        lines.push_str(name.as_str());
+        lines.push_str(": ");
+        let start = lines.len();
+        lines.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        values.push(start..lines.len());
+        lines.push('\n');
+    }
+    if let Some(f) = dlp::scan(&lines) {
+        return Err(Block::secret(f.rule, "headers"));
+    }
+    // A secret split over several headers.
+    if let Some(f) = dlp::scan_joined(values.iter().map(|r| &lines[r.clone()])) {
+        return Err(Block::secret(f.rule, "headers"));
+    }
+    // ...or over path segments and query values, or the cookies of one
+    // header.
+    for (place, split) in [
+        ("query", url_values(&path_and_query)),
+        ("headers", cookie_values(req.headers())),
+    ] {
+        if let Some(f) = dlp::scan_joined(split.iter().map(String::as_str)) {
+            return Err(Block::secret(f.rule, place));
         }
     }
-    parts.headers.remove(PROXY_AUTHORIZATION);
-    parts
-        .headers
-        .remove(HeaderName::from_static("proxy-connection"));
-    let mut injected: Option<String> = None;
-    if let Some(auth) = &route.auth {
-        match shared.tokens.get(&auth.token_env) {
-            Some(token) => match HeaderValue::from_str(&format!("{} {token}", auth.scheme)) {
-                Ok(v) => {
-                    parts.headers.insert(AUTHORIZATION, v);
-                    // The answer is scrubbed of the token: ask for it
-                    // uncompressed so the scrubber can read it.
-                    parts.headers.remove(http::header::ACCEPT_ENCODING);
-                    injected = Some(token);
-                }
-                Err(_) => return plain(StatusCode::BAD_GATEWAY, "the route's credential is not a valid header value"),
-            },
-            None => {
-                return plain(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("the credential for {} ({}) is not set in the bottle; restart it with the variable exported", target.host, auth.token_env),
-                )
-            }
-        }
-    }
-    // Absolute form for the pool (it keys connections by scheme, host and
-    // port, and dials only what the route allows); origin form on the wire,
-    // with the Host the route is for.
+    Ok(route)
+}
+
+/// The route's credential, put in as its scheme says; the token, to be
+/// scrubbed from the answer. An answer of bb's own where it cannot be.
+fn inject(
+    headers: &mut http::HeaderMap,
+    route: &RouteConfig,
+    shared: &Shared,
+    target: &Target,
+) -> Result<Option<String>, Unsent> {
+    let Some(auth) = &route.auth else {
+        return Ok(None);
+    };
+    let Some(token) = shared.tokens.get(&auth.token_env) else {
+        return Err((
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "the credential for {} ({}) is not set in the bottle; restart it with the variable exported",
+                target.host, auth.token_env
+            ),
+        ));
+    };
+    let Ok(value) = HeaderValue::from_str(&format!("{} {token}", auth.scheme)) else {
+        return Err((
+            StatusCode::BAD_GATEWAY,
+            "the route's credential is not a valid header value".into(),
+        ));
+    };
+    headers.insert(AUTHORIZATION, value);
+    // The answer is scrubbed of the token: ask for it uncompressed so the
+    // scrubber can read it.
+    headers.remove(http::header::ACCEPT_ENCODING);
+    Ok(Some(token))
+}
+
+/// Absolute form for the pool (it keys connections by scheme, host and
+/// port, and dials only what the route allows); origin form on the wire,
+/// with the Host the route is for.
+fn address(parts: &mut http::request::Parts, target: &Target) -> Result<(), Unsent> {
     let scheme = if target.https { "https" } else { "http" };
     let pq = parts
         .uri
@@ -484,7 +563,12 @@ async fn forward(
     };
     parts.uri = match format!("{scheme}://{authority}{pq}").parse::<Uri>() {
         Ok(u) => u,
-        Err(_) => return plain(StatusCode::BAD_REQUEST, "the request target is malformed"),
+        Err(_) => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "the request target is malformed".into(),
+            ))
+        }
     };
     let default_port = if target.https { 443 } else { 80 };
     let host_header = if target.port == default_port {
@@ -495,29 +579,19 @@ async fn forward(
     if let Ok(v) = HeaderValue::from_str(&host_header) {
         parts.headers.insert(HOST, v);
     }
-    let outgoing = Request::from_parts(parts, body);
-    let sent = shared.upstream().send(outgoing).await;
-    // A streamed body the scan refused part-way: the upstream request was
-    // aborted before the refused window; the agent gets the refusal.
-    if let Some(b) = verdict.as_ref().and_then(body::Verdict::refused) {
-        return deny(b);
-    }
-    let resp = match sent {
-        Ok(resp) => resp,
-        Err(DialError::Blocked(b)) => return deny(b),
-        Err(DialError::Failed(f)) => return failed(&shared, peer, &method, &path, &f),
-    };
-    audit(
-        &shared,
-        peer,
-        &target.host,
-        &method,
-        &path,
-        Decision::Allowed,
-        None,
-    );
+    Ok(())
+}
+
+/// Upstream's answer as the agent gets it: a token grant's kept (the
+/// agent sees placeholders), an injected token scrubbed, others as sent.
+async fn answer(
+    resp: Response<Incoming>,
+    refresh: Option<tokens::RefreshConfig>,
+    injected: Option<String>,
+    shared: &Shared,
+) -> Response<Body> {
     match (refresh, injected) {
-        (Some(r), _) if resp.status().is_success() => keep_issued(resp, &r, &shared).await,
+        (Some(r), _) if resp.status().is_success() => keep_issued(resp, &r, shared).await,
         (_, Some(token)) => {
             let (mut parts, body) = resp.into_parts();
             super::scrub::headers(&mut parts.headers, &token);
