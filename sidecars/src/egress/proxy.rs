@@ -6,36 +6,26 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, HOST, PROXY_AUTHORIZATION};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::answer::{failed, full, plain, refuse, Body, BoxError};
 use super::audit::{now_ms, Decision, Record};
 use super::body;
+use super::checks::{check, CREDENTIAL_HEADERS};
 use super::config::{Config, RouteConfig};
 use super::conn::Held;
 use super::policy::{self, Block, Handling};
+use super::returned::answer;
 use super::shared::Shared;
 use super::tokens;
 use super::tunnel;
 use super::upstream::{DialError, Failure};
-use crate::dlp;
 use crate::dlp::inflate::Coding;
-
-/// Headers that carry credentials; removed from what the agent sends on
-/// routes where the proxy injects one.
-const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "x-auth-token",
-];
 
 pub(super) struct Target {
     pub https: bool,
@@ -179,44 +169,6 @@ pub(super) async fn resolve(
         }
     }
     Err(last)
-}
-
-/// The values a server reads one by one from a URL, which a secret could
-/// be split across (read joined, as split headers are): the path's
-/// segments and the query's values, decoded.
-fn url_values(path_and_query: &str) -> Vec<String> {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let mut out: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(dlp::percent_decode)
-        .collect();
-    out.extend(
-        query
-            .split(['&', ';'])
-            .filter(|s| !s.is_empty())
-            .map(|kv| dlp::percent_decode(kv.split_once('=').map_or(kv, |(_, v)| v))),
-    );
-    out
-}
-
-/// Each cookie's value, of every `Cookie` header.
-fn cookie_values(headers: &http::HeaderMap) -> Vec<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .flat_map(|cookie| {
-            String::from_utf8_lossy(cookie.as_bytes())
-                .split(';')
-                .map(|kv| {
-                    let v = kv.split_once('=').map_or(kv, |(_, v)| v).trim();
-                    dlp::percent_decode(v.trim_matches('"'))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 /// Check, rewrite and send one request upstream; stream the answer back.
@@ -430,89 +382,6 @@ async fn request_body(
 /// A request bb cannot send: what it answers itself (a status, one line).
 type Unsent = (StatusCode, String);
 
-/// What is checked before anything is read of the body or sent, in order:
-/// the host (DLP, then its route), the port, the path, TLS for a
-/// credential, no protocol switch, then DLP over the URL and every header
-/// the agent sent. The route the request may take.
-fn check<'c>(
-    req: &Request<Incoming>,
-    target: &Target,
-    config: &'c Config,
-) -> Result<&'c RouteConfig, Block> {
-    let path = req.uri().path();
-    if let Some(f) = dlp::scan_host(&target.host) {
-        return Err(Block::secret(f.rule, "host"));
-    }
-    let route = policy::check_host(config, &target.host)?;
-    if !route.allows_port(target.port) {
-        return Err(Block::PortNotAllowed {
-            host: target.host.clone(),
-            port: target.port,
-        });
-    }
-    policy::check_path(route, &target.host, path)?;
-    // A credential is injected only into TLS: plain HTTP would hand it to
-    // anything on the path.
-    if route.auth.is_some() && !target.https {
-        return Err(Block::CredentialNeedsTls(target.host.clone()));
-    }
-    // A switch to another protocol (a WebSocket) would carry what no rule
-    // here reads: refused, so the client uses plain requests (Codex
-    // falls back to HTTPS with server-sent events).
-    if let Some(to) = req.headers().get(http::header::UPGRADE) {
-        return Err(Block::Upgrade(
-            String::from_utf8_lossy(to.as_bytes())
-                .chars()
-                .take(40)
-                .collect(),
-        ));
-    }
-    // DLP: the URL (decoded), every header the agent sent, then the body.
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    if let Some(f) = dlp::scan(&dlp::percent_decode(&path_and_query)) {
-        let place = if f.at >= path.len() { "query" } else { "path" };
-        return Err(Block::secret(f.rule, place));
-    }
-    let injecting = route.auth.is_some();
-    // Every header the agent sent, one per line, read in one pass: no
-    // shape spans a line, so this finds what each line read alone would.
-    let mut lines = String::new();
-    let mut values: Vec<std::ops::Range<usize>> = Vec::new();
-    for (name, value) in req.headers() {
-        if injecting && CREDENTIAL_HEADERS.contains(&name.as_str()) {
-            continue;
-        }
-        lines.push_str(name.as_str());
-        lines.push_str(": ");
-        let start = lines.len();
-        lines.push_str(&String::from_utf8_lossy(value.as_bytes()));
-        values.push(start..lines.len());
-        lines.push('\n');
-    }
-    if let Some(f) = dlp::scan(&lines) {
-        return Err(Block::secret(f.rule, "headers"));
-    }
-    // A secret split over several headers.
-    if let Some(f) = dlp::scan_joined(values.iter().map(|r| &lines[r.clone()])) {
-        return Err(Block::secret(f.rule, "headers"));
-    }
-    // ...or over path segments and query values, or the cookies of one
-    // header.
-    for (place, split) in [
-        ("query", url_values(&path_and_query)),
-        ("headers", cookie_values(req.headers())),
-    ] {
-        if let Some(f) = dlp::scan_joined(split.iter().map(String::as_str)) {
-            return Err(Block::secret(f.rule, place));
-        }
-    }
-    Ok(route)
-}
-
 /// The route's credential, put in as its scheme says; the token, to be
 /// scrubbed from the answer. An answer of bb's own where it cannot be.
 fn inject(
@@ -580,104 +449,4 @@ fn address(parts: &mut http::request::Parts, target: &Target) -> Result<(), Unse
         parts.headers.insert(HOST, v);
     }
     Ok(())
-}
-
-/// Upstream's answer as the agent gets it: a token grant's kept (the
-/// agent sees placeholders), an injected token scrubbed, others as sent.
-async fn answer(
-    resp: Response<Incoming>,
-    refresh: Option<tokens::RefreshConfig>,
-    injected: Option<String>,
-    shared: &Shared,
-) -> Response<Body> {
-    match (refresh, injected) {
-        (Some(r), _) if resp.status().is_success() => keep_issued(resp, &r, shared).await,
-        (_, Some(token)) => {
-            let (mut parts, body) = resp.into_parts();
-            super::scrub::headers(&mut parts.headers, &token);
-            // The length may change where a token is replaced.
-            parts.headers.remove(http::header::CONTENT_LENGTH);
-            // Asked for uncompressed, but sent compressed anyway: decoded,
-            // so the scrubber can read it.
-            let codings = answer_codings(&parts.headers);
-            let body: Body = match codings {
-                Some(c) if !c.is_empty() => {
-                    parts.headers.remove(http::header::CONTENT_ENCODING);
-                    body::decoded_answer(body, c)
-                }
-                _ => body.map_err(BoxError::from).boxed(),
-            };
-            Response::from_parts(
-                parts,
-                super::scrub::Scrubbed::new(body, &token)
-                    .map_err(BoxError::from)
-                    .boxed(),
-            )
-        }
-        _ => resp.map(|b| b.map_err(BoxError::from).boxed()),
-    }
-}
-
-/// An answer's content codings; None when one cannot be read.
-fn answer_codings(headers: &http::HeaderMap) -> Option<Vec<Coding>> {
-    let all: Vec<String> = headers
-        .get_all(http::header::CONTENT_ENCODING)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect();
-    Coding::parse_header(&all.join(",")).ok()
-}
-
-/// A token endpoint's answer: egress keeps the new tokens, the agent gets
-/// placeholders. An answer that cannot be read whole is refused rather
-/// than passed on with real tokens in it.
-async fn keep_issued(
-    resp: Response<Incoming>,
-    r: &tokens::RefreshConfig,
-    shared: &Shared,
-) -> Response<Body> {
-    let (mut parts, body) = resp.into_parts();
-    let Ok(Ok(bytes)) = tokio::time::timeout(
-        Duration::from_secs(30),
-        Limited::new(body, 1024 * 1024).collect(),
-    )
-    .await
-    else {
-        return plain(
-            StatusCode::BAD_GATEWAY,
-            "the token endpoint's answer could not be read",
-        );
-    };
-    let bytes = bytes.to_bytes();
-    // Asked for uncompressed; read it whatever it came as.
-    let readable = match answer_codings(&parts.headers) {
-        Some(c) if !c.is_empty() => dlp::inflate::decode_all(
-            &c,
-            &bytes,
-            dlp::inflate::Limits::sent(1024 * 1024),
-            "token answer",
-        )
-        .ok(),
-        Some(_) => Some(bytes.to_vec()),
-        None => None,
-    };
-    let Some((issued, answer)) = readable.and_then(|b| tokens::rewrite_answer(&b, &r.placeholder))
-    else {
-        return plain(
-            StatusCode::BAD_GATEWAY,
-            "the token endpoint's answer has no access_token",
-        );
-    };
-    shared.tokens.set(&r.access_env, issued.access);
-    if let Some(refresh) = issued.refresh {
-        shared.tokens.set(&r.refresh_env, refresh);
-    }
-    for h in [
-        http::header::CONTENT_LENGTH,
-        http::header::TRANSFER_ENCODING,
-        http::header::CONTENT_ENCODING,
-    ] {
-        parts.headers.remove(h);
-    }
-    Response::from_parts(parts, full(answer))
 }

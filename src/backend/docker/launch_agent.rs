@@ -7,9 +7,8 @@ use std::path::Path;
 use bollard::Docker;
 
 use super::context::{self, Entry};
-use super::launch::{
-    agent_env, docker_err, skill_archives, upload, HostValues, Lap, LaunchError, Made,
-};
+use super::guest::{agent_env, skill_archives, HostValues};
+use super::launch::{docker_err, upload, Lap, LaunchError, Made};
 use super::names::{self, Names};
 use crate::backend::Progress;
 use crate::plan::BottlePlan;

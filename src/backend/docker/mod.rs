@@ -6,6 +6,7 @@ pub mod capability;
 pub mod console;
 pub mod context;
 pub mod exec;
+pub mod guest;
 pub mod images;
 pub mod inventory;
 pub mod launch;
@@ -243,7 +244,7 @@ impl Backend for DockerBackend {
         crate::backend::check_launchable(plan)?;
         let engine = self.engine().await.map_err(failed)?;
         let runsc = engine.runsc_available().await.unwrap_or(false);
-        let host = launch::HostValues::read(plan, &self.user_home);
+        let host = guest::HostValues::read(plan, &self.user_home);
         launch::launch(engine, &self.home, plan, &host, runsc, &progress)
             .await
             .map_err(failed)

@@ -10,7 +10,8 @@ use bollard::query_parameters::{StartContainerOptions, StopContainerOptions};
 use bollard::Docker;
 
 use super::context::{self, Entry};
-use super::launch::{ensure_running, HostValues};
+use super::guest::HostValues;
+use super::launch::ensure_running;
 use super::names::names;
 use super::trust::{install_ca, CA_GUEST};
 

@@ -13,7 +13,8 @@ use bollard::Docker;
 
 use super::bundle::{gate_config, hand_over_secrets, CA_KEY_ENV, RUNTIME_DIR, UPSTREAM_CA_GUEST};
 use super::context::{self, Entry};
-use super::launch::{docker_err, upload, HostValues, LaunchError, Made};
+use super::guest::HostValues;
+use super::launch::{docker_err, upload, LaunchError, Made};
 use super::names::{self, names, SIDECAR_ALIAS};
 use crate::plan::BottlePlan;
 

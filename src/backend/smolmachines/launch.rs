@@ -25,9 +25,8 @@ use tokio::io::AsyncWriteExt;
 use super::cli::{self, CreateSpec, Smolvm};
 use super::run::{run, run_with_input, SmolvmError};
 use crate::backend::docker::context;
-use crate::backend::docker::launch::{
-    agent_env, agent_files, docker_err, prepare, skill_archives, HostValues, LaunchError, Made,
-};
+use crate::backend::docker::guest::{agent_env, agent_files, skill_archives, HostValues};
+use crate::backend::docker::launch::{docker_err, prepare, LaunchError, Made};
 use crate::backend::docker::names::{self, names};
 use crate::backend::docker::trust::trust_script;
 use crate::backend::{ActiveBottle, BottleState, Progress};

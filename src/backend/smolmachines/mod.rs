@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use bb_sidecar::console::{GUEST_BINARY, LEGACY_GUEST_BINARY};
 
-use crate::backend::docker::launch::HostValues;
+use crate::backend::docker::guest::HostValues;
 use crate::backend::docker::{names, revive, DockerBackend};
 use crate::backend::engines::EngineSpec;
 use crate::backend::{ActiveBottle, Attach, Backend, BackendError, Progress, SessionSpec};
