@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{home, Bb};
+use support::{home, Bb, PATIENCE};
 
 /// Each agent's session: a shell, or a program that prints its size on
 /// SIGWINCH, chosen by the agent's name.
@@ -81,8 +81,17 @@ fn two_sessions_typing_switching_resizing_scrolling_and_leaving() {
     bb.wait_for("less on the alternate screen", |s| {
         !s.contains("one-2") && s.lines().any(|l| l.trim_end().ends_with("│nums.txt"))
     });
+    bb.wait_reading("less");
     bb.keys("q");
-    bb.wait_text("one-2");
+    if bb.seen_within(PATIENCE, |s| s.contains("one-2")).is_none() {
+        // Which side lost it: less still there means the key never
+        // reached it; less gone means bb did not draw the shell again.
+        let less = match bb.descendants("less").is_empty() {
+            true => "less quit, and bb did not draw the shell again",
+            false => "less never got the q",
+        };
+        panic!("{less}; the screen shows:\n{}", bb.screen());
+    }
 
     // Scrollback: history beyond the screen, reached from scroll mode.
     bb.keys("seq 1 300\r");

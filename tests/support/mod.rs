@@ -31,7 +31,7 @@ pub struct Bb {
 
 /// How long a wait for the screen may take before the test fails. Generous:
 /// it bounds a hang, it is not a speed requirement.
-const PATIENCE: Duration = Duration::from_secs(30);
+pub const PATIENCE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 
 impl Bb {
@@ -170,15 +170,21 @@ impl Bb {
         patience: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> String {
+        self.seen_within(patience, pred)
+            .unwrap_or_else(|| panic!("waited for {what}; the screen shows:\n{}", self.screen()))
+    }
+
+    /// The screen once `pred` holds, or None after `patience`.
+    pub fn seen_within(&self, patience: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
         let tries = patience.as_millis() / POLL.as_millis();
         for _ in 0..tries {
             let s = self.screen();
             if pred(&s) {
-                return s;
+                return Some(s);
             }
             std::thread::sleep(POLL);
         }
-        panic!("waited for {what}; the screen shows:\n{}", self.screen());
+        None
     }
 
     pub fn wait_text(&self, text: &str) -> String {
@@ -236,6 +242,58 @@ impl Bb {
             std::thread::sleep(POLL);
         }
         panic!("bb did not exit; the screen shows:\n{}", self.screen());
+    }
+}
+
+impl Bb {
+    /// The pids of the programs named `comm` that bb started (at any
+    /// depth), from /proc.
+    pub fn descendants(&self, comm: &str) -> Vec<u32> {
+        let Some(bb) = self.child.process_id() else {
+            return Vec::new();
+        };
+        let stat = |pid: u32| -> Option<(String, u32)> {
+            let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // comm is in parentheses and may hold spaces; ppid follows the
+            // state after the last ')'.
+            let (head, tail) = s.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            let ppid = tail.split_whitespace().nth(1)?.parse().ok()?;
+            Some((name, ppid))
+        };
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| {
+                let Some((name, mut ppid)) = stat(pid) else {
+                    return false;
+                };
+                if name != comm {
+                    return false;
+                }
+                while ppid > 1 {
+                    if ppid == bb {
+                        return true;
+                    }
+                    ppid = stat(ppid).map_or(0, |(_, p)| p);
+                }
+                false
+            })
+            .collect()
+    }
+
+    /// Wait until the program `comm` that bb started is blocked in
+    /// `read`: waiting for a key. What a program shows is not proof that
+    /// it reads yet (less draws, then may still take a signal), and a key
+    /// sent before it reads can be lost to it.
+    pub fn wait_reading(&self, comm: &str) {
+        eventually(&format!("{comm} to wait for a key"), || {
+            self.descendants(comm).iter().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+                    .is_ok_and(|s| s.split_whitespace().next() == Some("0"))
+            })
+        });
     }
 }
 
