@@ -251,17 +251,7 @@ fn clicking_an_agent_in_the_sidebar_focuses_it() {
 fn approving_and_rejecting_proposals_asks_for_decisions_to_be_recorded() {
     let (mut a, _rx) = app();
     add(&mut a, "alpha", 1, Phase::Running);
-    let p = |id: &str| Proposal {
-        id: id.into(),
-        slug: "alpha-x".into(),
-        agent: "alpha".into(),
-        created_at: id.into(),
-        reason: "need it".into(),
-        request: Request::Egress(EgressRequest {
-            host: "pypi.org".into(),
-            path_allowlist: vec![],
-        }),
-    };
+    let p = |id: &str| crate::supervise::sample(id, "alpha");
     a.backends = vec![std::sync::Arc::new(
         crate::backend::local::LocalBackend::new("true".into()),
     )];
@@ -666,17 +656,7 @@ fn a_program_notification_or_a_proposal_calls_you_as_configured() {
         "{bytes:?}"
     );
     a.config.attention.notify = false;
-    let p = Proposal {
-        id: "1".into(),
-        slug: "alpha-x".into(),
-        agent: "alpha".into(),
-        created_at: "1".into(),
-        reason: "need it".into(),
-        request: Request::Egress(EgressRequest {
-            host: "pypi.org".into(),
-            path_allowlist: vec![],
-        }),
-    };
+    let p = crate::supervise::sample("1", "alpha");
     a.set_focus(1);
     let effects = a.update(AppEvent::News {
         slug: "alpha-x".into(),
@@ -919,17 +899,7 @@ fn a_listed_bottles_state_is_followed_and_its_proposal_is_shown_against_its_rout
             .any(|e| matches!(e, Effect::WatchBottle { .. })),
         "once"
     );
-    let p = Proposal {
-        id: "1".into(),
-        slug: "faker-x".into(),
-        agent: "faker".into(),
-        created_at: "1".into(),
-        reason: "r".into(),
-        request: Request::Egress(EgressRequest {
-            host: "pypi.org".into(),
-            path_allowlist: vec![],
-        }),
-    };
+    let p = crate::supervise::sample("1", "faker");
     pending(&mut a, "faker-x", vec![p]);
     assert_eq!(a.proposals.len(), 1);
     key(&mut a, KeyCode::Char('b'), KeyModifiers::CONTROL);

@@ -123,21 +123,10 @@ async fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervise::{EgressRequest, Request};
 
     #[tokio::test]
     async fn a_decision_is_logged_with_its_reason_and_needs_the_bottles_backend() {
-        let p = Proposal {
-            id: "1".into(),
-            slug: "alpha-x".into(),
-            agent: "alpha".into(),
-            created_at: "1".into(),
-            reason: "need it".into(),
-            request: Request::Egress(EgressRequest {
-                host: "pypi.org".into(),
-                path_allowlist: vec![],
-            }),
-        };
+        let p = crate::supervise::sample("1", "alpha");
         let no = Decision::Rejected {
             reason: "no".into(),
         };
