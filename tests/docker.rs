@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use support::{ok, Bb};
 
-use support::docker::{bundle_file, docker, docker_ok, left_behind, Env};
+use support::docker::{bundle_file, docker, docker_ok, left_behind, stat, Env};
 
 /// Docker tests share images and build them; one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -78,16 +78,15 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         Env::SKILL.trim_end()
     );
     assert_eq!(
-        docker(&[
-            "exec",
+        stat(
             &agent,
-            "stat",
-            "-c",
             "%U %a",
-            "/home/node/.claude",
-            skills,
-            &format!("{skills}/scripts/check.sh"),
-        ]),
+            &[
+                "/home/node/.claude",
+                skills,
+                &format!("{skills}/scripts/check.sh"),
+            ]
+        ),
         "node 755\nnode 755\nnode 644",
         "the agent owns its ~/.claude (it writes its conversations there)"
     );
@@ -149,14 +148,7 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
         "// the user's code"
     );
     assert_eq!(
-        docker(&[
-            "exec",
-            &agent,
-            "stat",
-            "-c",
-            "%U",
-            "/home/node/workspace/src/lib.rs"
-        ]),
+        stat(&agent, "%U", &["/home/node/workspace/src/lib.rs"]),
         "node"
     );
     // The CA key never enters the agent.
@@ -193,10 +185,10 @@ fn a_bottle_is_isolated_and_stops_cleanly() {
     );
     // The state is the daemons' (their group), bb's own files root's, the
     // CA key nowhere on disk.
-    let stat = |p: &str| docker(&["exec", "-u", "0", &bundle, "stat", "-c", "%a %U:%g", p]);
-    assert_eq!(stat("/var/lib/bb"), "1770 root:10900");
-    assert_eq!(stat("/var/lib/bb/proposals"), "2770 root:10900");
-    assert_eq!(stat("/var/lib/bb/metadata.json"), "600 root:0");
+    let owned = |p: &str| docker(&["exec", "-u", "0", &bundle, "stat", "-c", "%a %U:%g", p]);
+    assert_eq!(owned("/var/lib/bb"), "1770 root:10900");
+    assert_eq!(owned("/var/lib/bb/proposals"), "2770 root:10900");
+    assert_eq!(owned("/var/lib/bb/metadata.json"), "600 root:0");
     assert!(
         !docker(&["exec", "-u", "0", &bundle, "ls", "/var/lib/bb"]).contains("key"),
         "the CA key lives in memory only"

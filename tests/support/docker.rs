@@ -56,6 +56,14 @@ pub fn docker(args: &[&str]) -> String {
     docker_on(None, args)
 }
 
+/// `stat -c FORMAT PATHS` in `container`, as its default user: a line
+/// per path.
+pub fn stat(container: &str, format: &str, paths: &[&str]) -> String {
+    let mut args = vec!["exec", container, "stat", "-c", format];
+    args.extend_from_slice(paths);
+    docker(&args)
+}
+
 /// `docker ARGS` against the engine at `host` (`-H`), else the local one.
 pub fn docker_on(host: Option<&str>, args: &[&str]) -> String {
     let mut cmd = Command::new("docker");

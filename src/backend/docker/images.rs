@@ -54,7 +54,7 @@ pub enum ImageError {
         source: std::io::Error,
     },
     #[error("cannot read the {what} binary {var} names ({path}): {source}; unset it to use the one bb carries")]
-    SidecarBinary {
+    CarriedBinary {
         what: &'static str,
         var: &'static str,
         path: PathBuf,
@@ -160,8 +160,7 @@ pub fn agent_source(plan: &BottlePlan) -> Result<ImageSource, ImageError> {
     })
 }
 
-/// The static bb-sidecar this bb carries: the bundle's daemons and the
-/// agent's console holder.
+/// The static bb-sidecar this bb carries: the bundle's daemons.
 pub fn sidecar_binary() -> Result<Vec<u8>, ImageError> {
     carried("sidecar", "BB_SIDECAR_BIN", EMBEDDED_SIDECAR)
 }
@@ -182,7 +181,7 @@ fn carried(
     match std::env::var_os(var) {
         Some(path) => {
             let path = PathBuf::from(path);
-            std::fs::read(&path).map_err(|source| ImageError::SidecarBinary {
+            std::fs::read(&path).map_err(|source| ImageError::CarriedBinary {
                 what,
                 var,
                 path,
